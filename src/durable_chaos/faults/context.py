@@ -1,0 +1,135 @@
+"""The injection context shared by all injectors of one process.
+
+Injectors (HTTP transport, tool body, process kill) consult the *active* :class:`Injection`. It
+names the unit being attempted, asks the armed plan whether a fault fires at this boundary, and
+reports every step to an :class:`Observer` (the harness's history and ledger). Nothing here knows
+about engines or pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from durable_chaos.faults.model import Fault, KillFault, LatencyFault, Phase
+from durable_chaos.faults.plan import ArmedPlan
+from durable_chaos.faults.units import UnitRef, UnitTracker
+
+
+class Observer(Protocol):
+    """Where injectors report what happened (implemented by the harness)."""
+
+    def event(self, record: dict[str, Any]) -> None:
+        """Append one history event (flushed before the injector acts)."""
+
+    def model_exchange(self, record: dict[str, Any]) -> None:
+        """Append one model exchange to the call ledger."""
+
+    def unit_context(self) -> dict[str, Any]:
+        """Engine identifiers of the durable unit running now (task run id, step id, ...)."""
+
+
+class FaultInjected(Exception):
+    """Marker base for errors raised by injectors (for messages only, never caught by engines)."""
+
+
+@dataclass
+class Attempt:
+    """One attempt of one unit, as seen by an injector."""
+
+    injection: Injection
+    unit: UnitRef
+    attempt: int
+    fired: list[dict[str, Any]] = field(default_factory=list)
+
+    def strike(self, phase: Phase) -> Fault | None:
+        """The fault that fires at this phase, recorded in the history before it acts."""
+        chosen = self.injection.plan.select(self.injection.tracker, self.unit, self.attempt, phase)
+        if chosen is None:
+            return None
+        index, fault = chosen
+        record = {"index": index, "kind": fault.kind, "phase": phase}
+        self.fired.append(record)
+        self.injection.emit("fault", self, fault=record)
+        return fault
+
+    def finish(self, event: str, **fields: Any) -> None:
+        self.injection.emit(event, self, **fields)
+
+
+@dataclass
+class Injection:
+    """The armed plan, unit tracker and observer of the run in progress in this process."""
+
+    plan: ArmedPlan
+    tracker: UnitTracker
+    observer: Observer
+    role: str = "faulted"
+
+    def begin(self, kind: str, name: str, fp: str, **fields: Any) -> Attempt:
+        unit, number = self.tracker.observe(kind, name, fp)
+        attempt = Attempt(self, unit, number)
+        self.emit("invoke", attempt, **fields)
+        return attempt
+
+    def emit_engine_event(self, event: str, **fields: Any) -> None:
+        """Record an engine-level event (a cache key computed, a unit checkpointed)."""
+        record = {"t": time.time(), "pid": os.getpid(), "role": self.role, "event": event, **fields}
+        self.observer.event(record)
+
+    def emit(self, event: str, attempt: Attempt, **fields: Any) -> None:
+        record = {
+            "t": time.time(),
+            "pid": os.getpid(),
+            "role": self.role,
+            "event": event,
+            "unit": attempt.unit.as_dict(),
+            "attempt": attempt.attempt,
+            "engine": self.observer.unit_context(),
+            **fields,
+        }
+        self.observer.event(record)
+
+
+_lock = threading.Lock()
+_active: Injection | None = None
+
+
+def active() -> Injection | None:
+    """The injection context of the run in progress in this process, if any."""
+    return _active
+
+
+@contextmanager
+def activated(injection: Injection) -> Iterator[Injection]:
+    """Make ``injection`` the active context for the duration of the block."""
+    global _active
+    with _lock:
+        previous, _active = _active, injection
+    try:
+        yield injection
+    finally:
+        with _lock:
+            _active = previous
+
+
+async def apply_common(fault: Fault) -> bool:
+    """Apply faults that act the same at every injection point. True if the fault is fully handled."""
+    if isinstance(fault, LatencyFault):
+        await asyncio.sleep(fault.seconds)
+        return True
+    if isinstance(fault, KillFault):
+        kill_this_process()
+    return False
+
+
+def kill_this_process() -> None:
+    """SIGKILL this process at once: no cleanup, no flush beyond what the history already fsynced."""
+    os.kill(os.getpid(), signal.SIGKILL)

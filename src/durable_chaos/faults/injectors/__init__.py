@@ -1,0 +1,1 @@
+"""Injection points beneath durable units: the model HTTP transport and the tool body."""

@@ -1,0 +1,79 @@
+"""Tool faults inside the tool call, beneath the durable unit that wraps it.
+
+``FunctionToolset.call_tool`` runs inside the engine's task/step/activity (ENGINE-NOTES), so an
+exception raised here is seen by the engine's own retry machinery, unlike agent hooks or a
+``WrapperToolset``, which run in the workflow outside the unit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic_ai.toolsets.function import FunctionToolset
+
+from durable_chaos.faults.context import Attempt, active, apply_common
+from durable_chaos.faults.model import Fault, ToolErrorFault
+from durable_chaos.faults.units import fingerprint
+
+
+def exception_for(fault: ToolErrorFault) -> BaseException:
+    """Instantiate the exception a ``tool_error`` fault names (``module.Class`` or ``module:Class``)."""
+    module_name, _, attr = fault.exception.replace(":", ".").rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        return RuntimeError(f"durable-chaos: cannot import exception {fault.exception!r}: {exc}")
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        return RuntimeError(f"durable-chaos: {fault.exception!r} is not an exception class")
+    return cls(fault.message)
+
+
+async def _apply(fault: Fault) -> None:
+    if await apply_common(fault):
+        return
+    if isinstance(fault, ToolErrorFault):
+        raise exception_for(fault)
+
+
+def tool_fingerprint(name: str, args: dict[str, Any], call_id: str | None) -> str:
+    return fingerprint("tool", name, args, call_id)
+
+
+async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ctx: Any, tool: Any) -> Any:
+    injection = active()
+    if injection is None:
+        return await original(toolset, name, args, ctx, tool)
+    call_id = getattr(ctx, "tool_call_id", None)
+    attempt: Attempt = injection.begin("tool_call", name, tool_fingerprint(name, args, call_id), call_id=call_id)
+    try:
+        fault = attempt.strike("before")
+        if fault is not None:
+            await _apply(fault)
+        attempt.finish("execute")
+        result = await original(toolset, name, args, ctx, tool)
+        fault = attempt.strike("after")
+        if fault is not None:
+            await _apply(fault)
+    except BaseException as exc:
+        attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
+        raise
+    attempt.finish("ok")
+    return result
+
+
+@contextmanager
+def tool_faults() -> Iterator[None]:
+    """Install the fault layer on ``FunctionToolset.call_tool`` for the duration of the block."""
+    original = FunctionToolset.call_tool
+
+    async def call_tool(self: Any, name: str, tool_args: dict[str, Any], ctx: Any, tool: Any) -> Any:
+        return await _call(original, self, name, tool_args, ctx, tool)
+
+    FunctionToolset.call_tool = call_tool  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        FunctionToolset.call_tool = original  # type: ignore[method-assign]

@@ -1,0 +1,146 @@
+"""Fault kinds and boundary selectors, as data.
+
+A *durable unit* is one model request or one tool call: what the engine wraps as a task, step or
+activity. A :class:`Selector` picks units and the moment to strike; a fault says what goes wrong
+there. Faults are injected beneath the unit (HTTP transport, tool body, worker process) so the
+engine's own retry and checkpoint machinery sees them exactly as in production.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+UnitKind = Literal["model_request", "tool_call"]
+SelectorKind = Literal["model_request", "tool_call", "any"]
+Phase = Literal["before", "after"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Selector(_Strict):
+    """Which unit a fault strikes, at which moment, and how often.
+
+    - ``kind``: ``model_request``, ``tool_call`` or ``any``.
+    - ``name``: glob on the unit's name (the tool name, or the model name for model requests).
+    - ``occurrence``: 1-based index among the units of the run that match ``kind`` and ``name``,
+      in order of first appearance; unset means every matching unit.
+    - ``phase``: ``before`` the unit runs (the fault replaces it) or ``after`` it ran but before its
+      result reaches the engine (the at-least-once window).
+    - ``attempt``: strike only this attempt of the unit (1 = first try); unset means any attempt.
+      For model requests an attempt is one HTTP send, so the provider SDK's own retries count.
+    - ``times``: how many times the fault fires in total, e.g. fail twice then succeed.
+    """
+
+    kind: SelectorKind = "any"
+    name: str = "*"
+    occurrence: Annotated[int, Field(ge=1)] | None = None
+    phase: Phase = "before"
+    attempt: Annotated[int, Field(ge=1)] | None = None
+    times: Annotated[int, Field(ge=1, le=1000)] = 1
+
+    def matches_unit(self, kind: str, name: str) -> bool:
+        """True when a unit of this kind and name is one this selector may strike."""
+        return (self.kind == "any" or self.kind == kind) and fnmatch.fnmatchcase(name, self.name)
+
+
+class _Fault(_Strict):
+    at: Selector = Selector()
+
+    def applies_to(self, kind: str) -> bool:
+        """Whether this fault kind can strike a unit of the given kind at all."""
+        return True
+
+
+class TimeoutFault(_Fault):
+    """The client times out talking to the model endpoint, after an optional delay."""
+
+    kind: Literal["timeout"]
+    delay: Annotated[float, Field(ge=0, le=600)] = 0.0
+
+    def applies_to(self, kind: str) -> bool:
+        return kind == "model_request"
+
+
+class HttpErrorFault(_Fault):
+    """The model endpoint answers with an HTTP error shaped like the provider's real one."""
+
+    kind: Literal["http_error"]
+    status: Annotated[int, Field(ge=400, le=599)] = 500
+    retry_after: Annotated[float, Field(ge=0, le=3600)] | None = None
+    message: str | None = None
+
+    def applies_to(self, kind: str) -> bool:
+        return kind == "model_request"
+
+
+class LatencyFault(_Fault):
+    """The unit is slowed down by ``seconds`` (before it runs or before its result returns)."""
+
+    kind: Literal["latency"]
+    seconds: Annotated[float, Field(ge=0, le=600)]
+
+
+class ToolErrorFault(_Fault):
+    """The tool raises ``exception`` (any importable exception class) with ``message``."""
+
+    kind: Literal["tool_error"]
+    exception: str = "builtins.RuntimeError"
+    message: str = "injected by durable-chaos"
+
+    @field_validator("exception")
+    @classmethod
+    def _dotted_path(cls, value: str) -> str:
+        if "." not in value and ":" not in value:
+            return f"builtins.{value}"
+        return value
+
+    def applies_to(self, kind: str) -> bool:
+        return kind == "tool_call"
+
+
+class MalformedOutputFault(_Fault):
+    """The model's response comes back, but with tool arguments or output that fail validation.
+
+    It always strikes ``after`` the request (the response must exist to be mangled); a selector
+    that leaves ``phase`` unset gets ``after``.
+    """
+
+    kind: Literal["malformed_output"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _phase_after(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("at"), dict) and "phase" not in data["at"]:
+            data = {**data, "at": {**data["at"], "phase": "after"}}
+        elif isinstance(data, dict) and "at" not in data:
+            data = {**data, "at": {"phase": "after"}}
+        return data
+
+    @field_validator("at")
+    @classmethod
+    def _only_after(cls, at: Selector) -> Selector:
+        if at.phase != "after":
+            raise ValueError("malformed_output strikes the response, so its phase must be 'after'")
+        return at
+
+    def applies_to(self, kind: str) -> bool:
+        return kind == "model_request"
+
+
+class KillFault(_Fault):
+    """SIGKILL of the worker process at the boundary; the engine must resume from its checkpoint."""
+
+    kind: Literal["kill"]
+
+
+Fault = Annotated[
+    TimeoutFault | HttpErrorFault | LatencyFault | ToolErrorFault | MalformedOutputFault | KillFault,
+    Field(discriminator="kind"),
+]
+
+FAULT_KINDS: tuple[str, ...] = ("timeout", "http_error", "latency", "tool_error", "malformed_output", "kill")

@@ -1,0 +1,43 @@
+"""An armed fault plan: decides, at each unit boundary, whether a fault fires."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from durable_chaos.faults.model import Fault, Phase
+from durable_chaos.faults.units import UnitRef, UnitTracker
+
+
+@dataclass
+class ArmedPlan:
+    """The faults of one plan with how often each has fired so far."""
+
+    faults: Sequence[Fault]
+    fired: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.fired:
+            self.fired = [0] * len(self.faults)
+
+    def select(
+        self, tracker: UnitTracker, unit: UnitRef, attempt: int, phase: Phase
+    ) -> tuple[int, Fault] | None:
+        """The first fault that strikes this unit attempt at this phase, counted as fired."""
+        for index, fault in enumerate(self.faults):
+            selector = fault.at
+            if self.fired[index] >= selector.times or selector.phase != phase:
+                continue
+            if not (fault.applies_to(unit.kind) and selector.matches_unit(unit.kind, unit.name)):
+                continue
+            if selector.occurrence is not None and tracker.occurrence(unit, selector) != selector.occurrence:
+                continue
+            if selector.attempt is not None and selector.attempt != attempt:
+                continue
+            self.fired[index] += 1
+            return index, fault
+        return None
+
+    def unfired(self) -> list[tuple[int, Fault]]:
+        """Faults that never fired: a trial with any of these is an error, never a pass."""
+        return [(i, f) for i, f in enumerate(self.faults) if self.fired[i] == 0]

@@ -1,0 +1,112 @@
+"""The ``durable-chaos`` command line.
+
+Subcommands are registered in :data:`COMMANDS` (name -> :class:`Command`); each adds its own
+arguments and returns a process exit code. ``validate`` checks scenario files, ``schema`` prints the
+JSON Schema of scenario files for editors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from durable_chaos import __version__
+from durable_chaos.harness import scenario as scenario_module
+from durable_chaos.harness.scenario import Scenario
+from durable_chaos.harness.scenario_loader import ScenarioError, discover_scenario_files, load_scenario
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its help text, how it adds arguments, and the handler that runs it."""
+
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _configure_validate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or directories")
+
+
+def _describe(scenario: Scenario) -> str:
+    plans = len(scenario.plans)
+    return f"{plans} plan{'s' if plans != 1 else ''}, engines: {', '.join(scenario.engines)}"
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Validate scenario files; 0 when all are valid, 2 when any is invalid or none was found."""
+    files = discover_scenario_files(args.paths)
+    if not files:
+        joined = ", ".join(str(p) for p in args.paths)
+        print(f"error: no scenario files found in: {joined}", file=sys.stderr)
+        return EXIT_INVALID
+    failed = 0
+    for path in files:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            failed += 1
+            print(exc, file=sys.stderr)
+        else:
+            print(f"ok   {path} ({_describe(scenario)})")
+    if failed:
+        print(f"{failed} of {len(files)} scenario file(s) invalid", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _configure_schema(parser: argparse.ArgumentParser) -> None:
+    """``schema`` takes no arguments."""
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema of scenario files."""
+    print(json.dumps(scenario_module.json_schema(), indent=2))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "validate": Command(
+        "check scenario files and report every problem with its line", _configure_validate, run_validate
+    ),
+    "schema": Command("print the JSON Schema of scenario files", _configure_schema, run_schema),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per entry of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="durable-chaos", description="Chaos-test durable Pydantic AI agents."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(handler=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (argparse usage errors give 2)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_INVALID
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_INVALID
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,240 @@
+"""The trial runner: golden run, faulted run, then the checkers.
+
+A trial is one (scenario x engine x plan). The runner owns the session's engine infrastructure
+(one adapter per engine, started on first use), a temp directory per trial (history, ledger, result
+storage) and turns every failure of its own into a trial *error* with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from durable_chaos.faults.context import Injection, activated
+from durable_chaos.faults.injectors.http import model_faults
+from durable_chaos.faults.injectors.tools import tool_faults
+from durable_chaos.faults.plan import ArmedPlan
+from durable_chaos.faults.units import UnitTracker
+from durable_chaos.fixtures.cassettes import CassetteMissing, CassetteMode, cassette_traffic
+from durable_chaos.fixtures.engines import EngineAdapter, EngineUnavailable, RunOutcome, RunRequest, Target, adapter_for
+from durable_chaos.fixtures.engines.base import import_object
+from durable_chaos.fixtures.ledger import Ledger
+from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
+from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
+from durable_chaos.harness.checkers import Verdict, check, judge
+from durable_chaos.harness.evidence import GOLDEN, Evidence
+from durable_chaos.harness.history import History, TrialObserver
+from durable_chaos.harness.scenario import Plan, Scenario
+
+PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial: a scenario, an engine, a fault plan."""
+
+    scenario: Scenario
+    engine: str
+    plan: Plan
+
+    @property
+    def id(self) -> str:
+        return f"{self.engine}-{self.plan.name}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.scenario.name}[{self.id}]"
+
+
+@dataclass
+class TrialResult:
+    spec: TrialSpec
+    verdict: str
+    reason: str
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    calls: ModelCalls | None = None
+    tokens: Tokens | None = None
+    golden: RunOutcome | None = None
+    faulted: RunOutcome | None = None
+    fired: list[int] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    workdir: Path | None = None
+    seconds: float = 0.0
+
+    def to_report(self) -> dict[str, Any]:
+        """This trial in the JSON report (version 1)."""
+        plan = self.spec.plan
+        return {
+            "scenario": self.spec.scenario.name,
+            "scenario_file": str(self.spec.scenario.path) if self.spec.scenario.path else None,
+            "engine": self.spec.engine,
+            "plan": plan.name,
+            "faults": [
+                {**fault.model_dump(mode="json"), "fired": self.fired[i] if i < len(self.fired) else 0}
+                for i, fault in enumerate(plan.faults)
+            ],
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "expected_violations": self.spec.scenario.expect_for(plan).violations,
+            "properties": {name: v.as_dict() for name, v in self.verdicts.items()},
+            "model_calls": {
+                "golden": self.calls.golden if self.calls else 0,
+                "total": self.calls.total if self.calls else 0,
+                "duplicates": self.calls.duplicates if self.calls else 0,
+                "expected_reexecutions": self.calls.expected_reexecutions if self.calls else 0,
+            },
+            "tokens": {
+                "golden": self.tokens.golden if self.tokens else 0,
+                "spent": self.tokens.spent if self.tokens else 0,
+                "naive_restart": self.tokens.naive_restart if self.tokens else 0,
+                "saved": self.tokens.saved if self.tokens else 0,
+            },
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def ensure_placeholder_credentials() -> None:
+    """Provider SDKs refuse to build a client without a key; replayed traffic needs none."""
+    os.environ.setdefault("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
+
+
+def load_target(scenario: Scenario) -> Target:
+    ensure_placeholder_credentials()
+    import_path = scenario.agent or scenario.entry
+    assert import_path is not None
+    try:
+        obj = import_object(import_path, scenario.base_dir)
+    except Exception as exc:  # noqa: BLE001 - reported as a trial error
+        raise TrialSetupError(f"cannot import {import_path!r}: {type(exc).__name__}: {exc}") from exc
+    if scenario.agent is not None:
+        return Target("agent", obj, import_path, prompt=scenario.prompt)
+    return Target("entry", obj, import_path, args=dict(scenario.args))
+
+
+class TrialSetupError(Exception):
+    """The trial could not be set up (target, cassette, engine); the message says why."""
+
+
+class TrialRunner:
+    """Runs trials, owning engine infrastructure and temp directories for one session."""
+
+    def __init__(self, record: bool = False, keep_artifacts: bool = False, root: Path | None = None) -> None:
+        self.record = record
+        self.keep_artifacts = keep_artifacts
+        self.root = root or Path(tempfile.mkdtemp(prefix="durable-chaos-"))
+        self.engines: dict[str, EngineAdapter] = {}
+        self.engine_errors: dict[str, str] = {}
+        self.counter = 0
+
+    def engine(self, name: str) -> EngineAdapter:
+        if name in self.engine_errors:
+            raise EngineUnavailable(self.engine_errors[name])
+        if name not in self.engines:
+            adapter = adapter_for(name)
+            try:
+                adapter.start(self.root / f"engine-{name}")
+            except EngineUnavailable as exc:
+                self.engine_errors[name] = str(exc)
+                raise
+            self.engines[name] = adapter
+        return self.engines[name]
+
+    def close(self) -> None:
+        for adapter in self.engines.values():
+            adapter.stop()
+        self.engines.clear()
+        if not self.keep_artifacts:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        started = time.monotonic()
+        self.counter += 1
+        workdir = self.root / f"{self.counter:03d}-{spec.scenario.name}-{spec.id}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            result = asyncio.run(self._run(spec, workdir))
+        except (TrialSetupError, EngineUnavailable, CassetteMissing) as exc:
+            result = TrialResult(spec, "error", str(exc))
+        except Exception as exc:  # noqa: BLE001 - the harness's own failure is an error verdict
+            (workdir / "harness-error.txt").write_text(traceback.format_exc())
+            result = TrialResult(spec, "error", f"harness failure: {type(exc).__name__}: {exc} "
+                                 f"(traceback in {workdir / 'harness-error.txt'})")
+        result.workdir = workdir
+        result.seconds = time.monotonic() - started
+        return result
+
+    async def _run(self, spec: TrialSpec, workdir: Path) -> TrialResult:
+        scenario = spec.scenario
+        target = load_target(scenario)
+        adapter = self.engine(spec.engine)
+        history = History(workdir / "history.jsonl")
+        ledger = Ledger(workdir / "ledger.jsonl")
+        observer = TrialObserver(history, ledger, adapter)
+
+        async def run_role(role: str, plan: ArmedPlan) -> tuple[RunOutcome, list[str]]:
+            injection = Injection(plan, UnitTracker(), observer, role)
+            request = RunRequest(role, f"{scenario.name}-{role}", workdir, flow_retries=scenario.prefect.flow_retries)
+            with self.model_traffic(scenario) as misses, model_faults(), tool_faults(), adapter.observing():
+                with activated(injection):
+                    history.mark("run_start", role)
+                    outcome = await adapter.run(target, request)
+                    history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
+            return outcome, misses
+
+        golden, golden_misses = await run_role(GOLDEN, ArmedPlan([]))
+        armed = ArmedPlan(list(spec.plan.faults))
+        faulted, faulted_misses = await run_role("faulted", armed)
+
+        evidence = Evidence(golden, faulted, history.events(), ledger.entries(),
+                            tuple(scenario.side_effecting_tools))
+        errors = setup_errors(scenario, golden, golden_misses + faulted_misses, armed)
+        expect = scenario.expect_for(spec.plan)
+        verdicts = check(evidence, list(expect.properties))
+        verdict, reason = judge(verdicts, list(expect.violations), errors)
+        return TrialResult(
+            spec, verdict, reason, verdicts, model_calls(evidence), token_use(evidence), golden, faulted,
+            list(armed.fired), evidence.events,
+        )
+
+    @contextmanager
+    def model_traffic(self, scenario: Scenario) -> Iterator[list[str]]:
+        """The model traffic of a run: the cassette (replayed or recorded), with the scenario's
+        scripted server standing in for the provider while recording."""
+        if scenario.cassette is None:
+            raise TrialSetupError("live model traffic without a cassette is not supported; add 'cassette'")
+        mode: CassetteMode = "record" if self.record else "replay"
+        cassette = scenario.resolve(scenario.cassette)
+        if mode == "record" and scenario.model_server is not None:
+            script = Script.from_file(scenario.resolve(scenario.model_server.script))
+            with ScriptedServer(script) as server, cassette_traffic(cassette, mode, upstream=server.url) as session:
+                yield session.misses
+        else:
+            with cassette_traffic(cassette, mode) as session:
+                yield session.misses
+
+
+def setup_errors(scenario: Scenario, golden: RunOutcome, misses: list[str], armed: ArmedPlan) -> list[str]:
+    """Reasons the trial cannot be judged: a broken golden run, cassette misses, unfired faults."""
+    errors: list[str] = []
+    if misses:
+        errors.append(
+            f"{len(misses)} model request(s) are not in cassette {scenario.cassette} "
+            f"(first: {misses[0]}); re-record it with `pytest --chaos --chaos-record`"
+        )
+    if not golden.completed:
+        errors.append(f"the golden run (no faults) failed: {golden.error}")
+    for index, fault in armed.unfired():
+        errors.append(
+            f"planned fault #{index + 1} ({fault.kind} at {fault.at.model_dump(exclude_defaults=True) or 'any unit'}) "
+            "never fired: no unit matched its selector"
+        )
+    return errors

@@ -1,0 +1,169 @@
+"""Scenario files as pydantic models (schema version 1).
+
+A scenario names a target (an agent, or a workflow entry point with arguments), the engines to run
+it on, the cassette that holds its model traffic, and one or more fault plans. Each
+(scenario x engine x plan) becomes one trial and one pytest item. Loading and error reporting live
+in :mod:`durable_chaos.harness.scenario_loader`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from durable_chaos.faults.model import Fault
+
+SCHEMA_VERSION = 1
+
+EngineName = Literal["prefect", "dbos", "temporal"]
+PropertyName = Literal[
+    "completes",
+    "no_duplicate_model_calls",
+    "stable_cache_keys",
+    "output_matches_golden",
+]
+DEFAULT_PROPERTIES: tuple[PropertyName, ...] = (
+    "completes",
+    "no_duplicate_model_calls",
+    "stable_cache_keys",
+    "output_matches_golden",
+)
+
+ImportPath = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$",
+        description="An import path of the form 'package.module:attribute'.",
+    ),
+]
+Slug = Annotated[
+    str,
+    Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Expect(_Strict):
+    """What must hold. ``violations`` names properties that are *expected* to be violated (known-bad
+    agents): the trial passes only when exactly those are reported violated."""
+
+    properties: list[PropertyName] = Field(default_factory=lambda: list(DEFAULT_PROPERTIES))
+    violations: list[PropertyName] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _violations_are_checked(self) -> Expect:
+        missing = [v for v in self.violations if v not in self.properties]
+        if missing:
+            raise ValueError(
+                f"expected violation(s) {missing} must also be listed in 'properties' so they are checked"
+            )
+        return self
+
+
+class Plan(_Strict):
+    """One fault plan: the faults armed together in one faulted run."""
+
+    name: Slug
+    faults: list[Fault] = Field(default_factory=list)
+    expect: Expect | None = None
+
+
+class Variant(_Strict):
+    """The same scenario with other inputs."""
+
+    name: Slug
+    prompt: str | None = None
+    args: dict[str, Any] | None = None
+
+
+class PrefectOptions(_Strict):
+    """How the harness drives Prefect.
+
+    ``flow_retries``: retries of the harness's trial flow, which re-run the same flow run so cached
+    task results are reused (what users configure with ``@flow(retries=...)``).
+    """
+
+    flow_retries: Annotated[int, Field(ge=0, le=20)] = 1
+
+
+class ModelServer(_Strict):
+    """A scripted OpenAI-compatible server (see ``durable_chaos.fixtures.scripted_server``) that
+    serves the model traffic when recording cassettes offline."""
+
+    script: str
+
+
+class Scenario(_Strict):
+    """A scenario file, schema version 1."""
+
+    schema_version: Literal[1]
+    name: Slug
+    description: str = ""
+    agent: ImportPath | None = None
+    entry: ImportPath | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    prompt: str | None = None
+    engines: list[EngineName] = Field(default_factory=lambda: ["prefect"], min_length=1)
+    cassette: str | None = None
+    model_server: ModelServer | None = None
+    side_effecting_tools: list[str] = Field(default_factory=list)
+    plans: list[Plan] = Field(min_length=1)
+    expect: Expect = Field(default_factory=Expect)
+    variants: list[Variant] = Field(default_factory=list)
+    max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
+    prefect: PrefectOptions = Field(default_factory=PrefectOptions)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("engines")
+    @classmethod
+    def _unique_engines(cls, engines: list[str]) -> list[str]:
+        if len(set(engines)) != len(engines):
+            raise ValueError("engines must not repeat")
+        return engines
+
+    @model_validator(mode="after")
+    def _target_is_consistent(self) -> Scenario:
+        if (self.agent is None) == (self.entry is None):
+            raise ValueError("give exactly one target: 'agent' (module:attr) or 'entry' (module:function)")
+        if self.agent is not None and self.prompt is None:
+            raise ValueError("an 'agent' target needs a 'prompt'")
+        if self.cassette is None and self.model_server is None:
+            raise ValueError("give a 'cassette' (recorded model traffic) or a 'model_server' script")
+        names = [plan.name for plan in self.plans]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"plan names must be unique; repeated: {duplicated}")
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        """The file this scenario was loaded from, if any."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory that relative paths (cassette, script, target modules) resolve against."""
+        return self._path.parent if self._path is not None else Path.cwd()
+
+    def resolve(self, relative: str) -> Path:
+        """Resolve a path written in the scenario relative to the scenario file."""
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def expect_for(self, plan: Plan) -> Expect:
+        """The expectations that apply to a plan (its own, else the scenario's)."""
+        return plan.expect if plan.expect is not None else self.expect
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files, for editors."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "durable-chaos scenario"
+    return schema

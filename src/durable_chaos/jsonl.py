@@ -1,0 +1,43 @@
+"""Append-only JSON Lines files that survive a SIGKILL: every record is flushed and fsynced
+before the writer goes on, so a process killed right after a write loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+_LOCK = threading.Lock()
+
+
+def append(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON record as a line, flushed and fsynced."""
+    line = json.dumps(record, sort_keys=True, default=str) + "\n"
+    with _LOCK:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """All complete records of a JSONL file (a torn last line from a kill is ignored)."""
+    return list(iter_records(path))
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                return
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                return
