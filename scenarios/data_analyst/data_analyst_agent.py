@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 
-from prefect.cache_policies import INPUTS, TASK_SOURCE
-from pydantic import BaseModel, Field
-from pydantic_ai import Agent, FunctionToolset
+from dataclasses import dataclass
+
+from prefect import flow, task
+from pydantic import BaseModel
+from pydantic_ai import Agent, FunctionToolset, RunContext
 from pydantic_ai.durable_exec.prefect import PrefectAgent, PrefectDurability, TaskConfig
 from pydantic_ai.exceptions import PydanticAIDeprecationWarning
 
@@ -80,34 +82,64 @@ with warnings.catch_warnings():
     )
 
 
-# KNOWN-BAD: a tool argument carries the current time. The model never sends `as_of`, so pydantic
-# fills it with "now" when the arguments are validated: every attempt of the tool task hashes a
-# different input, its cache key changes, and a retried run can never reuse the tool's result.
-def compute_statistics_as_of(
-    column: str, as_of: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
-) -> dict[str, float]:
-    """Mean, max and min of a numeric column, as of a point in time."""
+# KNOWN-BAD: the request time travels in the run's deps, and the flow builds the deps afresh on
+# every attempt. pydantic-ai's cache policy hashes deps into each tool task's key (a tool may read
+# them), so after a flow retry every tool task has a new key and runs again, although nothing it
+# depends on changed. The harness must report exactly `stable_cache_keys`.
+@dataclass
+class AnalysisRequest:
+    dataset: str
+    requested_at: dt.datetime
+
+
+def load_requested_dataset(ctx: RunContext[AnalysisRequest], name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    return load_dataset(name)
+
+
+def compute_requested_statistics(ctx: RunContext[AnalysisRequest], column: str) -> dict[str, float]:
+    """Mean, max and min of a numeric column of the loaded dataset."""
     return compute_statistics(column)
 
 
-def unstable_tools() -> FunctionToolset:
-    toolset = FunctionToolset(id="analyst_tools")
-    toolset.tool_plain(load_dataset)
-    toolset.tool_plain(compute_statistics_as_of, name="compute_statistics")
+def requested_tools() -> FunctionToolset[AnalysisRequest]:
+    toolset: FunctionToolset[AnalysisRequest] = FunctionToolset(id="analyst_tools")
+    toolset.tool(load_requested_dataset, name="load_dataset")
+    toolset.tool(compute_requested_statistics, name="compute_statistics")
     return toolset
 
 
-analyst_unstable_cache_key = Agent(
+analyst_with_request = Agent(
     "openai-chat:gpt-4o",
     name="data_analyst",
     instructions=INSTRUCTIONS,
     output_type=DataAnalysis,
-    toolsets=[unstable_tools()],
-    capabilities=[
-        PrefectDurability(
-            model_task_config=MODEL_TASKS,
-            # Prefect's plain input hashing instead of pydantic-ai's policy: every input counts.
-            tool_task_config=TaskConfig(**TOOL_TASKS, cache_policy=INPUTS + TASK_SOURCE),
-        )
-    ],
+    deps_type=AnalysisRequest,
+    toolsets=[requested_tools()],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS)],
 )
+
+
+@flow(name="analyze-sales-report")
+async def analyze_sales_report(prompt: str) -> DataAnalysis:
+    """A user's flow around the agent. The bug: `requested_at` is taken anew on every attempt."""
+    request = AnalysisRequest(dataset="sales_q4", requested_at=dt.datetime.now(dt.UTC))
+    result = await analyst_with_request.run(prompt, deps=request)
+    return result.output
+
+
+# KNOWN-BAD: a task argument carries the current time. The audit task's cache key (Prefect's
+# default policy: inputs, task source, flow run id) changes on every attempt of the flow, so after a
+# flow retry the audit runs again instead of replaying. The agent itself is fine. The harness must
+# report exactly `stable_cache_keys`.
+@task(name="record-analysis-request")
+def record_analysis_request(dataset: str, requested_at: dt.datetime) -> str:
+    """Write an audit entry for the analysis request."""
+    return f"{dataset} requested at {requested_at.isoformat()}"
+
+
+@flow(name="analyze-sales-audited")
+async def analyze_sales_audited(prompt: str) -> DataAnalysis:
+    record_analysis_request("sales_q4", dt.datetime.now(dt.UTC))
+    result = await analyst.run(prompt)
+    return result.output

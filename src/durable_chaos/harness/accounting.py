@@ -78,19 +78,40 @@ def model_calls(evidence: Evidence) -> ModelCalls:
     )
 
 
+FAILING_FAULTS = frozenset({"timeout", "http_error", "tool_error", "malformed_output", "kill"})
+
+
+def restart_losses(evidence: Evidence) -> int:
+    """Tokens a naive system (no checkpoints) would lose to the faults: each unit struck by a
+    failing fault forces one restart from scratch, losing the golden run's model calls made before
+    that unit (and the struck request itself when the fault hit after it was sent)."""
+    golden_sends = sorted(evidence.golden_ledger(), key=lambda e: e["t"])
+    first_invoke: dict[str, float] = {}
+    for event in evidence.events:
+        if event["role"] == "golden" and event["event"] == "invoke":
+            first_invoke.setdefault(event["unit"]["fingerprint"], event["t"])
+    struck: dict[str, bool] = {}
+    for fault in evidence.faulted_events("fault"):
+        if fault["fault"]["kind"] in FAILING_FAULTS:
+            fp = fault["unit"]["fingerprint"]
+            struck[fp] = struck.get(fp, False) or fault["fault"]["phase"] == "after"
+    lost = 0
+    for fp, after in struck.items():
+        if fp not in first_invoke:
+            continue
+        lost += tokens([s for s in golden_sends if s["t"] < first_invoke[fp]])
+        if after:
+            lost += tokens([s for s in golden_sends if s["fingerprint"] == fp][:1])
+    return lost
+
+
 def token_use(evidence: Evidence) -> Tokens:
     """Tokens of the golden run, of the durable faulted run, and of a naive restart.
 
-    ``naive_restart`` is what re-running the whole agent from scratch after the first fault would
-    have spent: the work done up to that fault (lost by a restart) plus one whole clean run.
+    ``naive_restart`` is what re-running the whole agent from scratch after each failure would
+    have spent: one whole clean run plus the work each restart throws away (:func:`restart_losses`).
     """
     golden = tokens(evidence.golden_ledger())
-    sends = evidence.faulted_ledger()
-    spent = tokens(sends)
-    faults = evidence.faulted_events("fault")
-    if not faults:
-        naive = spent
-    else:
-        first = min(f["t"] for f in faults)
-        naive = tokens([s for s in sends if s["t"] <= first]) + golden
+    spent = tokens(evidence.faulted_ledger())
+    naive = golden + restart_losses(evidence)
     return Tokens(golden=golden, spent=spent, naive_restart=naive, saved=naive - spent)
