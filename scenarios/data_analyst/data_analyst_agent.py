@@ -143,3 +143,26 @@ async def analyze_sales_audited(prompt: str) -> DataAnalysis:
     record_analysis_request("sales_q4", dt.datetime.now(dt.UTC))
     result = await analyst.run(prompt)
     return result.output
+
+
+# KNOWN-BAD: no retries anywhere. A tool error that a single retry would absorb fails the run.
+# The harness must report exactly `completes`.
+analyst_without_retries = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[analyst_tools("analyst_tools")],
+    capabilities=[PrefectDurability(model_task_config=TaskConfig(retries=0), tool_task_config=TaskConfig(retries=0))],
+)
+
+
+# KNOWN-BAD: the report embeds state that is not part of the durable record (which attempt of the
+# flow produced it), so a run that needed a retry returns a different result from a clean run.
+# The harness must report exactly `output_matches_golden`.
+@flow(name="analyze-sales-stamped")
+async def analyze_sales_stamped(prompt: str) -> dict[str, object]:
+    from prefect.runtime import flow_run
+
+    result = await analyst.run(prompt)
+    return {"analysis": result.output.model_dump(), "produced_by_attempt": flow_run.run_count}

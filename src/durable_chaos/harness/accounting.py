@@ -110,8 +110,10 @@ def token_use(evidence: Evidence) -> Tokens:
 
     ``naive_restart`` is what re-running the whole agent from scratch after each failure would
     have spent: one whole clean run plus the work each restart throws away (:func:`restart_losses`).
+    A run that did not complete saved nothing: ``saved`` is 0 then.
     """
     golden = tokens(evidence.golden_ledger())
     spent = tokens(evidence.faulted_ledger())
     naive = golden + restart_losses(evidence)
-    return Tokens(golden=golden, spent=spent, naive_restart=naive, saved=naive - spent)
+    saved = naive - spent if evidence.faulted.completed else 0
+    return Tokens(golden=golden, spent=spent, naive_restart=naive, saved=saved)

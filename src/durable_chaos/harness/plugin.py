@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
-    if file_path.suffix in {".yaml", ".yml", ".toml"} and is_scenario_file(file_path):
+    if file_path.suffix in {".yaml", ".yml", ".toml"} and is_scenario_file(file_path, parent.config.rootpath):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 

@@ -1,0 +1,254 @@
+"""Harness overhead: a clean run of the example agent under the harness vs. directly under Prefect.
+
+Usage (from the repo root)::
+
+    python bench/overhead.py [--runs N] [--warmup W] [--json]
+
+Both variants run the data-analyst agent of ``scenarios/data_analyst/timeout.yaml`` against the
+same embedded Prefect API server (ONE ``PrefectAdapter`` for the whole benchmark), with model
+traffic replayed from the scenario's cassette:
+
+* ``direct``: a Prefect ``@flow`` that does ``(await analyst.run(prompt)).output``, inside
+  ``cassette_traffic(cassette)`` and ``adapter.settings(fresh storage dir)``; nothing else (no
+  history, no ledger, no fault layers, no cache-key/checkpoint observation). The flow has the same
+  options as the harness's trial flow (``retries``, ``persist_result=False``,
+  ``validate_parameters=False``), so the comparison isolates what the harness adds, not what a
+  different flow configuration costs.
+* ``harness``: exactly the golden run of ``TrialRunner._run`` (its ``run_role`` for the golden
+  role): ``Injection`` with an empty ``ArmedPlan``, ``TrialObserver`` writing ``History`` and
+  ``Ledger`` to disk, ``TrialRunner.model_traffic`` (the cassette), ``model_faults()``,
+  ``tool_faults()``, ``adapter.observing()``, ``activated(injection)`` and
+  ``adapter.run(target, RunRequest(...))``. Built from the same public pieces, since the runner
+  does not expose "one golden run" as a callable.
+
+Each measured run is one ``asyncio.run(...)`` (a fresh event loop, as ``TrialRunner.run`` does per
+trial), timed with ``time.perf_counter`` around the whole call, including the creation of the run's
+fresh work directory. Both variants are measured the same way. After W warm-up runs of each
+(discarded), N runs of each are interleaved (direct, harness, direct, ...) so machine noise hits
+both alike. This is a benchmark: it prints numbers and exits 0 whatever the ratio is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIO_FILE = REPO / "scenarios" / "data_analyst" / "timeout.yaml"
+TARGET_RATIO = 1.10
+
+# Quiet Prefect's console logging before it is imported (the adapter's settings say the same for
+# its runs); affects both variants alike.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from durable_chaos.faults.context import Injection, activated  # noqa: E402
+from durable_chaos.faults.injectors.http import model_faults  # noqa: E402
+from durable_chaos.faults.injectors.tools import tool_faults  # noqa: E402
+from durable_chaos.faults.plan import ArmedPlan  # noqa: E402
+from durable_chaos.faults.units import UnitTracker  # noqa: E402
+from durable_chaos.fixtures.cassettes import cassette_traffic  # noqa: E402
+from durable_chaos.fixtures.engines import RunRequest, Target  # noqa: E402
+from durable_chaos.fixtures.engines.prefect import PrefectAdapter  # noqa: E402
+from durable_chaos.fixtures.ledger import Ledger  # noqa: E402
+from durable_chaos.harness.evidence import GOLDEN  # noqa: E402
+from durable_chaos.harness.history import History, TrialObserver  # noqa: E402
+from durable_chaos.harness.runner import TrialRunner, load_target  # noqa: E402
+from durable_chaos.harness.scenario import Scenario  # noqa: E402
+from durable_chaos.harness.scenario_loader import load_scenario  # noqa: E402
+
+
+class Bench:
+    """The shared pieces: one runner (for its model_traffic), one started adapter, the target."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.runner = TrialRunner()  # owns the temp root; its engine() starts the adapter once
+        self.adapter: PrefectAdapter | None = None
+        self.target: Target | None = None
+        self.direct_flow: Any = None
+        self.cassette = scenario.resolve(scenario.cassette or "")
+        self.counter = 0
+        self.last_events = 0
+        self.last_ledger = 0
+
+    def start(self) -> None:
+        adapter = self.runner.engine("prefect")
+        assert isinstance(adapter, PrefectAdapter)
+        self.adapter = adapter
+        self.target = load_target(self.scenario)
+        self.direct_flow = make_direct_flow(self.target.obj, self.scenario.prefect.flow_retries)
+
+    def close(self) -> None:
+        self.runner.close()  # stops the adapter (its server subprocess) and removes the temp root
+
+    def workdir(self, variant: str) -> Path:
+        self.counter += 1
+        path = self.runner.root / f"{self.counter:03d}-{variant}"
+        path.mkdir(parents=True)
+        return path
+
+    async def direct(self) -> Any:
+        """The agent in a plain flow, cassette replay only."""
+        assert self.adapter is not None and self.target is not None
+        storage = self.workdir("direct") / "results-direct"
+        storage.mkdir()
+        with cassette_traffic(self.cassette) as session, self.adapter.settings(storage):
+            output = await self.direct_flow(self.target.prompt)
+        if session.misses:
+            raise RuntimeError(f"direct run: cassette misses {session.misses}")
+        return output
+
+    async def harness(self) -> Any:
+        """The golden run of a trial, as ``run_role`` in ``TrialRunner._run`` does it."""
+        assert self.adapter is not None and self.target is not None
+        scenario, adapter, target = self.scenario, self.adapter, self.target
+        workdir = self.workdir("harness")
+        history = History(workdir / "history.jsonl")
+        ledger = Ledger(workdir / "ledger.jsonl")
+        observer = TrialObserver(history, ledger, adapter)
+        injection = Injection(ArmedPlan([]), UnitTracker(), observer, GOLDEN)
+        request = RunRequest(GOLDEN, f"{scenario.name}-{GOLDEN}", workdir,
+                             flow_retries=scenario.prefect.flow_retries)
+        with (
+            self.runner.model_traffic(scenario) as misses,
+            model_faults(),
+            tool_faults(),
+            adapter.observing(),
+            activated(injection),
+        ):
+            history.mark("run_start", GOLDEN)
+            outcome = await adapter.run(target, request)
+            history.mark("run_end", GOLDEN, completed=outcome.completed, error=outcome.error)
+        if misses or not outcome.completed:
+            raise RuntimeError(f"harness golden run failed: error={outcome.error} misses={misses}")
+        self.last_events = len(history.events())
+        self.last_ledger = len(ledger.entries())
+        return outcome.output
+
+
+def make_direct_flow(agent: Any, retries: int) -> Any:
+    """The baseline flow: the agent run and nothing else, with the trial flow's options."""
+    from prefect import flow
+
+    @flow(name="bench direct agent", retries=retries, retry_delay_seconds=0,
+          validate_parameters=False, persist_result=False)
+    async def direct_agent(prompt: str) -> Any:
+        return (await agent.run(prompt)).output
+
+    return direct_agent
+
+
+def timed(make: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[float, Any]:
+    """Wall time in ms of one run in a fresh event loop."""
+    started = time.perf_counter()
+    output = asyncio.run(make())
+    return (time.perf_counter() - started) * 1000.0, output
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "median_ms": statistics.median(samples),
+        "mean_ms": statistics.fmean(samples),
+        "stdev_ms": statistics.stdev(samples) if len(samples) > 1 else 0.0,
+        "min_ms": min(samples),
+        "max_ms": max(samples),
+    }
+
+
+def measure(bench: Bench, runs: int, warmup: int, progress: bool) -> dict[str, Any]:
+    variants: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
+        "direct": bench.direct,
+        "harness": bench.harness,
+    }
+    outputs: dict[str, Any] = {}
+    for _ in range(warmup):
+        for name, make in variants.items():
+            _, outputs[name] = timed(make)
+    if outputs and outputs["direct"] != outputs["harness"]:
+        raise RuntimeError("direct and harness runs produced different outputs")
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(runs):
+        # Interleave, and alternate which variant goes first, so drift and order effects cancel.
+        order = list(variants) if i % 2 == 0 else list(reversed(variants))
+        for name in order:
+            ms, _ = timed(variants[name])
+            samples[name].append(ms)
+        if progress:
+            print(f"  run {i + 1:>3}/{runs}: direct {samples['direct'][-1]:7.1f} ms   "
+                  f"harness {samples['harness'][-1]:7.1f} ms", file=sys.stderr)
+    direct, harness = summary(samples["direct"]), summary(samples["harness"])
+    return {
+        "scenario": str(SCENARIO_FILE.relative_to(REPO)),
+        "agent": bench.scenario.agent,
+        "runs": runs,
+        "warmup": warmup,
+        "event_loop": "one asyncio.run per measured run (both variants)",
+        "python": platform.python_version(),
+        "direct": {**direct, "samples_ms": samples["direct"]},
+        "harness": {**harness, "samples_ms": samples["harness"],
+                    "history_events_per_run": bench.last_events, "ledger_entries_per_run": bench.last_ledger},
+        "ratio_median": harness["median_ms"] / direct["median_ms"],
+        "ratio_mean": harness["mean_ms"] / direct["mean_ms"],
+        "ratio_min": harness["min_ms"] / direct["min_ms"],
+        "target_ratio": TARGET_RATIO,
+    }
+
+
+def print_table(result: dict[str, Any], startup_s: float) -> None:
+    print(f"harness overhead: {result['agent']} ({result['scenario']}), clean run, cassette replay")
+    print(f"{result['runs']} interleaved runs per variant after {result['warmup']} warm-up runs each; "
+          f"{result['event_loop']}; Prefect server startup {startup_s:.1f}s (not measured)")
+    print()
+    print(f"{'variant':<10}{'median ms':>12}{'mean ms':>12}{'stdev ms':>12}{'min ms':>12}{'max ms':>12}")
+    for name in ("direct", "harness"):
+        row = result[name]
+        print(f"{name:<10}{row['median_ms']:>12.1f}{row['mean_ms']:>12.1f}{row['stdev_ms']:>12.1f}"
+              f"{row['min_ms']:>12.1f}{row['max_ms']:>12.1f}")
+    harness = result["harness"]
+    print()
+    print(f"harness writes per run: {harness['history_events_per_run']} history events, "
+          f"{harness['ledger_entries_per_run']} ledger entries (each fsynced)")
+    print(f"ratio of means: {result['ratio_mean']:.2f}x   ratio of mins: {result['ratio_min']:.2f}x")
+    print(f"overhead ratio (median harness / median direct): {result['ratio_median']:.2f}x "
+          f"(target <= {TARGET_RATIO:.2f}x)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=15, help="measured runs per variant (default 15)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="discarded warm-up runs per variant (default 2)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs must be >= 1 and --warmup >= 0")
+
+    scenario = load_scenario(SCENARIO_FILE)
+    bench = Bench(scenario)
+    try:
+        started = time.perf_counter()
+        bench.start()
+        startup_s = time.perf_counter() - started
+        result = measure(bench, args.runs, args.warmup, progress=not args.json)
+    finally:
+        bench.close()
+    result["server_startup_s"] = startup_s
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result, startup_s)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,650 @@
+"""The property checkers, model-call and token accounting, and the trial verdict, on hand-built evidence.
+
+Pure unit tests: no engine, no model, no processes. :class:`Trial` below writes history events and
+ledger entries on a fake clock, in the shapes the injectors and engine observers produce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from durable_chaos.fixtures.engines.base import RunOutcome
+from durable_chaos.harness.accounting import checkpoint_times, model_calls, restart_losses, token_use
+from durable_chaos.harness.checkers import (
+    CHECKERS,
+    Verdict,
+    check,
+    completes,
+    first_difference,
+    jsonable,
+    judge,
+    logical_cache_units,
+    no_duplicate_model_calls,
+    output_matches_golden,
+    stable_cache_keys,
+)
+from durable_chaos.harness.evidence import Evidence, is_faulted
+
+# ------------------------------------------------------------------------------------------------ builder
+
+
+def unit(kind: str, name: str, ordinal: int, fp: str) -> dict[str, Any]:
+    return {"kind": kind, "name": name, "ordinal": ordinal, "fingerprint": fp}
+
+
+M1 = unit("model_request", "gpt-4o", 1, "fp-m1")
+M2 = unit("model_request", "gpt-4o", 2, "fp-m2")
+M3 = unit("model_request", "gpt-4o", 3, "fp-m3")
+T1 = unit("tool_call", "lookup", 1, "fp-t1")
+
+# Token usage (input, output) of each model request in every run that makes it.
+USAGE = {"fp-m1": (100, 10), "fp-m2": (200, 20), "fp-m3": (300, 30)}
+
+
+def task(run_id: str, count: int = 1, name: str = "model_request_task", epoch: str = "1.1") -> dict[str, Any]:
+    """Engine identifiers of a durable unit attempt (as the Prefect adapter reports them)."""
+    return {"task_name": name, "task_run_id": run_id, "task_run_count": count, "epoch": epoch}
+
+
+@dataclass
+class Trial:
+    """A trial's history and ledger, written event by event on a clock that ticks once per record."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    t: float = 0.0
+
+    def tick(self) -> float:
+        self.t += 1.0
+        return self.t
+
+    def event(self, role: str, event: str, u: dict[str, Any] | None = None, attempt: int = 1,
+              engine: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {"t": self.tick(), "pid": 1, "role": role, "event": event, **fields}
+        if u is not None:
+            record.update(unit=u, attempt=attempt, engine=engine or {})
+        elif engine is not None:
+            record["engine"] = engine
+        self.events.append(record)
+        return record
+
+    def send(self, role: str, u: dict[str, Any], attempt: int = 1, engine: dict[str, Any] | None = None,
+             usage: tuple[int, int] | None = None, status: int = 200) -> dict[str, Any]:
+        """One model exchange in the ledger (what reached the provider, and was billed)."""
+        inp, out = usage or USAGE[u["fingerprint"]]
+        entry = {
+            "t": self.tick(), "role": role, "unit": u, "attempt": attempt, "fingerprint": u["fingerprint"],
+            "model": u["name"], "status": status, "usage": {"input_tokens": inp, "output_tokens": out},
+            "engine": engine or {},
+        }
+        self.ledger.append(entry)
+        return entry
+
+    def fault(self, role: str, u: dict[str, Any], kind: str = "http_error", phase: str = "before",
+              index: int = 0, attempt: int = 1) -> None:
+        self.event(role, "fault", u, attempt, fault={"index": index, "kind": kind, "phase": phase})
+
+    def model_request(self, role: str, u: dict[str, Any], attempt: int = 1, engine: dict[str, Any] | None = None,
+                      outcome: str = "ok", fault: str | None = None, phase: str = "before") -> None:
+        """One attempt of a model request as the HTTP injector records it.
+
+        ``before`` faults replace the request (nothing is sent or billed); ``after`` faults strike once
+        the exchange happened (billed), and the response is lost.
+        """
+        self.event(role, "invoke", u, attempt, engine, path="/v1/chat/completions")
+        if fault is not None and phase == "before":
+            self.fault(role, u, fault, "before", attempt=attempt)
+            self.event(role, "fail", u, attempt, engine, status=429)
+            return
+        self.send(role, u, attempt, engine)
+        if fault is not None:
+            self.fault(role, u, fault, "after", attempt=attempt)
+            self.event(role, "fail", u, attempt, engine, error="ReadTimeout")
+            return
+        self.event(role, outcome, u, attempt, engine, status=200)
+
+    def tool_call(self, role: str, u: dict[str, Any], attempt: int = 1, engine: dict[str, Any] | None = None,
+                  fault: str | None = None, phase: str = "before") -> None:
+        self.event(role, "invoke", u, attempt, engine, call_id="call_1")
+        if fault is not None and phase == "before":
+            self.fault(role, u, fault, "before", attempt=attempt)
+            self.event(role, "fail", u, attempt, engine, error="RuntimeError: injected")
+            return
+        self.event(role, "execute", u, attempt, engine)
+        if fault is not None:
+            self.fault(role, u, fault, "after", attempt=attempt)
+            self.event(role, "fail", u, attempt, engine, error="RuntimeError: injected")
+            return
+        self.event(role, "ok", u, attempt, engine)
+
+    def checkpoint(self, role: str, engine: dict[str, Any]) -> None:
+        self.event(role, "checkpoint", engine=engine)
+
+    def cache_key(self, role: str, key: str, run_id: str, count: int = 1, name: str = "model_request_task",
+                  epoch: str = "1.1") -> None:
+        self.event(role, "cache_key", engine=task(run_id, count, name, epoch), key=key)
+
+    def golden_run(self) -> None:
+        """A clean run: model request 1, a tool call, model request 2."""
+        self.event("golden", "run_start")
+        self.model_request("golden", M1)
+        self.tool_call("golden", T1)
+        self.model_request("golden", M2)
+        self.event("golden", "run_end", completed=True)
+
+    def evidence(self, completed: bool = True, output: Any = "sunny", golden_output: Any = "sunny",
+                 error: str | None = None) -> Evidence:
+        golden = RunOutcome("golden", True, output=golden_output)
+        faulted = RunOutcome("faulted", completed, output=output if completed else None,
+                             error=None if completed else (error or "RuntimeError: boom"))
+        return Evidence(golden, faulted, list(self.events), list(self.ledger))
+
+
+GOLDEN_TOKENS = 110 + 220
+
+
+# ------------------------------------------------------------------------------------------------ evidence
+
+
+def test_evidence_splits_golden_from_faulted_and_resumes() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.model_request("resume-1", M2)
+    evidence = trial.evidence()
+    assert not is_faulted("golden") and is_faulted("faulted") and is_faulted("resume-2")
+    assert {e["role"] for e in evidence.faulted_events()} == {"faulted", "resume-1"}
+    assert [e["unit"]["fingerprint"] for e in evidence.faulted_events("ok")] == ["fp-m1", "fp-m2"]
+    assert [e["fingerprint"] for e in evidence.golden_ledger()] == ["fp-m1", "fp-m2"]
+    assert [e["role"] for e in evidence.faulted_ledger()] == ["faulted", "resume-1"]
+
+
+def test_faulted_ledger_is_in_time_order() -> None:
+    trial = Trial()
+    late = trial.send("resume-1", M2)
+    early = trial.send("faulted", M1)
+    early["t"], late["t"] = 1.0, 2.0
+    assert [e["fingerprint"] for e in trial.evidence().faulted_ledger()] == ["fp-m1", "fp-m2"]
+
+
+# ------------------------------------------------------------------------------------------------ completes
+
+
+def test_completes_holds_when_the_faulted_run_finished() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1, fault="http_error")
+    trial.model_request("faulted", M1, attempt=2)
+    verdict = completes(trial.evidence())
+    assert verdict == Verdict(True, "the run completed; 1 fault(s) fired")
+
+
+def test_completes_is_violated_when_the_faulted_run_did_not_finish() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.tool_call("faulted", T1, fault="tool_error")
+    trial.tool_call("faulted", T1, attempt=2, fault="tool_error")
+    verdict = completes(trial.evidence(completed=False, error="RuntimeError: injected by durable-chaos"))
+    assert verdict.held is False
+    assert "2 fault(s)" in verdict.detail
+    assert "RuntimeError: injected by durable-chaos" in verdict.detail
+
+
+def test_completes_counts_faults_of_resumes_but_not_of_the_golden_run() -> None:
+    trial = Trial()
+    trial.fault("golden", M1)  # never happens in practice; must not be counted anyway
+    trial.fault("faulted", M1, "kill")
+    trial.fault("resume-1", M2, "timeout")
+    assert completes(trial.evidence()).detail == "the run completed; 2 fault(s) fired"
+
+
+# ------------------------------------------------------------------------------------------------ model calls
+
+
+def test_first_sends_are_neither_duplicates_nor_reexecutions() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.tool_call("faulted", T1)
+    trial.model_request("faulted", M2)
+    calls = model_calls(trial.evidence())
+    assert (calls.golden, calls.total, calls.duplicates, calls.expected_reexecutions) == (2, 2, 0, 0)
+    assert calls.duplicate_sends == []
+
+
+def test_golden_responses_are_not_checkpoints_of_the_faulted_run() -> None:
+    trial = Trial()
+    trial.golden_run()  # same fingerprints, delivered earlier, in the golden run
+    trial.model_request("faulted", M1)
+    assert model_calls(trial.evidence()).duplicates == 0
+
+
+def test_resend_after_an_after_phase_fault_is_an_expected_reexecution() -> None:
+    """The exchange happened (billed) but its response never reached the agent: in flight at a fault."""
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1, fault="timeout", phase="after")
+    trial.model_request("faulted", M1, attempt=2)
+    calls = model_calls(trial.evidence())
+    assert (calls.total, calls.duplicates, calls.expected_reexecutions) == (2, 0, 1)
+    verdict = no_duplicate_model_calls(trial.evidence())
+    assert verdict.held is True
+    assert "2 model call(s)" in verdict.detail and "1 expected re-execution(s)" in verdict.detail
+
+
+def test_before_phase_fault_sends_nothing_so_the_retry_is_a_first_send() -> None:
+    trial = Trial()
+    trial.model_request("faulted", M1, fault="http_error")  # SDK or engine retry follows
+    trial.model_request("faulted", M1, attempt=2)
+    calls = model_calls(trial.evidence())
+    assert (calls.total, calls.duplicates, calls.expected_reexecutions) == (1, 0, 0)
+
+
+def test_resend_after_a_delivered_response_without_engine_ids_is_a_duplicate() -> None:
+    """Without engine unit ids, delivery to the agent (``ok``) is the checkpoint."""
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.tool_call("faulted", T1, fault="kill")
+    trial.model_request("resume-1", M1, attempt=2)
+    evidence = trial.evidence()
+    calls = model_calls(evidence)
+    assert (calls.total, calls.duplicates, calls.expected_reexecutions) == (2, 1, 0)
+    assert calls.duplicate_sends[0]["role"] == "resume-1"
+    verdict = no_duplicate_model_calls(evidence)
+    assert verdict.held is False
+    assert "model_request #1 (gpt-4o)" in verdict.detail
+    assert "attempt 2" in verdict.detail and "role resume-1" in verdict.detail
+    assert verdict.detail.startswith("1 model call(s) were sent again")
+
+
+def test_resend_after_a_checkpointed_unit_attempt_is_a_duplicate() -> None:
+    trial = Trial()
+    trial.model_request("faulted", M1, engine=task("r1"))
+    trial.checkpoint("faulted", task("r1"))
+    trial.model_request("faulted", M2, engine=task("r2"))
+    trial.checkpoint("faulted", task("r2"))
+    # the engine re-ran completed work instead of replaying it:
+    trial.model_request("faulted", M1, attempt=2, engine=task("r3"))
+    trial.model_request("faulted", M2, attempt=2, engine=task("r4"))
+    calls = model_calls(trial.evidence())
+    assert (calls.total, calls.duplicates, calls.expected_reexecutions) == (4, 2, 0)
+    detail = no_duplicate_model_calls(trial.evidence()).detail
+    assert "model_request #1 (gpt-4o), model_request #2 (gpt-4o)" in detail
+
+
+def test_delivered_but_not_checkpointed_response_resent_is_an_expected_reexecution() -> None:
+    """The response reached the agent, but the unit attempt that received it never completed (killed,
+    or it failed later): the engine has nothing to replay, so re-sending is expected."""
+    trial = Trial()
+    trial.model_request("faulted", M1, engine=task("r1", 1))
+    # the task attempt r1/1 dies before its result is persisted: no checkpoint for (r1, 1)
+    trial.model_request("faulted", M1, attempt=2, engine=task("r1", 2))
+    trial.checkpoint("faulted", task("r1", 2))
+    evidence = trial.evidence()
+    assert checkpoint_times(evidence) == {"fp-m1": evidence.events[-1]["t"]}
+    calls = model_calls(evidence)
+    assert (calls.total, calls.duplicates, calls.expected_reexecutions) == (2, 0, 1)
+    assert no_duplicate_model_calls(evidence).held is True
+
+
+def test_checkpoint_must_match_task_run_id_and_run_count() -> None:
+    trial = Trial()
+    trial.model_request("faulted", M1, engine=task("r1", 1))
+    trial.checkpoint("faulted", task("r1", 2))  # another attempt of the same task run
+    trial.checkpoint("faulted", task("other", 1))  # another task run, same attempt number
+    trial.model_request("faulted", M1, attempt=2, engine=task("r1", 3))
+    assert checkpoint_times(trial.evidence()) == {}
+    assert model_calls(trial.evidence()).duplicates == 0
+
+
+def test_checkpoint_time_is_the_earliest_checkpoint_of_the_request() -> None:
+    trial = Trial()
+    trial.model_request("faulted", M1, engine=task("r1"))
+    trial.checkpoint("faulted", task("r1"))
+    first = trial.t
+    trial.model_request("resume-1", M1, attempt=2, engine=task("r2"))
+    trial.checkpoint("resume-1", task("r2"))
+    assert checkpoint_times(trial.evidence()) == {"fp-m1": first}
+
+
+def test_checkpoints_without_engine_ids_and_tool_oks_are_ignored() -> None:
+    trial = Trial()
+    trial.event("faulted", "checkpoint", engine={})
+    trial.event("faulted", "ok", unit("tool_call", "lookup", 1, "fp-m1"))  # a tool ok never checkpoints
+    trial.send("faulted", M1)
+    assert checkpoint_times(trial.evidence()) == {}
+    assert model_calls(trial.evidence()).duplicates == 0
+
+
+def test_no_duplicate_model_calls_holds_with_no_model_calls_at_all() -> None:
+    verdict = no_duplicate_model_calls(Trial().evidence())
+    assert verdict.held is True
+    assert verdict.detail.startswith("0 model call(s)")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: harness/accounting.checkpoint_times treats every `ok` as a delivered response, but "
+    "faults/injectors/http._wrap emits `ok` for any status when no after-fault fires, including a "
+    "provider's own 429/5xx. Without engine unit ids, the SDK's internal retry of that request is then "
+    "counted as a duplicate.",
+)
+def test_an_error_status_passed_through_is_not_a_delivered_response() -> None:
+    trial = Trial()
+    trial.event("faulted", "invoke", M1)
+    trial.send("faulted", M1, status=429, usage=(0, 0))
+    trial.event("faulted", "ok", M1, status=429)  # what http._wrap records for an un-injected 429
+    trial.model_request("faulted", M1, attempt=2)  # the SDK's own retry
+    assert model_calls(trial.evidence()).duplicates == 0
+
+
+# ------------------------------------------------------------------------------------------------ tokens
+
+
+def test_no_faults_naive_equals_spent_equals_golden() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.tool_call("faulted", T1)
+    trial.model_request("faulted", M2)
+    evidence = trial.evidence()
+    assert restart_losses(evidence) == 0
+    tokens = token_use(evidence)
+    assert tokens.golden == tokens.spent == tokens.naive_restart == GOLDEN_TOKENS
+    assert tokens.saved == 0
+
+
+def test_failing_fault_before_unit_2_loses_unit_1s_tokens() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.tool_call("faulted", T1)
+    trial.model_request("faulted", M2, fault="http_error")
+    trial.model_request("faulted", M2, attempt=2)
+    evidence = trial.evidence()
+    assert restart_losses(evidence) == 110
+    tokens = token_use(evidence)
+    assert (tokens.golden, tokens.spent, tokens.naive_restart, tokens.saved) == (330, 330, 440, 110)
+
+
+def test_failing_fault_after_the_request_also_loses_the_struck_request() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.tool_call("faulted", T1)
+    trial.model_request("faulted", M2, fault="timeout", phase="after")  # billed, then lost
+    trial.model_request("faulted", M2, attempt=2)
+    evidence = trial.evidence()
+    assert restart_losses(evidence) == 110 + 220
+    tokens = token_use(evidence)
+    assert (tokens.golden, tokens.spent, tokens.naive_restart, tokens.saved) == (330, 550, 660, 110)
+
+
+def test_fault_on_the_first_unit_loses_nothing_before_it() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1, fault="http_error")
+    assert restart_losses(trial.evidence()) == 0
+
+
+def test_tool_fault_loses_the_model_calls_before_the_tool() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.tool_call("faulted", T1, fault="tool_error", phase="after")  # a tool costs no tokens itself
+    assert restart_losses(trial.evidence()) == 110
+
+
+@pytest.mark.parametrize("kind", ["timeout", "http_error", "tool_error", "malformed_output", "kill"])
+def test_every_failing_fault_kind_counts(kind: str) -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.fault("faulted", M2, kind)
+    assert restart_losses(trial.evidence()) == 110
+
+
+def test_latency_faults_do_not_count() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.fault("faulted", M2, "latency", "before")
+    trial.fault("faulted", M2, "latency", "after", index=1)
+    trial.fault("faulted", T1, "latency")
+    assert restart_losses(trial.evidence()) == 0
+    assert token_use(trial.evidence()).naive_restart == GOLDEN_TOKENS
+
+
+def test_several_faults_on_the_same_unit_count_once() -> None:
+    trial = Trial()
+    trial.golden_run()
+    for attempt in (1, 2, 3):  # e.g. http_error with times: 3
+        trial.fault("faulted", M2, "http_error", attempt=attempt)
+    assert restart_losses(trial.evidence()) == 110
+    trial.fault("faulted", M2, "timeout", "after", index=1, attempt=4)  # any after-phase strike adds M2
+    trial.fault("resume-1", M2, "kill", attempt=5)
+    assert restart_losses(trial.evidence()) == 110 + 220
+
+
+def test_faults_on_different_units_each_force_a_restart() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.fault("faulted", T1, "tool_error")  # loses M1
+    trial.fault("faulted", M2, "kill", "after")  # loses M1 and M2
+    assert restart_losses(trial.evidence()) == 110 + 110 + 220
+
+
+def test_faults_on_units_the_golden_run_never_made_are_ignored() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.fault("faulted", M3, "http_error", "after")
+    assert restart_losses(trial.evidence()) == 0
+
+
+def test_saved_can_be_negative_when_durability_costs_more_than_a_restart() -> None:
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1, fault="http_error")  # nothing lost, naive == golden
+    trial.model_request("faulted", M1, attempt=2)
+    trial.model_request("faulted", M1, attempt=3)  # a needless extra send
+    trial.model_request("faulted", M2)
+    tokens = token_use(trial.evidence())
+    assert (tokens.naive_restart, tokens.spent, tokens.saved) == (330, 440, -110)
+
+
+# ------------------------------------------------------------------------------------------------ cache keys
+
+
+def test_stable_cache_keys_is_not_applicable_without_cache_keys() -> None:
+    trial = Trial()
+    trial.cache_key("golden", "k1", "g1")  # golden observations are not judged
+    verdict = stable_cache_keys(trial.evidence())
+    assert verdict == Verdict(None, "the engine reported no cache keys for this run")
+
+
+def test_stable_cache_keys_holds_when_retries_and_resumes_keep_their_key() -> None:
+    trial = Trial()
+    trial.cache_key("faulted", "key-a", "r1", 1)
+    trial.cache_key("faulted", "key-a", "r1", 2)  # a retry of the same task run
+    trial.cache_key("faulted", "key-b", "r2", 1)  # a second model request task, other inputs
+    trial.cache_key("faulted", "key-t", "t1", 1, name="lookup")
+    trial.cache_key("faulted", "key-a", "r3", 1, epoch="2.2")  # the flow retried: new task runs
+    trial.cache_key("faulted", "key-b", "r4", 1, epoch="2.2")
+    evidence = trial.evidence()
+    assert sorted(logical_cache_units(evidence)) == [("lookup", 1), ("model_request_task", 1),
+                                                     ("model_request_task", 2)]
+    verdict = stable_cache_keys(evidence)
+    assert verdict == Verdict(True, "3 unit(s), 2 seen more than once, each with one cache key")
+
+
+def test_stable_cache_keys_is_violated_when_a_retry_changes_the_key() -> None:
+    trial = Trial()
+    trial.cache_key("faulted", "aaaaaaaaaaaaaaaaaaaa", "r1", 1, name="get_time")
+    trial.cache_key("faulted", "bbbbbbbbbbbbbbbbbbbb", "r1", 2, name="get_time")
+    verdict = stable_cache_keys(trial.evidence())
+    assert verdict.held is False
+    assert "1 unit(s) changed cache key" in verdict.detail
+    assert "task 'get_time' #1" in verdict.detail
+    assert "aaaaaaaaaaaa, bbbbbbbbbbbb" in verdict.detail  # the first 12 characters of each distinct key
+
+
+def test_stable_cache_keys_is_violated_when_a_new_epoch_changes_the_key_of_a_position() -> None:
+    trial = Trial()
+    trial.cache_key("faulted", "k1", "r1")
+    trial.cache_key("faulted", "k2", "r2")
+    trial.cache_key("faulted", "k1", "r3", epoch="2.2")
+    trial.cache_key("faulted", "k2-changed", "r4", epoch="2.2")
+    trial.cache_key("resume-1", "k1", "r5", epoch="3.3")
+    verdict = stable_cache_keys(trial.evidence())
+    assert verdict.held is False
+    assert "task 'model_request_task' #2" in verdict.detail and "k2, k2-changed" in verdict.detail
+
+
+def test_cache_key_positions_count_within_one_epoch_and_task_name() -> None:
+    trial = Trial()
+    trial.cache_key("faulted", "m-1", "r1")
+    trial.cache_key("faulted", "t-1", "t1", name="lookup")
+    trial.cache_key("faulted", "m-2", "r2")
+    trial.cache_key("faulted", "m-1", "r1", 2)  # retry of r1: keeps position 1
+    groups = logical_cache_units(trial.evidence())
+    assert {unit: [o["key"] for o in obs] for unit, obs in groups.items()} == {
+        ("model_request_task", 1): ["m-1", "m-1"],
+        ("lookup", 1): ["t-1"],
+        ("model_request_task", 2): ["m-2"],
+    }
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+class Forecast(BaseModel):
+    city: str
+    temperatures: list[float]
+
+
+def test_output_matches_golden_holds_for_equal_structured_outputs() -> None:
+    trial = Trial()
+    same = Forecast(city="Paris", temperatures=[20.5, 21.0])
+    verdict = output_matches_golden(trial.evidence(output=same.model_copy(), golden_output=same))
+    assert verdict == Verdict(True, "the output equals the golden run's")
+
+
+def test_output_matches_golden_is_violated_and_names_the_first_difference() -> None:
+    trial = Trial()
+    verdict = output_matches_golden(trial.evidence(
+        golden_output=Forecast(city="Paris", temperatures=[20.5, 21.0]),
+        output=Forecast(city="Paris", temperatures=[20.5, 22.0]),
+    ))
+    assert verdict.held is False
+    assert verdict.detail == "the output differs from the golden run's at output.temperatures[1]: " \
+        "golden 21.0 vs faulted 22.0"
+
+
+def test_output_matches_golden_is_not_applicable_when_the_faulted_run_has_no_output() -> None:
+    verdict = output_matches_golden(Trial().evidence(completed=False))
+    assert verdict == Verdict(None, "the faulted run has no output to compare")
+
+
+def test_jsonable_of_pydantic_models_and_nested_data() -> None:
+    forecast = Forecast(city="Paris", temperatures=[1, 2.5])
+    assert jsonable(forecast) == {"city": "Paris", "temperatures": [1.0, 2.5]}
+    assert jsonable({1: (forecast, "x"), "k": [forecast]}) == {
+        "1": [{"city": "Paris", "temperatures": [1.0, 2.5]}, "x"],
+        "k": [{"city": "Paris", "temperatures": [1.0, 2.5]}],
+    }
+    assert jsonable("plain") == "plain" and jsonable(None) is None
+
+
+def test_first_difference_paths() -> None:
+    assert first_difference({"a": [1, {"b": 2}]}, {"a": [1, {"b": 2}]}) is None
+    assert first_difference({"a": [1, {"b": 2}]}, {"a": [1, {"b": 3}]}) == "output.a[1].b: golden 2 vs faulted 3"
+    assert first_difference([1, 2], [1, 2, 3]) == "output: golden [1, 2] vs faulted [1, 2, 3]"
+    assert first_difference({"a": 1}, {"a": 1, "z": 2}) == "output.z: golden None vs faulted 2"
+    assert first_difference({"b": 1, "a": 1}, {"b": 2, "a": 2}) == "output.a: golden 1 vs faulted 2"  # sorted
+    assert first_difference("x", {"x": 1}) == "output: golden 'x' vs faulted {'x': 1}"
+    assert first_difference(jsonable(Forecast(city="A", temperatures=[])),
+                            jsonable({"city": "B", "temperatures": []})) == "output.city: golden 'A' vs faulted 'B'"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: first_difference compares dicts with a.get(key)/b.get(key), so a key missing on one side "
+    "equals an explicit None on the other and the outputs are reported equal",
+)
+def test_first_difference_sees_a_missing_key_against_none() -> None:
+    assert first_difference({"a": None}, {}) is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: first_difference falls back to ==, and True == 1 in Python, so the JSON values true and 1 "
+    "are reported equal",
+)
+def test_first_difference_sees_a_bool_against_an_int() -> None:
+    assert first_difference({"approved": True}, {"approved": 1}) is not None
+
+
+# ------------------------------------------------------------------------------------------------ check, judge
+
+
+def test_check_runs_the_named_checkers_only() -> None:
+    assert set(CHECKERS) == {"completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"}
+    verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])
+    assert list(verdicts) == ["completes", "stable_cache_keys"]
+    assert verdicts["completes"].held is True and verdicts["stable_cache_keys"].held is None
+    assert verdicts["completes"].as_dict() == {"held": True, "detail": "the run completed; 0 fault(s) fired"}
+
+
+HELD = Verdict(True, "fine")
+NA = Verdict(None, "not applicable")
+
+
+def violated(detail: str = "broken") -> Verdict:
+    return Verdict(False, detail)
+
+
+def test_judge_passes_when_nothing_is_violated() -> None:
+    assert judge({"completes": HELD, "stable_cache_keys": NA}, [], []) == ("pass", "every property held")
+
+
+def test_judge_passes_when_exactly_the_expected_violations_are_reported() -> None:
+    verdicts = {"completes": HELD, "stable_cache_keys": violated(), "no_duplicate_model_calls": violated()}
+    verdict, reason = judge(verdicts, ["stable_cache_keys", "no_duplicate_model_calls"], [])
+    assert verdict == "pass"
+    assert reason == ("the known-bad agent was caught: exactly no_duplicate_model_calls, stable_cache_keys "
+                      "violated, as expected")
+
+
+def test_judge_fails_when_an_expected_violation_is_missing() -> None:
+    verdicts = {"stable_cache_keys": violated(), "no_duplicate_model_calls": HELD}
+    verdict, reason = judge(verdicts, ["stable_cache_keys", "no_duplicate_model_calls"], [])
+    assert verdict == "fail"
+    assert reason == ("expected exactly ['no_duplicate_model_calls', 'stable_cache_keys'] to be violated, "
+                      "got ['stable_cache_keys']")
+
+
+def test_judge_fails_when_the_known_bad_agent_is_not_caught_at_all() -> None:
+    verdict, reason = judge({"stable_cache_keys": NA}, ["stable_cache_keys"], [])
+    assert verdict == "fail"
+    assert reason.endswith("got no violation")
+
+
+def test_judge_fails_when_an_extra_violation_appears() -> None:
+    verdicts = {"stable_cache_keys": violated(), "completes": violated("did not finish")}
+    verdict, _ = judge(verdicts, ["stable_cache_keys"], [])
+    assert verdict == "fail"
+
+
+def test_judge_fails_with_the_details_of_unexpected_violations() -> None:
+    verdicts = {"completes": violated("the run did not complete"), "output_matches_golden": NA}
+    assert judge(verdicts, [], []) == ("fail", "violated: completes: the run did not complete")
+
+
+def test_judge_reports_errors_before_anything_else() -> None:
+    verdicts = {"completes": violated()}
+    assert judge(verdicts, ["completes"], ["fault #1 never fired", "cassette miss"]) == (
+        "error", "fault #1 never fired; cassette miss"
+    )
