@@ -147,11 +147,12 @@ def make_direct_flow(agent: Any, retries: int) -> Any:
     return direct_agent
 
 
-def timed(make: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[float, Any]:
-    """Wall time in ms of one run in a fresh event loop."""
-    started = time.perf_counter()
+def timed(make: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[float, float, Any]:
+    """Wall time and this process's CPU time (ms) of one run in a fresh event loop. The CPU time
+    leaves out the Prefect server (another process) and I/O waits such as fsync."""
+    started, cpu = time.perf_counter(), time.process_time()
     output = asyncio.run(make())
-    return (time.perf_counter() - started) * 1000.0, output
+    return (time.perf_counter() - started) * 1000.0, (time.process_time() - cpu) * 1000.0, output
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -172,20 +173,24 @@ def measure(bench: Bench, runs: int, warmup: int, progress: bool) -> dict[str, A
     outputs: dict[str, Any] = {}
     for _ in range(warmup):
         for name, make in variants.items():
-            _, outputs[name] = timed(make)
+            *_, outputs[name] = timed(make)
     if outputs and outputs["direct"] != outputs["harness"]:
         raise RuntimeError("direct and harness runs produced different outputs")
     samples: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     for i in range(runs):
         # Interleave, and alternate which variant goes first, so drift and order effects cancel.
         order = list(variants) if i % 2 == 0 else list(reversed(variants))
         for name in order:
-            ms, _ = timed(variants[name])
+            ms, cpu_ms, _ = timed(variants[name])
             samples[name].append(ms)
+            cpu[name].append(cpu_ms)
         if progress:
             print(f"  run {i + 1:>3}/{runs}: direct {samples['direct'][-1]:7.1f} ms   "
                   f"harness {samples['harness'][-1]:7.1f} ms", file=sys.stderr)
     direct, harness = summary(samples["direct"]), summary(samples["harness"])
+    paired = [h / d for d, h in zip(samples["direct"], samples["harness"], strict=True)]
+    cpu_direct, cpu_harness = statistics.median(cpu["direct"]), statistics.median(cpu["harness"])
     return {
         "scenario": str(SCENARIO_FILE.relative_to(REPO)),
         "agent": bench.scenario.agent,
@@ -193,14 +198,41 @@ def measure(bench: Bench, runs: int, warmup: int, progress: bool) -> dict[str, A
         "warmup": warmup,
         "event_loop": "one asyncio.run per measured run (both variants)",
         "python": platform.python_version(),
-        "direct": {**direct, "samples_ms": samples["direct"]},
-        "harness": {**harness, "samples_ms": samples["harness"],
+        "direct": {**direct, "cpu_median_ms": cpu_direct, "samples_ms": samples["direct"]},
+        "harness": {**harness, "cpu_median_ms": cpu_harness, "samples_ms": samples["harness"],
                     "history_events_per_run": bench.last_events, "ledger_entries_per_run": bench.last_ledger},
         "ratio_median": harness["median_ms"] / direct["median_ms"],
         "ratio_mean": harness["mean_ms"] / direct["mean_ms"],
         "ratio_min": harness["min_ms"] / direct["min_ms"],
+        "ratio_paired_median": statistics.median(paired),
+        "ratio_cpu_median": cpu_harness / cpu_direct,
         "target_ratio": TARGET_RATIO,
     }
+
+
+def profile(bench: Bench, runs: int) -> str:
+    """cProfile ``runs`` runs of each variant (after the measurement, not timed with it): totals for
+    both, and the harness's own functions plus the syscalls of its JSONL writes by cumulative time.
+    Coroutine times count only while the coroutine is on the stack, not while it awaits."""
+    import cProfile
+    import io
+    import pstats
+
+    out = io.StringIO()
+    stats: dict[str, pstats.Stats] = {}
+    for name, make in (("direct", bench.direct), ("harness", bench.harness)):
+        prof = cProfile.Profile()
+        for _ in range(runs):
+            prof.enable()
+            asyncio.run(make())
+            prof.disable()
+        stats[name] = pstats.Stats(prof, stream=out)
+    total = {name: getattr(st, "total_tt", 0.0) for name, st in stats.items()}  # untyped in typeshed
+    out.write(f"cProfile, {runs} runs per variant: profiled seconds direct {total['direct']:.2f}, "
+              f"harness {total['harness']:.2f}\n")
+    harness = stats["harness"].sort_stats("cumulative")
+    harness.print_stats(r"durable_chaos|posix\.(fsync|open|write)|json/__init__.*dumps", 35)
+    return out.getvalue()
 
 
 def print_table(result: dict[str, Any], startup_s: float) -> None:
@@ -208,16 +240,19 @@ def print_table(result: dict[str, Any], startup_s: float) -> None:
     print(f"{result['runs']} interleaved runs per variant after {result['warmup']} warm-up runs each; "
           f"{result['event_loop']}; Prefect server startup {startup_s:.1f}s (not measured)")
     print()
-    print(f"{'variant':<10}{'median ms':>12}{'mean ms':>12}{'stdev ms':>12}{'min ms':>12}{'max ms':>12}")
+    print(f"{'variant':<10}{'median ms':>12}{'mean ms':>12}{'stdev ms':>12}{'min ms':>12}{'max ms':>12}"
+          f"{'cpu med ms':>12}")
     for name in ("direct", "harness"):
         row = result[name]
         print(f"{name:<10}{row['median_ms']:>12.1f}{row['mean_ms']:>12.1f}{row['stdev_ms']:>12.1f}"
-              f"{row['min_ms']:>12.1f}{row['max_ms']:>12.1f}")
+              f"{row['min_ms']:>12.1f}{row['max_ms']:>12.1f}{row['cpu_median_ms']:>12.1f}")
     harness = result["harness"]
     print()
     print(f"harness writes per run: {harness['history_events_per_run']} history events, "
           f"{harness['ledger_entries_per_run']} ledger entries (each fsynced)")
-    print(f"ratio of means: {result['ratio_mean']:.2f}x   ratio of mins: {result['ratio_min']:.2f}x")
+    print(f"ratio of means: {result['ratio_mean']:.2f}x   ratio of mins: {result['ratio_min']:.2f}x   "
+          f"median of paired ratios: {result['ratio_paired_median']:.2f}x   "
+          f"client CPU (medians): {result['ratio_cpu_median']:.2f}x")
     print(f"overhead ratio (median harness / median direct): {result['ratio_median']:.2f}x "
           f"(target <= {TARGET_RATIO:.2f}x)")
 
@@ -229,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         "--warmup", type=int, default=2, help="discarded warm-up runs per variant (default 2)"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after measuring, cProfile N more runs of each variant and print where the "
+                             "harness spends its time (to stderr with --json)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
@@ -240,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         startup_s = time.perf_counter() - started
         result = measure(bench, args.runs, args.warmup, progress=not args.json)
+        profiled = profile(bench, args.profile) if args.profile > 0 else ""
     finally:
         bench.close()
     result["server_startup_s"] = startup_s
@@ -247,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         print_table(result, startup_s)
+    if profiled:
+        print(profiled, file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

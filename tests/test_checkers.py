@@ -88,8 +88,9 @@ class Trial:
               index: int = 0, attempt: int = 1) -> None:
         self.event(role, "fault", u, attempt, fault={"index": index, "kind": kind, "phase": phase})
 
-    def model_request(self, role: str, u: dict[str, Any], attempt: int = 1, engine: dict[str, Any] | None = None,
-                      outcome: str = "ok", fault: str | None = None, phase: str = "before") -> None:
+    def model_request(self, role: str, u: dict[str, Any], attempt: int = 1,
+                      engine: dict[str, Any] | None = None, outcome: str = "ok", fault: str | None = None,
+                      phase: str = "before") -> None:
         """One attempt of a model request as the HTTP injector records it.
 
         ``before`` faults replace the request (nothing is sent or billed); ``after`` faults strike once
@@ -560,13 +561,15 @@ def test_jsonable_of_pydantic_models_and_nested_data() -> None:
 
 def test_first_difference_paths() -> None:
     assert first_difference({"a": [1, {"b": 2}]}, {"a": [1, {"b": 2}]}) is None
-    assert first_difference({"a": [1, {"b": 2}]}, {"a": [1, {"b": 3}]}) == "output.a[1].b: golden 2 vs faulted 3"
+    assert first_difference({"a": [1, {"b": 2}]}, {"a": [1, {"b": 3}]}) == \
+        "output.a[1].b: golden 2 vs faulted 3"
     assert first_difference([1, 2], [1, 2, 3]) == "output: golden [1, 2] vs faulted [1, 2, 3]"
     assert first_difference({"a": 1}, {"a": 1, "z": 2}) == "output.z: golden None vs faulted 2"
     assert first_difference({"b": 1, "a": 1}, {"b": 2, "a": 2}) == "output.a: golden 1 vs faulted 2"  # sorted
     assert first_difference("x", {"x": 1}) == "output: golden 'x' vs faulted {'x': 1}"
-    assert first_difference(jsonable(Forecast(city="A", temperatures=[])),
-                            jsonable({"city": "B", "temperatures": []})) == "output.city: golden 'A' vs faulted 'B'"
+    golden = jsonable(Forecast(city="A", temperatures=[]))
+    assert first_difference(golden, jsonable({"city": "B", "temperatures": []})) == \
+        "output.city: golden 'A' vs faulted 'B'"
 
 
 @pytest.mark.xfail(
@@ -587,11 +590,13 @@ def test_first_difference_sees_a_bool_against_an_int() -> None:
     assert first_difference({"approved": True}, {"approved": 1}) is not None
 
 
-# ------------------------------------------------------------------------------------------------ check, judge
+# --------------------------------------------------------------------------------------------- check, judge
 
 
 def test_check_runs_the_named_checkers_only() -> None:
-    assert set(CHECKERS) == {"completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"}
+    assert set(CHECKERS) == {
+        "completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"
+    }
     verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])
     assert list(verdicts) == ["completes", "stable_cache_keys"]
     assert verdicts["completes"].held is True and verdicts["stable_cache_keys"].held is None
@@ -648,3 +653,14 @@ def test_judge_reports_errors_before_anything_else() -> None:
     assert judge(verdicts, ["completes"], ["fault #1 never fired", "cassette miss"]) == (
         "error", "fault #1 never fired; cassette miss"
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: judge compares sorted(expected_violations) with the sorted violated names as lists, so a "
+    "property listed twice in expect.violations (which Expect does not reject) can never match and the "
+    "trial always fails",
+)
+def test_judge_treats_expected_violations_as_a_set() -> None:
+    verdict, _ = judge({"stable_cache_keys": violated()}, ["stable_cache_keys", "stable_cache_keys"], [])
+    assert verdict == "pass"
