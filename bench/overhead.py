@@ -116,8 +116,9 @@ class Bench:
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
         injection = Injection(ArmedPlan([]), UnitTracker(), observer, GOLDEN)
-        request = RunRequest(GOLDEN, f"{scenario.name}-{GOLDEN}", workdir,
-                             flow_retries=scenario.prefect.flow_retries)
+        request = RunRequest(
+            GOLDEN, f"{scenario.name}-{GOLDEN}", workdir, flow_retries=scenario.prefect.flow_retries
+        )
         with (
             self.runner.model_traffic(scenario) as misses,
             model_faults(),
@@ -139,8 +140,13 @@ def make_direct_flow(agent: Any, retries: int) -> Any:
     """The baseline flow: the agent run and nothing else, with the trial flow's options."""
     from prefect import flow
 
-    @flow(name="bench direct agent", retries=retries, retry_delay_seconds=0,
-          validate_parameters=False, persist_result=False)
+    @flow(
+        name="bench direct agent",
+        retries=retries,
+        retry_delay_seconds=0,
+        validate_parameters=False,
+        persist_result=False,
+    )
     async def direct_agent(prompt: str) -> Any:
         return (await agent.run(prompt)).output
 
@@ -186,8 +192,11 @@ def measure(bench: Bench, runs: int, warmup: int, progress: bool) -> dict[str, A
             samples[name].append(ms)
             cpu[name].append(cpu_ms)
         if progress:
-            print(f"  run {i + 1:>3}/{runs}: direct {samples['direct'][-1]:7.1f} ms   "
-                  f"harness {samples['harness'][-1]:7.1f} ms", file=sys.stderr)
+            print(
+                f"  run {i + 1:>3}/{runs}: direct {samples['direct'][-1]:7.1f} ms   "
+                f"harness {samples['harness'][-1]:7.1f} ms",
+                file=sys.stderr,
+            )
     direct, harness = summary(samples["direct"]), summary(samples["harness"])
     paired = [h / d for d, h in zip(samples["direct"], samples["harness"], strict=True)]
     cpu_direct, cpu_harness = statistics.median(cpu["direct"]), statistics.median(cpu["harness"])
@@ -199,8 +208,13 @@ def measure(bench: Bench, runs: int, warmup: int, progress: bool) -> dict[str, A
         "event_loop": "one asyncio.run per measured run (both variants)",
         "python": platform.python_version(),
         "direct": {**direct, "cpu_median_ms": cpu_direct, "samples_ms": samples["direct"]},
-        "harness": {**harness, "cpu_median_ms": cpu_harness, "samples_ms": samples["harness"],
-                    "history_events_per_run": bench.last_events, "ledger_entries_per_run": bench.last_ledger},
+        "harness": {
+            **harness,
+            "cpu_median_ms": cpu_harness,
+            "samples_ms": samples["harness"],
+            "history_events_per_run": bench.last_events,
+            "ledger_entries_per_run": bench.last_ledger,
+        },
         "ratio_median": harness["median_ms"] / direct["median_ms"],
         "ratio_mean": harness["mean_ms"] / direct["mean_ms"],
         "ratio_min": harness["min_ms"] / direct["min_ms"],
@@ -228,8 +242,10 @@ def profile(bench: Bench, runs: int) -> str:
             prof.disable()
         stats[name] = pstats.Stats(prof, stream=out)
     total = {name: getattr(st, "total_tt", 0.0) for name, st in stats.items()}  # untyped in typeshed
-    out.write(f"cProfile, {runs} runs per variant: profiled seconds direct {total['direct']:.2f}, "
-              f"harness {total['harness']:.2f}\n")
+    out.write(
+        f"cProfile, {runs} runs per variant: profiled seconds direct {total['direct']:.2f}, "
+        f"harness {total['harness']:.2f}\n"
+    )
     harness = stats["harness"].sort_stats("cumulative")
     harness.print_stats(r"durable_chaos|posix\.(fsync|open|write)|json/__init__.*dumps", 35)
     return out.getvalue()
@@ -237,24 +253,36 @@ def profile(bench: Bench, runs: int) -> str:
 
 def print_table(result: dict[str, Any], startup_s: float) -> None:
     print(f"harness overhead: {result['agent']} ({result['scenario']}), clean run, cassette replay")
-    print(f"{result['runs']} interleaved runs per variant after {result['warmup']} warm-up runs each; "
-          f"{result['event_loop']}; Prefect server startup {startup_s:.1f}s (not measured)")
+    print(
+        f"{result['runs']} interleaved runs per variant after {result['warmup']} warm-up runs each; "
+        f"{result['event_loop']}; Prefect server startup {startup_s:.1f}s (not measured)"
+    )
     print()
-    print(f"{'variant':<10}{'median ms':>12}{'mean ms':>12}{'stdev ms':>12}{'min ms':>12}{'max ms':>12}"
-          f"{'cpu med ms':>12}")
+    print(
+        f"{'variant':<10}{'median ms':>12}{'mean ms':>12}{'stdev ms':>12}{'min ms':>12}{'max ms':>12}"
+        f"{'cpu med ms':>12}"
+    )
     for name in ("direct", "harness"):
         row = result[name]
-        print(f"{name:<10}{row['median_ms']:>12.1f}{row['mean_ms']:>12.1f}{row['stdev_ms']:>12.1f}"
-              f"{row['min_ms']:>12.1f}{row['max_ms']:>12.1f}{row['cpu_median_ms']:>12.1f}")
+        print(
+            f"{name:<10}{row['median_ms']:>12.1f}{row['mean_ms']:>12.1f}{row['stdev_ms']:>12.1f}"
+            f"{row['min_ms']:>12.1f}{row['max_ms']:>12.1f}{row['cpu_median_ms']:>12.1f}"
+        )
     harness = result["harness"]
     print()
-    print(f"harness writes per run: {harness['history_events_per_run']} history events, "
-          f"{harness['ledger_entries_per_run']} ledger entries (each fsynced)")
-    print(f"ratio of means: {result['ratio_mean']:.2f}x   ratio of mins: {result['ratio_min']:.2f}x   "
-          f"median of paired ratios: {result['ratio_paired_median']:.2f}x   "
-          f"client CPU (medians): {result['ratio_cpu_median']:.2f}x")
-    print(f"overhead ratio (median harness / median direct): {result['ratio_median']:.2f}x "
-          f"(target <= {TARGET_RATIO:.2f}x)")
+    print(
+        f"harness writes per run: {harness['history_events_per_run']} history events, "
+        f"{harness['ledger_entries_per_run']} ledger entries (each fsynced)"
+    )
+    print(
+        f"ratio of means: {result['ratio_mean']:.2f}x   ratio of mins: {result['ratio_min']:.2f}x   "
+        f"median of paired ratios: {result['ratio_paired_median']:.2f}x   "
+        f"client CPU (medians): {result['ratio_cpu_median']:.2f}x"
+    )
+    print(
+        f"overhead ratio (median harness / median direct): {result['ratio_median']:.2f}x "
+        f"(target <= {TARGET_RATIO:.2f}x)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,9 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         "--warmup", type=int, default=2, help="discarded warm-up runs per variant (default 2)"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="after measuring, cProfile N more runs of each variant and print where the "
-                             "harness spends its time (to stderr with --json)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after measuring, cProfile N more runs of each variant and print where the "
+        "harness spends its time (to stderr with --json)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")

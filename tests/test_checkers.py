@@ -62,8 +62,15 @@ class Trial:
         self.t += 1.0
         return self.t
 
-    def event(self, role: str, event: str, u: dict[str, Any] | None = None, attempt: int = 1,
-              engine: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    def event(
+        self,
+        role: str,
+        event: str,
+        u: dict[str, Any] | None = None,
+        attempt: int = 1,
+        engine: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         record: dict[str, Any] = {"t": self.tick(), "pid": 1, "role": role, "event": event, **fields}
         if u is not None:
             record.update(unit=u, attempt=attempt, engine=engine or {})
@@ -72,25 +79,52 @@ class Trial:
         self.events.append(record)
         return record
 
-    def send(self, role: str, u: dict[str, Any], attempt: int = 1, engine: dict[str, Any] | None = None,
-             usage: tuple[int, int] | None = None, status: int = 200) -> dict[str, Any]:
+    def send(
+        self,
+        role: str,
+        u: dict[str, Any],
+        attempt: int = 1,
+        engine: dict[str, Any] | None = None,
+        usage: tuple[int, int] | None = None,
+        status: int = 200,
+    ) -> dict[str, Any]:
         """One model exchange in the ledger (what reached the provider, and was billed)."""
         inp, out = usage or USAGE[u["fingerprint"]]
         entry = {
-            "t": self.tick(), "role": role, "unit": u, "attempt": attempt, "fingerprint": u["fingerprint"],
-            "model": u["name"], "status": status, "usage": {"input_tokens": inp, "output_tokens": out},
+            "t": self.tick(),
+            "role": role,
+            "unit": u,
+            "attempt": attempt,
+            "fingerprint": u["fingerprint"],
+            "model": u["name"],
+            "status": status,
+            "usage": {"input_tokens": inp, "output_tokens": out},
             "engine": engine or {},
         }
         self.ledger.append(entry)
         return entry
 
-    def fault(self, role: str, u: dict[str, Any], kind: str = "http_error", phase: str = "before",
-              index: int = 0, attempt: int = 1) -> None:
+    def fault(
+        self,
+        role: str,
+        u: dict[str, Any],
+        kind: str = "http_error",
+        phase: str = "before",
+        index: int = 0,
+        attempt: int = 1,
+    ) -> None:
         self.event(role, "fault", u, attempt, fault={"index": index, "kind": kind, "phase": phase})
 
-    def model_request(self, role: str, u: dict[str, Any], attempt: int = 1,
-                      engine: dict[str, Any] | None = None, outcome: str = "ok", fault: str | None = None,
-                      phase: str = "before") -> None:
+    def model_request(
+        self,
+        role: str,
+        u: dict[str, Any],
+        attempt: int = 1,
+        engine: dict[str, Any] | None = None,
+        outcome: str = "ok",
+        fault: str | None = None,
+        phase: str = "before",
+    ) -> None:
         """One attempt of a model request as the HTTP injector records it.
 
         ``before`` faults replace the request (nothing is sent or billed); ``after`` faults strike once
@@ -108,8 +142,15 @@ class Trial:
             return
         self.event(role, outcome, u, attempt, engine, status=200)
 
-    def tool_call(self, role: str, u: dict[str, Any], attempt: int = 1, engine: dict[str, Any] | None = None,
-                  fault: str | None = None, phase: str = "before") -> None:
+    def tool_call(
+        self,
+        role: str,
+        u: dict[str, Any],
+        attempt: int = 1,
+        engine: dict[str, Any] | None = None,
+        fault: str | None = None,
+        phase: str = "before",
+    ) -> None:
         self.event(role, "invoke", u, attempt, engine, call_id="call_1")
         if fault is not None and phase == "before":
             self.fault(role, u, fault, "before", attempt=attempt)
@@ -125,8 +166,15 @@ class Trial:
     def checkpoint(self, role: str, engine: dict[str, Any]) -> None:
         self.event(role, "checkpoint", engine=engine)
 
-    def cache_key(self, role: str, key: str, run_id: str, count: int = 1, name: str = "model_request_task",
-                  epoch: str = "1.1") -> None:
+    def cache_key(
+        self,
+        role: str,
+        key: str,
+        run_id: str,
+        count: int = 1,
+        name: str = "model_request_task",
+        epoch: str = "1.1",
+    ) -> None:
         self.event(role, "cache_key", engine=task(run_id, count, name, epoch), key=key)
 
     def golden_run(self) -> None:
@@ -137,11 +185,20 @@ class Trial:
         self.model_request("golden", M2)
         self.event("golden", "run_end", completed=True)
 
-    def evidence(self, completed: bool = True, output: Any = "sunny", golden_output: Any = "sunny",
-                 error: str | None = None) -> Evidence:
+    def evidence(
+        self,
+        completed: bool = True,
+        output: Any = "sunny",
+        golden_output: Any = "sunny",
+        error: str | None = None,
+    ) -> Evidence:
         golden = RunOutcome("golden", True, output=golden_output)
-        faulted = RunOutcome("faulted", completed, output=output if completed else None,
-                             error=None if completed else (error or "RuntimeError: boom"))
+        faulted = RunOutcome(
+            "faulted",
+            completed,
+            output=output if completed else None,
+            error=None if completed else (error or "RuntimeError: boom"),
+        )
         return Evidence(golden, faulted, list(self.events), list(self.ledger))
 
 
@@ -328,13 +385,6 @@ def test_no_duplicate_model_calls_holds_with_no_model_calls_at_all() -> None:
     assert verdict.detail.startswith("0 model call(s)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: harness/accounting.checkpoint_times treats every `ok` as a delivered response, but "
-    "faults/injectors/http._wrap emits `ok` for any status when no after-fault fires, including a "
-    "provider's own 429/5xx. Without engine unit ids, the SDK's internal retry of that request is then "
-    "counted as a duplicate.",
-)
 def test_an_error_status_passed_through_is_not_a_delivered_response() -> None:
     trial = Trial()
     trial.event("faulted", "invoke", M1)
@@ -475,8 +525,11 @@ def test_stable_cache_keys_holds_when_retries_and_resumes_keep_their_key() -> No
     trial.cache_key("faulted", "key-a", "r3", 1, epoch="2.2")  # the flow retried: new task runs
     trial.cache_key("faulted", "key-b", "r4", 1, epoch="2.2")
     evidence = trial.evidence()
-    assert sorted(logical_cache_units(evidence)) == [("lookup", 1), ("model_request_task", 1),
-                                                     ("model_request_task", 2)]
+    assert sorted(logical_cache_units(evidence)) == [
+        ("lookup", 1),
+        ("model_request_task", 1),
+        ("model_request_task", 2),
+    ]
     verdict = stable_cache_keys(evidence)
     assert verdict == Verdict(True, "3 unit(s), 2 seen more than once, each with one cache key")
 
@@ -535,13 +588,17 @@ def test_output_matches_golden_holds_for_equal_structured_outputs() -> None:
 
 def test_output_matches_golden_is_violated_and_names_the_first_difference() -> None:
     trial = Trial()
-    verdict = output_matches_golden(trial.evidence(
-        golden_output=Forecast(city="Paris", temperatures=[20.5, 21.0]),
-        output=Forecast(city="Paris", temperatures=[20.5, 22.0]),
-    ))
+    verdict = output_matches_golden(
+        trial.evidence(
+            golden_output=Forecast(city="Paris", temperatures=[20.5, 21.0]),
+            output=Forecast(city="Paris", temperatures=[20.5, 22.0]),
+        )
+    )
     assert verdict.held is False
-    assert verdict.detail == "the output differs from the golden run's at output.temperatures[1]: " \
+    assert (
+        verdict.detail == "the output differs from the golden run's at output.temperatures[1]: "
         "golden 21.0 vs faulted 22.0"
+    )
 
 
 def test_output_matches_golden_is_not_applicable_when_the_faulted_run_has_no_output() -> None:
@@ -561,31 +618,24 @@ def test_jsonable_of_pydantic_models_and_nested_data() -> None:
 
 def test_first_difference_paths() -> None:
     assert first_difference({"a": [1, {"b": 2}]}, {"a": [1, {"b": 2}]}) is None
-    assert first_difference({"a": [1, {"b": 2}]}, {"a": [1, {"b": 3}]}) == \
-        "output.a[1].b: golden 2 vs faulted 3"
+    assert (
+        first_difference({"a": [1, {"b": 2}]}, {"a": [1, {"b": 3}]}) == "output.a[1].b: golden 2 vs faulted 3"
+    )
     assert first_difference([1, 2], [1, 2, 3]) == "output: golden [1, 2] vs faulted [1, 2, 3]"
-    assert first_difference({"a": 1}, {"a": 1, "z": 2}) == "output.z: golden None vs faulted 2"
+    assert first_difference({"a": 1}, {"a": 1, "z": 2}) == "output.z: golden (missing) vs faulted 2"
     assert first_difference({"b": 1, "a": 1}, {"b": 2, "a": 2}) == "output.a: golden 1 vs faulted 2"  # sorted
     assert first_difference("x", {"x": 1}) == "output: golden 'x' vs faulted {'x': 1}"
     golden = jsonable(Forecast(city="A", temperatures=[]))
-    assert first_difference(golden, jsonable({"city": "B", "temperatures": []})) == \
-        "output.city: golden 'A' vs faulted 'B'"
+    assert (
+        first_difference(golden, jsonable({"city": "B", "temperatures": []}))
+        == "output.city: golden 'A' vs faulted 'B'"
+    )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: first_difference compares dicts with a.get(key)/b.get(key), so a key missing on one side "
-    "equals an explicit None on the other and the outputs are reported equal",
-)
 def test_first_difference_sees_a_missing_key_against_none() -> None:
     assert first_difference({"a": None}, {}) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: first_difference falls back to ==, and True == 1 in Python, so the JSON values true and 1 "
-    "are reported equal",
-)
 def test_first_difference_sees_a_bool_against_an_int() -> None:
     assert first_difference({"approved": True}, {"approved": 1}) is not None
 
@@ -595,7 +645,10 @@ def test_first_difference_sees_a_bool_against_an_int() -> None:
 
 def test_check_runs_the_named_checkers_only() -> None:
     assert set(CHECKERS) == {
-        "completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"
+        "completes",
+        "no_duplicate_model_calls",
+        "stable_cache_keys",
+        "output_matches_golden",
     }
     verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])
     assert list(verdicts) == ["completes", "stable_cache_keys"]
@@ -619,16 +672,20 @@ def test_judge_passes_when_exactly_the_expected_violations_are_reported() -> Non
     verdicts = {"completes": HELD, "stable_cache_keys": violated(), "no_duplicate_model_calls": violated()}
     verdict, reason = judge(verdicts, ["stable_cache_keys", "no_duplicate_model_calls"], [])
     assert verdict == "pass"
-    assert reason == ("the known-bad agent was caught: exactly no_duplicate_model_calls, stable_cache_keys "
-                      "violated, as expected")
+    assert reason == (
+        "the known-bad agent was caught: exactly no_duplicate_model_calls, stable_cache_keys "
+        "violated, as expected"
+    )
 
 
 def test_judge_fails_when_an_expected_violation_is_missing() -> None:
     verdicts = {"stable_cache_keys": violated(), "no_duplicate_model_calls": HELD}
     verdict, reason = judge(verdicts, ["stable_cache_keys", "no_duplicate_model_calls"], [])
     assert verdict == "fail"
-    assert reason == ("expected exactly ['no_duplicate_model_calls', 'stable_cache_keys'] to be violated, "
-                      "got ['stable_cache_keys']")
+    assert reason == (
+        "expected exactly ['no_duplicate_model_calls', 'stable_cache_keys'] to be violated, "
+        "got ['stable_cache_keys']"
+    )
 
 
 def test_judge_fails_when_the_known_bad_agent_is_not_caught_at_all() -> None:
@@ -651,16 +708,11 @@ def test_judge_fails_with_the_details_of_unexpected_violations() -> None:
 def test_judge_reports_errors_before_anything_else() -> None:
     verdicts = {"completes": violated()}
     assert judge(verdicts, ["completes"], ["fault #1 never fired", "cassette miss"]) == (
-        "error", "fault #1 never fired; cassette miss"
+        "error",
+        "fault #1 never fired; cassette miss",
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: judge compares sorted(expected_violations) with the sorted violated names as lists, so a "
-    "property listed twice in expect.violations (which Expect does not reject) can never match and the "
-    "trial always fails",
-)
 def test_judge_treats_expected_violations_as_a_set() -> None:
     verdict, _ = judge({"stable_cache_keys": violated()}, ["stable_cache_keys", "stable_cache_keys"], [])
     assert verdict == "pass"

@@ -69,8 +69,15 @@ def test_selector_matches_unit(selector: Selector, kind: str, name: str, matches
 
 @pytest.mark.parametrize(
     "data",
-    [{"occurrence": 0}, {"attempt": 0}, {"times": 0}, {"times": 1001}, {"phase": "during"},
-     {"kind": "mcp_call"}, {"unknown": 1}],
+    [
+        {"occurrence": 0},
+        {"attempt": 0},
+        {"times": 0},
+        {"times": 1001},
+        {"phase": "during"},
+        {"kind": "mcp_call"},
+        {"unknown": 1},
+    ],
 )
 def test_selector_rejects_invalid_values(data: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
@@ -80,7 +87,12 @@ def test_selector_rejects_invalid_values(data: dict[str, Any]) -> None:
 def test_selector_defaults() -> None:
     selector = Selector()
     assert selector.model_dump() == {
-        "kind": "any", "name": "*", "occurrence": None, "phase": "before", "attempt": None, "times": 1
+        "kind": "any",
+        "name": "*",
+        "occurrence": None,
+        "phase": "before",
+        "attempt": None,
+        "times": 1,
     }
 
 
@@ -166,7 +178,9 @@ def test_unit_tracker_ordinals_and_attempts() -> None:
     assert (m2.ordinal, a) == (2, 1)
     assert tracker.observe("model_request", "gpt-4o", "m1")[1] == 3
     assert [u.label for u in tracker.units] == [
-        "model_request #1 (gpt-4o)", "tool_call #1 (lookup)", "model_request #2 (gpt-4o)"
+        "model_request #1 (gpt-4o)",
+        "tool_call #1 (lookup)",
+        "model_request #2 (gpt-4o)",
     ]
     assert m2.as_dict() == {"kind": "model_request", "name": "gpt-4o", "ordinal": 2, "fingerprint": "m2"}
 
@@ -189,8 +203,12 @@ def test_unit_tracker_occurrence_among_matching_units() -> None:
 def test_unit_tracker_from_invocations_continues_where_the_killed_worker_stopped() -> None:
     original = UnitTracker()
     invocations = []
-    for kind, name, fp in [("model_request", "gpt-4o", "m1"), ("model_request", "gpt-4o", "m1"),
-                           ("tool_call", "lookup", "t1"), ("model_request", "gpt-4o", "m2")]:
+    for kind, name, fp in [
+        ("model_request", "gpt-4o", "m1"),
+        ("model_request", "gpt-4o", "m1"),
+        ("tool_call", "lookup", "t1"),
+        ("model_request", "gpt-4o", "m2"),
+    ]:
         ref, attempt = original.observe(kind, name, fp)
         invocations.append({"event": "invoke", "unit": ref.as_dict(), "attempt": attempt})
     rebuilt = UnitTracker.from_invocations(invocations)
@@ -248,10 +266,12 @@ def test_select_respects_kind_name_and_what_the_fault_can_strike() -> None:
     tracker, (m1, t1, t2) = tracked(
         ("model_request", "gpt-4o", "m1"), ("tool_call", "lookup", "t1"), ("tool_call", "send_email", "t2")
     )
-    plan = ArmedPlan([
-        fault(kind="http_error"),  # kind any, but only model requests can get an HTTP error
-        fault(kind="tool_error", at={"name": "send_*"}),
-    ])
+    plan = ArmedPlan(
+        [
+            fault(kind="http_error"),  # kind any, but only model requests can get an HTTP error
+            fault(kind="tool_error", at={"name": "send_*"}),
+        ]
+    )
     assert plan.select(tracker, t1, 1, "before") is None
     assert plan.select(tracker, t2, 1, "before") == (1, plan.faults[1])
     assert plan.select(tracker, m1, 1, "before") == (0, plan.faults[0])
@@ -269,8 +289,11 @@ def test_select_returns_the_first_matching_fault_in_plan_order() -> None:
 
 def test_unfired_lists_faults_that_never_fired() -> None:
     tracker, (m1,) = tracked(("model_request", "gpt-4o", "m1"))
-    faults = [fault(kind="timeout", at={"times": 3}), fault(kind="tool_error"),
-              fault(kind="kill", at={"phase": "after"})]
+    faults = [
+        fault(kind="timeout", at={"times": 3}),
+        fault(kind="tool_error"),
+        fault(kind="kill", at={"phase": "after"}),
+    ]
     plan = ArmedPlan(faults)
     assert plan.unfired() == list(enumerate(faults))
     plan.select(tracker, m1, 1, "before")
@@ -287,9 +310,13 @@ def test_armed_plan_keeps_fire_counts_it_is_given() -> None:
 
 def test_constructed_faults_are_usable_in_a_plan() -> None:
     tracker, (m1,) = tracked(("model_request", "gpt-4o-mini", "m1"))
-    plan = ArmedPlan([HttpErrorFault(kind="http_error", at=Selector(name="gpt-4o")),
-                      LatencyFault(kind="latency", seconds=0.0, at=Selector(name="gpt-4o*")),
-                      KillFault(kind="kill")])
+    plan = ArmedPlan(
+        [
+            HttpErrorFault(kind="http_error", at=Selector(name="gpt-4o")),
+            LatencyFault(kind="latency", seconds=0.0, at=Selector(name="gpt-4o*")),
+            KillFault(kind="kill"),
+        ]
+    )
     assert plan.select(tracker, m1, 1, "before") == (1, plan.faults[1])
 
 
@@ -298,7 +325,10 @@ def test_constructed_faults_are_usable_in_a_plan() -> None:
 
 def chat_completion(message: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4o",
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4o",
         "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": "stop"}],
         "usage": usage or {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
     }
@@ -313,7 +343,8 @@ def test_usage_of_json_body() -> None:
     body = json.dumps(chat_completion({"content": "hi"})).encode()
     assert usage_of(body) == {"input_tokens": 12, "output_tokens": 3}
     assert usage_of(b'\n  {"usage": {"input_tokens": 7, "output_tokens": 2}}') == {
-        "input_tokens": 7, "output_tokens": 2
+        "input_tokens": 7,
+        "output_tokens": 2,
     }
 
 
@@ -326,7 +357,8 @@ def test_usage_of_server_sent_events() -> None:
     stream = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
     assert usage_of(stream.encode()) == {"input_tokens": 40, "output_tokens": 9}
     assert usage_of(b'event: x\ndata:{"usage": {"prompt_tokens": 1, "completion_tokens": 1}}\n') == {
-        "input_tokens": 1, "output_tokens": 1
+        "input_tokens": 1,
+        "output_tokens": 1,
     }
 
 
@@ -343,10 +375,14 @@ def test_error_response_429_with_retry_after() -> None:
     assert response.headers["retry-after"] == "2.5"
     assert response.headers["retry-after-ms"] == "2500"
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"error": {
-        "message": "Rate limit reached for requests. Please try again later.",
-        "type": "requests", "param": None, "code": "rate_limit_exceeded",
-    }}
+    assert response.json() == {
+        "error": {
+            "message": "Rate limit reached for requests. Please try again later.",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    }
 
 
 def test_error_response_other_statuses() -> None:
@@ -356,10 +392,18 @@ def test_error_response_other_statuses() -> None:
     assert response.json()["error"]["type"] == response.json()["error"]["code"] == "server_error"
     teapot_fault = HttpErrorFault(kind="http_error", status=418, message="short and stout")
     teapot = error_response(teapot_fault, request())
-    assert teapot.json()["error"] == {"message": "short and stout", "type": "api_error", "param": None,
-                                      "code": "api_error"}
-    assert error_response(HttpErrorFault(kind="http_error", status=429, retry_after=3), request()).headers[
-        "retry-after"] == "3"
+    assert teapot.json()["error"] == {
+        "message": "short and stout",
+        "type": "api_error",
+        "param": None,
+        "code": "api_error",
+    }
+    assert (
+        error_response(HttpErrorFault(kind="http_error", status=429, retry_after=3), request()).headers[
+            "retry-after"
+        ]
+        == "3"
+    )
 
 
 async def _complete(fault_: HttpErrorFault, max_retries: int) -> list[httpx2.Request]:
@@ -370,8 +414,9 @@ async def _complete(fault_: HttpErrorFault, max_retries: int) -> list[httpx2.Req
         return error_response(fault_, req)
 
     http_client = openai.DefaultAsyncHttpx2Client(transport=httpx2.MockTransport(handler))
-    client = openai.AsyncOpenAI(api_key="x", base_url="http://test/v1", max_retries=max_retries,
-                                http_client=http_client)
+    client = openai.AsyncOpenAI(
+        api_key="x", base_url="http://test/v1", max_retries=max_retries, http_client=http_client
+    )
     try:
         await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     finally:
@@ -391,8 +436,12 @@ def test_openai_sdk_raises_its_real_rate_limit_error() -> None:
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(500, openai.InternalServerError), (503, openai.InternalServerError), (400, openai.BadRequestError),
-     (401, openai.AuthenticationError)],
+    [
+        (500, openai.InternalServerError),
+        (503, openai.InternalServerError),
+        (400, openai.BadRequestError),
+        (401, openai.AuthenticationError),
+    ],
 )
 def test_openai_sdk_raises_the_status_specific_error(status: int, error: type[Exception]) -> None:
     with pytest.raises(error):
@@ -408,8 +457,12 @@ def test_openai_sdk_retries_a_429_itself_honouring_retry_after() -> None:
         return error_response(HttpErrorFault(kind="http_error", status=429, retry_after=0.001), req)
 
     async def run() -> None:
-        client = openai.AsyncOpenAI(api_key="x", base_url="http://test/v1", max_retries=2,
-                                    http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)))
+        client = openai.AsyncOpenAI(
+            api_key="x",
+            base_url="http://test/v1",
+            max_retries=2,
+            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
+        )
         try:
             await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
         finally:
@@ -429,13 +482,28 @@ def test_request_fingerprint_is_equal_for_resends_of_the_same_request() -> None:
 
 
 def test_malformed_mangles_tool_call_arguments() -> None:
-    message = {"content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"c": "Paris"}'}},
-        {"id": "call_2", "type": "function", "function": {"name": "lookup", "arguments": '{"c": "Lyon"}'}},
-    ]}
+    message = {
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "lookup", "arguments": '{"c": "Paris"}'},
+            },
+            {
+                "id": "call_2",
+                "type": "function",
+                "function": {"name": "lookup", "arguments": '{"c": "Lyon"}'},
+            },
+        ],
+    }
     content = json.dumps(chat_completion(message)).encode()
-    original = httpx2.Response(200, headers={"content-type": "application/json", "x-request-id": "r1"},
-                               content=content, request=request())
+    original = httpx2.Response(
+        200,
+        headers={"content-type": "application/json", "x-request-id": "r1"},
+        content=content,
+        request=request(),
+    )
     mangled = malformed(original, content)
     assert mangled.status_code == 200
     assert mangled.headers["x-request-id"] == "r1"
@@ -466,8 +534,12 @@ def test_malformed_leaves_what_it_cannot_parse_unchanged(content: bytes) -> None
 
 @pytest.mark.parametrize(
     ("path", "cls"),
-    [("ValueError", ValueError), ("builtins.PermissionError", PermissionError),
-     ("asyncio:CancelledError", asyncio.CancelledError), ("concurrent.futures.TimeoutError", TimeoutError)],
+    [
+        ("ValueError", ValueError),
+        ("builtins.PermissionError", PermissionError),
+        ("asyncio:CancelledError", asyncio.CancelledError),
+        ("concurrent.futures.TimeoutError", TimeoutError),
+    ],
 )
 def test_exception_for_instantiates_the_named_class(path: str, cls: type[BaseException]) -> None:
     exc = exception_for(ToolErrorFault(kind="tool_error", exception=path, message="card declined"))
@@ -477,9 +549,14 @@ def test_exception_for_instantiates_the_named_class(path: str, cls: type[BaseExc
 
 @pytest.mark.parametrize(
     ("path", "reason"),
-    [("no_such_module_xyz.Oops", "cannot import"), ("builtins.NoSuchError", "cannot import"),
-     ("json:NoSuchError", "cannot import"), ("builtins.len", "is not an exception class"),
-     ("builtins.int", "is not an exception class"), ("os.path", "is not an exception class")],
+    [
+        ("no_such_module_xyz.Oops", "cannot import"),
+        ("builtins.NoSuchError", "cannot import"),
+        ("json:NoSuchError", "cannot import"),
+        ("builtins.len", "is not an exception class"),
+        ("builtins.int", "is not an exception class"),
+        ("os.path", "is not an exception class"),
+    ],
 )
 def test_exception_for_bad_paths_gives_an_explaining_runtime_error(path: str, reason: str) -> None:
     exc = exception_for(ToolErrorFault(kind="tool_error", exception=path))
@@ -487,12 +564,6 @@ def test_exception_for_bad_paths_gives_an_explaining_runtime_error(path: str, re
     assert reason in str(exc) and repr(path) in str(exc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: exception_for calls cls(fault.message) unguarded, so an exception class whose constructor "
-    "needs more arguments (json.JSONDecodeError, subprocess.CalledProcessError, UnicodeDecodeError) raises "
-    "TypeError out of exception_for instead of returning an exception",
-)
 def test_exception_for_a_class_with_required_arguments_still_returns_an_exception() -> None:
     exc = exception_for(ToolErrorFault(kind="tool_error", exception="json.JSONDecodeError"))
     assert isinstance(exc, BaseException)

@@ -48,7 +48,9 @@ def test_chaos_runs_trials_and_writes_reports(project: pytest.Pytester) -> None:
         "--chaos", "scenarios", f"--chaos-report={report}", f"--junitxml={junit}", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*durable-chaos*", "PASS  analyst[[]prefect-tool-error]*", "*1 trial(s): 1 passed*"])
+    result.stdout.fnmatch_lines(
+        ["*durable-chaos*", "PASS  analyst[[]prefect-tool-error]*", "*1 trial(s): 1 passed*"]
+    )
     data = json.loads(report.read_text())
     assert data["version"] == 1
     assert data["summary"]["trials"] == 1 and data["summary"]["passed"] == 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-
 from dataclasses import dataclass
 
 from prefect import flow, task
@@ -20,7 +19,10 @@ from pydantic_ai import Agent, FunctionToolset, RunContext
 from pydantic_ai.durable_exec.prefect import PrefectAgent, PrefectDurability, TaskConfig
 from pydantic_ai.exceptions import PydanticAIDeprecationWarning
 
-SALES_Q4 = {"revenue": [120.0, 135.5, 128.0, 410.0, 140.25], "region": ["north", "south", "east", "west", "north"]}
+SALES_Q4 = {
+    "revenue": [120.0, 135.5, 128.0, 410.0, 140.25],
+    "region": ["north", "south", "east", "west", "north"],
+}
 
 
 class DataAnalysis(BaseModel):
@@ -153,7 +155,9 @@ analyst_without_retries = Agent(
     instructions=INSTRUCTIONS,
     output_type=DataAnalysis,
     toolsets=[analyst_tools("analyst_tools")],
-    capabilities=[PrefectDurability(model_task_config=TaskConfig(retries=0), tool_task_config=TaskConfig(retries=0))],
+    capabilities=[
+        PrefectDurability(model_task_config=TaskConfig(retries=0), tool_task_config=TaskConfig(retries=0))
+    ],
 )
 
 

@@ -36,7 +36,12 @@ class UnitRef:
         return f"{self.kind} #{self.ordinal} ({self.name})"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "ordinal": self.ordinal, "fingerprint": self.fingerprint}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "ordinal": self.ordinal,
+            "fingerprint": self.fingerprint,
+        }
 
 
 @dataclass

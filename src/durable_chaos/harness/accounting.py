@@ -41,7 +41,7 @@ def checkpoint_times(evidence: Evidence) -> dict[str, float]:
     }
     times: dict[str, float] = {}
     for ok in evidence.faulted_events("ok"):
-        if ok["unit"]["kind"] != "model_request":
+        if ok["unit"]["kind"] != "model_request" or int(ok.get("status") or 200) >= 400:
             continue
         engine = ok.get("engine") or {}
         if engine.get("task_run_id") is not None:

@@ -85,7 +85,9 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
     unstable = {unit: obs for unit, obs in groups.items() if len({o["key"] for o in obs}) > 1}
     repeated = sum(1 for obs in groups.values() if len(obs) > 1)
     if not unstable:
-        return Verdict(True, f"{len(groups)} unit(s), {repeated} seen more than once, each with one cache key")
+        return Verdict(
+            True, f"{len(groups)} unit(s), {repeated} seen more than once, each with one cache key"
+        )
     (name, position), observations = next(iter(sorted(unstable.items())))
     keys = [o["key"] for o in observations]
     return Verdict(
@@ -109,11 +111,17 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+_MISSING = object()
+
+
 def first_difference(a: Any, b: Any, path: str = "output") -> str | None:
-    """The path of the first difference between two jsonable values, or None if equal."""
+    """The path of the first difference between two jsonable values, or None if equal.
+
+    A missing key differs from a ``None`` value, and ``True`` differs from ``1``.
+    """
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b)):
-            diff = first_difference(a.get(key), b.get(key), f"{path}.{key}")
+            diff = first_difference(a.get(key, _MISSING), b.get(key, _MISSING), f"{path}.{key}")
             if diff:
                 return diff
         return None
@@ -123,7 +131,15 @@ def first_difference(a: Any, b: Any, path: str = "output") -> str | None:
             if diff:
                 return diff
         return None
-    return None if a == b else f"{path}: golden {a!r} vs faulted {b!r}"
+    if type(a) is not type(b) and (
+        isinstance(a, bool) or isinstance(b, bool) or a is _MISSING or b is _MISSING
+    ):
+        return f"{path}: golden {_show(a)} vs faulted {_show(b)}"
+    return None if a == b else f"{path}: golden {_show(a)} vs faulted {_show(b)}"
+
+
+def _show(value: Any) -> str:
+    return "(missing)" if value is _MISSING else repr(value)
 
 
 def output_matches_golden(evidence: Evidence) -> Verdict:
@@ -157,11 +173,14 @@ def judge(verdicts: dict[str, Verdict], expected_violations: list[str], errors: 
     """
     if errors:
         return "error", "; ".join(errors)
-    violated = sorted(name for name, v in verdicts.items() if v.held is False)
-    expected = sorted(expected_violations)
+    violated = sorted({name for name, v in verdicts.items() if v.held is False})
+    expected = sorted(set(expected_violations))
     if violated == expected:
         if expected:
-            return "pass", f"the known-bad agent was caught: exactly {', '.join(expected)} violated, as expected"
+            return (
+                "pass",
+                f"the known-bad agent was caught: exactly {', '.join(expected)} violated, as expected",
+            )
         return "pass", "every property held"
     if expected:
         return "fail", f"expected exactly {expected} to be violated, got {violated or 'no violation'}"

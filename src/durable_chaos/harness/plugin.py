@@ -25,16 +25,37 @@ RUNNER_KEY = pytest.StashKey[TrialRunner]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("durable-chaos", "chaos-testing of durable agents (durable-chaos)")
-    group.addoption("--chaos", action="store_true", default=False,
-                    help="run the chaos trials of scenario files (without it they are collected and skipped)")
-    group.addoption("--chaos-record", action="store_true", default=False,
-                    help="record missing model traffic into the scenarios' cassettes (scrubbed of credentials)")
-    group.addoption("--chaos-report", metavar="PATH", default=None,
-                    help="write the JSON report (version 1) of all trials to PATH")
-    group.addoption("--chaos-engine", metavar="NAME", action="append", default=[],
-                    help="only run trials on this engine (repeatable): prefect, dbos, temporal")
-    group.addoption("--chaos-keep-artifacts", action="store_true", default=False,
-                    help="keep each trial's history, ledger and engine data in the temp directory")
+    group.addoption(
+        "--chaos",
+        action="store_true",
+        default=False,
+        help="run the chaos trials of scenario files (without it they are collected and skipped)",
+    )
+    group.addoption(
+        "--chaos-record",
+        action="store_true",
+        default=False,
+        help="record missing model traffic into the scenarios' cassettes (scrubbed of credentials)",
+    )
+    group.addoption(
+        "--chaos-report",
+        metavar="PATH",
+        default=None,
+        help="write the JSON report (version 1) of all trials to PATH",
+    )
+    group.addoption(
+        "--chaos-engine",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="only run trials on this engine (repeatable): prefect, dbos, temporal",
+    )
+    group.addoption(
+        "--chaos-keep-artifacts",
+        action="store_true",
+        default=False,
+        help="keep each trial's history, ledger and engine data in the temp directory",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

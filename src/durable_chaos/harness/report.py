@@ -28,7 +28,11 @@ def summary(results: Sequence[TrialResult]) -> dict[str, Any]:
 
 
 def json_report(results: Sequence[TrialResult]) -> dict[str, Any]:
-    return {"version": REPORT_VERSION, "summary": summary(results), "trials": [r.to_report() for r in results]}
+    return {
+        "version": REPORT_VERSION,
+        "summary": summary(results),
+        "trials": [r.to_report() for r in results],
+    }
 
 
 def write_json(path: Path, results: Sequence[TrialResult]) -> None:
@@ -55,7 +59,8 @@ def terminal_lines(results: Sequence[TrialResult]) -> list[str]:
             lines.append(
                 f"        model calls: golden {calls['golden']}, total {calls['total']}, "
                 f"duplicates {calls['duplicates']}, expected re-executions {calls['expected_reexecutions']}; "
-                f"tokens: spent {tokens['spent']}, naive restart {tokens['naive_restart']}, saved {tokens['saved']}"
+                f"tokens: spent {tokens['spent']}, naive restart {tokens['naive_restart']}, "
+                f"saved {tokens['saved']}"
             )
     totals = summary(results)
     lines.append(

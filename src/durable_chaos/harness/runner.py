@@ -25,7 +25,14 @@ from durable_chaos.faults.injectors.tools import tool_faults
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
 from durable_chaos.fixtures.cassettes import CassetteMissing, CassetteMode, cassette_traffic
-from durable_chaos.fixtures.engines import EngineAdapter, EngineUnavailable, RunOutcome, RunRequest, Target, adapter_for
+from durable_chaos.fixtures.engines import (
+    EngineAdapter,
+    EngineUnavailable,
+    RunOutcome,
+    RunRequest,
+    Target,
+    adapter_for,
+)
 from durable_chaos.fixtures.engines.base import import_object
 from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
@@ -166,8 +173,12 @@ class TrialRunner:
             result = TrialResult(spec, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the harness's own failure is an error verdict
             (workdir / "harness-error.txt").write_text(traceback.format_exc())
-            result = TrialResult(spec, "error", f"harness failure: {type(exc).__name__}: {exc} "
-                                 f"(traceback in {workdir / 'harness-error.txt'})")
+            result = TrialResult(
+                spec,
+                "error",
+                f"harness failure: {type(exc).__name__}: {exc} "
+                f"(traceback in {workdir / 'harness-error.txt'})",
+            )
         result.workdir = workdir
         result.seconds = time.monotonic() - started
         return result
@@ -182,27 +193,43 @@ class TrialRunner:
 
         async def run_role(role: str, plan: ArmedPlan) -> tuple[RunOutcome, list[str]]:
             injection = Injection(plan, UnitTracker(), observer, role)
-            request = RunRequest(role, f"{scenario.name}-{role}", workdir, flow_retries=scenario.prefect.flow_retries)
-            with self.model_traffic(scenario) as misses, model_faults(), tool_faults(), adapter.observing():
-                with activated(injection):
-                    history.mark("run_start", role)
-                    outcome = await adapter.run(target, request)
-                    history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
+            request = RunRequest(
+                role, f"{scenario.name}-{role}", workdir, flow_retries=scenario.prefect.flow_retries
+            )
+            with (
+                self.model_traffic(scenario) as misses,
+                model_faults(),
+                tool_faults(),
+                adapter.observing(),
+                activated(injection),
+            ):
+                history.mark("run_start", role)
+                outcome = await adapter.run(target, request)
+                history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
             return outcome, misses
 
         golden, golden_misses = await run_role(GOLDEN, ArmedPlan([]))
         armed = ArmedPlan(list(spec.plan.faults))
         faulted, faulted_misses = await run_role("faulted", armed)
 
-        evidence = Evidence(golden, faulted, history.events(), ledger.entries(),
-                            tuple(scenario.side_effecting_tools))
+        evidence = Evidence(
+            golden, faulted, history.events(), ledger.entries(), tuple(scenario.side_effecting_tools)
+        )
         errors = setup_errors(scenario, golden, golden_misses + faulted_misses, armed)
         expect = scenario.expect_for(spec.plan)
         verdicts = check(evidence, list(expect.properties))
         verdict, reason = judge(verdicts, list(expect.violations), errors)
         return TrialResult(
-            spec, verdict, reason, verdicts, model_calls(evidence), token_use(evidence), golden, faulted,
-            list(armed.fired), evidence.events,
+            spec,
+            verdict,
+            reason,
+            verdicts,
+            model_calls(evidence),
+            token_use(evidence),
+            golden,
+            faulted,
+            list(armed.fired),
+            evidence.events,
         )
 
     @contextmanager
@@ -215,7 +242,10 @@ class TrialRunner:
         cassette = scenario.resolve(scenario.cassette)
         if mode == "record" and scenario.model_server is not None:
             script = Script.from_file(scenario.resolve(scenario.model_server.script))
-            with ScriptedServer(script) as server, cassette_traffic(cassette, mode, upstream=server.url) as session:
+            with (
+                ScriptedServer(script) as server,
+                cassette_traffic(cassette, mode, upstream=server.url) as session,
+            ):
                 yield session.misses
         else:
             with cassette_traffic(cassette, mode) as session:
@@ -233,8 +263,8 @@ def setup_errors(scenario: Scenario, golden: RunOutcome, misses: list[str], arme
     if not golden.completed:
         errors.append(f"the golden run (no faults) failed: {golden.error}")
     for index, fault in armed.unfired():
+        where = fault.at.model_dump(exclude_defaults=True) or "any unit"
         errors.append(
-            f"planned fault #{index + 1} ({fault.kind} at {fault.at.model_dump(exclude_defaults=True) or 'any unit'}) "
-            "never fired: no unit matched its selector"
+            f"planned fault #{index + 1} ({fault.kind} at {where}) never fired: no unit matched its selector"
         )
     return errors

@@ -18,6 +18,7 @@ from durable_chaos.faults.model import Fault
 SCHEMA_VERSION = 1
 
 EngineName = Literal["prefect", "dbos", "temporal"]
+DEFAULT_ENGINES: tuple[EngineName, ...] = ("prefect",)
 PropertyName = Literal[
     "completes",
     "no_duplicate_model_calls",
@@ -54,6 +55,13 @@ class Expect(_Strict):
 
     properties: list[PropertyName] = Field(default_factory=lambda: list(DEFAULT_PROPERTIES))
     violations: list[PropertyName] = Field(default_factory=list)
+
+    @field_validator("properties", "violations")
+    @classmethod
+    def _no_repeats(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("property names must not repeat")
+        return names
 
     @model_validator(mode="after")
     def _violations_are_checked(self) -> Expect:
@@ -108,7 +116,7 @@ class Scenario(_Strict):
     entry: ImportPath | None = None
     args: dict[str, Any] = Field(default_factory=dict)
     prompt: str | None = None
-    engines: list[EngineName] = Field(default_factory=lambda: ["prefect"], min_length=1)
+    engines: list[EngineName] = Field(default_factory=lambda: list(DEFAULT_ENGINES), min_length=1)
     cassette: str | None = None
     model_server: ModelServer | None = None
     side_effecting_tools: list[str] = Field(default_factory=list)

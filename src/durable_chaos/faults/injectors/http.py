@@ -53,9 +53,11 @@ def usage_of(response_body: bytes) -> dict[str, int]:
     """Token usage of an OpenAI-style response, JSON or server-sent events."""
     usage: dict[str, Any] | None = None
     text = response_body.decode(errors="replace")
-    candidates = [text] if text.lstrip().startswith("{") else [
-        line[5:].strip() for line in text.splitlines() if line.startswith("data:")
-    ]
+    candidates = (
+        [text]
+        if text.lstrip().startswith("{")
+        else [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
+    )
     for candidate in candidates:
         try:
             parsed = json.loads(candidate)
@@ -101,7 +103,9 @@ def malformed(response: httpx2.Response, content: bytes) -> httpx2.Response:
             call["function"]["arguments"] = MALFORMED_ARGUMENTS
     else:
         message["content"] = None
-    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")}
+    headers = {
+        k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")
+    }
     return httpx2.Response(
         response.status_code, headers=headers, content=json.dumps(body).encode(), request=response.request
     )
@@ -118,7 +122,9 @@ async def _before(fault: Fault, request: httpx2.Request) -> httpx2.Response | No
     return None
 
 
-async def _after(fault: Fault, request: httpx2.Request, response: httpx2.Response, content: bytes) -> httpx2.Response:
+async def _after(
+    fault: Fault, request: httpx2.Request, response: httpx2.Response, content: bytes
+) -> httpx2.Response:
     if await apply_common(fault):
         return response
     if isinstance(fault, TimeoutFault):
@@ -178,10 +184,13 @@ def _wrap(original: Any) -> Any:
                 attempt.finish("fail", error=type(exc).__name__)
                 raise
             if response.status_code >= 400 or isinstance(fault, MalformedOutputFault):
-                attempt.finish("fail" if response.status_code >= 400 else "ok", status=response.status_code,
-                               malformed=isinstance(fault, MalformedOutputFault))
+                attempt.finish(
+                    "fail" if response.status_code >= 400 else "ok",
+                    status=response.status_code,
+                    malformed=isinstance(fault, MalformedOutputFault),
+                )
                 return response
-        attempt.finish("ok", status=response.status_code)
+        attempt.finish("fail" if response.status_code >= 400 else "ok", status=response.status_code)
         return response
 
     handle_async_request.__durable_chaos__ = True  # type: ignore[attr-defined]

@@ -28,7 +28,10 @@ def exception_for(fault: ToolErrorFault) -> BaseException:
         return RuntimeError(f"durable-chaos: cannot import exception {fault.exception!r}: {exc}")
     if not (isinstance(cls, type) and issubclass(cls, BaseException)):
         return RuntimeError(f"durable-chaos: {fault.exception!r} is not an exception class")
-    return cls(fault.message)
+    try:
+        return cls(fault.message)
+    except Exception as exc:  # noqa: BLE001 - a constructor that wants other arguments
+        return RuntimeError(f"durable-chaos: cannot build {fault.exception}({fault.message!r}): {exc}")
 
 
 async def _apply(fault: Fault) -> None:
@@ -47,7 +50,9 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
     if injection is None:
         return await original(toolset, name, args, ctx, tool)
     call_id = getattr(ctx, "tool_call_id", None)
-    attempt: Attempt = injection.begin("tool_call", name, tool_fingerprint(name, args, call_id), call_id=call_id)
+    attempt: Attempt = injection.begin(
+        "tool_call", name, tool_fingerprint(name, args, call_id), call_id=call_id
+    )
     try:
         fault = attempt.strike("before")
         if fault is not None:
