@@ -50,13 +50,9 @@ TARGET_RATIO = 1.10
 # its runs); affects both variants alike.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from durable_chaos.faults.context import Injection, activated  # noqa: E402
-from durable_chaos.faults.injectors.http import model_faults  # noqa: E402
-from durable_chaos.faults.injectors.tools import tool_faults  # noqa: E402
 from durable_chaos.faults.plan import ArmedPlan  # noqa: E402
-from durable_chaos.faults.units import UnitTracker  # noqa: E402
 from durable_chaos.fixtures.cassettes import cassette_traffic  # noqa: E402
-from durable_chaos.fixtures.engines import RunRequest, Target  # noqa: E402
+from durable_chaos.fixtures.engines import Target  # noqa: E402
 from durable_chaos.fixtures.engines.prefect import PrefectAdapter  # noqa: E402
 from durable_chaos.fixtures.ledger import Ledger  # noqa: E402
 from durable_chaos.harness.evidence import GOLDEN  # noqa: E402
@@ -108,27 +104,16 @@ class Bench:
         return output
 
     async def harness(self) -> Any:
-        """The golden run of a trial, as ``run_role`` in ``TrialRunner._run`` does it."""
+        """The golden run of a trial: ``TrialRunner.run_role`` for the golden role."""
         assert self.adapter is not None and self.target is not None
         scenario, adapter, target = self.scenario, self.adapter, self.target
         workdir = self.workdir("harness")
         history = History(workdir / "history.jsonl")
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
-        injection = Injection(ArmedPlan([]), UnitTracker(), observer, GOLDEN)
-        request = RunRequest(
-            GOLDEN, f"{scenario.name}-{GOLDEN}", workdir, flow_retries=scenario.prefect.flow_retries
+        outcome, misses = await self.runner.run_role(
+            scenario, target, adapter, observer, GOLDEN, ArmedPlan([]), workdir
         )
-        with (
-            self.runner.model_traffic(scenario) as misses,
-            model_faults(),
-            tool_faults(),
-            adapter.observing(),
-            activated(injection),
-        ):
-            history.mark("run_start", GOLDEN)
-            outcome = await adapter.run(target, request)
-            history.mark("run_end", GOLDEN, completed=outcome.completed, error=outcome.error)
         if misses or not outcome.completed:
             raise RuntimeError(f"harness golden run failed: error={outcome.error} misses={misses}")
         self.last_events = len(history.events())
@@ -272,7 +257,7 @@ def print_table(result: dict[str, Any], startup_s: float) -> None:
     print()
     print(
         f"harness writes per run: {harness['history_events_per_run']} history events, "
-        f"{harness['ledger_entries_per_run']} ledger entries (each fsynced)"
+        f"{harness['ledger_entries_per_run']} ledger entries"
     )
     print(
         f"ratio of means: {result['ratio_mean']:.2f}x   ratio of mins: {result['ratio_min']:.2f}x   "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SCENARIOS
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 SCENARIO = """\
 schema_version: 1

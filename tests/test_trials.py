@@ -6,11 +6,14 @@ declares exactly the violations it must produce) and passing correct ones.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
 from durable_chaos.harness.scenario_loader import load_scenario
-from tests.conftest import SCENARIOS
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 EXAMPLES = SCENARIOS / "data_analyst"
 

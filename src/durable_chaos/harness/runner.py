@@ -191,26 +191,13 @@ class TrialRunner:
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
 
-        async def run_role(role: str, plan: ArmedPlan) -> tuple[RunOutcome, list[str]]:
-            injection = Injection(plan, UnitTracker(), observer, role)
-            request = RunRequest(
-                role, f"{scenario.name}-{role}", workdir, flow_retries=scenario.prefect.flow_retries
-            )
-            with (
-                self.model_traffic(scenario) as misses,
-                model_faults(),
-                tool_faults(),
-                adapter.observing(),
-                activated(injection),
-            ):
-                history.mark("run_start", role)
-                outcome = await adapter.run(target, request)
-                history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
-            return outcome, misses
-
-        golden, golden_misses = await run_role(GOLDEN, ArmedPlan([]))
+        golden, golden_misses = await self.run_role(
+            scenario, target, adapter, observer, GOLDEN, ArmedPlan([]), workdir
+        )
         armed = ArmedPlan(list(spec.plan.faults))
-        faulted, faulted_misses = await run_role("faulted", armed)
+        faulted, faulted_misses = await self.run_role(
+            scenario, target, adapter, observer, "faulted", armed, workdir
+        )
 
         evidence = Evidence(
             golden, faulted, history.events(), ledger.entries(), tuple(scenario.side_effecting_tools)
@@ -231,6 +218,34 @@ class TrialRunner:
             list(armed.fired),
             evidence.events,
         )
+
+    async def run_role(
+        self,
+        scenario: Scenario,
+        target: Target,
+        adapter: EngineAdapter,
+        observer: TrialObserver,
+        role: str,
+        plan: ArmedPlan,
+        workdir: Path,
+    ) -> tuple[RunOutcome, list[str]]:
+        """One run of the target in this process, with every fault and observation layer installed.
+        Returns the outcome and the model requests the cassette could not answer."""
+        injection = Injection(plan, UnitTracker(), observer, role)
+        request = RunRequest(
+            role, f"{scenario.name}-{role}", workdir, flow_retries=scenario.prefect.flow_retries
+        )
+        with (
+            self.model_traffic(scenario) as misses,
+            model_faults(),
+            tool_faults(),
+            adapter.observing(),
+            activated(injection),
+        ):
+            observer.history.mark("run_start", role)
+            outcome = await adapter.run(target, request)
+            observer.history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
+        return outcome, misses
 
     @contextmanager
     def model_traffic(self, scenario: Scenario) -> Iterator[list[str]]:
