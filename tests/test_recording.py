@@ -1,0 +1,39 @@
+"""Recording cassettes from the scripted server, on the real Prefect engine: credentials scrubbed,
+only the model provider's traffic recorded (never the Prefect API), and the result replays."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from durable_chaos.harness.runner import TrialRunner, TrialSpec
+from durable_chaos.harness.scenario_loader import load_scenario
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
+
+
+def test_record_then_replay(runner: TrialRunner, tmp_path: Path, monkeypatch: object) -> None:
+    for name in ("data_analyst_agent.py", "script.yaml", "tool_error.yaml"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    scenario = load_scenario(tmp_path / "tool_error.yaml")
+    recording = TrialRunner(record=True, root=tmp_path / "record-run")
+    recording.engines = runner.engines  # share the session's Prefect server
+    try:
+        result = recording.run(TrialSpec(scenario, "prefect", scenario.plans[0]))
+    finally:
+        recording.engines = {}
+    assert result.verdict == "pass", result.reason
+
+    cassette = tmp_path / "cassettes" / "data_analyst.yaml"
+    text = cassette.read_text()
+    interactions = yaml.safe_load(text)["interactions"]
+    assert len(interactions) == 3
+    assert {i["request"]["uri"] for i in interactions} == {"https://api.openai.com/v1/chat/completions"}
+    assert "authorization" not in text.lower()
+    assert "sk-" not in text
+    assert "/api/" not in text  # nothing of the Prefect API
+
+    replayed = runner.run(TrialSpec(scenario, "prefect", scenario.plans[0]))
+    assert replayed.verdict == "pass", replayed.reason
