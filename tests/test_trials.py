@@ -40,6 +40,10 @@ CORRECT = [
     ("tool_error.yaml", "tool-error-absorbed-by-task-retry"),
     ("tool_error.yaml", "malformed-then-latency"),
     ("wrapper_agent.yaml", "timeout-absorbed-by-task-retry"),
+    ("kill.yaml", "kill-before-third-model-request"),
+    ("kill.yaml", "kill-after-second-model-request"),
+    ("kill.yaml", "kill-twice"),
+    ("side_effects.yaml", "kill-after-the-side-effect-completed"),
 ]
 
 
@@ -59,6 +63,8 @@ KNOWN_BAD = [
     ("wrapper_agent.yaml", {"stable_cache_keys", "no_duplicate_model_calls"}, "model_request #1"),
     ("no_retries.yaml", {"completes"}, "ConnectionError"),
     ("attempt_in_output.yaml", {"output_matches_golden"}, "produced_by_attempt"),
+    ("kill_fresh_run.yaml", {"stable_cache_keys", "no_duplicate_model_calls"}, "different flow runs"),
+    ("side_effects.yaml", {"tools_exactly_once"}, "'load_dataset'"),
 ]
 
 
@@ -144,3 +150,56 @@ def test_history_and_ledger_record_every_unit_and_fault(runner: TrialRunner) -> 
     report = result.to_report()
     assert report["faults"][0]["fired"] == 4
     assert report["model_calls"] == {"golden": 3, "total": 3, "duplicates": 0, "expected_reexecutions": 0}
+
+
+def test_kill_resumes_the_same_flow_run_in_a_new_worker(runner: TrialRunner) -> None:
+    result = run_plan(runner, "kill.yaml", "kill-twice")
+    assert result.verdict == "pass", result.reason
+    assert result.resumes == 2
+    pids = {e["pid"] for e in result.events if e["role"] != "golden" and e["event"] == "invoke"}
+    assert len(pids) == 3  # the faulted worker and two resumes, each killed or finished in turn
+    killed = [e for e in result.events if e["event"] == "killed"]
+    assert [k["exit_code"] for k in killed] == [-9, -9]
+    flow_runs = {e["engine"]["flow_run_id"] for e in result.events if e["event"] == "run_ids"}
+    assert len(flow_runs) == 2  # the golden run's and the one faulted flow run, resumed twice
+
+
+def test_fresh_run_resume_re_executes_what_same_run_resume_replays(runner: TrialRunner) -> None:
+    same = run_plan(runner, "kill.yaml", "kill-before-third-model-request")
+    fresh = run_plan(runner, "kill_fresh_run.yaml")
+    assert same.calls is not None and fresh.calls is not None
+    assert same.calls.total == 3 and fresh.calls.total == 5
+    assert same.tokens is not None and fresh.tokens is not None
+    assert fresh.tokens.spent > same.tokens.spent
+
+
+def worker_processes() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "durable_chaos.harness.worker" in cmdline or "prefect.server.api.server:create_app" in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def test_no_process_outlives_a_killed_trial_or_the_session(tmp_path: Path) -> None:
+    own = TrialRunner(root=tmp_path / "own")
+    before = set(worker_processes())
+    try:
+        result = own.run(
+            TrialSpec(
+                load_scenario(EXAMPLES / "kill.yaml"),
+                "prefect",
+                load_scenario(EXAMPLES / "kill.yaml").plans[0],
+            )
+        )
+        assert result.verdict == "pass", result.reason
+        assert not [p for p in worker_processes() if "harness.worker" in p]
+    finally:
+        own.close()
+    assert set(worker_processes()) <= before

@@ -72,6 +72,8 @@ class Injection:
     tracker: UnitTracker
     observer: Observer
     role: str = "faulted"
+    allow_kill: bool = False
+    """Kills are only allowed in worker processes, never in the process that owns the session."""
 
     def begin(self, kind: str, name: str, fp: str, **fields: Any) -> Attempt:
         unit, number = self.tracker.observe(kind, name, fp)
@@ -126,6 +128,9 @@ async def apply_common(fault: Fault) -> bool:
         await asyncio.sleep(fault.seconds)
         return True
     if isinstance(fault, KillFault):
+        injection = active()
+        if injection is None or not injection.allow_kill:
+            raise RuntimeError("durable-chaos: a kill fault fired outside a worker process; refusing to kill")
         kill_this_process()
     return False
 

@@ -60,9 +60,53 @@ def no_duplicate_model_calls(evidence: Evidence) -> Verdict:
     )
 
 
+ENGINE_TOOL_HINTS = {
+    "dbos": "Under DBOS, plain function tools are not durable steps: they run in the workflow itself and "
+    "run again on every recovery. Put the side effect in a @DBOS.step (or a DBOS step-wrapped toolset), or "
+    "make it idempotent with an idempotency key.",
+    "prefect": "The tool's Prefect task ran again: it had not completed (or its cached result could not be "
+    "reused) when the run was retried or resumed. Make the side effect idempotent (an idempotency key) and "
+    "check that the task's cache key is stable.",
+}
+
+
+def tools_exactly_once(evidence: Evidence) -> Verdict:
+    """Each call of a side-effecting tool executes its body once per logical call, across retries,
+    kills and resumes."""
+    tools = set(evidence.side_effecting_tools)
+    if not tools:
+        return Verdict(None, "the scenario marks no tool as side-effecting")
+    executions: dict[str, list[dict[str, Any]]] = {}
+    for event in evidence.faulted_events("execute"):
+        if event["unit"]["kind"] == "tool_call" and event["unit"]["name"] in tools:
+            executions.setdefault(event["unit"]["fingerprint"], []).append(event)
+    repeated = {fp: runs for fp, runs in executions.items() if len(runs) > 1}
+    if not repeated:
+        return Verdict(True, f"{len(executions)} side-effecting call(s), each executed exactly once")
+    runs = next(iter(repeated.values()))
+    unit = runs[0]["unit"]
+    roles = ", ".join(dict.fromkeys(r["role"] for r in runs))
+    in_flight = any(
+        f["unit"]["fingerprint"] == unit["fingerprint"] and f["fault"]["phase"] == "after"
+        for f in evidence.faulted_events("fault")
+    )
+    why = (
+        "It was in flight when a fault struck after its effect (the at-least-once window): only an "
+        "idempotent tool survives that."
+        if in_flight
+        else ENGINE_TOOL_HINTS.get(str(evidence.extra.get("engine")), "The engine re-executed it.")
+    )
+    return Verdict(
+        False,
+        f"{len(repeated)} side-effecting call(s) executed more than once; first: tool {unit['name']!r} "
+        f"(call {runs[0].get('call_id') or unit['fingerprint']}, {_unit_label(unit)}) ran {len(runs)} times "
+        f"(roles {roles}). {why}",
+    )
+
+
 def logical_cache_units(evidence: Evidence) -> dict[tuple[str, int], list[dict[str, Any]]]:
     """Cache-key observations grouped by logical unit: (task name, position among same-named tasks
-    within one attempt of the trial flow). Retries of a task run keep their position."""
+    within one attempt of the trial flow in one process). Retries of a task run keep their position."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     positions: dict[str, int] = {}
     counters: dict[tuple[Any, str], int] = {}
@@ -70,7 +114,7 @@ def logical_cache_units(evidence: Evidence) -> dict[tuple[str, int], list[dict[s
         engine = event["engine"]
         run_id = engine["task_run_id"]
         if run_id not in positions:
-            scope = (engine.get("epoch"), engine["task_name"])
+            scope = (event["role"], engine.get("epoch"), engine["task_name"])
             counters[scope] = counters.get(scope, 0) + 1
             positions[run_id] = counters[scope]
         groups.setdefault((engine["task_name"], positions[run_id]), []).append(event)
@@ -90,6 +134,16 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
         )
     (name, position), observations = next(iter(sorted(unstable.items())))
     keys = [o["key"] for o in observations]
+    runs = {o["engine"].get("flow_run_id") for o in observations} - {None}
+    if len(runs) > 1:
+        return Verdict(
+            False,
+            f"{len(unstable)} unit(s) changed cache key between attempts; first: task {name!r} #{position} "
+            f"ran in {len(runs)} different flow runs, and the cache key includes the flow run id. The "
+            "interrupted run was not resumed: a new run (a fresh flow run, or a wrapper's fresh subflow) "
+            "started instead, so no completed unit could be reused. Re-run the same flow run after a "
+            "failure (flow retries, or re-executing that flow run id).",
+        )
     return Verdict(
         False,
         f"{len(unstable)} unit(s) changed cache key between attempts; first: task {name!r} #{position} "
@@ -156,6 +210,7 @@ CHECKERS: dict[str, Checker] = {
     "completes": completes,
     "no_duplicate_model_calls": no_duplicate_model_calls,
     "stable_cache_keys": stable_cache_keys,
+    "tools_exactly_once": tools_exactly_once,
     "output_matches_golden": output_matches_golden,
 }
 

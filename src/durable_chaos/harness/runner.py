@@ -38,9 +38,10 @@ from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.harness.checkers import Verdict, check, judge
-from durable_chaos.harness.evidence import GOLDEN, Evidence
+from durable_chaos.harness.evidence import GOLDEN, Evidence, is_faulted
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.scenario import Plan, Scenario
+from durable_chaos.harness.workers import WorkerPool
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
 
@@ -76,6 +77,7 @@ class TrialResult:
     events: list[dict[str, Any]] = field(default_factory=list)
     workdir: Path | None = None
     seconds: float = 0.0
+    resumes: int = 0
 
     def to_report(self) -> dict[str, Any]:
         """This trial in the JSON report (version 1)."""
@@ -105,6 +107,7 @@ class TrialResult:
                 "naive_restart": self.tokens.naive_restart if self.tokens else 0,
                 "saved": self.tokens.saved if self.tokens else 0,
             },
+            "resumes": self.resumes,
             "seconds": round(self.seconds, 3),
         }
 
@@ -191,17 +194,30 @@ class TrialRunner:
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
 
-        golden, golden_misses = await self.run_role(
-            scenario, target, adapter, observer, GOLDEN, ArmedPlan([]), workdir
-        )
+        workers = WorkerPool(self, spec, adapter, history, workdir)
+        if adapter.runs_in_process:
+            golden, golden_misses = await self.run_role(
+                scenario, target, adapter, observer, GOLDEN, ArmedPlan([]), workdir
+            )
+        else:
+            golden, golden_misses = await workers.run(GOLDEN, armed=False)
         armed = ArmedPlan(list(spec.plan.faults))
-        faulted, faulted_misses = await self.run_role(
-            scenario, target, adapter, observer, "faulted", armed, workdir
+        if adapter.runs_in_process and not plan_kills(spec.plan):
+            faulted, faulted_misses = await self.run_role(
+                scenario, target, adapter, observer, "faulted", armed, workdir
+            )
+        else:
+            faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
+            armed.fired = fired_counts(history.events(), len(spec.plan.faults))
+        evidence = Evidence(
+            golden,
+            faulted,
+            history.events(),
+            ledger.entries(),
+            tuple(scenario.side_effecting_tools),
+            extra={"engine": spec.engine},
         )
 
-        evidence = Evidence(
-            golden, faulted, history.events(), ledger.entries(), tuple(scenario.side_effecting_tools)
-        )
         errors = setup_errors(scenario, golden, golden_misses + faulted_misses, armed)
         expect = scenario.expect_for(spec.plan)
         verdicts = check(evidence, list(expect.properties))
@@ -217,6 +233,7 @@ class TrialRunner:
             faulted,
             list(armed.fired),
             evidence.events,
+            resumes=count_resumes(evidence.events),
         )
 
     async def run_role(
@@ -229,42 +246,85 @@ class TrialRunner:
         plan: ArmedPlan,
         workdir: Path,
     ) -> tuple[RunOutcome, list[str]]:
-        """One run of the target in this process, with every fault and observation layer installed.
-        Returns the outcome and the model requests the cassette could not answer."""
-        injection = Injection(plan, UnitTracker(), observer, role)
-        request = RunRequest(
-            role, f"{scenario.name}-{role}", workdir, flow_retries=scenario.prefect.flow_retries
-        )
-        with (
-            self.model_traffic(scenario) as misses,
-            model_faults(),
-            tool_faults(),
-            adapter.observing(),
-            activated(injection),
-        ):
-            observer.history.mark("run_start", role)
-            outcome = await adapter.run(target, request)
-            observer.history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
-        return outcome, misses
+        """One run of the target in this process (see :func:`run_role`)."""
+        return await run_role(scenario, target, adapter, observer, role, plan, workdir, record=self.record)
 
-    @contextmanager
-    def model_traffic(self, scenario: Scenario) -> Iterator[list[str]]:
-        """The model traffic of a run: the cassette (replayed or recorded), with the scenario's
-        scripted server standing in for the provider while recording."""
-        if scenario.cassette is None:
-            raise TrialSetupError("live model traffic without a cassette is not supported; add 'cassette'")
-        mode: CassetteMode = "record" if self.record else "replay"
-        cassette = scenario.resolve(scenario.cassette)
-        if mode == "record" and scenario.model_server is not None:
-            script = Script.from_file(scenario.resolve(scenario.model_server.script))
-            with (
-                ScriptedServer(script) as server,
-                cassette_traffic(cassette, mode, upstream=server.url) as session,
-            ):
-                yield session.misses
-        else:
-            with cassette_traffic(cassette, mode) as session:
-                yield session.misses
+
+async def run_role(
+    scenario: Scenario,
+    target: Target,
+    adapter: EngineAdapter,
+    observer: TrialObserver,
+    role: str,
+    plan: ArmedPlan,
+    workdir: Path,
+    *,
+    record: bool = False,
+    tracker: UnitTracker | None = None,
+    resume: bool = False,
+    previous_ids: dict[str, Any] | None = None,
+    allow_kill: bool = False,
+) -> tuple[RunOutcome, list[str]]:
+    """One run of the target in this process, with every fault and observation layer installed.
+    Returns the outcome and the model requests the cassette could not answer."""
+    injection = Injection(plan, tracker or UnitTracker(), observer, role, allow_kill=allow_kill)
+    request = RunRequest(
+        role,
+        f"{scenario.name}-{workdir.name}",
+        workdir,
+        flow_retries=scenario.prefect.flow_retries,
+        resume=resume,
+        resume_mode=scenario.resume,
+        previous_ids=previous_ids or {},
+    )
+    with (
+        model_traffic(scenario, record) as misses,
+        model_faults(),
+        tool_faults(),
+        adapter.observing(),
+        activated(injection),
+    ):
+        observer.history.mark("run_start", role, resume=resume)
+        outcome = await adapter.run(target, request)
+        observer.history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
+    return outcome, misses
+
+
+@contextmanager
+def model_traffic(scenario: Scenario, record: bool) -> Iterator[list[str]]:
+    """The model traffic of a run: the cassette (replayed or recorded), with the scenario's
+    scripted server standing in for the provider while recording."""
+    if scenario.cassette is None:
+        raise TrialSetupError("live model traffic without a cassette is not supported; add 'cassette'")
+    mode: CassetteMode = "record" if record else "replay"
+    cassette = scenario.resolve(scenario.cassette)
+    if mode == "record" and scenario.model_server is not None:
+        script = Script.from_file(scenario.resolve(scenario.model_server.script))
+        with (
+            ScriptedServer(script) as server,
+            cassette_traffic(cassette, mode, upstream=server.url) as session,
+        ):
+            yield session.misses
+    else:
+        with cassette_traffic(cassette, mode) as session:
+            yield session.misses
+
+
+def plan_kills(plan: Plan) -> bool:
+    return any(fault.kind == "kill" for fault in plan.faults)
+
+
+def fired_counts(events: list[dict[str, Any]], n_faults: int) -> list[int]:
+    """How often each fault of the plan fired, from the history (all processes of the trial)."""
+    counts = [0] * n_faults
+    for event in events:
+        if event["event"] == "fault" and is_faulted(event["role"]) and event["fault"]["index"] < n_faults:
+            counts[event["fault"]["index"]] += 1
+    return counts
+
+
+def count_resumes(events: list[dict[str, Any]]) -> int:
+    return sum(1 for e in events if e["event"] == "run_start" and e["role"].startswith("resume-"))
 
 
 def setup_errors(scenario: Scenario, golden: RunOutcome, misses: list[str], armed: ArmedPlan) -> list[str]:

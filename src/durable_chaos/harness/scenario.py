@@ -24,12 +24,14 @@ PropertyName = Literal[
     "no_duplicate_model_calls",
     "stable_cache_keys",
     "output_matches_golden",
+    "tools_exactly_once",
 ]
 DEFAULT_PROPERTIES: tuple[PropertyName, ...] = (
     "completes",
     "no_duplicate_model_calls",
     "stable_cache_keys",
     "output_matches_golden",
+    "tools_exactly_once",
 )
 
 ImportPath = Annotated[
@@ -124,6 +126,7 @@ class Scenario(_Strict):
     expect: Expect = Field(default_factory=Expect)
     variants: list[Variant] = Field(default_factory=list)
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
+    resume: Literal["same_run", "new_run"] = "same_run"
     prefect: PrefectOptions = Field(default_factory=PrefectOptions)
 
     _path: Path | None = PrivateAttr(default=None)

@@ -57,7 +57,7 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
         fault = attempt.strike("before")
         if fault is not None:
             await _apply(fault)
-        attempt.finish("execute")
+        attempt.finish("execute", call_id=call_id)
         result = await original(toolset, name, args, ctx, tool)
         fault = attempt.strike("after")
         if fault is not None:

@@ -1,0 +1,84 @@
+"""Entry point of a worker process: ``python -m durable_chaos.harness.worker JOB.json``.
+
+Runs one role of one trial with the fault plan armed as the history says (faults that already
+fired in an earlier, killed worker do not fire again; unit identities carry over), then writes the
+outcome as JSON. A kill fault ends the process with SIGKILL before it gets that far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from durable_chaos.faults.plan import ArmedPlan
+from durable_chaos.faults.units import UnitTracker
+from durable_chaos.fixtures.engines import adapter_for
+from durable_chaos.fixtures.ledger import Ledger
+from durable_chaos.harness.checkers import jsonable
+from durable_chaos.harness.evidence import is_faulted
+from durable_chaos.harness.history import History, TrialObserver
+from durable_chaos.harness.runner import fired_counts, load_target, run_role
+from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.harness.workers import WorkerJob
+
+
+def prior_invocations(events: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
+    """Unit attempts of earlier processes of the same logical run (faulted run and its resumes)."""
+    if not is_faulted(role):
+        return []
+    return [e for e in events if e["event"] == "invoke" and is_faulted(e["role"])]
+
+
+async def work(job: WorkerJob) -> dict[str, Any]:
+    scenario = load_scenario(job.scenario_path)
+    plan = next(p for p in scenario.plans if p.name == job.plan)
+    target = load_target(scenario)
+    adapter = adapter_for(job.engine)
+    adapter.attach()
+    trial_dir = Path(job.trial_dir)
+    history = History(trial_dir / "history.jsonl")
+    events = history.events()
+    armed = (
+        ArmedPlan(list(plan.faults), fired_counts(events, len(plan.faults))) if job.armed else ArmedPlan([])
+    )
+    tracker = UnitTracker.from_invocations(prior_invocations(events, job.role))
+    observer = TrialObserver(history, Ledger(trial_dir / "ledger.jsonl"), adapter)
+    outcome, misses = await run_role(
+        scenario,
+        target,
+        adapter,
+        observer,
+        job.role,
+        armed,
+        trial_dir,
+        record=job.record,
+        tracker=tracker,
+        resume=job.resume,
+        previous_ids=job.previous_ids,
+        allow_kill=True,
+    )
+    return {
+        "completed": outcome.completed,
+        "output": jsonable(outcome.output),
+        "error": outcome.error,
+        "engine_ids": outcome.engine_ids,
+        "misses": misses,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    job = WorkerJob.model_validate_json(Path(args[0]).read_text())
+    try:
+        result = asyncio.run(work(job))
+    except Exception as exc:  # noqa: BLE001 - reported to the runner as a setup error
+        result = {"setup_error": f"{type(exc).__name__}: {exc}"}
+    Path(job.outcome_path).write_text(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

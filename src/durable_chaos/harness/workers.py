@@ -1,0 +1,163 @@
+"""Worker processes: where runs that may be killed happen.
+
+The pytest process owns the infrastructure, the history and the ledgers; a worker runs one role of
+one trial (``python -m durable_chaos.harness.worker JOB``) and writes its outcome to a file. A kill
+fault SIGKILLs the worker from inside at the exact boundary; the pool then starts a new worker that
+resumes the interrupted run, until it completes or ``max_resumes`` is spent. Every worker runs in a
+session of its own, and its whole process group is killed when it ends, so nothing outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from durable_chaos.fixtures.engines.base import EngineAdapter, RunOutcome
+from durable_chaos.harness.history import History
+
+if TYPE_CHECKING:
+    from durable_chaos.harness.runner import TrialRunner, TrialSpec
+
+WORKER_TIMEOUT_SECONDS = 300.0
+
+
+class WorkerJob(BaseModel):
+    """What a worker process is asked to do."""
+
+    scenario_path: str
+    engine: str
+    plan: str
+    role: str
+    armed: bool
+    resume: bool = False
+    previous_ids: dict[str, Any] = {}
+    trial_dir: str
+    record: bool = False
+    outcome_path: str
+
+
+class WorkerFailed(Exception):
+    """A worker ended without an outcome and was not killed by a fault."""
+
+
+@dataclass
+class WorkerPool:
+    """Starts the worker processes of one trial."""
+
+    runner: TrialRunner
+    spec: TrialSpec
+    adapter: EngineAdapter
+    history: History
+    workdir: Path
+    started: int = 0
+
+    async def run(self, role: str, *, armed: bool, resume: bool = False) -> tuple[RunOutcome, list[str]]:
+        """Run one role in a worker; a killed worker gives ``(None-outcome, [])`` via :meth:`spawn`."""
+        code, outcome, misses = await self.spawn(role, armed=armed, resume=resume)
+        if outcome is None:
+            raise WorkerFailed(f"the {role} worker was killed although no kill fault was armed (exit {code})")
+        return outcome, misses
+
+    async def run_until_done(self, max_resumes: int) -> tuple[RunOutcome, list[str]]:
+        """The faulted run: start it, and after each kill resume it in a new worker."""
+        role, resume, misses_all = "faulted", False, []
+        for resumes in range(max_resumes + 1):
+            code, outcome, misses = await self.spawn(role, armed=True, resume=resume)
+            misses_all += misses
+            if outcome is not None:
+                return outcome, misses_all
+            self.history.mark("killed", role, exit_code=code)
+            role, resume = f"resume-{resumes + 1}", True
+        return (
+            RunOutcome(
+                role,
+                False,
+                error=f"the worker was killed {max_resumes + 1} time(s); max_resumes "
+                f"({max_resumes}) spent before the run completed",
+            ),
+            misses_all,
+        )
+
+    async def spawn(
+        self, role: str, *, armed: bool, resume: bool
+    ) -> tuple[int, RunOutcome | None, list[str]]:
+        """Start one worker and wait for it. Returns its exit code and outcome (None when killed)."""
+        self.started += 1
+        scenario = self.spec.scenario
+        assert scenario.path is not None, "worker trials need a scenario loaded from a file"
+        outcome_path = self.workdir / f"outcome-{self.started}.json"
+        job = WorkerJob(
+            scenario_path=str(scenario.path),
+            engine=self.spec.engine,
+            plan=self.spec.plan.name,
+            role=role,
+            armed=armed,
+            resume=resume,
+            previous_ids=last_run_ids(self.history.events()) if resume else {},
+            trial_dir=str(self.workdir),
+            record=self.runner.record,
+            outcome_path=str(outcome_path),
+        )
+        job_path = self.workdir / f"job-{self.started}.json"
+        job_path.write_text(job.model_dump_json())
+        log_path = self.workdir / f"worker-{self.started}-{role}.log"
+        env = {**os.environ, **self.adapter.worker_environment(self.workdir)}
+        code = await asyncio.to_thread(run_process, job_path, env, log_path)
+        if code == -signal.SIGKILL:
+            return code, None, []
+        if not outcome_path.exists():
+            tail = log_path.read_text(errors="replace")[-1500:]
+            raise WorkerFailed(
+                f"the {role} worker exited with code {code} and no outcome; log {log_path}:\n{tail}"
+            )
+        data = json.loads(outcome_path.read_text())
+        if data.get("setup_error"):
+            raise WorkerFailed(data["setup_error"])
+        outcome = RunOutcome(role, data["completed"], data["output"], data["error"], data["engine_ids"])
+        return code, outcome, data["misses"]
+
+
+def run_process(job_path: Path, env: dict[str, str], log_path: Path) -> int:
+    """Run a worker in its own session; kill its whole group afterwards so nothing is left behind."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "durable_chaos.harness.worker", str(job_path)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            return process.wait(timeout=WORKER_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            kill_group(process.pid)
+            process.wait()
+            raise WorkerFailed(
+                f"worker timed out after {WORKER_TIMEOUT_SECONDS:.0f}s; log {log_path}"
+            ) from None
+        finally:
+            kill_group(process.pid)
+
+
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def last_run_ids(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The engine ids the most recent faulted run recorded (e.g. its flow run id)."""
+    ids: dict[str, Any] = {}
+    for event in events:
+        if event["event"] == "run_ids" and event["role"] != "golden":
+            ids = dict(event.get("engine") or {})
+    return ids
