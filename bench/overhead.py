@@ -16,7 +16,7 @@ traffic replayed from the scenario's cassette:
   different flow configuration costs.
 * ``harness``: exactly the golden run of ``TrialRunner._run`` (its ``run_role`` for the golden
   role): ``Injection`` with an empty ``ArmedPlan``, ``TrialObserver`` writing ``History`` and
-  ``Ledger`` to disk, ``TrialRunner.model_traffic`` (the cassette), ``model_faults()``,
+  ``Ledger`` to disk, ``model_traffic`` (the cassette), ``model_faults()``,
   ``tool_faults()``, ``adapter.observing()``, ``activated(injection)`` and
   ``adapter.run(target, RunRequest(...))``. Built from the same public pieces, since the runner
   does not expose "one golden run" as a callable.
@@ -63,7 +63,7 @@ from durable_chaos.harness.scenario_loader import load_scenario  # noqa: E402
 
 
 class Bench:
-    """The shared pieces: one runner (for its model_traffic), one started adapter, the target."""
+    """The shared pieces: one runner (for its run_role), one started adapter, the target."""
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario

@@ -109,7 +109,7 @@ def logical_cache_units(evidence: Evidence) -> dict[tuple[str, int], list[dict[s
     within one attempt of the trial flow in one process). Retries of a task run keep their position."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     positions: dict[str, int] = {}
-    counters: dict[tuple[Any, str], int] = {}
+    counters: dict[tuple[Any, ...], int] = {}
     for event in evidence.faulted_events("cache_key"):
         engine = event["engine"]
         run_id = engine["task_run_id"]
