@@ -26,6 +26,7 @@ from durable_chaos.harness.checkers import (
     no_duplicate_model_calls,
     output_matches_golden,
     stable_cache_keys,
+    tools_exactly_once,
 )
 from durable_chaos.harness.evidence import Evidence, is_faulted
 
@@ -191,6 +192,8 @@ class Trial:
         output: Any = "sunny",
         golden_output: Any = "sunny",
         error: str | None = None,
+        side_effecting: tuple[str, ...] = (),
+        engine: str = "prefect",
     ) -> Evidence:
         golden = RunOutcome("golden", True, output=golden_output)
         faulted = RunOutcome(
@@ -199,7 +202,9 @@ class Trial:
             output=output if completed else None,
             error=None if completed else (error or "RuntimeError: boom"),
         )
-        return Evidence(golden, faulted, list(self.events), list(self.ledger))
+        return Evidence(
+            golden, faulted, list(self.events), list(self.ledger), side_effecting, extra={"engine": engine}
+        )
 
 
 GOLDEN_TOKENS = 110 + 220
@@ -646,6 +651,7 @@ def test_first_difference_sees_a_bool_against_an_int() -> None:
 def test_check_runs_the_named_checkers_only() -> None:
     assert set(CHECKERS) == {
         "completes",
+        "tools_exactly_once",
         "no_duplicate_model_calls",
         "stable_cache_keys",
         "output_matches_golden",
@@ -716,3 +722,50 @@ def test_judge_reports_errors_before_anything_else() -> None:
 def test_judge_treats_expected_violations_as_a_set() -> None:
     verdict, _ = judge({"stable_cache_keys": violated()}, ["stable_cache_keys", "stable_cache_keys"], [])
     assert verdict == "pass"
+
+
+# ------------------------------------------------------------------------------------- tools_exactly_once
+
+
+def test_tools_exactly_once_not_applicable_without_side_effecting_tools() -> None:
+    trial = Trial()
+    trial.tool_call("faulted", T1)
+    assert tools_exactly_once(trial.evidence()).held is None
+
+
+def test_tools_exactly_once_holds_when_each_call_executes_once() -> None:
+    trial = Trial()
+    trial.golden_run()  # golden executions are never judged
+    trial.tool_call("faulted", T1, fault="tool_error", phase="before")
+    trial.tool_call("faulted", T1, attempt=2)
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("lookup",)))
+    assert verdict.held is True
+    assert "each executed exactly once" in verdict.detail
+
+
+def test_tools_exactly_once_catches_a_re_execution_after_recovery_and_explains_dbos() -> None:
+    trial = Trial()
+    trial.tool_call("faulted", T1)
+    trial.model_request("faulted", M2)
+    trial.tool_call("resume-1", T1, attempt=2)  # a DBOS function tool runs again on recovery
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("lookup",), engine="dbos"))
+    assert verdict.held is False
+    assert "'lookup'" in verdict.detail and "ran 2 times" in verdict.detail
+    assert "faulted, resume-1" in verdict.detail
+    assert "@DBOS.step" in verdict.detail
+
+
+def test_tools_exactly_once_names_the_at_least_once_window() -> None:
+    trial = Trial()
+    trial.tool_call("faulted", T1, fault="tool_error", phase="after")
+    trial.tool_call("faulted", T1, attempt=2)
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("lookup",)))
+    assert verdict.held is False
+    assert "at-least-once window" in verdict.detail
+
+
+def test_tools_exactly_once_ignores_tools_not_marked_side_effecting() -> None:
+    trial = Trial()
+    trial.tool_call("faulted", T1)
+    trial.tool_call("resume-1", T1, attempt=2)
+    assert tools_exactly_once(trial.evidence(side_effecting=("send_email",))).held is True
