@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,26 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server: the one .ci/run started, else one started here."""
+    external = os.environ.get("DURABLE_CHAOS_TEST_POSTGRES_URL")
+    if external:
+        yield external
+        return
+    from durable_chaos.fixtures.engines.dbos import PostgresServer
+
+    server = PostgresServer()
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - no server binaries on this machine
+        pytest.skip(f"cannot start PostgreSQL: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

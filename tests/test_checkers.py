@@ -769,3 +769,14 @@ def test_tools_exactly_once_ignores_tools_not_marked_side_effecting() -> None:
     trial.tool_call("faulted", T1)
     trial.tool_call("resume-1", T1, attempt=2)
     assert tools_exactly_once(trial.evidence(side_effecting=("send_email",))).held is True
+
+
+def test_tools_exactly_once_does_not_count_a_call_whose_journaled_step_was_replayed() -> None:
+    trial = Trial()
+    trial.tool_call("faulted", T1)
+    trial.event("resume-1", "invoke", T1, 2, call_id="call_1")
+    trial.event("resume-1", "execute", T1, 2)
+    trial.event(
+        "resume-1", "ok", T1, 2, replayed=["load_dataset_step"]
+    )  # the engine answered from its journal
+    assert tools_exactly_once(trial.evidence(side_effecting=("lookup",), engine="dbos")).held is True

@@ -233,6 +233,11 @@ def test_entry_workflow_and_unit_context(trial: Trial, server: ScriptedServer) -
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
+    """The PostgreSQL server .ci/run started (DURABLE_CHAOS_TEST_POSTGRES_URL), else one of our own."""
+    external = os.environ.get("DURABLE_CHAOS_TEST_POSTGRES_URL")
+    if external:
+        yield external
+        return
     if not (PG_BIN / "initdb").exists() and not os.environ.get("DURABLE_CHAOS_PG_BIN"):
         pytest.skip(f"PostgreSQL server binaries are not installed in {PG_BIN}")
     server = PostgresServer()

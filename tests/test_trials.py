@@ -18,13 +18,15 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 EXAMPLES = SCENARIOS / "data_analyst"
 
 
-def run_plan(runner: TrialRunner, file: str, plan: str | None = None, **changes: object) -> TrialResult:
+def run_plan(
+    runner: TrialRunner, file: str, plan: str | None = None, engine: str | None = None, **changes: object
+) -> TrialResult:
     scenario = load_scenario(EXAMPLES / file)
     if changes:
         scenario = scenario.model_copy(update=changes)
         scenario._path = EXAMPLES / file
     chosen = next(p for p in scenario.plans if plan is None or p.name == plan)
-    return runner.run(TrialSpec(scenario, "prefect", chosen))
+    return runner.run(TrialSpec(scenario, engine or scenario.engines[0], chosen))
 
 
 def held(result: TrialResult) -> dict[str, bool | None]:
@@ -44,6 +46,9 @@ CORRECT = [
     ("kill.yaml", "kill-after-second-model-request"),
     ("kill.yaml", "kill-twice"),
     ("side_effects.yaml", "kill-after-the-side-effect-completed"),
+    ("dbos_kill.yaml", "kill-before-third-model-request"),
+    ("dbos_kill.yaml", "kill-after-second-model-request"),
+    ("dbos_kill.yaml", "timeout-then-kill"),
 ]
 
 
@@ -65,6 +70,7 @@ KNOWN_BAD = [
     ("attempt_in_output.yaml", {"output_matches_golden"}, "produced_by_attempt"),
     ("kill_fresh_run.yaml", {"stable_cache_keys", "no_duplicate_model_calls"}, "different flow runs"),
     ("side_effects.yaml", {"tools_exactly_once"}, "'load_dataset'"),
+    ("dbos_plain_tool.yaml", {"tools_exactly_once"}, "@DBOS.step"),
 ]
 
 
@@ -74,7 +80,7 @@ def test_known_bad_agents_are_caught_with_exactly_their_violation(
 ) -> None:
     scenario = load_scenario(EXAMPLES / file)
     plan = next(p for p in scenario.plans if scenario.expect_for(p).violations)
-    result = runner.run(TrialSpec(scenario, "prefect", plan))
+    result = runner.run(TrialSpec(scenario, scenario.engines[0], plan))
     violated = {name for name, value in held(result).items() if value is False}
     assert violated == violations
     assert result.verdict == "pass", result.reason
@@ -203,3 +209,19 @@ def test_no_process_outlives_a_killed_trial_or_the_session(tmp_path: Path) -> No
     finally:
         own.close()
     assert set(worker_processes()) <= before
+
+
+def test_dbos_kill_and_recovery_on_postgres(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DURABLE_CHAOS_DBOS_DATABASE_URL", postgres_url)
+    on_postgres = TrialRunner(root=tmp_path / "pg")
+    try:
+        result = run_plan(on_postgres, "dbos_kill.yaml", "kill-before-third-model-request")
+        bad = run_plan(on_postgres, "dbos_plain_tool.yaml")
+    finally:
+        on_postgres.close()
+    assert result.verdict == "pass", result.reason
+    assert result.resumes == 1 and result.calls is not None and result.calls.duplicates == 0
+    assert bad.verdict == "pass", bad.reason
+    assert bad.verdicts["tools_exactly_once"].held is False

@@ -13,41 +13,14 @@ import datetime as dt
 import warnings
 from dataclasses import dataclass
 
+from data_analyst_core import INSTRUCTIONS, SALES_Q4, DataAnalysis, compute_statistics, load_dataset  # noqa: E402, F401
 from prefect import flow, task
-from pydantic import BaseModel
 from pydantic_ai import Agent, FunctionToolset, RunContext
 from pydantic_ai.durable_exec.prefect import PrefectAgent, PrefectDurability, TaskConfig
 from pydantic_ai.exceptions import PydanticAIDeprecationWarning
 
-SALES_Q4 = {
-    "revenue": [120.0, 135.5, 128.0, 410.0, 140.25],
-    "region": ["north", "south", "east", "west", "north"],
-}
-
-
-class DataAnalysis(BaseModel):
-    summary: str
-    key_findings: list[str]
-    anomalies: list[dict[str, float]]
-    recommendations: list[str]
-
-
-def load_dataset(name: str) -> dict[str, list[float] | list[str]]:
-    """Load a dataset by name."""
-    if name != "sales_q4":
-        raise ValueError(f"unknown dataset {name!r}")
-    return SALES_Q4
-
-
-def compute_statistics(column: str) -> dict[str, float]:
-    """Mean, max and min of a numeric column of the loaded dataset."""
-    values = [float(v) for v in SALES_Q4[column]]
-    return {"mean": round(sum(values) / len(values), 2), "max": max(values), "min": min(values)}
-
-
 MODEL_TASKS = TaskConfig(retries=3, retry_delay_seconds=[0.05, 0.1, 0.2], timeout_seconds=60.0)
 TOOL_TASKS = TaskConfig(retries=2, retry_delay_seconds=[0.05, 0.1])
-INSTRUCTIONS = "You are an expert data analyst. Load the dataset, compute statistics, then report."
 
 
 def analyst_tools(toolset_id: str) -> FunctionToolset:

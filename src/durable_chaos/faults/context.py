@@ -9,6 +9,7 @@ about engines or pytest.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import threading
@@ -102,6 +103,28 @@ class Injection:
 
 _lock = threading.Lock()
 _active: Injection | None = None
+_replays: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "durable_chaos_replays", default=None
+)
+
+
+@contextmanager
+def replay_watch() -> Iterator[list[str]]:
+    """Collect, for the block (one tool call), the durable steps the engine answered from its journal
+    instead of running them: a tool whose side effect sits in a journaled step did not run it again."""
+    replays: list[str] = []
+    token = _replays.set(replays)
+    try:
+        yield replays
+    finally:
+        _replays.reset(token)
+
+
+def note_replay(name: str) -> None:
+    """Called by engine adapters when a step's recorded result is replayed in the current context."""
+    replays = _replays.get()
+    if replays is not None:
+        replays.append(name)
 
 
 def active() -> Injection | None:

@@ -76,10 +76,19 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
     tools = set(evidence.side_effecting_tools)
     if not tools:
         return Verdict(None, "the scenario marks no tool as side-effecting")
+    replayed = {
+        (e["pid"], e["unit"]["fingerprint"], e["attempt"])
+        for e in evidence.faulted_events("ok")
+        if e["unit"]["kind"] == "tool_call" and e.get("replayed")
+    }
     executions: dict[str, list[dict[str, Any]]] = {}
     for event in evidence.faulted_events("execute"):
-        if event["unit"]["kind"] == "tool_call" and event["unit"]["name"] in tools:
-            executions.setdefault(event["unit"]["fingerprint"], []).append(event)
+        unit = event["unit"]
+        if unit["kind"] != "tool_call" or unit["name"] not in tools:
+            continue
+        if (event["pid"], unit["fingerprint"], event["attempt"]) in replayed:
+            continue  # its side effect sits in a journaled step, which the engine replayed
+        executions.setdefault(unit["fingerprint"], []).append(event)
     repeated = {fp: runs for fp, runs in executions.items() if len(runs) > 1}
     if not repeated:
         return Verdict(True, f"{len(executions)} side-effecting call(s), each executed exactly once")

@@ -270,7 +270,7 @@ async def run_role(
     injection = Injection(plan, tracker or UnitTracker(), observer, role, allow_kill=allow_kill)
     request = RunRequest(
         role,
-        f"{scenario.name}-{workdir.name}",
+        run_id(scenario, workdir, role),
         workdir,
         flow_retries=scenario.prefect.flow_retries,
         resume=resume,
@@ -288,6 +288,13 @@ async def run_role(
         outcome = await adapter.run(target, request)
         observer.history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
     return outcome, misses
+
+
+def run_id(scenario: Scenario, workdir: Path, role: str) -> str:
+    """The durable run's id: one for the golden run, one shared by the faulted run and its resumes
+    (so a resume recovers the same workflow / flow run)."""
+    lineage = "golden" if role == GOLDEN else "faulted"
+    return f"{scenario.name}-{workdir.name}-{lineage}"
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic_ai.toolsets.function import FunctionToolset
 
-from durable_chaos.faults.context import Attempt, active, apply_common
+from durable_chaos.faults.context import Attempt, active, apply_common, replay_watch
 from durable_chaos.faults.model import Fault, ToolErrorFault
 from durable_chaos.faults.units import fingerprint
 
@@ -58,14 +58,15 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
         if fault is not None:
             await _apply(fault)
         attempt.finish("execute", call_id=call_id)
-        result = await original(toolset, name, args, ctx, tool)
+        with replay_watch() as replays:
+            result = await original(toolset, name, args, ctx, tool)
         fault = attempt.strike("after")
         if fault is not None:
             await _apply(fault)
     except BaseException as exc:
         attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
         raise
-    attempt.finish("ok")
+    attempt.finish("ok", replayed=replays)
     return result
 
 
