@@ -68,7 +68,9 @@ def measure(engine: str, runs: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--engine", action="append", choices=sorted(SCENARIOS), help="engine(s) to measure")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true")

@@ -29,7 +29,8 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     source = SCENARIOS / "data_analyst"
     target = pytester.path / "scenarios"
     target.mkdir()
-    shutil.copy(source / "data_analyst_agent.py", target)
+    for module in ("data_analyst_agent.py", "data_analyst_core.py"):
+        shutil.copy(source / module, target)
     shutil.copytree(source / "cassettes", target / "cassettes")
     (target / "analyst.yaml").write_text(SCENARIO)
     return pytester

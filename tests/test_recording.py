@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 
 
 def test_record_then_replay(runner: TrialRunner, tmp_path: Path, monkeypatch: object) -> None:
-    for name in ("data_analyst_agent.py", "script.yaml", "tool_error.yaml"):
+    for name in ("data_analyst_agent.py", "data_analyst_core.py", "script.yaml", "tool_error.yaml"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
     scenario = load_scenario(tmp_path / "tool_error.yaml")
     recording = TrialRunner(record=True, root=tmp_path / "record-run")

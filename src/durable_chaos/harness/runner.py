@@ -41,7 +41,7 @@ from durable_chaos.harness.checkers import Verdict, check, judge
 from durable_chaos.harness.evidence import GOLDEN, Evidence, is_faulted
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.scenario import Plan, Scenario
-from durable_chaos.harness.workers import WorkerPool
+from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
 
@@ -137,13 +137,21 @@ class TrialSetupError(Exception):
 class TrialRunner:
     """Runs trials, owning engine infrastructure and temp directories for one session."""
 
-    def __init__(self, record: bool = False, keep_artifacts: bool = False, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        record: bool = False,
+        keep_artifacts: bool = False,
+        root: Path | None = None,
+        warm_workers: bool = True,
+    ) -> None:
         self.record = record
         self.keep_artifacts = keep_artifacts
         self.root = root or Path(tempfile.mkdtemp(prefix="durable-chaos-"))
         self.engines: dict[str, EngineAdapter] = {}
         self.engine_errors: dict[str, str] = {}
         self.counter = 0
+        self.warm_workers = warm_workers
+        self.zygotes: dict[str, Zygote] = {}
 
     def engine(self, name: str) -> EngineAdapter:
         if name in self.engine_errors:
@@ -158,7 +166,35 @@ class TrialRunner:
             self.engines[name] = adapter
         return self.engines[name]
 
+    def launch_worker(
+        self, adapter: EngineAdapter, job_path: Path, env: dict[str, str], log_path: Path
+    ) -> int:
+        """Run one worker job to its end and return its exit code: forked from the engine's warm worker
+        when possible (no imports to pay), else as a plain subprocess."""
+        zygote = self.zygote(adapter) if self.warm_workers else None
+        if zygote is not None:
+            return zygote.run(job_path, log_path)
+        return run_process(job_path, log_path)
+
+    def zygote(self, adapter: EngineAdapter) -> Zygote | None:
+        current = self.zygotes.get(adapter.name)
+        if current is not None and current.alive():
+            return current
+        if not hasattr(os, "fork"):
+            return None
+        try:
+            self.zygotes[adapter.name] = Zygote(
+                list(getattr(adapter, "preload_modules", ())), self.root / f"warm-worker-{adapter.name}.log"
+            )
+        except (WorkerFailed, OSError):
+            self.warm_workers = False
+            return None
+        return self.zygotes[adapter.name]
+
     def close(self) -> None:
+        for zygote in self.zygotes.values():
+            zygote.close()
+        self.zygotes.clear()
         for adapter in self.engines.values():
             adapter.stop()
         self.engines.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ async def work(job: WorkerJob) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job = WorkerJob.model_validate_json(Path(args[0]).read_text())
+    os.environ.update(job.env)
     try:
         result = asyncio.run(work(job))
     except Exception as exc:  # noqa: BLE001 - reported to the runner as a setup error

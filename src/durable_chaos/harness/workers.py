@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -44,6 +45,8 @@ class WorkerJob(BaseModel):
     trial_dir: str
     record: bool = False
     outcome_path: str
+    env: dict[str, str] = {}
+    """Environment of this trial's worker (engine infrastructure), applied before anything runs."""
 
 
 class WorkerFailed(Exception):
@@ -107,12 +110,12 @@ class WorkerPool:
             trial_dir=str(self.workdir),
             record=self.runner.record,
             outcome_path=str(outcome_path),
+            env=self.adapter.worker_environment(self.workdir),
         )
         job_path = self.workdir / f"job-{self.started}.json"
         job_path.write_text(job.model_dump_json())
         log_path = self.workdir / f"worker-{self.started}-{role}.log"
-        env = {**os.environ, **self.adapter.worker_environment(self.workdir)}
-        code = await asyncio.to_thread(run_process, job_path, env, log_path)
+        code = await asyncio.to_thread(self.runner.launch_worker, self.adapter, job_path, job.env, log_path)
         if code == -signal.SIGKILL:
             return code, None, []
         if not outcome_path.exists():
@@ -127,12 +130,11 @@ class WorkerPool:
         return code, outcome, data["misses"]
 
 
-def run_process(job_path: Path, env: dict[str, str], log_path: Path) -> int:
+def run_process(job_path: Path, log_path: Path) -> int:
     """Run a worker in its own session; kill its whole group afterwards so nothing is left behind."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "durable_chaos.harness.worker", str(job_path)],
-            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -147,6 +149,56 @@ def run_process(job_path: Path, env: dict[str, str], log_path: Path) -> int:
             ) from None
         finally:
             kill_group(process.pid)
+
+
+class Zygote:
+    """A warm, pre-imported worker process that forks one child per job (see ``harness.zygote``)."""
+
+    def __init__(self, modules: list[str], log_path: Path) -> None:
+        self.log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "durable_chaos.harness.zygote", *modules],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,
+            bufsize=0,  # unbuffered: a read-ahead would hide a second line from select()
+        )
+        if self.read_line(120.0) != "ready":
+            self.close()
+            raise WorkerFailed(f"the warm worker did not start; see {log_path}")
+
+    def read_line(self, timeout: float) -> str:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            raise WorkerFailed(f"the warm worker did not answer within {timeout:.0f}s")
+        return self.process.stdout.readline().decode().strip()
+
+    def run(self, job_path: Path, log_path: Path) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{job_path}\t{log_path}\n".encode())
+        self.process.stdin.flush()
+        started = self.read_line(30.0).split()
+        if len(started) != 2 or started[0] != "started":
+            raise WorkerFailed(f"the warm worker answered {started!r}")
+        pid = int(started[1])
+        try:
+            finished = self.read_line(WORKER_TIMEOUT_SECONDS).split()
+        finally:
+            kill_group(pid)
+        if len(finished) != 3 or finished[0] != "exit":
+            raise WorkerFailed(f"the warm worker answered {finished!r}")
+        return int(finished[2])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        kill_group(self.process.pid)
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=10)
+        self.log.close()
 
 
 def kill_group(pid: int) -> None:
