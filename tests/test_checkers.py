@@ -780,3 +780,24 @@ def test_tools_exactly_once_does_not_count_a_call_whose_journaled_step_was_repla
         "resume-1", "ok", T1, 2, replayed=["load_dataset_step"]
     )  # the engine answered from its journal
     assert tools_exactly_once(trial.evidence(side_effecting=("lookup",), engine="dbos")).held is True
+
+
+def step(workflow: str, step_id: int) -> dict[str, Any]:
+    """Engine identifiers of a DBOS step, as the DBOS adapter reports them."""
+    return {"workflow_id": workflow, "step_id": step_id, "step_attempt": None, "pid": 1}
+
+
+def test_dbos_response_delivered_but_step_not_journaled_before_the_kill_is_not_a_duplicate() -> None:
+    trial = Trial()
+    trial.model_request("faulted", M1, engine=step("wf-1", 1))  # delivered, then the kill: no checkpoint
+    trial.model_request("resume-1", M1, attempt=2, engine=step("wf-1", 1))
+    calls = model_calls(trial.evidence())
+    assert calls.duplicates == 0 and calls.expected_reexecutions == 1
+
+
+def test_dbos_response_re_sent_after_its_step_was_journaled_is_a_duplicate() -> None:
+    trial = Trial()
+    trial.model_request("faulted", M1, engine=step("wf-1", 1))
+    trial.checkpoint("faulted", {"workflow_id": "wf-1", "function_id": 1, "function_name": "m", "error": False})
+    trial.model_request("resume-1", M1, attempt=2, engine=step("wf-1-fresh-1", 1))
+    assert model_calls(trial.evidence()).duplicates == 1

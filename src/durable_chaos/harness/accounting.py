@@ -27,25 +27,37 @@ class Tokens:
     saved: int
 
 
+def unit_attempt_key(engine: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Identity of one durable unit attempt as the engine reports it, to pair a delivered response
+    with the engine's checkpoint of the same unit: a Prefect task run attempt, or a DBOS step."""
+    if engine.get("task_run_id") is not None:
+        return ("task", engine["task_run_id"], engine.get("task_run_count"))
+    step = engine.get("step_id", engine.get("function_id"))
+    if engine.get("workflow_id") is not None and step is not None:
+        return ("step", engine["workflow_id"], step)
+    return None
+
+
 def checkpoint_times(evidence: Evidence) -> dict[str, float]:
     """For each model request fingerprint, when its response was first checkpointed.
 
-    A response is checkpointed when it was delivered to the agent (history ``ok``) and, where the
-    engine reports checkpoints, the durable unit attempt that received it then completed. A send of
-    the same request *after* that moment is a duplicate: the engine should have replayed it.
+    A response is checkpointed when it was delivered to the agent (history ``ok``) and the durable
+    unit that received it was then recorded by the engine (a ``checkpoint`` event for the same Prefect
+    task run attempt or DBOS step). Where the engine names no unit, delivery counts as the checkpoint.
+    A send of the same request *after* that moment is a duplicate: the engine should have replayed it.
     """
-    checkpoints = {
-        (c["engine"].get("task_run_id"), c["engine"].get("task_run_count")): c["t"]
-        for c in evidence.faulted_events("checkpoint")
-        if c.get("engine")
-    }
+    checkpoints: dict[tuple[Any, ...], float] = {}
+    for c in evidence.faulted_events("checkpoint"):
+        key = unit_attempt_key(c.get("engine") or {})
+        if key is not None and not c["engine"].get("error"):
+            checkpoints.setdefault(key, c["t"])
     times: dict[str, float] = {}
     for ok in evidence.faulted_events("ok"):
         if ok["unit"]["kind"] != "model_request" or int(ok.get("status") or 200) >= 400:
             continue
-        engine = ok.get("engine") or {}
-        if engine.get("task_run_id") is not None:
-            at = checkpoints.get((engine["task_run_id"], engine.get("task_run_count")))
+        key = unit_attempt_key(ok.get("engine") or {})
+        if key is not None:
+            at = checkpoints.get(key)
             if at is None:
                 continue
         else:

@@ -99,12 +99,18 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
         f["unit"]["fingerprint"] == unit["fingerprint"] and f["fault"]["phase"] == "after"
         for f in evidence.faulted_events("fault")
     )
-    why = (
-        "It was in flight when a fault struck after its effect (the at-least-once window): only an "
-        "idempotent tool survives that."
-        if in_flight
-        else ENGINE_TOOL_HINTS.get(str(evidence.extra.get("engine")), "The engine re-executed it.")
-    )
+    if in_flight:
+        why = (
+            "It was in flight when a fault struck after its effect (the at-least-once window): only an "
+            "idempotent tool survives that."
+        )
+    elif evidence.extra.get("resume") == "new_run":
+        why = (
+            "After the kill a fresh run with a new id was started instead of recovering the interrupted "
+            "one, so nothing the interrupted run journaled (even a step-wrapped tool) could be replayed."
+        )
+    else:
+        why = ENGINE_TOOL_HINTS.get(str(evidence.extra.get("engine")), "The engine re-executed it.")
     return Verdict(
         False,
         f"{len(repeated)} side-effecting call(s) executed more than once; first: tool {unit['name']!r} "

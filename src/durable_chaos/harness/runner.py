@@ -251,7 +251,7 @@ class TrialRunner:
             history.events(),
             ledger.entries(),
             tuple(scenario.side_effecting_tools),
-            extra={"engine": spec.engine},
+            extra={"engine": spec.engine, "resume": scenario.resume},
         )
 
         errors = setup_errors(scenario, golden, golden_misses + faulted_misses, armed)

@@ -165,7 +165,11 @@ def _wrap(original: Any) -> Any:
         attempt = injection.begin("model_request", name, request_fingerprint(request), path=request.url.path)
         fault = attempt.strike("before")
         if fault is not None:
-            replaced = await _before(fault, request)
+            try:
+                replaced = await _before(fault, request)
+            except Exception as exc:
+                attempt.finish("fail", error=type(exc).__name__)
+                raise
             if replaced is not None:
                 attempt.finish("fail", status=replaced.status_code)
                 return replaced
