@@ -798,6 +798,8 @@ def test_dbos_response_delivered_but_step_not_journaled_before_the_kill_is_not_a
 def test_dbos_response_re_sent_after_its_step_was_journaled_is_a_duplicate() -> None:
     trial = Trial()
     trial.model_request("faulted", M1, engine=step("wf-1", 1))
-    trial.checkpoint("faulted", {"workflow_id": "wf-1", "function_id": 1, "function_name": "m", "error": False})
+    trial.checkpoint(
+        "faulted", {"workflow_id": "wf-1", "function_id": 1, "function_name": "m", "error": False}
+    )
     trial.model_request("resume-1", M1, attempt=2, engine=step("wf-1-fresh-1", 1))
     assert model_calls(trial.evidence()).duplicates == 1

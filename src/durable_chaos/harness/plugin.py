@@ -8,6 +8,7 @@ file, line and field, without a traceback.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos: a durable-chaos trial collected from a scenario file")
+    dbos_url = config.getoption("chaos_dbos_url", None)
+    if dbos_url:
+        os.environ["DURABLE_CHAOS_DBOS_DATABASE_URL"] = dbos_url
     config.stash[RESULTS_KEY] = []
 
 

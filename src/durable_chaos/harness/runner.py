@@ -108,6 +108,7 @@ class TrialResult:
                 "saved": self.tokens.saved if self.tokens else 0,
             },
             "resumes": self.resumes,
+            "resume_mode": self.spec.scenario.resume,
             "seconds": round(self.seconds, 3),
         }
 
