@@ -40,6 +40,7 @@ from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, to
 from durable_chaos.harness.checkers import Verdict, check, judge
 from durable_chaos.harness.evidence import GOLDEN, Evidence, is_faulted
 from durable_chaos.harness.history import History, TrialObserver
+from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.scenario import Plan, Scenario
 from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
 
@@ -78,6 +79,7 @@ class TrialResult:
     workdir: Path | None = None
     seconds: float = 0.0
     resumes: int = 0
+    cost: Cost | None = None
 
     def to_report(self) -> dict[str, Any]:
         """This trial in the JSON report (version 1)."""
@@ -107,6 +109,7 @@ class TrialResult:
                 "naive_restart": self.tokens.naive_restart if self.tokens else 0,
                 "saved": self.tokens.saved if self.tokens else 0,
             },
+            "cost": self.cost.as_dict() if self.cost else None,
             "resumes": self.resumes,
             "resume_mode": self.spec.scenario.resume,
             "seconds": round(self.seconds, 3),
@@ -259,18 +262,20 @@ class TrialRunner:
         expect = scenario.expect_for(spec.plan)
         verdicts = check(evidence, list(expect.properties))
         verdict, reason = judge(verdicts, list(expect.violations), errors)
+        tokens = token_use(evidence)
         return TrialResult(
             spec,
             verdict,
             reason,
             verdicts,
             model_calls(evidence),
-            token_use(evidence),
+            tokens,
             golden,
             faulted,
             list(armed.fired),
             evidence.events,
             resumes=count_resumes(evidence.events),
+            cost=cost(evidence, tokens.naive_restart, tokens.golden),
         )
 
     async def run_role(
