@@ -22,9 +22,7 @@ from durable_chaos.fixtures.engines.base import EngineUnavailable
 from durable_chaos.fixtures.engines.dbos import (
     ENV_DATABASE_URL,
     ENV_SYSTEM_DATABASE_URL,
-    PG_BIN,
     DBOSAdapter,
-    PostgresServer,
     journal,
     trial_database_name,
 )
@@ -231,27 +229,10 @@ def test_entry_workflow_and_unit_context(trial: Trial, server: ScriptedServer) -
     assert DBOSAdapter().unit_context() == {}
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    """The PostgreSQL server .ci/run started (DURABLE_CHAOS_TEST_POSTGRES_URL), else one of our own."""
-    external = os.environ.get("DURABLE_CHAOS_TEST_POSTGRES_URL")
-    if external:
-        yield external
-        return
-    if not (PG_BIN / "initdb").exists() and not os.environ.get("DURABLE_CHAOS_PG_BIN"):
-        pytest.skip(f"PostgreSQL server binaries are not installed in {PG_BIN}")
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
 def test_kill_and_recover_postgres(
-    postgres: str, tmp_path: Path, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, tmp_path: Path, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(ENV_DATABASE_URL, postgres)
+    monkeypatch.setenv(ENV_DATABASE_URL, postgres_url)
     adapter = DBOSAdapter()
     adapter.start(tmp_path)
     trial_dir = tmp_path / "trial-pg"
