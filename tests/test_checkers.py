@@ -7,28 +7,33 @@ ledger entries on a fake clock, in the shapes the injectors and engine observers
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from durable_chaos.fixtures.engines.base import RunOutcome
 from durable_chaos.harness.accounting import checkpoint_times, model_calls, restart_losses, token_use
 from durable_chaos.harness.checkers import (
     CHECKERS,
     Verdict,
+    bounded_retries,
     check,
     completes,
+    completes_within,
     first_difference,
     jsonable,
     judge,
     logical_cache_units,
     no_duplicate_model_calls,
+    no_false_cache_sharing,
     output_matches_golden,
+    relative_workflow,
     stable_cache_keys,
     tools_exactly_once,
 )
-from durable_chaos.harness.evidence import Evidence, is_faulted
+from durable_chaos.harness.evidence import Evidence, VariantRuns, is_faulted
+from durable_chaos.harness.scenario import DEFAULT_PROPERTIES, Expect, PropertyName, Scenario
 
 # ------------------------------------------------------------------------------------------------ builder
 
@@ -194,16 +199,27 @@ class Trial:
         error: str | None = None,
         side_effecting: tuple[str, ...] = (),
         engine: str = "prefect",
+        ids: tuple[dict[str, Any], dict[str, Any]] = ({}, {}),
+        **settings: Any,
     ) -> Evidence:
-        golden = RunOutcome("golden", True, output=golden_output)
+        """The evidence so far; ``ids`` are the golden and faulted runs' engine ids, ``settings`` the
+        scenario's (bound, comparator, variant runs)."""
+        golden = RunOutcome("golden", True, output=golden_output, engine_ids=ids[0])
         faulted = RunOutcome(
             "faulted",
             completed,
             output=output if completed else None,
             error=None if completed else (error or "RuntimeError: boom"),
+            engine_ids=ids[1],
         )
         return Evidence(
-            golden, faulted, list(self.events), list(self.ledger), side_effecting, extra={"engine": engine}
+            golden,
+            faulted,
+            list(self.events),
+            list(self.ledger),
+            side_effecting,
+            extra={"engine": engine},
+            **settings,
         )
 
 
@@ -518,7 +534,7 @@ def test_stable_cache_keys_is_not_applicable_without_cache_keys() -> None:
     trial = Trial()
     trial.cache_key("golden", "k1", "g1")  # golden observations are not judged
     verdict = stable_cache_keys(trial.evidence())
-    assert verdict == Verdict(None, "the engine reported no cache keys for this run")
+    assert verdict == Verdict(None, "the engine reported no cache keys or steps for this run")
 
 
 def test_stable_cache_keys_holds_when_retries_and_resumes_keep_their_key() -> None:
@@ -651,11 +667,15 @@ def test_first_difference_sees_a_bool_against_an_int() -> None:
 def test_check_runs_the_named_checkers_only() -> None:
     assert set(CHECKERS) == {
         "completes",
+        "completes_within",
         "tools_exactly_once",
         "no_duplicate_model_calls",
         "stable_cache_keys",
         "output_matches_golden",
+        "bounded_retries",
+        "no_false_cache_sharing",
     }
+    assert set(CHECKERS) == set(get_args(PropertyName))
     verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])
     assert list(verdicts) == ["completes", "stable_cache_keys"]
     assert verdicts["completes"].held is True and verdicts["stable_cache_keys"].held is None
@@ -803,3 +823,405 @@ def test_dbos_response_re_sent_after_its_step_was_journaled_is_a_duplicate() -> 
     )
     trial.model_request("resume-1", M1, attempt=2, engine=step("wf-1-fresh-1", 1))
     assert model_calls(trial.evidence()).duplicates == 1
+
+
+# ------------------------------------------------------------------------------------------ completes_within
+
+
+def test_completes_within_is_not_applicable_without_a_bound() -> None:
+    assert completes_within(Trial().evidence()) == Verdict(
+        None, "no bound set (expect.max_resumes_to_complete)"
+    )
+
+
+def resumed(trial: Trial, times: int) -> Trial:
+    """The faulted run killed ``times`` times, each kill followed by a resume."""
+    trial.event("faulted", "run_start")
+    for n in range(1, times + 1):
+        trial.fault("faulted" if n == 1 else f"resume-{n - 1}", M1, "kill", index=n - 1)
+        trial.event("faulted", "killed", exit_code=-9)
+        trial.event(f"resume-{n}", "run_start", resume=True)
+    return trial
+
+
+def test_completes_within_holds_when_the_resumes_fit_the_bound() -> None:
+    evidence = resumed(Trial(), 1).evidence(max_resumes_to_complete=1)
+    assert evidence.resumes() == 1
+    assert completes_within(evidence) == Verdict(True, "the run completed after 1 resume(s); the bound is 1")
+    assert completes_within(Trial().evidence(max_resumes_to_complete=0)).held is True
+
+
+def test_completes_within_is_violated_when_the_run_needed_more_resumes() -> None:
+    verdict = completes_within(resumed(Trial(), 2).evidence(max_resumes_to_complete=1))
+    assert verdict.held is False
+    assert "completed only after 2 resume(s), more than the bound of 1" in verdict.detail
+    assert "killed 2 time(s)" in verdict.detail
+
+
+def test_completes_within_is_violated_when_the_run_never_completed() -> None:
+    evidence = resumed(Trial(), 1).evidence(
+        completed=False, error="RuntimeError: boom", max_resumes_to_complete=3
+    )
+    verdict = completes_within(evidence)
+    assert verdict.held is False
+    assert "did not complete within 3 resume(s): it used 1" in verdict.detail
+
+
+# -------------------------------------------------------------------------------------------- bounded_retries
+
+
+def attempt_of(run_id: str, count: int, allowed: int = 4, epoch: str = "1.1") -> dict[str, Any]:
+    """Engine ids of one Prefect task attempt whose task allows ``allowed`` attempts."""
+    return {**task(run_id, count, epoch=epoch), "max_attempts": allowed}
+
+
+def test_bounded_retries_is_not_applicable_without_an_engine_retry_policy() -> None:
+    trial = Trial()
+    trial.model_request("faulted", M1)  # no engine ids: not inside a durable unit
+    assert bounded_retries(trial.evidence()).held is None
+
+
+def test_bounded_retries_holds_when_the_task_retries_within_its_policy() -> None:
+    trial = Trial()
+    for count in (1, 2, 3, 4):  # retries=3: 4 attempts allowed, the last one succeeds
+        trial.model_request(
+            "faulted", M1, count, attempt_of("r1", count), fault="http_error" if count < 4 else None
+        )
+    verdict = bounded_retries(trial.evidence())
+    assert verdict.held is True
+    assert "model_request #1 (gpt-4o), made 4 of 4 allowed attempt(s)" in verdict.detail
+
+
+def test_sdk_retries_inside_one_engine_attempt_are_one_attempt() -> None:
+    trial = Trial()
+    for send in (1, 2, 3):  # the OpenAI SDK's own retries: three sends, one task attempt
+        trial.model_request("faulted", M1, send, attempt_of("r1", 1, allowed=1), fault="http_error")
+    trial.model_request("faulted", M1, 4, attempt_of("r1", 1, allowed=1))
+    assert bounded_retries(trial.evidence()).held is True
+
+
+def test_bounded_retries_catches_a_retry_loop_around_the_engine() -> None:
+    """A user loop around agent.run starts the same request again as new task runs, in the same flow
+    attempt: their attempts add up beyond the task's policy."""
+    trial = Trial()
+    for count in (1, 2, 3, 4):
+        trial.model_request("faulted", M1, count, attempt_of("r1", count), fault="http_error")
+    trial.model_request("faulted", M1, 5, attempt_of("r2", 1))  # the loop's second agent.run
+    verdict = bounded_retries(trial.evidence())
+    assert verdict.held is False
+    assert "model_request #1 (gpt-4o) made 5 engine-level attempts in role faulted" in verdict.detail
+    assert "policy allows 4, as 2 separate task runs (5 HTTP send(s) or calls in all)" in verdict.detail
+    assert "retry loop around agent.run" in verdict.detail
+
+
+def test_a_new_flow_attempt_or_a_new_process_starts_counting_again() -> None:
+    trial = Trial()
+    for count in (1, 2):
+        trial.tool_call("faulted", T1, count, attempt_of("t1", count, allowed=2), fault="tool_error")
+    trial.tool_call("faulted", T1, 3, attempt_of("t2", 1, allowed=2, epoch="2.2"))  # the flow retried
+    trial.tool_call("resume-1", T1, 4, attempt_of("t3", 1, allowed=2, epoch="3.1"))  # a resume
+    assert bounded_retries(trial.evidence()).held is True
+
+
+def test_bounded_retries_counts_dbos_step_attempts() -> None:
+    def dbos_attempt(step_id: int, attempt: int | None, allowed: int = 3) -> dict[str, Any]:
+        return {**step("wf-1", step_id), "step_attempt": attempt, "max_attempts": allowed}
+
+    trial = Trial()
+    for attempt in (0, 1, 2):
+        trial.model_request("faulted", M1, attempt + 1, dbos_attempt(1, attempt), fault="http_error")
+    assert bounded_retries(trial.evidence()).held is True
+    trial.model_request("faulted", M1, 4, dbos_attempt(2, 0))  # the same request, a new step
+    assert bounded_retries(trial.evidence()).held is False
+
+
+# ------------------------------------------------------------------------------------ step identity (DBOS)
+
+
+def journaled(
+    trial: Trial, role: str, workflow: str, step_id: int, name: str, event: str = "checkpoint"
+) -> None:
+    trial.event(
+        role,
+        event,
+        engine={"workflow_id": workflow, "function_id": step_id, "function_name": name, "error": False},
+    )
+
+
+def dbos_run(trial: Trial, role: str, root: str, names: list[str]) -> None:
+    for step_id, name in enumerate(names, start=1):
+        journaled(trial, role, root, step_id, name)
+
+
+ROOTS = ({"workflow_id": "wf-golden"}, {"workflow_id": "wf-faulted"})
+
+
+DOWNLOAD, MODEL = "data_analyst.download_dataset", "data_analyst_dbos__model.request"
+
+
+def test_step_identity_holds_when_every_execution_calls_the_same_steps() -> None:
+    trial = Trial()
+    dbos_run(trial, "golden", "wf-golden", [DOWNLOAD, MODEL, MODEL])
+    dbos_run(trial, "faulted", "wf-faulted", [DOWNLOAD, MODEL])
+    journaled(trial, "resume-1", "wf-faulted", 1, DOWNLOAD, "replay")  # recovery replays them
+    journaled(trial, "resume-1", "wf-faulted", 2, MODEL, "replay")
+    journaled(trial, "resume-1", "wf-faulted", 3, MODEL)
+    verdict = stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS))
+    assert verdict == Verdict(
+        True,
+        "3 step(s), each with one function across executions; 3 of them paired with the golden run's, "
+        "all the same function",
+    )
+
+
+def test_step_identity_surfaces_dbos_refusing_a_nondeterministic_recovery() -> None:
+    trial = Trial()
+    dbos_run(trial, "golden", "wf-golden", [DOWNLOAD, MODEL, MODEL])
+    dbos_run(trial, "faulted", "wf-faulted", [DOWNLOAD, MODEL])
+    trial.event(
+        "resume-1",
+        "step_mismatch",
+        engine={
+            "workflow_id": "wf-faulted",
+            "function_id": 1,
+            "function_name": MODEL,
+            "recorded_function_name": DOWNLOAD,
+            "error": "DBOSUnexpectedStepError: During execution of workflow wf-faulted step 1, ...",
+        },
+    )
+    evidence = trial.evidence(completed=False, error="DBOSUnexpectedStepError: ...", engine="dbos", ids=ROOTS)
+    verdict = stable_cache_keys(evidence)
+    assert verdict.held is False
+    assert (
+        f"step 1 of the root workflow (wf-faulted) was {DOWNLOAD!r} when journaled and {MODEL!r}"
+        in verdict.detail
+    )
+    assert (
+        "DBOS refused the resume-1 execution (DBOSUnexpectedStepError), so the run was not" in verdict.detail
+    )
+    assert "not deterministic" in verdict.detail
+    assert "see stable_cache_keys" in completes(evidence).detail
+
+
+def test_step_identity_catches_a_step_journaled_twice_under_different_names() -> None:
+    trial = Trial()
+    journaled(trial, "faulted", "wf-1", 2, "a")
+    journaled(trial, "resume-1", "wf-1", 2, "b", "replay")
+    verdict = stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS))
+    assert verdict.held is False and "seen in roles faulted, resume-1" in verdict.detail
+
+
+def test_step_identity_compares_the_faulted_run_with_the_golden_run_modulo_ids() -> None:
+    trial = Trial()
+    dbos_run(trial, "golden", "wf-golden", [DOWNLOAD, MODEL])
+    journaled(trial, "golden", "wf-golden-2-1", 1, "child_model")  # a child workflow started at step 2
+    dbos_run(trial, "faulted", "wf-faulted", [DOWNLOAD, MODEL])
+    journaled(trial, "faulted", "wf-faulted-2-1", 1, "child_model")
+    assert stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS)).held is True
+    journaled(trial, "faulted", "wf-faulted-2-1", 2, "other")  # steps the golden run never made: fine
+    assert stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS)).held is True
+
+    diverged = Trial()
+    dbos_run(diverged, "golden", "wf-golden", [DOWNLOAD, MODEL, MODEL])
+    dbos_run(diverged, "faulted", "wf-faulted", [MODEL, MODEL])  # skipped the download
+    verdict = stable_cache_keys(diverged.evidence(engine="dbos", ids=ROOTS))
+    assert verdict.held is False
+    assert (
+        f"first: step 1 of the root workflow was {DOWNLOAD!r} in the golden run and {MODEL!r}"
+        in verdict.detail
+    )
+
+
+def test_step_identity_does_not_compare_with_golden_after_a_fault_that_changes_the_conversation() -> None:
+    trial = Trial()
+    dbos_run(trial, "golden", "wf-golden", [MODEL, MODEL])
+    trial.fault("faulted", M1, "malformed_output", "after")
+    dbos_run(trial, "faulted", "wf-faulted", [MODEL, "retry_tool", MODEL])
+    verdict = stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS))
+    assert verdict.held is True and "malformed_output fault legitimately changed" in verdict.detail
+
+
+def test_step_identity_pairs_a_fresh_run_with_the_golden_run() -> None:
+    trial = Trial()
+    dbos_run(trial, "golden", "wf-golden", [MODEL, MODEL])
+    dbos_run(trial, "faulted", "wf-faulted", [MODEL])
+    dbos_run(trial, "resume-1", "wf-faulted-fresh-1", [MODEL, MODEL])
+    journaled(trial, "resume-1", "wf-faulted-fresh-1-3", 1, "child")  # not in golden: not compared
+    assert relative_workflow("wf-faulted-fresh-1-3", ["wf-faulted", "wf-faulted-fresh-1"]) == "-3"
+    fresh = {"workflow_id": "wf-faulted-fresh-1", "abandoned_workflow_id": "wf-faulted"}
+    assert stable_cache_keys(trial.evidence(engine="dbos", ids=(ROOTS[0], fresh))).held is True
+
+
+def test_stable_cache_keys_is_not_implemented_for_temporal() -> None:
+    verdict = stable_cache_keys(Trial().evidence(engine="temporal"))
+    assert verdict.held is None and "not implemented for Temporal" in verdict.detail
+
+
+# ----------------------------------------------------------------------------------- output comparator
+
+
+def test_output_matches_golden_uses_the_scenarios_comparator() -> None:
+    def same_but_time(golden: Any, faulted: Any) -> bool:
+        return bool(golden["v"] == faulted["v"])
+
+    evidence = Trial().evidence(
+        golden_output={"v": 1, "at": "10:00"},
+        output={"v": 1, "at": "10:05"},
+        comparator=same_but_time,
+        comparator_name="m:same_but_time",
+    )
+    assert output_matches_golden(evidence) == Verdict(
+        True, "the output equals the golden run's by comparator m:same_but_time"
+    )
+    other = Trial().evidence(
+        golden_output={"v": 1}, output={"v": 2}, comparator=same_but_time, comparator_name="m:same_but_time"
+    )
+    assert output_matches_golden(other) == Verdict(
+        False, "the output differs from the golden run's by comparator m:same_but_time (golden vs faulted)"
+    )
+
+
+def test_a_comparator_may_give_its_reason_and_a_failing_one_is_a_violation() -> None:
+    def with_reason(golden: Any, faulted: Any) -> tuple[bool, str]:
+        return False, "the totals differ"
+
+    def broken(golden: Any, faulted: Any) -> bool:
+        raise KeyError("summary")
+
+    verdict = output_matches_golden(Trial().evidence(comparator=with_reason, comparator_name="m:with_reason"))
+    assert (
+        verdict.detail
+        == "the output differs from the golden run's by comparator m:with_reason: the totals differ"
+    )
+    verdict = output_matches_golden(Trial().evidence(comparator=broken, comparator_name="m:broken"))
+    assert verdict.held is False and "comparator m:broken, which raised KeyError" in verdict.detail
+
+
+def test_the_comparator_receives_jsonable_values() -> None:
+    seen: list[Any] = []
+
+    def record(golden: Any, faulted: Any) -> bool:
+        seen.extend([golden, faulted])
+        return True
+
+    same = Forecast(city="Paris", temperatures=[1.0])
+    output_matches_golden(Trial().evidence(golden_output=same, output=same, comparator=record))
+    assert seen == [{"city": "Paris", "temperatures": [1.0]}] * 2
+
+
+# ------------------------------------------------------------------------------------ no_false_cache_sharing
+
+
+V1 = unit("model_request", "gpt-4o", 1, "fp-v1")
+V2 = unit("model_request", "gpt-4o", 2, "fp-v2")
+USAGE.update({"fp-v1": (100, 10), "fp-v2": (200, 20)})
+
+
+def variant_runs(
+    trial: Trial, shared_sends: list[dict[str, Any]], *, shared_completed: bool = True, output: Any = "v"
+) -> VariantRuns:
+    """The variant ``q3``: in a fresh context it sends V1 and V2; in the shared one, what is given."""
+    for u in (V1, V2):
+        trial.model_request("reference:q3", u)
+    for u in shared_sends:
+        trial.model_request("variant:q3", u)
+    return VariantRuns(
+        "q3",
+        reference=RunOutcome("reference:q3", True, output="v"),
+        shared=RunOutcome(
+            "variant:q3", shared_completed, output=output, error=None if shared_completed else "Boom: x"
+        ),
+    )
+
+
+def test_no_false_cache_sharing_is_not_applicable_without_variants() -> None:
+    assert no_false_cache_sharing(Trial().evidence()).held is None
+
+
+def test_no_false_cache_sharing_holds_when_each_variant_sends_its_own_requests() -> None:
+    trial = Trial()
+    trial.golden_run()
+    variants = (variant_runs(trial, [V1, V2]),)
+    evidence = trial.evidence(variants=variants)
+    assert no_false_cache_sharing(evidence).held is True
+    assert model_calls(evidence).total == 0  # variant runs are not the faulted run
+    assert evidence.faulted_events() == [] and len(evidence.golden_ledger()) == 2
+
+
+def test_a_variant_answered_from_another_runs_cache_is_false_sharing() -> None:
+    trial = Trial()
+    trial.golden_run()
+    variants = (variant_runs(trial, [V1]),)  # V2's response came from the golden run's cache entry
+    verdict = no_false_cache_sharing(trial.evidence(variants=variants))
+    assert verdict.held is False
+    assert "variant 'q3' sent 1 of the 2 model request(s)" in verdict.detail
+    assert "model_request #2 (gpt-4o) got a result cached for a different request" in verdict.detail
+
+
+def test_reusing_an_identical_request_of_another_run_is_not_false_sharing() -> None:
+    trial = Trial()
+    trial.model_request("golden", V1)  # the golden run made the very same request
+    variants = (variant_runs(trial, [V2]),)
+    assert no_false_cache_sharing(trial.evidence(variants=variants)).held is True
+
+
+def test_a_variant_that_fails_or_answers_differently_in_the_shared_context_is_false_sharing() -> None:
+    trial = Trial()
+    failed = (variant_runs(trial, [V1, V2], shared_completed=False),)
+    assert (
+        "failed after the other runs had filled the shared one"
+        in no_false_cache_sharing(trial.evidence(variants=failed)).detail
+    )
+    trial = Trial()
+    other = (variant_runs(trial, [V1, V2], output="golden answer"),)
+    verdict = no_false_cache_sharing(trial.evidence(variants=other))
+    assert verdict.held is False
+    assert "fresh context 'v' vs shared context 'golden answer'" in verdict.detail
+
+
+# --------------------------------------------------------------------------------- configured properties
+
+
+def test_default_properties_and_configured_ones() -> None:
+    plain = Expect()
+    assert plain.checked(has_variants=False) == list(DEFAULT_PROPERTIES)
+    assert "bounded_retries" in plain.checked(False) and "completes_within" not in plain.checked(False)
+    bounded = Expect(max_resumes_to_complete=1)
+    assert bounded.checked(has_variants=True)[-2:] == ["completes_within", "no_false_cache_sharing"]
+    assert (
+        Expect(violations=["completes_within"], max_resumes_to_complete=0).checked(False)[-1]
+        == "completes_within"
+    )
+    listed = Expect(properties=["completes"], violations=["completes"])
+    assert listed.checked(has_variants=True) == ["completes"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"violations": ["completes_within"]}, "completes_within needs a bound"),
+        ({"properties": ["completes"], "max_resumes_to_complete": 1}, "would never be checked"),
+        ({"properties": ["completes"], "violations": ["bounded_retries"]}, "must also be listed"),
+        ({"comparator": "not an import path"}, "String should match pattern"),
+    ],
+)
+def test_expect_rejects_inconsistent_configuration(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Expect.model_validate(fields)
+
+
+def test_variants_are_required_by_no_false_cache_sharing_and_must_change_an_input() -> None:
+    base = {
+        "schema_version": 1,
+        "name": "s",
+        "agent": "m:a",
+        "prompt": "p",
+        "cassette": "c.yaml",
+        "plans": [{"name": "p"}],
+    }
+    with pytest.raises(ValidationError, match="no_false_cache_sharing needs 'variants'"):
+        Scenario.model_validate({**base, "expect": {"violations": ["no_false_cache_sharing"]}})
+    with pytest.raises(ValidationError, match="must give another 'prompt' or other 'args'"):
+        Scenario.model_validate({**base, "variants": [{"name": "v"}]})
+    scenario = Scenario.model_validate({**base, "variants": [{"name": "v", "prompt": "q"}]})
+    assert scenario.properties_for(scenario.plans[0])[-1] == "no_false_cache_sharing"

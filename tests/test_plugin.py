@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from durable_chaos.harness.accounting import ModelCalls, Tokens
+from durable_chaos.harness.checkers import Verdict
+from durable_chaos.harness.pricing import Cost
+from durable_chaos.harness.report import terminal_lines
+from durable_chaos.harness.runner import TrialResult, TrialSpec
+from durable_chaos.harness.scenario import Scenario
+
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 SCENARIO = """\
@@ -21,6 +28,33 @@ plans:
     faults:
       - kind: tool_error
         at: {kind: tool_call, name: compute_statistics, times: 1}
+"""
+
+GATE = """\
+[tool.durable-chaos]
+required = ["completes", "no_duplicate_model_calls"]
+min_token_savings = 0.1
+
+[tool.durable-chaos.engines.dbos]
+required = ["completes"]
+"""
+
+# A flow that passes the current time to an audit task: its cache key changes on every attempt.
+# Not declared as a known-bad agent, so the violation fails the trial and the run exits 1.
+UNSTABLE = """\
+schema_version: 1
+name: audited
+entry: data_analyst_agent:analyze_sales_audited
+args: {prompt: Analyze the sales data for Q4}
+cassette: cassettes/data_analyst.yaml
+plans:
+  - name: flow-retry
+    faults:
+      - kind: tool_error
+        exception: ConnectionError
+        at: {kind: tool_call, name: compute_statistics, phase: after, times: 3}
+expect:
+  properties: [completes, no_duplicate_model_calls, stable_cache_keys, output_matches_golden]
 """
 
 
@@ -45,15 +79,37 @@ def test_without_chaos_trials_are_collected_and_skipped(project: pytest.Pytester
 def test_chaos_runs_trials_and_writes_reports(project: pytest.Pytester) -> None:
     report = project.path / "chaos.json"
     junit = project.path / "junit.xml"
+    markdown = project.path / "out" / "chaos.md"
+    (project.path / "pyproject.toml").write_text(GATE)
     result = project.runpytest_subprocess(
-        "--chaos", "scenarios", f"--chaos-report={report}", f"--junitxml={junit}", "-p", "no:cacheprovider"
+        "--chaos",
+        "scenarios",
+        f"--chaos-report={report}",
+        f"--chaos-markdown={markdown}",
+        f"--junitxml={junit}",
+        "-p",
+        "no:cacheprovider",
     )
     result.assert_outcomes(passed=1)
+    assert result.ret == 0
     result.stdout.fnmatch_lines(
-        ["*durable-chaos*", "PASS  analyst[[]prefect-tool-error]*", "*1 trial(s): 1 passed*"]
+        [
+            "*durable-chaos*",
+            "*scenario / trial*properties*dup/calls*tok saved*$ saved",
+            "       analyst",
+            "PASS     prefect-tool-error  C+ D+ K+ O+ T-*0/3*977*$0.0030",
+            "*1 trial(s): 1 passed*",
+            "durable-chaos exit status 0: every guarantee held",
+            "  note: min_token_savings 10.0% met: *",
+        ]
     )
+    assert all(len(line) <= 110 for line in result.stdout.lines if not line.startswith(("=", "plugins:")))
+    summary = markdown.read_text()
+    assert "**Exit status 0**: every guarantee held." in summary
+    assert "| analyst | prefect | tool-error | PASS | none | 0 of 3 |" in summary
     data = json.loads(report.read_text())
     assert data["version"] == 1
+    assert data["gate"]["exit_code"] == 0
     assert data["summary"]["trials"] == 1 and data["summary"]["passed"] == 1
     trial = data["trials"][0]
     assert trial["verdict"] == "pass" and trial["engine"] == "prefect"
@@ -67,7 +123,8 @@ def test_malformed_scenario_names_file_line_and_field_without_traceback(project:
     bad = SCENARIO.replace("times: 1", "times: 0")
     (project.path / "scenarios" / "analyst.yaml").write_text(bad)
     result = project.runpytest("--chaos", "scenarios")
-    assert result.ret != 0
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["durable-chaos exit status 2: a scenario or the configuration is invalid"])
     output = result.stdout.str()
     assert "analyst.yaml:10: plans[0].faults[0].at.times" in output
     assert "Traceback" not in output
@@ -75,7 +132,18 @@ def test_malformed_scenario_names_file_line_and_field_without_traceback(project:
 
 def test_options_are_documented_in_help(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines(["*--chaos *", "*--chaos-record*", "*--chaos-report=PATH*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*--chaos *",
+            "*--chaos-record*",
+            "*--chaos-report=PATH*",
+            "*--chaos-markdown=PATH*",
+            "*--chaos-html=PATH*",
+            "*--chaos-require=PROP*",
+            "*--chaos-min-savings=FRACTION*",
+            "*--chaos-dbos-url=URL*",
+        ]
+    )
 
 
 def test_collected_item_names_scenario_engine_and_plan(project: pytest.Pytester) -> None:
@@ -87,3 +155,148 @@ def test_unrelated_yaml_is_not_collected(pytester: pytest.Pytester) -> None:
     Path(pytester.path / "config.yaml").write_text("key: value\n")
     result = pytester.runpytest("--collect-only", "-q")
     assert "config.yaml" not in result.stdout.str()
+
+
+def test_a_violated_guarantee_exits_1_naming_scenario_engine_unit_and_fix(project: pytest.Pytester) -> None:
+    (project.path / "scenarios" / "analyst.yaml").write_text(UNSTABLE)
+    (project.path / "pyproject.toml").write_text(GATE)
+    markdown = project.path / "chaos.md"
+    result = project.runpytest_subprocess(
+        "--chaos", "scenarios", f"--chaos-markdown={markdown}", "-p", "no:cacheprovider"
+    )
+    assert result.ret == 1
+    output = result.stdout.str()
+    assert "durable-chaos exit status 1: a guarantee was violated" in output
+    message = output[output.index("durable-chaos exit status 1") :]
+    assert "FAIL scenario 'audited', engine prefect, plan 'flow-retry': stable_cache_keys violated" in message
+    assert "'record-analysis-request'" in message and "make the inputs deterministic" in message
+    summary = markdown.read_text()
+    assert "**Exit status 1**" in summary and "### FAIL: audited on prefect, plan flow-retry" in summary
+
+
+def test_an_infrastructure_error_exits_3(project: pytest.Pytester) -> None:
+    never = SCENARIO.replace("times: 1}", "occurrence: 9}")
+    (project.path / "scenarios" / "analyst.yaml").write_text(never)
+    result = project.runpytest_subprocess("--chaos", "scenarios", "-p", "no:cacheprovider")
+    assert result.ret == 3
+    result.stdout.fnmatch_lines(
+        [
+            "durable-chaos exit status 3: the harness or its infrastructure failed",
+            "  ERROR scenario 'analyst', engine prefect, plan 'tool-error': planned fault #1 (tool_error*",
+            "    *never fired: no unit matched its selector",
+            "durable-chaos: exit status 3 (*; pytest alone would have exited 1)",
+        ]
+    )
+
+
+def test_an_invalid_gate_table_exits_2_with_one_line(project: pytest.Pytester) -> None:
+    (project.path / "pyproject.toml").write_text('[tool.durable-chaos]\nmin_token_savings = "lots"\n')
+    markdown = project.path / "chaos.md"
+    result = project.runpytest_subprocess("--chaos", "scenarios", f"--chaos-markdown={markdown}")
+    assert result.ret == 2  # before any engine starts: no trial ran
+    lines = [line for line in result.stderr.lines if line.strip()]
+    assert lines == [
+        f"Exit: durable-chaos: invalid [tool.durable-chaos] in {project.path / 'pyproject.toml'}: "
+        "tool.durable-chaos.min_token_savings: Input should be a valid number (got 'lots')"
+    ]
+    assert "Traceback" not in result.stdout.str()
+    assert "**Exit status 2**" in markdown.read_text()
+
+
+def test_an_invalid_command_line_gate_exits_2(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("--chaos", "scenarios", "--chaos-require", "fast")
+    assert result.ret == 2
+    assert "--chaos-require: Input should be 'completes'" in result.stderr.str()
+
+
+def test_without_chaos_the_gate_table_is_not_read(project: pytest.Pytester) -> None:
+    (project.path / "pyproject.toml").write_text("[tool.durable-chaos]\nbogus = 1\n")
+    result = project.runpytest("scenarios")
+    assert result.ret == 0
+    result.assert_outcomes(skipped=1)
+
+
+# --- the terminal summary -----------------------------------------------------------------------------
+
+PROPERTIES = ["completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"]
+LONG = (
+    "1 unit(s) changed cache key between attempts; first: task 'record-analysis-request' #1 had keys "
+    "143b4a393657, 16cfe8d87fba. Something in the unit's inputs changes on every attempt: make the inputs "
+    "deterministic or exclude that field from the cache policy."
+)
+
+
+def synthetic(
+    verdict: str, name: str, plan: str, violated: tuple[str, ...] = (), declared: tuple[str, ...] = ()
+) -> TrialResult:
+    scenario = Scenario.model_validate(
+        {
+            "schema_version": 1,
+            "name": name,
+            "agent": "m:agent",
+            "prompt": "p",
+            "cassette": "c.yaml",
+            "plans": [{"name": plan}],
+            "expect": {"properties": PROPERTIES, "violations": list(declared)},
+        }
+    )
+    spec = TrialSpec(scenario, "prefect", scenario.plans[0])
+    if verdict == "error":
+        return TrialResult(spec, "error", "the engine failed to start: prefect server exited with code 1")
+    verdicts = {p: Verdict(False, LONG) if p in violated else Verdict(True, "fine") for p in PROPERTIES}
+    reason = "violated: stable_cache_keys: " + LONG if verdict == "fail" else "every property held"
+    return TrialResult(
+        spec,
+        verdict,
+        reason,
+        verdicts,
+        ModelCalls(3, 4, 0, 1),
+        Tokens(golden=1728, spent=2275, naive_restart=2705, saved=430),
+        cost=Cost(0.0053, 0.0070, 0.0083, 0.0013),
+    )
+
+
+def test_terminal_summary_is_a_table_then_details_of_non_passing_trials_then_totals() -> None:
+    results = [
+        synthetic("pass", "analyst", "kill"),
+        synthetic(
+            "pass",
+            "data-analyst-unstable-cache-key-with-a-rather-long-name",
+            "tool-exception-flow-retry-and-more",
+            ("stable_cache_keys",),
+            ("stable_cache_keys",),
+        ),
+        synthetic("fail", "audited", "flow-retry", ("stable_cache_keys",)),
+        synthetic("error", "never", "kill"),
+    ]
+    lines = terminal_lines(results)
+    assert all(len(line) <= 110 for line in lines), [line for line in lines if len(line) > 110]
+    table = lines[: lines.index("")]
+    assert table[3:] == [
+        "       analyst",
+        "PASS     prefect-kill                                C+ D+ K+ O+        0/4        430  $0.0013",
+        "       data-analyst-unstable-cache-key-with-a-rather-long-name",
+        "PASS     prefect-tool-exception-flow-retry-and-more  C+ D+ Kx O+        0/4        430  $0.0013",
+        "       audited",
+        "FAIL     prefect-flow-retry                          C+ D+ KX O+        0/4        430  $0.0013",
+        "       never",
+        "ERROR    prefect-kill                                C. D. K. O.          -          -        -",
+    ]
+    details = "\n".join(lines[len(table) :])
+    assert "FAIL  audited[prefect-flow-retry]" in details and "ERROR never[prefect-kill]" in details
+    assert "analyst[prefect-kill]" not in details  # passing trials get no details
+    assert "reason: violated" not in details  # the reason only repeated the property's detail
+    assert "reason: the engine failed to start" in details
+    assert lines[-3].startswith("4 trial(s): 2 passed, 1 failed, 1 error(s); model calls 12, duplicated 0")
+    assert lines[-2].startswith(
+        "tokens: spent 6825 vs naive restart 8115, saved 1290 (15.9%); dollars: spent"
+    )
+
+
+def test_terminal_table_fits_110_columns_with_the_longest_names() -> None:
+    longest = synthetic("pass", "s" * 80, "p" * 80)
+    lines = terminal_lines([longest])
+    assert all(len(line) <= 110 for line in lines)
+    row = next(line for line in lines if line.startswith("PASS"))
+    assert row.split()[1].startswith("prefect-ppp") and "p...p" in row.split()[1]
+    assert row.split()[2:] == ["C+", "D+", "K+", "O+", "0/4", "430", "$0.0013"]

@@ -1,4 +1,4 @@
-"""End-to-end trials on the real Prefect engine and real pydantic-ai agents (cassette traffic).
+"""End-to-end trials on the real Prefect and DBOS engines and real pydantic-ai agents (cassette traffic).
 
 Every property checker is shown catching a deliberately broken agent (a known-bad scenario that
 declares exactly the violations it must produce) and passing correct ones.
@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.fixtures.engines.base import Target
+from durable_chaos.harness.runner import (
+    TrialResult,
+    TrialRunner,
+    TrialSpec,
+    engine_context,
+    role_target,
+    run_id,
+)
+from durable_chaos.harness.scenario import Expect, PrefectOptions, Variant
 from durable_chaos.harness.scenario_loader import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -49,6 +58,11 @@ CORRECT = [
     ("dbos_kill.yaml", "kill-before-third-model-request"),
     ("dbos_kill.yaml", "kill-after-second-model-request"),
     ("dbos_kill.yaml", "timeout-then-kill"),
+    ("kill_budget.yaml", "one-kill-within-budget"),
+    ("variants.yaml", "model-timeout"),
+    ("dated_report.yaml", "tool-exception-flow-retry"),
+    ("dbos_journaled_copy.yaml", "kill-before-second-model-request"),
+    ("dbos_journaled_copy.yaml", "slow-first-model-request"),
 ]
 
 
@@ -71,6 +85,12 @@ KNOWN_BAD = [
     ("kill_fresh_run.yaml", {"stable_cache_keys", "no_duplicate_model_calls"}, "different flow runs"),
     ("side_effects.yaml", {"tools_exactly_once"}, "'load_dataset'"),
     ("dbos_plain_tool.yaml", {"tools_exactly_once"}, "@DBOS.step"),
+    ("kill_budget.yaml", {"completes_within"}, "completed only after 2 resume(s), more than the bound of 1"),
+    ("retry_storm.yaml", {"bounded_retries"}, "made 5 engine-level attempts in role faulted"),
+    ("dated_attempt_in_output.yaml", {"output_matches_golden"}, "'produced_by_attempt' differs"),
+    ("shared_cache.yaml", {"no_false_cache_sharing"}, "sent 0 of the 3 model request(s)"),
+    ("dbos_local_copy.yaml", {"completes", "stable_cache_keys"}, "DBOS refused the resume-1 execution"),
+    ("dbos_shared_copy.yaml", {"stable_cache_keys"}, "differ from the golden run's with the same inputs"),
 ]
 
 
@@ -179,36 +199,48 @@ def test_fresh_run_resume_re_executes_what_same_run_resume_replays(runner: Trial
     assert fresh.tokens.spent > same.tokens.spent
 
 
-def worker_processes() -> list[str]:
-    found = []
+HARNESS_PROCESSES = (
+    "durable_chaos.harness.worker",  # a plain worker subprocess
+    "durable_chaos.harness.zygote",  # the warm worker, and every worker forked from it
+    "prefect.server.api.server:create_app",  # the session's Prefect API server
+)
+
+
+def harness_processes() -> dict[int, tuple[int, str]]:
+    """Processes the harness starts, by pid: (parent pid, command line)."""
+    found: dict[int, tuple[int, str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if "durable_chaos.harness.worker" in cmdline or "prefect.server.api.server:create_app" in cmdline:
-            found.append(f"{entry.name}: {cmdline}")
+        if any(marker in cmdline for marker in HARNESS_PROCESSES):
+            found[int(entry.name)] = (parent, cmdline)
     return found
 
 
 def test_no_process_outlives_a_killed_trial_or_the_session(tmp_path: Path) -> None:
+    before = set(harness_processes())
     own = TrialRunner(root=tmp_path / "own")
-    before = set(worker_processes())
     try:
-        result = own.run(
-            TrialSpec(
-                load_scenario(EXAMPLES / "kill.yaml"),
-                "prefect",
-                load_scenario(EXAMPLES / "kill.yaml").plans[0],
-            )
-        )
+        scenario = load_scenario(EXAMPLES / "kill.yaml")
+        result = own.run(TrialSpec(scenario, "prefect", scenario.plans[0]))
         assert result.verdict == "pass", result.reason
-        assert not [p for p in worker_processes() if "harness.worker" in p]
+        assert result.resumes == 1
+        started = {pid: info for pid, info in harness_processes().items() if pid not in before}
+        zygotes = {pid for pid, (_, cmd) in started.items() if "harness.zygote" in cmd}
+        # Between trials only the runner's own long-lived processes remain: its warm worker and its
+        # Prefect server. Every worker forked for the trial (killed or finished) is gone.
+        forked = [pid for pid, (parent, _) in started.items() if parent in zygotes]
+        assert forked == []
+        assert not [cmd for _, cmd in started.values() if "harness.worker" in cmd]
+        assert len(zygotes) == 1
     finally:
         own.close()
-    assert set(worker_processes()) <= before
+    assert set(harness_processes()) <= before
 
 
 def test_dbos_kill_and_recovery_on_postgres(
@@ -225,3 +257,125 @@ def test_dbos_kill_and_recovery_on_postgres(
     assert result.resumes == 1 and result.calls is not None and result.calls.duplicates == 0
     assert bad.verdict == "pass", bad.reason
     assert bad.verdicts["tools_exactly_once"].held is False
+
+
+# ------------------------------------------------------------------ the properties beyond the first five
+
+
+def test_completes_within_counts_resumes_against_the_bound(runner: TrialRunner) -> None:
+    within = run_plan(runner, "kill_budget.yaml", "one-kill-within-budget")
+    assert within.resumes == 1
+    assert within.verdicts["completes_within"].detail == "the run completed after 1 resume(s); the bound is 1"
+    over = run_plan(runner, "kill_budget.yaml", "two-kills-over-budget")
+    assert over.resumes == 2 and over.verdicts["completes"].held is True
+
+
+def test_the_same_storm_without_the_users_retry_loop_stays_within_the_policy(runner: TrialRunner) -> None:
+    """The 429 storm that makes retry_storm.yaml's loop retry beyond the task's policy, on the plain
+    agent: the task's 4 attempts fail, the trial flow retries (a new flow attempt), and the request
+    succeeds there. Every flow attempt stays within the task's policy."""
+    result = run_plan(
+        runner,
+        "retry_storm.yaml",
+        entry=None,
+        agent="data_analyst_agent:analyst",
+        prompt="Analyze the sales data for Q4",
+        prefect=PrefectOptions(flow_retries=1),
+        expect=Expect(),
+    )
+    assert result.verdict == "pass", result.reason
+    assert result.verdicts["bounded_retries"].held is True
+    assert "made 4 of 4 allowed attempt(s)" in result.verdicts["bounded_retries"].detail
+
+
+def test_structural_equality_is_the_default_and_the_comparator_replaces_it(runner: TrialRunner) -> None:
+    structural = run_plan(runner, "dated_report.yaml", expect=Expect())
+    assert structural.verdicts["output_matches_golden"].held is False
+    assert "output.generated_at" in structural.verdicts["output_matches_golden"].detail
+    compared = run_plan(runner, "dated_report.yaml")
+    assert compared.verdicts["output_matches_golden"].detail == (
+        "the output equals the golden run's by comparator comparators:same_report"
+    )
+
+
+def test_a_comparator_that_cannot_be_imported_is_a_clear_error(runner: TrialRunner) -> None:
+    result = run_plan(runner, "dated_report.yaml", expect=Expect(comparator="comparators:no_such_function"))
+    assert result.verdict == "error"
+    assert "cannot import comparator 'comparators:no_such_function'" in result.reason
+
+
+def test_variants_run_fresh_then_in_the_golden_runs_context(runner: TrialRunner) -> None:
+    result = run_plan(runner, "variants.yaml")
+    roles = [e["role"] for e in result.events if e["event"] == "run_start"]
+    assert roles == [
+        "golden",
+        "reference:q3",
+        "variant:q3",
+        "reference:outliers",
+        "variant:outliers",
+        "faulted",
+    ]
+    assert result.workdir is not None
+    storages = sorted(p.name for p in result.workdir.iterdir() if p.name.startswith("results-"))
+    assert storages == [
+        "results-faulted",
+        "results-golden",
+        "results-reference-outliers",
+        "results-reference-q3",
+    ]
+    calls = result.to_report()["model_calls"]
+    assert (calls["golden"], calls["total"]) == (3, 3)  # variant runs are judged apart from the faulted run
+    assert [v["name"] for v in result.to_report()["variants"]] == ["q3", "outliers"]
+
+
+def test_variants_on_dbos_share_the_trial_database_and_not_the_workflow(runner: TrialRunner) -> None:
+    result = run_plan(
+        runner,
+        "dbos_kill.yaml",
+        "kill-before-third-model-request",
+        cassette="cassettes/variants.yaml",
+        variants=[Variant(name="q3", prompt="Analyze the sales data for Q3")],
+    )
+    assert result.verdict == "pass", result.reason
+    assert result.verdicts["no_false_cache_sharing"].held is True
+    assert result.workdir is not None
+    assert (result.workdir / "dbos-system-reference_q3.sqlite").exists()
+
+
+def test_step_identity_on_dbos_is_the_same_function_at_the_same_step_id(runner: TrialRunner) -> None:
+    result = run_plan(runner, "dbos_kill.yaml", "kill-after-second-model-request")
+    detail = result.verdicts["stable_cache_keys"].detail
+    assert result.verdicts["stable_cache_keys"].held is True
+    assert "4 step(s), each with one function across executions; 4 of them paired" in detail
+    refused = run_plan(runner, "dbos_local_copy.yaml")
+    assert "DBOSUnexpectedStepError" in (refused.faulted.error if refused.faulted else "")
+    mismatch = [e for e in refused.events if e["event"] == "step_mismatch"]
+    assert mismatch and mismatch[0]["engine"]["recorded_function_name"] == "data_analyst.download_dataset"
+
+
+def test_variant_roles_run_the_variants_inputs_in_their_own_engine_context(tmp_path: Path) -> None:
+    scenario = load_scenario(EXAMPLES / "time_in_deps.yaml").model_copy(
+        update={"variants": [Variant(name="q3", args={"prompt": "Analyze the sales data for Q3"})]}
+    )
+    entry = Target("entry", None, "m:f", args={"prompt": "Q4", "extra": 1})
+    assert role_target(scenario, entry, "variant:q3").args == {
+        "prompt": "Analyze the sales data for Q3",
+        "extra": 1,
+    }
+    assert (
+        role_target(scenario, entry, "reference:q3").args == role_target(scenario, entry, "variant:q3").args
+    )
+    assert role_target(scenario, entry, "faulted") is entry
+    agent = Target("agent", None, "m:a", prompt="Q4")
+    prompted = scenario.model_copy(update={"variants": [Variant(name="q3", prompt="Q3")]})
+    assert role_target(prompted, agent, "variant:q3").prompt == "Q3"
+    contexts = {role: engine_context(role) for role in ("golden", "variant:q3", "reference:q3", "resume-2")}
+    assert contexts == {
+        "golden": "golden",
+        "variant:q3": "golden",
+        "reference:q3": "reference-q3",
+        "resume-2": "faulted",
+    }
+    ids = {role: run_id(scenario, tmp_path, role) for role in ("golden", "faulted", "resume-1", "variant:q3")}
+    assert ids["faulted"] == ids["resume-1"] != ids["golden"]
+    assert ids["variant:q3"].endswith("-variant-q3")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from data_analyst_core import INSTRUCTIONS, SALES_Q4, DataAnalysis, compute_statistics, load_dataset  # noqa: E402, F401
 from prefect import flow, task
+from prefect.cache_policies import TASK_SOURCE, CachePolicy
 from pydantic_ai import Agent, FunctionToolset, RunContext
 from pydantic_ai.durable_exec.prefect import PrefectAgent, PrefectDurability, TaskConfig
-from pydantic_ai.exceptions import PydanticAIDeprecationWarning
+from pydantic_ai.exceptions import ModelHTTPError, PydanticAIDeprecationWarning
 
 MODEL_TASKS = TaskConfig(retries=3, retry_delay_seconds=[0.05, 0.1, 0.2], timeout_seconds=60.0)
 TOOL_TASKS = TaskConfig(retries=2, retry_delay_seconds=[0.05, 0.1])
@@ -143,3 +145,77 @@ async def analyze_sales_stamped(prompt: str) -> dict[str, object]:
 
     result = await analyst.run(prompt)
     return {"analysis": result.output.model_dump(), "produced_by_attempt": flow_run.run_count}
+
+
+# KNOWN-BAD (no_false_cache_sharing): to let a *new* flow run started after a crash replay the model
+# requests already paid for, the team keys each model request by where the conversation has got (the
+# number of messages) instead of pydantic-ai's default policy (inputs + task source + flow run id).
+# Within one conversation the keys are distinct and stable, so every chaos trial of a single prompt
+# passes; but any other run that reaches the same position, whatever its prompt, receives this run's
+# cached responses. The harness must report exactly `no_false_cache_sharing`.
+@dataclass
+class ConversationPosition(CachePolicy):
+    """Cache key: how many messages the model request carries (its step in the conversation)."""
+
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+    ) -> str | None:
+        # pydantic-ai's durable operations take (operation name, *logical inputs); the messages are the
+        # one list among the logical inputs.
+        messages = next((v for v in inputs.get("logical_inputs", ()) if isinstance(v, list)), [])
+        return f"{inputs.get('operation_name')} at message {len(messages)}"
+
+
+analyst_cached_by_position = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[analyst_tools("analyst_tools")],
+    capabilities=[
+        PrefectDurability(
+            model_task_config=TaskConfig(**MODEL_TASKS, cache_policy=TASK_SOURCE + ConversationPosition()),
+            tool_task_config=TOOL_TASKS,
+        )
+    ],
+)
+
+
+# KNOWN-BAD (bounded_retries): the flow retries the whole agent run on a provider error, on top of the
+# model tasks' own retries (3) and the OpenAI SDK's (2). A 429 storm that outlasts the task's 4 attempts
+# starts the same model request again as a new task run: 5 and more engine-level attempts where the
+# policy allows 4, and up to 5 x 4 x 3 = 60 HTTP sends per request. The harness must report exactly
+# `bounded_retries`.
+@flow(name="analyze-sales-retrying")
+async def analyze_sales_retrying(prompt: str) -> DataAnalysis:
+    for attempt in range(1, 6):
+        try:
+            result = await analyst.run(prompt)
+        except ModelHTTPError:
+            if attempt == 5:
+                raise
+            continue
+        return result.output
+    raise AssertionError("unreachable")
+
+
+# output_matches_golden with a comparator: the report says when it was generated, which differs on
+# every run, so structural equality with the golden run can never hold. `comparators:same_report`
+# compares everything else. `analyze_sales_dated_attempt` is KNOWN-BAD as `analyze_sales_stamped`:
+# the comparator must still catch the attempt number.
+@flow(name="analyze-sales-dated")
+async def analyze_sales_dated(prompt: str) -> dict[str, object]:
+    result = await analyst.run(prompt)
+    return {"analysis": result.output.model_dump(), "generated_at": dt.datetime.now(dt.UTC).isoformat()}
+
+
+@flow(name="analyze-sales-dated-attempt")
+async def analyze_sales_dated_attempt(prompt: str) -> dict[str, object]:
+    from prefect.runtime import flow_run
+
+    result = await analyst.run(prompt)
+    return {
+        "analysis": result.output.model_dump(),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+        "produced_by_attempt": flow_run.run_count,
+    }

@@ -9,6 +9,10 @@ does not (known-bad when ``load_dataset`` has a side effect).
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
+
 from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset
 from dbos import DBOS
 from pydantic_ai import Agent, FunctionToolset
@@ -52,3 +56,69 @@ analyst_plain_tools = Agent(
     toolsets=[toolset(journaled=False)],
     capabilities=[DBOSDurability(model_step_config=MODEL_STEPS)],
 )
+
+
+# Workflows that keep a local copy of the dataset in a scratch file, for the tools to read. Deciding in
+# WORKFLOW code whether to download it (a step) depends on a file, which is not in DBOS's journal: the
+# step sequence then depends on the machine's state, not on the workflow's inputs and journal.
+#
+# * KNOWN-BAD `analyze_with_local_copy`: one copy per workflow. A recovery after a crash finds the copy
+#   the interrupted execution left, skips the download, and calls the first model request at the step
+#   id the journal recorded for the download: DBOS refuses the recovery (DBOSUnexpectedStepError).
+# * KNOWN-BAD `analyze_with_shared_copy`: one copy per machine, shared by every run. The first run
+#   downloads; the next one skips the download, so its steps differ from the first run's with the same
+#   inputs. DBOS never notices (no recovery), but a crash between the copy's appearance and a recovery
+#   would make the recovery take another path.
+# * correct `analyze_with_journaled_copy`: the decision is made inside the download step, so the journal
+#   replays it and every execution calls the same steps.
+
+
+def scratch(name: str) -> Path:
+    folder = Path(tempfile.gettempdir()) / "data-analyst-scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.json"
+
+
+@DBOS.step(name="data_analyst.download_dataset")
+def download_dataset(name: str, copy: str) -> int:
+    """Fetch the dataset from the warehouse into a local copy; returns its size."""
+    text = json.dumps(load_dataset(name))
+    Path(copy).write_text(text)
+    return len(text)
+
+
+@DBOS.step(name="data_analyst.ensure_local_copy")
+def ensure_local_copy(name: str, copy: str) -> int:
+    """The same download, skipped inside the step when the copy exists: journaled either way."""
+    path = Path(copy)
+    if not path.exists():
+        path.write_text(json.dumps(load_dataset(name)))
+    return path.stat().st_size
+
+
+@DBOS.workflow(name="data_analyst.analyze_with_local_copy")
+async def analyze_with_local_copy(prompt: str) -> DataAnalysis:
+    copy = scratch(f"sales_q4-{DBOS.workflow_id}")
+    try:
+        if not copy.exists():  # BUG: a decision on state outside the journal
+            download_dataset("sales_q4", str(copy))
+        result = await analyst.run(prompt)
+        return result.output
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+@DBOS.workflow(name="data_analyst.analyze_with_shared_copy")
+async def analyze_with_shared_copy(prompt: str) -> DataAnalysis:
+    copy = scratch("sales_q4")
+    if not copy.exists():  # BUG: a decision on state outside the journal
+        download_dataset("sales_q4", str(copy))
+    result = await analyst.run(prompt)
+    return result.output
+
+
+@DBOS.workflow(name="data_analyst.analyze_with_journaled_copy")
+async def analyze_with_journaled_copy(prompt: str) -> DataAnalysis:
+    ensure_local_copy("sales_q4", str(scratch("sales_q4")))
+    result = await analyst.run(prompt)
+    return result.output

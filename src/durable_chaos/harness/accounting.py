@@ -38,6 +38,16 @@ def unit_attempt_key(engine: dict[str, Any]) -> tuple[Any, ...] | None:
     return None
 
 
+def engine_attempt(engine: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Identity of one engine-level attempt of a durable unit: a Prefect task run's run count, or a DBOS
+    step's attempt. Several HTTP sends inside one attempt (the provider SDK's own retries) share it."""
+    if engine.get("task_run_id") is not None:
+        return ("task", engine["task_run_id"], engine.get("task_run_count"))
+    if engine.get("workflow_id") is not None and engine.get("step_id") is not None:
+        return ("step", engine["workflow_id"], engine["step_id"], engine.get("step_attempt"))
+    return None
+
+
 def checkpoint_times(evidence: Evidence) -> dict[str, float]:
     """For each model request fingerprint, when its response was first checkpointed.
 

@@ -4,24 +4,45 @@ Scenario files (YAML or TOML with a top-level ``schema_version``) are collected 
 each (engine x plan) of a scenario is one item. Without ``--chaos`` the items are collected and
 skipped, so ordinary test runs stay fast. A malformed scenario is a collection error that names the
 file, line and field, without a traceback.
+
+With ``--chaos`` the session's exit status says what happened (see :mod:`durable_chaos.harness.gating`):
+0 every guarantee held; 1 a guarantee was violated (a trial failed, or the ``[tool.durable-chaos]`` gate
+did); 2 a scenario or the configuration is invalid; 3 the harness or its infrastructure failed (a trial
+error). Precedence 2 > 3 > 1 > 0.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from durable_chaos.harness.report import terminal_lines, write_json
+from durable_chaos.harness.gating import (
+    EXIT_INFRASTRUCTURE,
+    EXIT_INVALID,
+    EXIT_MEANINGS,
+    GateConfig,
+    GateConfigError,
+    GateOutcome,
+    evaluate,
+    load_config,
+    worst,
+)
+from durable_chaos.harness.markdown_report import write_invalid_configuration, write_markdown
+from durable_chaos.harness.report import WIDTH, detail_lines, terminal_lines, write_json
 from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
 from durable_chaos.harness.scenario import Scenario
 from durable_chaos.harness.scenario_loader import ScenarioError, is_scenario_file, load_scenario
 
 RESULTS_KEY = pytest.StashKey[list[TrialResult]]()
 RUNNER_KEY = pytest.StashKey[TrialRunner]()
+GATE_KEY = pytest.StashKey[GateConfig]()
+OUTCOME_KEY = pytest.StashKey[GateOutcome]()
+SCENARIO_ERRORS_KEY = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,6 +73,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="only run trials on this engine (repeatable): prefect, dbos, temporal",
     )
     group.addoption(
+        "--chaos-markdown",
+        metavar="PATH",
+        default=None,
+        help="write a GitHub-flavoured Markdown summary to PATH (for $GITHUB_STEP_SUMMARY)",
+    )
+    group.addoption(
+        "--chaos-html",
+        metavar="PATH",
+        default=None,
+        help="write the HTML report to PATH",
+    )
+    group.addoption(
+        "--chaos-require",
+        metavar="PROP",
+        action="append",
+        default=[],
+        help="a property that must hold in every trial for exit status 0 (repeatable); replaces the "
+        "'required' lists of [tool.durable-chaos] in pyproject.toml",
+    )
+    group.addoption(
+        "--chaos-min-savings",
+        metavar="FRACTION",
+        default=None,
+        help="fail (exit 1) unless total tokens saved / naive-restart tokens is at least FRACTION "
+        "(e.g. 0.2); overrides min_token_savings of [tool.durable-chaos]",
+    )
+    group.addoption(
+        "--chaos-dbos-url",
+        metavar="URL",
+        default=None,
+        help="run DBOS trials on this PostgreSQL server (one database per trial); "
+        "also DURABLE_CHAOS_DBOS_DATABASE_URL",
+    )
+    group.addoption(
         "--chaos-keep-artifacts",
         action="store_true",
         default=False,
@@ -65,6 +120,35 @@ def pytest_configure(config: pytest.Config) -> None:
     if dbos_url:
         os.environ["DURABLE_CHAOS_DBOS_DATABASE_URL"] = dbos_url
     config.stash[RESULTS_KEY] = []
+    if config.getoption("chaos"):
+        try:
+            config.stash[GATE_KEY] = gate_config(config)
+        except GateConfigError as exc:
+            message = f"durable-chaos: {exc}"
+            markdown = config.getoption("chaos_markdown")
+            if markdown:
+                try:
+                    write_invalid_configuration(Path(markdown), str(exc))
+                except OSError as err:
+                    message += f" (and the Markdown summary could not be written: {err})"
+            pytest.exit(message, returncode=EXIT_INVALID)
+
+
+def pyproject_path(config: pytest.Config) -> Path:
+    """The project's pyproject.toml: pytest's inifile when that is one, else the one in the rootdir."""
+    inipath = config.inipath
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return Path(inipath)
+    return Path(config.rootpath) / "pyproject.toml"
+
+
+def gate_config(config: pytest.Config) -> GateConfig:
+    """``[tool.durable-chaos]`` with the command-line overrides applied."""
+    overrides = {
+        "required": config.getoption("chaos_require") or None,
+        "min_token_savings": config.getoption("chaos_min_savings"),
+    }
+    return load_config(pyproject_path(config), overrides)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
@@ -80,6 +164,7 @@ class ScenarioFile(pytest.File):
         try:
             scenario = load_scenario(self.path)
         except ScenarioError as exc:
+            self.config.stash.setdefault(SCENARIO_ERRORS_KEY, []).append(str(exc))
             raise ScenarioCollectError(str(exc)) from None
         engines = self.config.getoption("chaos_engine") or scenario.engines
         for engine in scenario.engines:
@@ -127,10 +212,9 @@ class TrialItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, TrialFailed):
-            lines = [str(excinfo.value)]
-            if self.result is not None:
-                lines += terminal_lines([self.result])[:-1]
-            return "\n".join(lines)
+            if self.result is None:
+                return str(excinfo.value)
+            return "\n".join(detail_lines(self.result))
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -148,22 +232,88 @@ def runner_for(config: pytest.Config) -> TrialRunner:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     results = config.stash.get(RESULTS_KEY, [])
-    if not results:
+    outcome = config.stash.get(OUTCOME_KEY, None)
+    if not results and outcome is None:
         return
     terminalreporter.section("durable-chaos")
-    for line in terminal_lines(results):
-        terminalreporter.write_line(line)
+    if results:
+        for line in terminal_lines(results):
+            terminalreporter.write_line(line)
+        terminalreporter.write_line("")
+    if outcome is not None:
+        for line in outcome_lines(outcome):
+            terminalreporter.write_line(line)
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def outcome_lines(outcome: GateOutcome) -> list[str]:
+    lines = [f"durable-chaos exit status {outcome.exit_code}: {outcome.meaning}"]
+    for text in [*outcome.messages, *(f"note: {note}" for note in outcome.notes)]:
+        lines += textwrap.wrap(text, WIDTH, initial_indent="  ", subsequent_indent="    ") or [""]
+    return lines
+
+
+def write_reports(config: pytest.Config, results: list[TrialResult], outcome: GateOutcome) -> GateOutcome:
+    """Write the requested reports (HTML, then JSON, then Markdown, so the summaries carry the final
+    outcome). A report that cannot be written is a harness failure: the returned outcome says so."""
+
+    def html(path: Path, gate: dict[str, Any]) -> None:
+        from durable_chaos.harness.html_report import write_html  # written separately; imported lazily
+
+        write_html(path, results)
+
+    writers: list[tuple[str, str, Callable[[Path, dict[str, Any]], None]]] = [
+        ("chaos_html", "HTML report", html),
+        ("chaos_report", "JSON report", lambda path, gate: write_json(path, results, gate)),
+        ("chaos_markdown", "Markdown summary", lambda path, gate: write_markdown(path, results, gate)),
+    ]
+    for option, what, write in writers:
+        path = config.getoption(option)
+        if not path:
+            continue
+        try:
+            write(Path(path), outcome.as_dict())
+        except Exception as exc:  # noqa: BLE001 - a report that cannot be written is a harness failure
+            problem = f"ERROR cannot write the {what} to {path}: {type(exc).__name__}: {exc}"
+            outcome = GateOutcome(
+                worst([outcome.exit_code, EXIT_INFRASTRUCTURE]), [*outcome.messages, problem], outcome.notes
+            )
+    return outcome
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+    """With ``--chaos``: judge the run (trial verdicts and the gate), write the reports, and set the
+    session's exit status. As the outermost wrapper, the status set after ``yield`` is the last word
+    (pytest returns ``session.exitstatus`` once the sessionfinish hooks have run)."""
     config = session.config
-    results = config.stash.get(RESULTS_KEY, [])
-    report_path = config.getoption("chaos_report")
-    if report_path and results:
-        write_json(Path(report_path), results)
-    runner = config.stash.get(RUNNER_KEY, None)
-    if runner is not None:
-        runner.close()
+    chaos = bool(config.getoption("chaos")) and GATE_KEY in config.stash
+    outcome: GateOutcome | None = None
+    try:
+        if chaos:
+            results = config.stash.get(RESULTS_KEY, [])
+            outcome = evaluate(results, config.stash[GATE_KEY])
+            invalid = [f"INVALID {e}" for e in config.stash.get(SCENARIO_ERRORS_KEY, [])]
+            if invalid:
+                outcome = GateOutcome(EXIT_INVALID, invalid + outcome.messages, outcome.notes)
+            outcome = write_reports(config, results, outcome)
+            config.stash[OUTCOME_KEY] = outcome
+    finally:
+        runner = config.stash.get(RUNNER_KEY, None)
+        if runner is not None:
+            runner.close()
+    result = yield
+    if outcome is not None:
+        before = int(session.exitstatus)
+        status = worst([before, outcome.exit_code])
+        session.exitstatus = status
+        if status != before:
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(
+                    f"durable-chaos: exit status {status} ({EXIT_MEANINGS.get(status, 'see above')}; "
+                    f"pytest alone would have exited {before})"
+                )
+    return result
 
 
 __all__ = ["Scenario", "ScenarioFile", "TrialItem"]

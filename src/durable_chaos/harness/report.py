@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,32 @@ from typing import Any
 from durable_chaos.harness.runner import TrialResult
 
 REPORT_VERSION = 1
+WIDTH = 110
+
+# Short marks of the known properties in the terminal table; others get the initials of their words.
+PROPERTY_MARKS = {
+    "completes": "C",
+    "completes_within": "W",
+    "no_duplicate_model_calls": "D",
+    "stable_cache_keys": "K",
+    "output_matches_golden": "O",
+    "tools_exactly_once": "T",
+    "bounded_retries": "R",
+    "no_false_cache_sharing": "S",
+}
+
+
+def cost_totals(trials: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Dollar totals over trial reports. A figure is ``None`` when no trial could price it; models
+    genai-prices does not know are listed under ``unpriced_models`` and left out (never guessed)."""
+    totals: dict[str, Any] = {"currency": "USD"}
+    for key in ("spent", "naive_restart", "saved"):
+        values = [t["cost"][key] for t in trials if t.get("cost") and t["cost"].get(key) is not None]
+        totals[key] = round(sum(values), 6) if values else None
+    totals["unpriced_models"] = sorted(
+        {m for t in trials if t.get("cost") for m in t["cost"].get("unpriced_models") or []}
+    )
+    return totals
 
 
 def summary(results: Sequence[TrialResult]) -> dict[str, Any]:
@@ -20,53 +47,209 @@ def summary(results: Sequence[TrialResult]) -> dict[str, Any]:
         "passed": sum(r.verdict == "pass" for r in results),
         "failed": sum(r.verdict == "fail" for r in results),
         "errors": sum(r.verdict == "error" for r in results),
+        "model_calls": sum(t["model_calls"]["total"] for t in reports),
         "duplicate_model_calls": sum(t["model_calls"]["duplicates"] for t in reports),
         "tokens_spent": sum(t["tokens"]["spent"] for t in reports),
         "tokens_naive_restart": sum(t["tokens"]["naive_restart"] for t in reports),
         "tokens_saved": sum(t["tokens"]["saved"] for t in reports),
+        "cost": cost_totals(reports),
     }
 
 
-def json_report(results: Sequence[TrialResult]) -> dict[str, Any]:
-    return {
+def json_report(results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON report; ``gate`` (the CI gate's outcome, see :mod:`durable_chaos.harness.gating`) is
+    included when given."""
+    report: dict[str, Any] = {
         "version": REPORT_VERSION,
         "summary": summary(results),
         "trials": [r.to_report() for r in results],
     }
+    if gate is not None:
+        report["gate"] = gate
+    return report
 
 
-def write_json(path: Path, results: Sequence[TrialResult]) -> None:
+def write_json(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_report(results), indent=2, default=str) + "\n")
+    path.write_text(json.dumps(json_report(results, gate), indent=2, default=str) + "\n")
 
 
-def _mark(held: bool | None) -> str:
-    return {True: "ok", False: "VIOLATED", None: "n/a"}[held]
+def dollars(value: float | None) -> str:
+    """``$0.0030``, ``-$1.25``; ``n/a`` when unpriced."""
+    if value is None:
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    return f"{sign}${magnitude:,.2f}" if magnitude >= 1 else f"{sign}${magnitude:.4f}"
 
 
-def terminal_lines(results: Sequence[TrialResult]) -> list[str]:
-    """The chaos summary for the terminal: one block per trial, then totals."""
-    lines: list[str] = []
+def percent(part: float, whole: float) -> str:
+    return f"{part / whole:.1%}" if whole else "n/a"
+
+
+def property_order(results: Sequence[TrialResult]) -> list[str]:
+    """Every property any trial checked: the known ones in their usual order, then the others."""
+    seen = dict.fromkeys(name for r in results for name in r.verdicts)
+    return [n for n in PROPERTY_MARKS if n in seen] + [n for n in seen if n not in PROPERTY_MARKS]
+
+
+def property_abbreviations(names: Sequence[str]) -> dict[str, str]:
+    marks: dict[str, str] = {}
+    for name in names:
+        mark = PROPERTY_MARKS.get(name) or "".join(part[:1] for part in name.split("_") if part).upper()
+        base, n = mark or "?", 1
+        while mark in marks.values() or not mark:
+            n += 1
+            mark = f"{base}{n}"
+        marks[name] = mark
+    return marks
+
+
+def property_mark(result: TrialResult, name: str) -> str:
+    """``+`` held, ``X`` violated, ``x`` violated as the scenario declared (a known-bad agent caught),
+    ``-`` not applicable, ``.`` not checked."""
+    verdict = result.verdicts.get(name)
+    if verdict is None:
+        return "."
+    if verdict.held is None:
+        return "-"
+    if verdict.held:
+        return "+"
+    declared = result.spec.scenario.expect_for(result.spec.plan).violations
+    return "x" if name in declared else "X"
+
+
+def _fit(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    keep = width - 3
+    head = keep // 2
+    return text[:head] + "..." + text[len(text) - (keep - head) :]
+
+
+def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]:
+    """One aligned row per trial (verdict, trial id ``engine-plan``, property marks, model calls
+    duplicated/total, tokens saved, dollars saved) under a line naming its scenario; preceded by a
+    legend of the marks."""
+    names = property_order(results)
+    marks = property_abbreviations(names)
+    groups: dict[str, list[tuple[str, ...]]] = {}
     for result in results:
         trial = result.to_report()
-        calls, tokens = trial["model_calls"], trial["tokens"]
-        lines.append(f"{result.verdict.upper():5} {result.spec.title}  ({result.seconds:.1f}s)")
-        for name, verdict in result.verdicts.items():
-            lines.append(f"        {name:28} {_mark(verdict.held):9} {verdict.detail}")
-        if result.verdict == "error" or (result.verdict == "fail" and not result.verdicts):
-            lines.append(f"        {result.reason}")
-        if result.calls is not None:
-            lines.append(
-                f"        model calls: golden {calls['golden']}, total {calls['total']}, "
-                f"duplicates {calls['duplicates']}, expected re-executions {calls['expected_reexecutions']}; "
-                f"tokens: spent {tokens['spent']}, naive restart {tokens['naive_restart']}, "
-                f"saved {tokens['saved']}"
+        cost, ran = trial["cost"], result.calls is not None
+        groups.setdefault(result.spec.scenario.name, []).append(
+            (
+                result.verdict.upper(),
+                "  " + result.spec.id,
+                " ".join(f"{marks[n]}{property_mark(result, n)}" for n in names),
+                f"{trial['model_calls']['duplicates']}/{trial['model_calls']['total']}" if ran else "-",
+                str(trial["tokens"]["saved"]) if ran else "-",
+                (dollars(cost["saved"]) if cost else "n/a") if ran else "-",
             )
-    totals = summary(results)
-    lines.append(
-        f"{totals['trials']} trial(s): {totals['passed']} passed, {totals['failed']} failed, "
-        f"{totals['errors']} error(s); duplicated model calls {totals['duplicate_model_calls']}; "
-        f"tokens spent {totals['tokens_spent']} vs naive restart {totals['tokens_naive_restart']} "
-        f"(saved {totals['tokens_saved']})"
-    )
+        )
+    header = ("", "scenario / trial", "properties", "dup/calls", "tok saved", "$ saved")
+    rows = [row for group in groups.values() for row in group]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    widths[0] = 5
+    fixed = sum(widths) - widths[1] + 2 * (len(widths) - 1)
+    widths[1] = min(widths[1], max(24, width - fixed))
+    right = {3, 4, 5}
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            _fit(cell, widths[i]).rjust(widths[i]) if i in right else _fit(cell, widths[i]).ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        return "  ".join(cells).rstrip()
+
+    lines: list[str] = []
+    if names:
+        legend = ", ".join(f"{marks[n]} {n}" for n in names)
+        lines += textwrap.wrap(f"marks: {legend}", width, subsequent_indent="       ")
+        lines.append(
+            "       + held, X violated, x violated as declared (known-bad agent caught), - n/a, . not checked"
+        )
+    lines.append(line(header))
+    for scenario, group in groups.items():
+        lines.append(" " * 7 + _fit(scenario, width - 7))
+        lines += [line(row) for row in group]
     return lines
+
+
+def _wrapped(text: str, indent: str, width: int = WIDTH) -> list[str]:
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ") or [indent]
+
+
+def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
+    """The details of one trial: verdict and reason, every property with its detail, the numbers."""
+    trial = result.to_report()
+    calls, tokens, cost = trial["model_calls"], trial["tokens"], trial["cost"]
+    lines = [f"{result.verdict.upper():5} {result.spec.title}  ({result.seconds:.1f}s)"]
+    if trial["scenario_file"]:
+        lines.append(f"      file: {trial['scenario_file']}")
+    if not reason_is_details(result):
+        lines += _wrapped(f"reason: {result.reason}", "      ", width)
+    label = max((len(n) for n in result.verdicts), default=0)
+    for name, verdict in result.verdicts.items():
+        mark = {True: "ok", False: "VIOLATED", None: "n/a"}[verdict.held]
+        if verdict.held is False and name in (trial["expected_violations"] or []):
+            mark = "violated (expected)"
+        lines += _wrapped(f"{name:{label}}  {mark}: {verdict.detail}", "      ", width)
+    if result.calls is not None:
+        lines += _wrapped(
+            f"model calls: golden {calls['golden']}, total {calls['total']}, duplicates "
+            f"{calls['duplicates']}, expected re-executions {calls['expected_reexecutions']}; tokens: spent "
+            f"{tokens['spent']}, naive restart {tokens['naive_restart']}, saved {tokens['saved']}"
+            + (f"; dollars: {cost_text(cost)}" if cost else ""),
+            "      ",
+            width,
+        )
+    return lines
+
+
+def reason_is_details(result: TrialResult) -> bool:
+    """Whether the trial's reason only repeats the details of its violated properties (shown anyway)."""
+    violated = [v.detail for v in result.verdicts.values() if v.held is False]
+    return result.verdict == "fail" and bool(violated) and all(d in result.reason for d in violated)
+
+
+def cost_text(cost: dict[str, Any]) -> str:
+    """Dollars spent, naive restart and saved, or why there are none."""
+    unpriced = cost.get("unpriced_models") or []
+    if cost.get("spent") is None and cost.get("naive_restart") is None:
+        return (
+            f"tokens only (unpriced: {', '.join(unpriced)})" if unpriced else "tokens only (nothing priced)"
+        )
+    text = (
+        f"spent {dollars(cost.get('spent'))}, naive restart {dollars(cost.get('naive_restart'))}, "
+        f"saved {dollars(cost.get('saved'))}"
+    )
+    return text + (f" (unpriced, left out: {', '.join(unpriced)})" if unpriced else "")
+
+
+def totals_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]:
+    totals = summary(results)
+    lines = [
+        f"{totals['trials']} trial(s): {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['errors']} error(s); model calls {totals['model_calls']}, duplicated "
+        f"{totals['duplicate_model_calls']}"
+    ]
+    tokens = (
+        f"tokens: spent {totals['tokens_spent']} vs naive restart {totals['tokens_naive_restart']}, "
+        f"saved {totals['tokens_saved']} ({percent(totals['tokens_saved'], totals['tokens_naive_restart'])})"
+    )
+    lines += textwrap.wrap(f"{tokens}; dollars: {cost_text(totals['cost'])}", width, subsequent_indent="  ")
+    return lines
+
+
+def terminal_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]:
+    """The chaos summary for the terminal: a table with one row per trial, the details of every trial
+    that did not pass, then the totals (the last line is always the totals)."""
+    lines = table_lines(results, width)
+    failing = [r for r in results if r.verdict != "pass"]
+    if failing:
+        lines.append("")
+        for i, result in enumerate(failing):
+            lines += ([""] if i else []) + detail_lines(result, width)
+    lines.append("")
+    return lines + totals_lines(results, width)

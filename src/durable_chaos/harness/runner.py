@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,17 @@ from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.harness.checkers import Verdict, check, judge
-from durable_chaos.harness.evidence import GOLDEN, Evidence, is_faulted
+from durable_chaos.harness.evidence import (
+    GOLDEN,
+    REFERENCE_PREFIX,
+    VARIANT_PREFIX,
+    Comparator,
+    Evidence,
+    VariantRuns,
+    is_faulted,
+    reference_role,
+    variant_role,
+)
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.scenario import Plan, Scenario
@@ -80,6 +90,7 @@ class TrialResult:
     seconds: float = 0.0
     resumes: int = 0
     cost: Cost | None = None
+    variants: list[VariantRuns] = field(default_factory=list)
 
     def to_report(self) -> dict[str, Any]:
         """This trial in the JSON report (version 1)."""
@@ -112,6 +123,10 @@ class TrialResult:
             "cost": self.cost.as_dict() if self.cost else None,
             "resumes": self.resumes,
             "resume_mode": self.spec.scenario.resume,
+            "variants": [
+                {"name": v.name, "completed": v.shared.completed, "fresh_completed": v.reference.completed}
+                for v in self.variants
+            ],
             "seconds": round(self.seconds, 3),
         }
 
@@ -119,6 +134,20 @@ class TrialResult:
 def ensure_placeholder_credentials() -> None:
     """Provider SDKs refuse to build a client without a key; replayed traffic needs none."""
     os.environ.setdefault("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
+
+
+def load_comparator(scenario: Scenario, plan: Plan) -> Comparator | None:
+    """The plan's ``expect.comparator``, imported (``None`` for structural equality)."""
+    name = scenario.expect_for(plan).comparator
+    if name is None:
+        return None
+    try:
+        comparator = import_object(name, scenario.base_dir)
+    except Exception as exc:  # noqa: BLE001 - reported as a trial error
+        raise TrialSetupError(f"cannot import comparator {name!r}: {type(exc).__name__}: {exc}") from exc
+    if not callable(comparator):
+        raise TrialSetupError(f"comparator {name!r} is not callable")
+    return comparator  # type: ignore[no-any-return]
 
 
 def load_target(scenario: Scenario) -> Target:
@@ -234,13 +263,26 @@ class TrialRunner:
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
 
+        expect = scenario.expect_for(spec.plan)
+        properties = scenario.properties_for(spec.plan)
+        comparator = load_comparator(scenario, spec.plan)
         workers = WorkerPool(self, spec, adapter, history, workdir)
-        if adapter.runs_in_process:
-            golden, golden_misses = await self.run_role(
-                scenario, target, adapter, observer, GOLDEN, ArmedPlan([]), workdir
-            )
-        else:
-            golden, golden_misses = await workers.run(GOLDEN, armed=False)
+
+        async def unfaulted(role: str) -> tuple[RunOutcome, list[str]]:
+            if adapter.runs_in_process:
+                return await self.run_role(scenario, target, adapter, observer, role, ArmedPlan([]), workdir)
+            return await workers.run(role, armed=False)
+
+        golden, golden_misses = await unfaulted(GOLDEN)
+        variants: list[VariantRuns] = []
+        if "no_false_cache_sharing" in properties and golden.completed:
+            # Each variant in a fresh engine context (what it sends when nothing is shared), then in the
+            # golden run's context, which the golden run and the variants before it have filled.
+            for variant in scenario.variants:
+                reference, reference_misses = await unfaulted(reference_role(variant.name))
+                shared, shared_misses = await unfaulted(variant_role(variant.name))
+                golden_misses += reference_misses + shared_misses
+                variants.append(VariantRuns(variant.name, reference, shared))
         armed = ArmedPlan(list(spec.plan.faults))
         if adapter.runs_in_process and not plan_kills(spec.plan):
             faulted, faulted_misses = await self.run_role(
@@ -256,11 +298,14 @@ class TrialRunner:
             ledger.entries(),
             tuple(scenario.side_effecting_tools),
             extra={"engine": spec.engine, "resume": scenario.resume},
+            max_resumes_to_complete=expect.max_resumes_to_complete,
+            comparator=comparator,
+            comparator_name=expect.comparator,
+            variants=tuple(variants),
         )
 
-        errors = setup_errors(scenario, golden, golden_misses + faulted_misses, armed)
-        expect = scenario.expect_for(spec.plan)
-        verdicts = check(evidence, list(expect.properties))
+        errors = setup_errors(scenario, golden, golden_misses + faulted_misses, armed, variants)
+        verdicts = check(evidence, list(properties))
         verdict, reason = judge(verdicts, list(expect.violations), errors)
         tokens = token_use(evidence)
         return TrialResult(
@@ -274,8 +319,9 @@ class TrialRunner:
             faulted,
             list(armed.fired),
             evidence.events,
-            resumes=count_resumes(evidence.events),
+            resumes=evidence.resumes(),
             cost=cost(evidence, tokens.naive_restart, tokens.golden),
+            variants=variants,
         )
 
     async def run_role(
@@ -308,8 +354,10 @@ async def run_role(
     allow_kill: bool = False,
 ) -> tuple[RunOutcome, list[str]]:
     """One run of the target in this process, with every fault and observation layer installed.
-    Returns the outcome and the model requests the cassette could not answer."""
+    Returns the outcome and the model requests the cassette could not answer. A variant's roles run
+    the variant's inputs."""
     injection = Injection(plan, tracker or UnitTracker(), observer, role, allow_kill=allow_kill)
+    target = role_target(scenario, target, role)
     request = RunRequest(
         role,
         run_id(scenario, workdir, role),
@@ -318,6 +366,7 @@ async def run_role(
         resume=resume,
         resume_mode=scenario.resume,
         previous_ids=previous_ids or {},
+        context=engine_context(role),
     )
     with (
         model_traffic(scenario, record) as misses,
@@ -334,9 +383,30 @@ async def run_role(
 
 def run_id(scenario: Scenario, workdir: Path, role: str) -> str:
     """The durable run's id: one for the golden run, one shared by the faulted run and its resumes
-    (so a resume recovers the same workflow / flow run)."""
-    lineage = "golden" if role == GOLDEN else "faulted"
+    (so a resume recovers the same workflow / flow run), one per variant run."""
+    lineage = "faulted" if is_faulted(role) else role.replace(":", "-")
     return f"{scenario.name}-{workdir.name}-{lineage}"
+
+
+def engine_context(role: str) -> str:
+    """The engine state a run shares (``RunRequest.context``): a variant runs in the golden run's, where
+    too coarse a cache would hand it the golden run's results; its reference run in one of its own."""
+    if role == GOLDEN or role.startswith(VARIANT_PREFIX):
+        return GOLDEN
+    if role.startswith(REFERENCE_PREFIX):
+        return role.replace(":", "-")
+    return "faulted"
+
+
+def role_target(scenario: Scenario, target: Target, role: str) -> Target:
+    """The target with a variant's inputs, for that variant's runs; else the target itself."""
+    name = role.partition(":")[2] if role.startswith((VARIANT_PREFIX, REFERENCE_PREFIX)) else None
+    variant = next((v for v in scenario.variants if v.name == name), None)
+    if variant is None:
+        return target
+    if target.kind == "agent":
+        return replace(target, prompt=variant.prompt if variant.prompt is not None else target.prompt)
+    return replace(target, args={**target.args, **(variant.args or {})})
 
 
 @contextmanager
@@ -372,12 +442,15 @@ def fired_counts(events: list[dict[str, Any]], n_faults: int) -> list[int]:
     return counts
 
 
-def count_resumes(events: list[dict[str, Any]]) -> int:
-    return sum(1 for e in events if e["event"] == "run_start" and e["role"].startswith("resume-"))
-
-
-def setup_errors(scenario: Scenario, golden: RunOutcome, misses: list[str], armed: ArmedPlan) -> list[str]:
-    """Reasons the trial cannot be judged: a broken golden run, cassette misses, unfired faults."""
+def setup_errors(
+    scenario: Scenario,
+    golden: RunOutcome,
+    misses: list[str],
+    armed: ArmedPlan,
+    variants: list[VariantRuns] | None = None,
+) -> list[str]:
+    """Reasons the trial cannot be judged: a broken golden run, a variant that fails even alone,
+    cassette misses, unfired faults."""
     errors: list[str] = []
     if misses:
         errors.append(
@@ -386,6 +459,12 @@ def setup_errors(scenario: Scenario, golden: RunOutcome, misses: list[str], arme
         )
     if not golden.completed:
         errors.append(f"the golden run (no faults) failed: {golden.error}")
+    for variant in variants or []:
+        if not variant.reference.completed:
+            errors.append(
+                f"variant {variant.name!r} failed in a fresh engine context (no faults, nothing shared): "
+                f"{variant.reference.error}"
+            )
     for index, fault in armed.unfired():
         where = fault.at.model_dump(exclude_defaults=True) or "any unit"
         errors.append(

@@ -21,10 +21,13 @@ EngineName = Literal["prefect", "dbos", "temporal"]
 DEFAULT_ENGINES: tuple[EngineName, ...] = ("prefect",)
 PropertyName = Literal[
     "completes",
+    "completes_within",
     "no_duplicate_model_calls",
     "stable_cache_keys",
     "output_matches_golden",
     "tools_exactly_once",
+    "bounded_retries",
+    "no_false_cache_sharing",
 ]
 DEFAULT_PROPERTIES: tuple[PropertyName, ...] = (
     "completes",
@@ -32,7 +35,15 @@ DEFAULT_PROPERTIES: tuple[PropertyName, ...] = (
     "stable_cache_keys",
     "output_matches_golden",
     "tools_exactly_once",
+    "bounded_retries",
 )
+"""Checked when a scenario does not list ``expect.properties``: cheap, and meaningful for every trial."""
+CONFIGURED_PROPERTIES: dict[PropertyName, str] = {
+    "completes_within": "expect.max_resumes_to_complete",
+    "no_false_cache_sharing": "variants",
+}
+"""Properties that judge something the scenario must configure (the field named). Without an explicit
+``expect.properties`` they are checked exactly when that field is set."""
 
 ImportPath = Annotated[
     str,
@@ -53,10 +64,23 @@ class _Strict(BaseModel):
 
 class Expect(_Strict):
     """What must hold. ``violations`` names properties that are *expected* to be violated (known-bad
-    agents): the trial passes only when exactly those are reported violated."""
+    agents): the trial passes only when exactly those are reported violated.
+
+    Without an explicit ``properties`` list, the checked properties are :data:`DEFAULT_PROPERTIES`
+    plus the configured ones (:data:`CONFIGURED_PROPERTIES`) whose configuration is present."""
 
     properties: list[PropertyName] = Field(default_factory=lambda: list(DEFAULT_PROPERTIES))
     violations: list[PropertyName] = Field(default_factory=list)
+    max_resumes_to_complete: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        default=None,
+        description="completes_within: the faulted run must complete after at most this many resumes "
+        "(new worker processes after kills).",
+    )
+    comparator: ImportPath | None = Field(
+        default=None,
+        description="output_matches_golden: 'module:function' taking (golden, faulted) jsonable outputs and "
+        "returning a bool or (bool, reason); structural equality when absent.",
+    )
 
     @field_validator("properties", "violations")
     @classmethod
@@ -65,14 +89,44 @@ class Expect(_Strict):
             raise ValueError("property names must not repeat")
         return names
 
+    @property
+    def lists_properties(self) -> bool:
+        """Whether ``properties`` was written out (else it is the defaults plus the configured ones)."""
+        return "properties" in self.model_fields_set
+
     @model_validator(mode="after")
     def _violations_are_checked(self) -> Expect:
-        missing = [v for v in self.violations if v not in self.properties]
+        implied = () if self.lists_properties else tuple(CONFIGURED_PROPERTIES)
+        missing = [v for v in self.violations if v not in self.properties and v not in implied]
         if missing:
             raise ValueError(
                 f"expected violation(s) {missing} must also be listed in 'properties' so they are checked"
             )
+        wanted = set(self.properties if self.lists_properties else ()) | set(self.violations)
+        if "completes_within" in wanted and self.max_resumes_to_complete is None:
+            raise ValueError("completes_within needs a bound: set expect.max_resumes_to_complete")
+        if (
+            self.max_resumes_to_complete is not None
+            and self.lists_properties
+            and "completes_within" not in self.properties
+        ):
+            raise ValueError(
+                "expect.max_resumes_to_complete is set but completes_within is not in 'properties', "
+                "so the bound would never be checked"
+            )
         return self
+
+    def checked(self, has_variants: bool) -> list[PropertyName]:
+        """The properties a trial checks: ``properties`` as written, else the defaults plus every
+        configured property whose configuration is present (a bound, variants)."""
+        if self.lists_properties:
+            return list(self.properties)
+        configured = {
+            "completes_within": self.max_resumes_to_complete is not None,
+            "no_false_cache_sharing": has_variants,
+        }
+        extra = [name for name in CONFIGURED_PROPERTIES if configured[name] or name in self.violations]
+        return [*self.properties, *(name for name in extra if name not in self.properties)]
 
 
 class Plan(_Strict):
@@ -84,11 +138,18 @@ class Plan(_Strict):
 
 
 class Variant(_Strict):
-    """The same scenario with other inputs."""
+    """The same scenario with other inputs (``no_false_cache_sharing``): another prompt for an
+    ``agent`` target, other arguments (merged over ``args``) for an ``entry``."""
 
     name: Slug
     prompt: str | None = None
     args: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Variant:
+        if self.prompt is None and not self.args:
+            raise ValueError("a variant must give another 'prompt' or other 'args'")
+        return self
 
 
 class PrefectOptions(_Strict):
@@ -150,6 +211,15 @@ class Scenario(_Strict):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"plan names must be unique; repeated: {duplicated}")
+        variants = [variant.name for variant in self.variants]
+        if len(set(variants)) != len(variants):
+            raise ValueError("variant names must be unique")
+        for expect in [self.expect, *(plan.expect for plan in self.plans if plan.expect is not None)]:
+            named = set(expect.properties if expect.lists_properties else ()) | set(expect.violations)
+            if "no_false_cache_sharing" in named and not self.variants:
+                raise ValueError(
+                    "no_false_cache_sharing needs 'variants': runs of the scenario with other inputs"
+                )
         return self
 
     @property
@@ -170,6 +240,10 @@ class Scenario(_Strict):
     def expect_for(self, plan: Plan) -> Expect:
         """The expectations that apply to a plan (its own, else the scenario's)."""
         return plan.expect if plan.expect is not None else self.expect
+
+    def properties_for(self, plan: Plan) -> list[PropertyName]:
+        """The properties a trial of this plan checks (see :meth:`Expect.checked`)."""
+        return self.expect_for(plan).checked(bool(self.variants))
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,0 +1,322 @@
+"""The CI gate: which guarantees must hold for ``pytest --chaos`` to exit 0.
+
+Configured in the user's ``pyproject.toml``::
+
+    [tool.durable-chaos]
+    required = ["completes", "no_duplicate_model_calls", "tools_exactly_once"]
+    min_token_savings = 0.2
+    [tool.durable-chaos.engines.dbos]
+    required = ["completes", "tools_exactly_once"]
+
+and from the command line (``--chaos-require PROP``, repeatable, replaces every ``required`` list;
+``--chaos-min-savings FRACTION``). The gate applies on top of each trial's own verdict: it can only
+add failures. Pure functions: :func:`load_config` and :func:`evaluate`.
+
+Exit codes: 0 every guarantee held; 1 a guarantee was violated (a trial failed or the gate did);
+2 a scenario or the configuration is invalid; 3 the harness or its infrastructure failed (a trial
+error). When several apply, 2 wins over 3, which wins over 1.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from durable_chaos.harness.runner import TrialResult
+from durable_chaos.harness.scenario import EngineName, PropertyName
+
+TABLE = "tool.durable-chaos"
+
+EXIT_OK = 0
+EXIT_VIOLATED = 1
+EXIT_INVALID = 2
+EXIT_INFRASTRUCTURE = 3
+
+EXIT_MEANINGS = {
+    EXIT_OK: "every guarantee held",
+    EXIT_VIOLATED: "a guarantee was violated",
+    EXIT_INVALID: "a scenario or the configuration is invalid",
+    EXIT_INFRASTRUCTURE: "the harness or its infrastructure failed",
+}
+
+# Higher wins: invalid (2) > infrastructure (3) > violated (1) > ok (0).
+_PRECEDENCE = {EXIT_OK: 0, EXIT_VIOLATED: 1, EXIT_INFRASTRUCTURE: 2, EXIT_INVALID: 3}
+
+
+class GateConfigError(Exception):
+    """The gate's configuration is invalid; the message is one line naming the file (or option) and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class EngineGate(_Strict):
+    """Per-engine override of ``[tool.durable-chaos]``."""
+
+    required: list[PropertyName] | None = Field(
+        default=None, description="properties that must hold on this engine (replaces the global list)"
+    )
+
+
+class GateConfig(_Strict):
+    """The ``[tool.durable-chaos]`` table."""
+
+    required: list[PropertyName] = Field(
+        default_factory=list,
+        description="properties that must hold (held is not false) in every trial for the run to be green",
+    )
+    min_token_savings: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="total tokens saved / total naive-restart tokens must be at least this fraction",
+    )
+    engines: dict[EngineName, EngineGate] = Field(default_factory=dict)
+
+    def required_for(self, engine: str) -> list[str]:
+        """The properties required of a trial on ``engine``."""
+        override = self.engines.get(engine)  # type: ignore[call-overload]
+        if override is not None and override.required is not None:
+            return list(dict.fromkeys(override.required))
+        return list(dict.fromkeys(self.required))
+
+
+class _CliOverrides(_Strict):
+    required: list[PropertyName] | None = None
+    min_token_savings: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+CLI_OPTIONS = {"required": "--chaos-require", "min_token_savings": "--chaos-min-savings"}
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            out += " (key)"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(exc: ValidationError, prefix: str, keys: Mapping[str, str] | None = None) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if keys and loc and str(loc[0]) in keys:
+            where = keys[str(loc[0])]  # the option, whichever of its values is at fault
+        else:
+            where = f"{prefix}.{_location(loc)}" if loc else prefix
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        if error["type"] not in {"extra_forbidden", "missing"}:
+            message += f" (got {error['input']!r})"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def read_table(pyproject_path: Path) -> dict[str, Any]:
+    """The raw ``[tool.durable-chaos]`` table of a pyproject.toml; empty when the file or table is absent."""
+    if not pyproject_path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(pyproject_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GateConfigError(f"{pyproject_path}: not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("durable-chaos", {})
+    if not isinstance(table, dict):
+        raise GateConfigError(f"{pyproject_path}: {TABLE} must be a table, got {type(table).__name__}")
+    return table
+
+
+def parse_fraction(value: Any, option: str = CLI_OPTIONS["min_token_savings"]) -> float:
+    """A command-line fraction (``0.2``, ``20%``)."""
+    text = str(value).strip()
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise GateConfigError(f"{option}: not a number: {value!r}") from None
+
+
+def load_config(pyproject_path: Path, cli_overrides: Mapping[str, Any] | None = None) -> GateConfig:
+    """The gate configuration: ``[tool.durable-chaos]`` of ``pyproject_path`` (defaults when absent),
+    then the command-line overrides (``required``: a list of property names that replaces the global
+    and every per-engine list; ``min_token_savings``: a fraction, or a string such as ``"0.2"``).
+
+    Raises :class:`GateConfigError` with a one-line message naming the file and key (or the option).
+    """
+    table = read_table(pyproject_path)
+    try:
+        config = GateConfig.model_validate(table)
+    except ValidationError as exc:
+        raise GateConfigError(f"invalid [{TABLE}] in {pyproject_path}: {_describe(exc, TABLE)}") from None
+    overrides = {k: v for k, v in (cli_overrides or {}).items() if v is not None and v != []}
+    if not overrides:
+        return config
+    unknown = sorted(set(overrides) - set(CLI_OPTIONS))
+    if unknown:
+        raise GateConfigError(f"unknown gate override(s): {', '.join(unknown)}")
+    if "min_token_savings" in overrides and not isinstance(overrides["min_token_savings"], float | int):
+        overrides["min_token_savings"] = parse_fraction(overrides["min_token_savings"])
+    if "required" in overrides:
+        overrides["required"] = list(overrides["required"])
+    try:
+        cli = _CliOverrides.model_validate(overrides)
+    except ValidationError as exc:
+        raise GateConfigError(
+            f"invalid command-line option: {_describe(exc, 'option', CLI_OPTIONS)}"
+        ) from None
+    update: dict[str, Any] = {}
+    if cli.required is not None:
+        update["required"] = cli.required
+        update["engines"] = {
+            name: gate.model_copy(update={"required": None}) for name, gate in config.engines.items()
+        }
+    if cli.min_token_savings is not None:
+        update["min_token_savings"] = cli.min_token_savings
+    return config.model_copy(update=update)
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """The exit code the chaos run earns, why (``messages``, one per problem), and ``notes`` that do
+    not change the exit code (a required property some trial did not check, savings not measurable)."""
+
+    exit_code: int
+    messages: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def meaning(self) -> str:
+        return EXIT_MEANINGS.get(self.exit_code, f"exit status {self.exit_code}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "meaning": self.meaning,
+            "messages": list(self.messages),
+            "notes": list(self.notes),
+        }
+
+
+def worst(codes: Iterable[int]) -> int:
+    """The exit code that wins: 2 > 3 > 1 > 0. Codes outside 0-3 (pytest's own 4, 5) rank below
+    every non-zero code of ours and above 0."""
+    best = EXIT_OK
+    for code in codes:
+        code = int(code)
+        if _rank(code) > _rank(best):
+            best = code
+    return best
+
+
+def _rank(code: int) -> float:
+    return _PRECEDENCE.get(code, 0.5)
+
+
+TRIAL_MESSAGE_PREFIXES = ("FAIL scenario ", "ERROR scenario ")
+"""Messages about one trial start with one of these (the Markdown summary details those trials anyway)."""
+
+
+def _where(result: TrialResult) -> str:
+    spec = result.spec
+    return f"scenario {spec.scenario.name!r}, engine {spec.engine}, plan {spec.plan.name!r}"
+
+
+def _declared(result: TrialResult) -> set[str]:
+    return set(result.spec.scenario.expect_for(result.spec.plan).violations)
+
+
+def _failure_messages(result: TrialResult) -> list[str]:
+    """Why a failed trial failed: each unexpected violation with its detail (unit and fix), or the
+    known-bad agent that was not caught as declared."""
+    declared = _declared(result)
+    violated = [name for name, v in result.verdicts.items() if v.held is False]
+    unexpected = [name for name in violated if name not in declared]
+    messages = [
+        f"FAIL {_where(result)}: {name} violated: {result.verdicts[name].detail}" for name in unexpected
+    ]
+    missing = sorted(declared - set(violated))
+    if missing:
+        messages.append(
+            f"FAIL {_where(result)}: the known-bad agent was not caught: expected {', '.join(missing)} to be "
+            "violated, but it held (the harness or the scenario no longer reproduces the bug)"
+        )
+    return messages or [f"FAIL {_where(result)}: {result.reason}"]
+
+
+def savings(results: Sequence[TrialResult]) -> tuple[int, int, list[TrialResult]]:
+    """Tokens saved and naive-restart tokens over the trials that count for ``min_token_savings``:
+    judged trials (not errors) of agents that declare no expected violation (a known-bad agent wastes
+    tokens by design)."""
+    counted = [r for r in results if r.verdict != "error" and r.tokens is not None and not _declared(r)]
+    saved = sum(r.tokens.saved for r in counted if r.tokens is not None)
+    naive = sum(r.tokens.naive_restart for r in counted if r.tokens is not None)
+    return saved, naive, counted
+
+
+def evaluate(results: Sequence[TrialResult], config: GateConfig) -> GateOutcome:
+    """The exit code and messages for a chaos run: trial errors (3), trial failures and gate
+    failures (1), else 0. Messages on 1 name the scenario, engine and plan, and carry the violated
+    property's detail (the unit and the fix)."""
+    errors: list[str] = []
+    failures: list[str] = []
+    notes: list[str] = []
+    unchecked: dict[str, list[str]] = {}
+    for result in results:
+        if result.verdict == "error":
+            errors.append(f"ERROR {_where(result)}: {result.reason}")
+            continue
+        if result.verdict != "pass":
+            failures.extend(_failure_messages(result))
+        declared = _declared(result)
+        for name in config.required_for(result.spec.engine):
+            verdict = result.verdicts.get(name)
+            if verdict is None:
+                unchecked.setdefault(name, []).append(result.spec.title)
+                continue
+            if verdict.held is False and name not in declared and result.verdict == "pass":
+                # A passing trial never has an undeclared violation (see checkers.judge); kept for
+                # results produced elsewhere.
+                failures.append(f"FAIL {_where(result)}: required property {name} violated: {verdict.detail}")
+    for name, titles in unchecked.items():
+        shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
+        notes.append(
+            f"required property {name} was not checked by {len(titles)} trial(s) ({shown}): "
+            "add it to the scenario's expect.properties to gate on it"
+        )
+    if config.min_token_savings is not None:
+        saved, naive, counted = savings(results)
+        if not counted or naive <= 0:
+            notes.append(
+                f"min_token_savings {config.min_token_savings:.1%} not evaluated: no judged trial of a "
+                "healthy agent with model traffic"
+            )
+        else:
+            fraction = saved / naive
+            summary = (
+                f"tokens saved {saved} of {naive} naive-restart tokens ({fraction:.1%}) over "
+                f"{len(counted)} trial(s)"
+            )
+            if fraction + 1e-12 < config.min_token_savings:
+                failures.append(
+                    f"GATE min_token_savings: {summary}, below the required {config.min_token_savings:.1%}: "
+                    "durable resume is re-paying for work a naive restart would not; see the trials' "
+                    "duplicate model calls and cache keys"
+                )
+            else:
+                notes.append(f"min_token_savings {config.min_token_savings:.1%} met: {summary}")
+    if errors:
+        code = EXIT_INFRASTRUCTURE
+    elif failures:
+        code = EXIT_VIOLATED
+    else:
+        code = EXIT_OK
+    return GateOutcome(code, errors + failures, notes)
