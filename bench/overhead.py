@@ -14,7 +14,7 @@ traffic replayed from the scenario's cassette:
   options as the harness's trial flow (``retries``, ``persist_result=False``,
   ``validate_parameters=False``), so the comparison isolates what the harness adds, not what a
   different flow configuration costs.
-* ``harness``: exactly the golden run of ``TrialRunner._run`` (its ``run_role`` for the golden
+* ``harness``: exactly the golden run of ``TrialRunner._run`` (``run_role`` for the golden
   role): ``Injection`` with an empty ``ArmedPlan``, ``TrialObserver`` writing ``History`` and
   ``Ledger`` to disk, ``model_traffic`` (the cassette), ``model_faults()``,
   ``tool_faults()``, ``adapter.observing()``, ``activated(injection)`` and
@@ -57,13 +57,13 @@ from durable_chaos.fixtures.engines.prefect import PrefectAdapter  # noqa: E402
 from durable_chaos.fixtures.ledger import Ledger  # noqa: E402
 from durable_chaos.harness.evidence import GOLDEN  # noqa: E402
 from durable_chaos.harness.history import History, TrialObserver  # noqa: E402
-from durable_chaos.harness.runner import TrialRunner, load_target  # noqa: E402
+from durable_chaos.harness.runner import TrialRunner, load_target, run_role  # noqa: E402
 from durable_chaos.harness.scenario import Scenario  # noqa: E402
 from durable_chaos.harness.scenario_loader import load_scenario  # noqa: E402
 
 
 class Bench:
-    """The shared pieces: one runner (for its run_role), one started adapter, the target."""
+    """The shared pieces: one runner (owning the engine), one started adapter, the target."""
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -104,16 +104,14 @@ class Bench:
         return output
 
     async def harness(self) -> Any:
-        """The golden run of a trial: ``TrialRunner.run_role`` for the golden role."""
+        """The golden run of a trial: ``run_role`` for the golden role."""
         assert self.adapter is not None and self.target is not None
         scenario, adapter, target = self.scenario, self.adapter, self.target
         workdir = self.workdir("harness")
         history = History(workdir / "history.jsonl")
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
-        outcome, misses = await self.runner.run_role(
-            scenario, target, adapter, observer, GOLDEN, ArmedPlan([]), workdir
-        )
+        outcome, misses = await run_role(scenario, target, adapter, observer, GOLDEN, ArmedPlan([]), workdir)
         if misses or not outcome.completed:
             raise RuntimeError(f"harness golden run failed: error={outcome.error} misses={misses}")
         self.last_events = len(history.events())

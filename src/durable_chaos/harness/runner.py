@@ -270,7 +270,9 @@ class TrialRunner:
 
         async def unfaulted(role: str) -> tuple[RunOutcome, list[str]]:
             if adapter.runs_in_process:
-                return await self.run_role(scenario, target, adapter, observer, role, ArmedPlan([]), workdir)
+                return await run_role(
+                    scenario, target, adapter, observer, role, ArmedPlan([]), workdir, record=self.record
+                )
             return await workers.run(role, armed=False)
 
         golden, golden_misses = await unfaulted(GOLDEN)
@@ -285,8 +287,8 @@ class TrialRunner:
                 variants.append(VariantRuns(variant.name, reference, shared))
         armed = ArmedPlan(list(spec.plan.faults))
         if adapter.runs_in_process and not plan_kills(spec.plan):
-            faulted, faulted_misses = await self.run_role(
-                scenario, target, adapter, observer, "faulted", armed, workdir
+            faulted, faulted_misses = await run_role(
+                scenario, target, adapter, observer, "faulted", armed, workdir, record=self.record
             )
         else:
             faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
@@ -323,19 +325,6 @@ class TrialRunner:
             cost=cost(evidence, tokens.naive_restart, tokens.golden),
             variants=variants,
         )
-
-    async def run_role(
-        self,
-        scenario: Scenario,
-        target: Target,
-        adapter: EngineAdapter,
-        observer: TrialObserver,
-        role: str,
-        plan: ArmedPlan,
-        workdir: Path,
-    ) -> tuple[RunOutcome, list[str]]:
-        """One run of the target in this process (see :func:`run_role`)."""
-        return await run_role(scenario, target, adapter, observer, role, plan, workdir, record=self.record)
 
 
 async def run_role(
