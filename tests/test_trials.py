@@ -186,8 +186,9 @@ def test_kill_resumes_the_same_flow_run_in_a_new_worker(runner: TrialRunner) -> 
     assert len(pids) == 3  # the faulted worker and two resumes, each killed or finished in turn
     killed = [e for e in result.events if e["event"] == "killed"]
     assert [k["exit_code"] for k in killed] == [-9, -9]
-    flow_runs = {e["engine"]["flow_run_id"] for e in result.events if e["event"] == "run_ids"}
-    assert len(flow_runs) == 2  # the golden run's and the one faulted flow run, resumed twice
+    recorded = [e for e in result.events if e["event"] == "run_ids"]
+    assert [e["role"] for e in recorded] == ["faulted", "resume-1", "resume-2"]
+    assert len({e["engine"]["flow_run_id"] for e in recorded}) == 1  # one flow run, resumed twice
 
 
 def test_fresh_run_resume_re_executes_what_same_run_resume_replays(runner: TrialRunner) -> None:

@@ -356,6 +356,7 @@ async def run_role(
         resume_mode=scenario.resume,
         previous_ids=previous_ids or {},
         context=engine_context(role),
+        resumable=allow_kill,
     )
     with (
         model_traffic(scenario, record) as misses,
