@@ -10,21 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 
 from durable_chaos.faults.context import Injection, activated
 from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.model import HttpErrorFault, Selector
 from durable_chaos.faults.plan import ArmedPlan
-from durable_chaos.faults.transports import is_model_request
+from durable_chaos.faults.transports import client_modules, is_model_request
 from durable_chaos.faults.units import UnitTracker
 from durable_chaos.fixtures.cassettes import CassetteMiss, cassette_traffic
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
 
 SCRIPT = {
     "conversations": [
-        {"match": "weather", "turns": [{"text": "It is sunny.", "usage": {"prompt_tokens": 11, "completion_tokens": 3}}]}
+        {
+            "match": "weather",
+            "turns": [{"text": "It is sunny.", "usage": {"prompt_tokens": 11, "completion_tokens": 3}}],
+        }
     ]
 }
 BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "What is the weather?"}]}
@@ -47,13 +49,13 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def cassette(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cassette recorded through httpx2 from the scripted server (as the provider's URL)."""
+    """A cassette recorded through the newest client from the scripted server (as the provider's URL)."""
     path = tmp_path_factory.mktemp("cassette") / "chat.yaml"
     script = Script.model_validate(SCRIPT)
     with ScriptedServer(script) as server, cassette_traffic(path, "record", upstream=server.url):
 
         async def send() -> None:
-            async with httpx2.AsyncClient() as client:
+            async with client_modules()[0].AsyncClient() as client:
                 response = await client.post("https://api.openai.com/v1/chat/completions", json=BODY)
                 assert response.status_code == 200
 
@@ -61,7 +63,7 @@ def cassette(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-CLIENTS = {"httpx2": httpx2.AsyncClient, "httpx": httpx.AsyncClient}
+CLIENTS = {m.__name__: m.AsyncClient for m in client_modules()}
 
 
 def post(client_cls: Any, body: dict[str, Any] = BODY, **client: Any) -> Any:

@@ -19,14 +19,15 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any
-
-import httpx2
+from typing import TYPE_CHECKING, Any
 
 from durable_chaos.faults.context import Attempt, active, apply_common
 from durable_chaos.faults.model import Fault, HttpErrorFault, MalformedOutputFault, TimeoutFault
 from durable_chaos.faults.transports import is_model_request, module_of, on_every_transport
 from durable_chaos.faults.units import fingerprint
+
+if TYPE_CHECKING:
+    import httpx2
 
 _ERROR_TYPES = {
     429: ("rate_limit_exceeded", "Rate limit reached for requests. Please try again later."),
