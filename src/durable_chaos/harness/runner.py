@@ -8,9 +8,12 @@ storage) and turns every failure of its own into a trial *error* with a clear me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from durable_chaos import jsonl
 from durable_chaos.faults.context import Injection, activated
 from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.injectors.tools import tool_faults
@@ -60,6 +64,42 @@ from durable_chaos.harness.trial_spec import TrialSpec
 from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
+DEFAULT_TRIAL_TIMEOUT_SECONDS = 600.0
+
+
+class TrialTimeout(BaseException):
+    """A trial ran past its deadline. A BaseException, so that no engine's or agent's ``except
+    Exception`` (a task retry, a tool wrapper) swallows it."""
+
+
+@contextmanager
+def deadline(seconds: float | None, history: Path) -> Iterator[None]:
+    """Stop the block with :class:`TrialTimeout` after ``seconds``, naming where it was stuck (the code
+    running then and the last unit the history recorded). Only in the main thread (signals)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}" if frame else "?"
+        last = ""
+        with contextlib.suppress(Exception):
+            events = [e for e in jsonl.read(history) if "unit" in e]
+            if events:
+                unit = events[-1]["unit"]
+                last = f"; the last unit recorded was {unit['kind']} {unit['name']!r} ({events[-1]['event']})"
+        raise TrialTimeout(
+            f"the trial did not finish within its {seconds:g}s deadline: stuck at {where}{last}. Raise "
+            "the scenario's 'timeout' or --chaos-timeout if it legitimately takes longer"
+        )
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -164,7 +204,11 @@ class TrialRunner:
         keep_artifacts: bool = False,
         root: Path | None = None,
         warm_workers: bool = True,
+        timeout: float | None = DEFAULT_TRIAL_TIMEOUT_SECONDS,
     ) -> None:
+        self.timeout = timeout
+        """Seconds a trial may take before it is stopped as an error (``--chaos-timeout``); a
+        scenario's own ``timeout`` wins."""
         self.record = record
         self.keep_artifacts = keep_artifacts
         self.root = root or Path(tempfile.mkdtemp(prefix="durable-chaos-"))
@@ -230,8 +274,10 @@ class TrialRunner:
         self.counter += 1
         workdir = self.root / f"{self.counter:03d}-{spec.scenario.name}-{spec.id}"
         workdir.mkdir(parents=True, exist_ok=True)
+        history = workdir / "history.jsonl"
         try:
-            result = asyncio.run(self._run(spec, workdir))
+            with deadline(spec.scenario.timeout or self.timeout, history):
+                result = asyncio.run(self._run(spec, workdir))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
         except (TrialSetupError, EngineUnavailable, CassetteMissing) as exc:
@@ -243,6 +289,15 @@ class TrialRunner:
                 "error",
                 f"harness failure: {type(exc).__name__}: {exc} "
                 f"(traceback in {workdir / 'harness-error.txt'})",
+            )
+        except TrialTimeout as exc:
+            result = TrialResult(spec, "error", str(exc))
+        except (SystemExit, GeneratorExit) as exc:  # user code must not end the session, nor pass
+            result = TrialResult(
+                spec,
+                "error",
+                f"the target raised {type(exc).__name__}({exc}) during the trial: user code ended the run "
+                "instead of returning or raising an error, so nothing about it can be judged",
             )
         result.workdir = workdir
         result.seconds = time.monotonic() - started

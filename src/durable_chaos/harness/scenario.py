@@ -199,6 +199,11 @@ class ScenarioBase(_Strict):
     variants: list[Variant] = Field(default_factory=list)
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
     resume: Literal["same_run", "new_run"] = "same_run"
+    timeout: Annotated[float, Field(gt=0, le=86400)] | None = Field(
+        default=None,
+        description="seconds a trial of this scenario may take before it is stopped as an error "
+        "(default: --chaos-timeout, 600)",
+    )
 
     _path: Path | None = PrivateAttr(default=None)
 
