@@ -199,6 +199,7 @@ class ScenarioFile(pytest.File):
         from durable_chaos.harness.scenario_loader import ScenarioError, load_scenario
         from durable_chaos.harness.trial_spec import TrialSpec
 
+        self.config.stash[FILES_KEY] = self.config.stash.get(FILES_KEY, 0) + 1
         try:
             scenario = load_scenario(self.path)
         except ScenarioError as exc:
@@ -380,7 +381,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     result = yield
     if outcome is not None:
         before = int(session.exitstatus)
-        status = worst([before, outcome.exit_code])
+        interrupted = before == pytest.ExitCode.INTERRUPTED
+        # An interrupted session exits as the outcome says (3), as every report does: pytest's own
+        # interrupted status (2) means "invalid scenario" in durable-chaos's table.
+        status = outcome.exit_code if interrupted else worst([before, outcome.exit_code])
         session.exitstatus = status
         if status != before:
             reporter = config.pluginmanager.get_plugin("terminalreporter")

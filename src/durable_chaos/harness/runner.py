@@ -276,6 +276,7 @@ class TrialRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         history = workdir / "history.jsonl"
         try:
+            self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
             with deadline(spec.scenario.timeout or self.timeout, history):
                 result = asyncio.run(self._run(spec, workdir))
         except TargetMismatch as exc:
