@@ -24,12 +24,12 @@ from durable_chaos.harness.checkers import (
     completes,
     completes_within,
     first_difference,
+    identities,
     jsonable,
     judge,
     no_duplicate_model_calls,
     no_false_cache_sharing,
     output_matches_golden,
-    identities,
     stable_cache_keys,
     tools_exactly_once,
 )

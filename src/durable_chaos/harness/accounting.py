@@ -33,7 +33,8 @@ def checkpoint_times(evidence: Evidence) -> dict[str, float]:
     A response is checkpointed when it was delivered to the agent (history ``ok``) and the durable
     unit that received it was then recorded by the engine (a ``checkpoint`` event for the same unit
     attempt, as the engine's rules pair them: a task run attempt, a step, an activity). Where the
-    engine names no unit, delivery counts as the checkpoint. A send of the same request *after* that moment is a duplicate: the engine should have replayed it.
+    engine names no unit, delivery counts as the checkpoint. A send of the same request *after* that
+    moment is a duplicate: the engine should have replayed it.
     """
     checkpoints: dict[tuple[Any, ...], float] = {}
     rules = evidence.rules

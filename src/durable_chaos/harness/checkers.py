@@ -247,9 +247,9 @@ def deterministic_replay(evidence: Evidence) -> Verdict:
     return Verdict(
         False,
         f"{len(problems)} replay divergence(s); first: {problems[0]}. The workflow code is not "
-        "deterministic: it decides on something outside its history (set iteration order, the clock, a random draw, process "
-        "state). Use the engine's deterministic APIs (workflow.now(), workflow.random()) or move the "
-        "decision into an activity.",
+        "deterministic: it decides on something outside its history (set iteration order, the clock, "
+        "a random draw, process state). Use the engine's deterministic APIs (workflow.now(), "
+        "workflow.random()) or move the decision into an activity.",
     )
 
 

@@ -56,26 +56,10 @@ from durable_chaos.harness.evidence import (
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.scenario import Plan, Scenario
+from durable_chaos.harness.trial_spec import TrialSpec
 from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """One trial: a scenario, an engine, a fault plan."""
-
-    scenario: Scenario
-    engine: str
-    plan: Plan
-
-    @property
-    def id(self) -> str:
-        return f"{self.engine}-{self.plan.name}"
-
-    @property
-    def title(self) -> str:
-        return f"{self.scenario.name}[{self.id}]"
 
 
 @dataclass
