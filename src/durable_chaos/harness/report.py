@@ -204,6 +204,10 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
             "      ",
             width,
         )
+    if result.workdir is not None:
+        lines += _wrapped(
+            f"artifacts (history, ledger, worker and engine logs) kept in {result.workdir}", "      ", width
+        )
     return lines
 
 

@@ -64,6 +64,36 @@ from durable_chaos.harness.trial_spec import TrialSpec
 from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
+ROOT_PREFIX = "durable-chaos-"
+OWNER_FILE = "owner.pid"
+"""Written when a session starts, removed when it closes: a directory that still has it and whose
+process is gone belongs to a session that died without cleaning up."""
+
+
+def remove_stale_roots(temp: Path | None = None) -> list[Path]:
+    """Remove the session directories of earlier runs whose process is gone without cleaning up (a
+    SIGKILLed pytest) and that kept nothing on purpose (no failed trial's artifacts)."""
+    removed = []
+    for root in Path(temp or tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*"):
+        try:
+            pid = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # closed normally (what is left was kept on purpose), or not ours
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 DEFAULT_TRIAL_TIMEOUT_SECONDS = 600.0
 
 
@@ -211,7 +241,11 @@ class TrialRunner:
         scenario's own ``timeout`` wins."""
         self.record = record
         self.keep_artifacts = keep_artifacts
-        self.root = root or Path(tempfile.mkdtemp(prefix="durable-chaos-"))
+        remove_stale_roots()
+        self.root = root or Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+        (self.root / OWNER_FILE).write_text(str(os.getpid()))
+        self.kept: list[Path] = []
+        """Trial directories kept at close because their trial did not pass (or all, with keep_artifacts)."""
         self.engines: dict[str, EngineAdapter] = {}
         self.engine_errors: dict[str, str] = {}
         self.unusable: dict[str, dict[str, str]] = {}
@@ -266,8 +300,18 @@ class TrialRunner:
         for adapter in self.engines.values():
             adapter.stop()
         self.engines.clear()
-        if not self.keep_artifacts:
+        (self.root / OWNER_FILE).unlink(missing_ok=True)
+        if self.keep_artifacts:
+            return
+        if not self.kept:
             shutil.rmtree(self.root, ignore_errors=True)
+            return
+        for child in self.root.iterdir():  # keep what explains the trials that did not pass
+            if child not in self.kept:
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
 
     def run(self, spec: TrialSpec) -> TrialResult:
         started = time.monotonic()
@@ -302,6 +346,8 @@ class TrialRunner:
             )
         result.workdir = workdir
         result.seconds = time.monotonic() - started
+        if result.verdict != "pass":
+            self.kept.append(workdir)
         return result
 
     async def _run(self, spec: TrialSpec, workdir: Path) -> TrialResult:
