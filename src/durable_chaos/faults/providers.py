@@ -398,7 +398,7 @@ def _mangle_openai_responses(doc: dict[str, Any]) -> bool:
         return True
     if "item" in doc:
         return _mangle_responses_item(doc["item"])
-    response = doc.get("response") if isinstance(doc.get("response"), dict) else doc
+    response = doc["response"] if isinstance(doc.get("response"), dict) else doc
     changed = False
     for item in response.get("output") or []:
         changed = _mangle_responses_item(item) or changed
