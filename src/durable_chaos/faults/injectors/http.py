@@ -72,21 +72,25 @@ def error_response(fault: HttpErrorFault, request: httpx2.Request) -> httpx2.Res
     return httpx2.Response(fault.status, headers=shape.headers, content=content, request=request)
 
 
-def _replaced(response: httpx2.Response, **kwargs: Any) -> httpx2.Response:
+def _replaced(response: httpx2.Response, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
     headers = {
         k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")
     }
-    return httpx2.Response(response.status_code, headers=headers, request=response.request, **kwargs)
+    return httpx2.Response(response.status_code, headers=headers, request=request, **kwargs)
 
 
-def malformed(response: httpx2.Response, content: bytes) -> httpx2.Response:
-    """The same response with its tool arguments (or text) mangled so validation fails (JSON or SSE)."""
-    api = api_of(response.request)
+def malformed(
+    response: httpx2.Response, content: bytes, request: httpx2.Request | None = None
+) -> httpx2.Response:
+    """The same response with its tool arguments (or text) mangled so validation fails (JSON or SSE).
+    ``request``: the response's request (a transport's response has none set yet)."""
+    request = request or response.request
+    api = api_of(request)
     if providers.is_event_stream(response.headers.get("content-type", "")):
         events = [providers.malformed_event(api, event) for event in providers.split_events(content)]
-        return _replaced(response, content=b"".join(events))
+        return _replaced(response, request, content=b"".join(events))
     mangled = providers.malformed_body(api, content)
-    return response if mangled is None else _replaced(response, content=mangled)
+    return response if mangled is None else _replaced(response, request, content=mangled)
 
 
 class _FaultyStream(httpx2.AsyncByteStream):
@@ -121,10 +125,12 @@ class _FaultyStream(httpx2.AsyncByteStream):
             yield event
 
 
-def stream_fault(fault: StreamFault, response: httpx2.Response, content: bytes) -> httpx2.Response:
+def stream_fault(
+    fault: StreamFault, request: httpx2.Request, response: httpx2.Response, content: bytes
+) -> httpx2.Response:
     """The same streamed response, served event by event with ``fault`` acting in the middle."""
-    stream = _FaultyStream(fault, response.request, providers.split_events(content))
-    return _replaced(response, stream=stream)
+    stream = _FaultyStream(fault, request, providers.split_events(content))
+    return _replaced(response, request, stream=stream)
 
 
 async def _before(fault: Fault, request: httpx2.Request) -> httpx2.Response | None:
@@ -149,9 +155,9 @@ async def _after(
     if isinstance(fault, HttpErrorFault):
         return error_response(fault, request)
     if isinstance(fault, MalformedOutputFault):
-        return malformed(response, content)
+        return malformed(response, content, request)
     if isinstance(fault, StreamCutFault | StreamStallFault | StreamMalformedFault):
-        return stream_fault(fault, response, content)
+        return stream_fault(fault, request, response, content)
     return response
 
 
