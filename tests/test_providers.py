@@ -6,7 +6,11 @@ with a tool call works (JSON and streamed); each injected HTTP fault reaches the
 real exception and pydantic-ai's ``ModelHTTPError`` with the right status; usage is read from the
 provider's own usage fields and priced through genai-prices with the right provider id; streaming
 faults produce the SDK's real error; recorded cassettes hold no trace of the provider's key.
+
+Skipped without the ``providers`` extra (the Anthropic and google-genai SDKs).
 """
+
+# ruff: noqa: E402  (the SDK-dependent imports come after the importorskip of the providers extra)
 
 from __future__ import annotations
 
@@ -18,11 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import httpx2
 import openai
 import pytest
-from google.genai import errors as genai_errors
+
+anthropic = pytest.importorskip("anthropic", reason="needs the providers extra")
+genai_errors = pytest.importorskip("google.genai.errors", reason="needs the providers extra")
 from pydantic import TypeAdapter
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import (
