@@ -353,6 +353,17 @@ def test_stream_fault_is_the_sdks_real_error(api: str, kind: str, server: Script
     assert [e.get("stream_fault") for e in recorder.events if e["event"] == "fail"] == [kind]
 
 
+def test_stream_faults_are_selected_only_for_streaming_requests() -> None:
+    tracker = UnitTracker()
+    unit, _ = tracker.observe("model_request", "gpt-4o", "fp")
+    plan = ArmedPlan([FAULT.validate_python({"kind": "stream_cut"})])
+    assert plan.faults[0].at.phase == "after"
+    assert plan.select(tracker, unit, 1, "after") is None
+    assert plan.select(tracker, unit, 1, "after", streaming=True) == (0, plan.faults[0])
+    with pytest.raises(ValueError, match="phase must be 'after'"):
+        FAULT.validate_python({"kind": "stream_stall", "at": {"phase": "before"}})
+
+
 def test_short_stall_only_slows_the_stream(server: ScriptedServer) -> None:
     with injected({"kind": "stream_stall", "seconds": 0.05, "after_events": 1}) as recorder:
         output, _ = run(weather_agent(make_model("openai-chat", server, timeout=2), []), stream=True)

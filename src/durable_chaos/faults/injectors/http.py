@@ -26,16 +26,8 @@ import httpx2
 
 from durable_chaos.faults import providers
 from durable_chaos.faults.context import Attempt, active, apply_common
-from durable_chaos.faults.model import (
-    Fault,
-    HttpErrorFault,
-    MalformedOutputFault,
-    StreamCutFault,
-    StreamFault,
-    StreamMalformedFault,
-    StreamStallFault,
-    TimeoutFault,
-)
+from durable_chaos.faults.injectors.streams import faulty_events
+from durable_chaos.faults.model import Fault, HttpErrorFault, MalformedOutputFault, StreamFault, TimeoutFault
 from durable_chaos.faults.units import fingerprint
 
 MALFORMED_ARGUMENTS = providers.MALFORMED_ARGUMENTS
@@ -93,35 +85,12 @@ def malformed(
     return response if mangled is None else _replaced(response, request, content=mangled)
 
 
-class _FaultyStream(httpx2.AsyncByteStream):
-    """A response body served event by event, with a stream fault at its chosen event."""
-
-    def __init__(self, fault: StreamFault, request: httpx2.Request, events: list[bytes]) -> None:
-        self.fault, self.request, self.events = fault, request, events
+class _Events(httpx2.AsyncByteStream):
+    def __init__(self, events: AsyncIterator[bytes]) -> None:
+        self.events = events
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        fault, events = self.fault, self.events
-        if isinstance(fault, StreamMalformedFault):
-            bad = min(fault.event, len(events)) - 1
-            for index, event in enumerate(events):
-                yield providers.garbage_event(event) if index == bad else event
-            return
-        at = min(fault.after_events, max(len(events) - 1, 0))
-        for event in events[:at]:
-            yield event
-        if isinstance(fault, StreamCutFault):
-            raise httpx2.RemoteProtocolError(
-                "peer closed connection without sending complete message body (incomplete chunked read)",
-                request=self.request,
-            )
-        timeout = (self.request.extensions.get("timeout") or {}).get("read")
-        if timeout is not None and fault.seconds > timeout:
-            await asyncio.sleep(timeout)
-            raise httpx2.ReadTimeout(
-                "durable-chaos: the stream stalled past the read timeout", request=self.request
-            )
-        await asyncio.sleep(fault.seconds)
-        for event in events[at:]:
+        async for event in self.events:
             yield event
 
 
@@ -129,8 +98,14 @@ def stream_fault(
     fault: StreamFault, request: httpx2.Request, response: httpx2.Response, content: bytes
 ) -> httpx2.Response:
     """The same streamed response, served event by event with ``fault`` acting in the middle."""
-    stream = _FaultyStream(fault, request, providers.split_events(content))
-    return _replaced(response, request, stream=stream)
+    events = faulty_events(
+        fault,
+        providers.split_events(content),
+        read_timeout=(request.extensions.get("timeout") or {}).get("read"),
+        cut=lambda message: httpx2.RemoteProtocolError(message, request=request),
+        timed_out=lambda message: httpx2.ReadTimeout(message, request=request),
+    )
+    return _replaced(response, request, stream=_Events(events))
 
 
 async def _before(fault: Fault, request: httpx2.Request) -> httpx2.Response | None:
@@ -156,7 +131,7 @@ async def _after(
         return error_response(fault, request)
     if isinstance(fault, MalformedOutputFault):
         return malformed(response, content, request)
-    if isinstance(fault, StreamCutFault | StreamStallFault | StreamMalformedFault):
+    if isinstance(fault, StreamFault):
         return stream_fault(fault, request, response, content)
     return response
 
