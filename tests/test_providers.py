@@ -460,6 +460,25 @@ def test_usage_of_each_api_json_and_sse(api: Any, body: bytes, expected: str) ->
     assert providers.usage_of(api, body) == usage
 
 
+def test_usage_without_knowing_the_api_reads_either_openai_flavour() -> None:
+    events = render_named_sse(build_response_events("m", 0, 0, REPLY))
+    assert providers.usage_of(None, events)["input_tokens"] == 40
+    chat = render_sse(build_stream_chunks("m", 0, 0, REPLY, include_usage=True))
+    assert providers.usage_of(None, chat)["output_tokens"] == 12
+
+
+@pytest.mark.parametrize(
+    ("api", "sdk_error"), [("anthropic", anthropic.BadRequestError), ("gemini", genai_errors.ClientError)]
+)
+def test_scripted_server_errors_come_in_the_apis_shape(api: str, sdk_error: type[Exception]) -> None:
+    srv = ScriptedServer({"conversations": [{"match": "nobody says this", "turns": [{"text": "x"}]}]})
+    with srv.start(), pytest.raises(ModelHTTPError) as excinfo:
+        run(weather_agent(make_model(api, srv), []), stream=False)
+    assert excinfo.value.status_code == 400
+    assert isinstance(excinfo.value.__cause__, sdk_error)
+    assert "no scripted conversation matches" in str(excinfo.value.body)
+
+
 def test_split_events_keeps_separators() -> None:
     body = b"data: 1\r\n\r\ndata: 2\r\n\r\n"
     assert providers.split_events(body) == [b"data: 1\r\n\r\n", b"data: 2\r\n\r\n"]

@@ -309,7 +309,7 @@ def _raw_usages(api: API | None, document: Any) -> Iterator[tuple[str, dict[str,
         if isinstance(message, dict) and isinstance(message.get("usage"), dict):
             yield "anthropic", message["usage"]
         return
-    if api == "openai-responses" and isinstance(document.get("response"), dict):
+    if api in ("openai-responses", None) and isinstance(document.get("response"), dict):
         document = document["response"]  # response.completed / response.incomplete events
     usage = document.get("usage")
     if isinstance(usage, dict):
