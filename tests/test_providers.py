@@ -102,19 +102,27 @@ def server() -> Iterator[ScriptedServer]:
 
 
 def make_model(
-    api: str, server: ScriptedServer | None, *, timeout: float = 10.0, api_key: str | None = "k"
+    api: str,
+    server: ScriptedServer | None,
+    *,
+    timeout: float = 10.0,
+    api_key: str | None = "k",
+    max_retries: int = 0,
 ) -> Model:
-    """The real pydantic-ai model class for ``api``, its SDK's own retries off; ``server=None``: the
-    provider's real base URL (for recording through a redirect)."""
+    """The real pydantic-ai model class for ``api``, its SDK's own retries off unless ``max_retries``;
+    ``server=None``: the provider's real base URL (for recording through a redirect)."""
     if api in ("openai-chat", "openai-responses"):
         client = openai.AsyncOpenAI(
-            base_url=server.base_url if server else None, api_key=api_key, max_retries=0, timeout=timeout
+            base_url=server.base_url if server else None,
+            api_key=api_key,
+            max_retries=max_retries,
+            timeout=timeout,
         )
         cls = OpenAIChatModel if api == "openai-chat" else OpenAIResponsesModel
         return cls(MODEL[api], provider=OpenAIProvider(openai_client=client))
     if api == "anthropic":
         aclient = anthropic.AsyncAnthropic(
-            base_url=server.url if server else None, api_key=api_key, max_retries=0, timeout=timeout
+            base_url=server.url if server else None, api_key=api_key, max_retries=max_retries, timeout=timeout
         )
         return AnthropicModel(MODEL[api], provider=AnthropicProvider(anthropic_client=aclient))
     http_client = httpx2.AsyncClient(timeout=timeout)
@@ -259,6 +267,19 @@ def test_http_fault_is_the_sdks_real_exception(
         assert cause.code == providers.error_body(api, status)["error"]["code"]  # type: ignore[arg-type]
     if retry_after is not None:
         assert error.retry_after == retry_after
+
+
+@pytest.mark.parametrize("api", ["openai-responses", "anthropic"])
+def test_sdk_retries_an_injected_429_itself(api: str, server: ScriptedServer) -> None:
+    """The SDK's own retry (honouring ``retry-after`` and Anthropic's ``x-should-retry``) absorbs one 429:
+    each HTTP send is an attempt of the same unit."""
+    model = make_model(api, server, max_retries=1)
+    fault = {"kind": "http_error", "status": 429, "retry_after": 0.01, "at": {"occurrence": 1}}
+    with injected(fault) as recorder:
+        output, _ = run(weather_agent(model, []), stream=False)
+    assert output == "It is sunny in Paris today."
+    invokes = [(e["unit"]["ordinal"], e["attempt"]) for e in recorder.events if e["event"] == "invoke"]
+    assert invokes[:2] == [(1, 1), (1, 2)]
 
 
 TIMEOUT_CAUSE: dict[str, type[Exception]] = {
