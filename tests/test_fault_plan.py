@@ -100,7 +100,17 @@ def test_selector_defaults() -> None:
 
 
 def test_fault_kinds_are_the_union_members() -> None:
-    assert FAULT_KINDS == ("timeout", "http_error", "latency", "tool_error", "malformed_output", "kill")
+    assert FAULT_KINDS == (
+        "timeout",
+        "http_error",
+        "latency",
+        "tool_error",
+        "malformed_output",
+        "stream_cut",
+        "stream_stall",
+        "stream_malformed",
+        "kill",
+    )
     for kind in FAULT_KINDS:
         extra = {"seconds": 1} if kind == "latency" else {}
         assert fault(kind=kind, **extra).kind == kind

@@ -9,7 +9,7 @@ engine's own retry and checkpoint machinery sees them exactly as in production.
 from __future__ import annotations
 
 import fnmatch
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -49,6 +49,8 @@ class Selector(_Strict):
 
 
 class _Fault(_Strict):
+    streaming_only: ClassVar[bool] = False
+    """Whether the fault can strike only model requests whose response streams (SSE)."""
     at: Selector = Selector()
 
     def applies_to(self, kind: str) -> bool:
@@ -103,14 +105,9 @@ class ToolErrorFault(_Fault):
         return kind == "tool_call"
 
 
-class MalformedOutputFault(_Fault):
-    """The model's response comes back, but with tool arguments or output that fail validation.
-
-    It always strikes ``after`` the request (the response must exist to be mangled); a selector
-    that leaves ``phase`` unset gets ``after``.
-    """
-
-    kind: Literal["malformed_output"]
+class _ResponseFault(_Fault):
+    """A fault that acts on the model's response: it always strikes ``after`` the request (the
+    response must exist); a selector that leaves ``phase`` unset gets ``after``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -125,11 +122,47 @@ class MalformedOutputFault(_Fault):
     @classmethod
     def _only_after(cls, at: Selector) -> Selector:
         if at.phase != "after":
-            raise ValueError("malformed_output strikes the response, so its phase must be 'after'")
+            raise ValueError("this fault strikes the response, so its phase must be 'after'")
         return at
 
     def applies_to(self, kind: str) -> bool:
         return kind == "model_request"
+
+
+class MalformedOutputFault(_ResponseFault):
+    """The model's response comes back, but with tool arguments or output that fail validation
+    (JSON bodies and streams alike). Strikes ``after`` the request."""
+
+    kind: Literal["malformed_output"]
+
+
+class StreamCutFault(_ResponseFault):
+    """The connection drops after ``after_events`` server-sent events of a streamed response (at most
+    all events but the last, so the stream is always incomplete). Strikes only requests that stream."""
+
+    streaming_only: ClassVar[bool] = True
+    kind: Literal["stream_cut"]
+    after_events: Annotated[int, Field(ge=0, le=100_000)] = 1
+
+
+class StreamStallFault(_ResponseFault):
+    """The stream stalls for ``seconds`` after ``after_events`` events; when that is longer than the
+    client's read timeout, the client's read times out (as the SDK's own timeout error), else the
+    stream resumes. Strikes only requests that stream."""
+
+    streaming_only: ClassVar[bool] = True
+    kind: Literal["stream_stall"]
+    seconds: Annotated[float, Field(ge=0, le=3600)] = 600.0
+    after_events: Annotated[int, Field(ge=0, le=100_000)] = 1
+
+
+class StreamMalformedFault(_ResponseFault):
+    """Server-sent event number ``event`` (1-based, at most the last) is replaced by one whose data is
+    not JSON. Strikes only requests that stream."""
+
+    streaming_only: ClassVar[bool] = True
+    kind: Literal["stream_malformed"]
+    event: Annotated[int, Field(ge=1, le=100_000)] = 1
 
 
 class KillFault(_Fault):
@@ -139,8 +172,28 @@ class KillFault(_Fault):
 
 
 Fault = Annotated[
-    TimeoutFault | HttpErrorFault | LatencyFault | ToolErrorFault | MalformedOutputFault | KillFault,
+    TimeoutFault
+    | HttpErrorFault
+    | LatencyFault
+    | ToolErrorFault
+    | MalformedOutputFault
+    | StreamCutFault
+    | StreamStallFault
+    | StreamMalformedFault
+    | KillFault,
     Field(discriminator="kind"),
 ]
 
-FAULT_KINDS: tuple[str, ...] = ("timeout", "http_error", "latency", "tool_error", "malformed_output", "kill")
+StreamFault = StreamCutFault | StreamStallFault | StreamMalformedFault
+
+FAULT_KINDS: tuple[str, ...] = (
+    "timeout",
+    "http_error",
+    "latency",
+    "tool_error",
+    "malformed_output",
+    "stream_cut",
+    "stream_stall",
+    "stream_malformed",
+    "kill",
+)

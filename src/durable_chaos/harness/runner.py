@@ -94,6 +94,8 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
 DEFAULT_TRIAL_TIMEOUT_SECONDS = 600.0
 
 
