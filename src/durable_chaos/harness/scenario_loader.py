@@ -514,8 +514,50 @@ def _check_yaml_limits(root: yaml.Node) -> None:
     expanded(root, 0)
 
 
+_FLOW_PRESCAN_LIMIT = 4 * MAX_DEPTH
+
+
+def _flow_depth_line(text: str) -> int | None:
+    """The line where ``[``/``{`` nesting first passes :data:`_FLOW_PRESCAN_LIMIT`, else None.
+
+    PyYAML's scanner is quadratic in flow nesting (thousands of ``[`` take seconds), so deep flow
+    nesting is refused before parsing. Quoted strings and comments are skipped; brackets inside
+    plain or block scalars may be counted, hence the margin over :data:`MAX_DEPTH`.
+    """
+    if text.count("[") + text.count("{") <= _FLOW_PRESCAN_LIMIT:
+        return None
+    depth = 0
+    quote = ""
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if quote:
+            if char == "\\" and quote == '"':
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"" and (index == 0 or text[index - 1] in " \t\n[{,:-"):
+            quote = char
+        elif char == "#" and (index == 0 or text[index - 1] in " \t\n"):
+            newline = text.find("\n", index)
+            index = length if newline < 0 else newline
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > _FLOW_PRESCAN_LIMIT:
+                return _line_at(text, index)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        index += 1
+    return None
+
+
 def _parse_yaml(path: Path, text: str) -> _Document:
     """Compose a single YAML document, check its limits, then construct it (SafeLoader rules)."""
+    deep = _flow_depth_line(text)
+    if deep is not None:
+        raise ScenarioError(path, f"YAML document is nested more than {MAX_DEPTH} levels deep", line=deep)
     node: yaml.Node | None = None
     try:
         loader = _ScenarioYamlLoader(text)
