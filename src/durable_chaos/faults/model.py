@@ -8,7 +8,10 @@ engine's own retry and checkpoint machinery sees them exactly as in production.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import importlib
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -88,7 +91,15 @@ class LatencyFault(_Fault):
 
 
 class ToolErrorFault(_Fault):
-    """The tool raises ``exception`` (any importable exception class) with ``message``."""
+    """The tool raises ``exception`` with ``message``.
+
+    ``exception`` is an importable ``Exception`` subclass (``module.Class``, ``module:Class``, or a
+    builtin's bare name) that can be built from one message string; this is checked when the
+    scenario is loaded, so a typo is a scenario error rather than some other exception at run time.
+    ``SystemExit``, ``KeyboardInterrupt`` and ``GeneratorExit`` (and their subclasses) are refused:
+    they stop the process or generator instead of failing the tool. Other ``BaseException``s, such as
+    ``asyncio.CancelledError``, are allowed.
+    """
 
     kind: Literal["tool_error"]
     exception: str = "builtins.RuntimeError"
@@ -98,11 +109,50 @@ class ToolErrorFault(_Fault):
     @classmethod
     def _dotted_path(cls, value: str) -> str:
         if "." not in value and ":" not in value:
-            return f"builtins.{value}"
+            value = f"builtins.{value}"
+        exception_class(value)
         return value
 
     def applies_to(self, kind: str) -> bool:
         return kind == "tool_call"
+
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
+_PROCESS_CONTROL = (SystemExit, KeyboardInterrupt, GeneratorExit)
+
+
+def exception_class(path: str) -> type[BaseException]:
+    """The exception class a ``tool_error`` fault names, checked: importable, an exception, not one
+    that stops the process, and buildable from one message string. Raises ValueError saying why not.
+    """
+    if not _IMPORT_PATH.match(path):
+        raise ValueError(f"{path!r} is not an import path like 'ValueError' or 'package.module.Error'")
+    module_name, _, attr = path.replace(":", ".").rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+        raise ValueError(f"cannot import module {module_name!r} for exception {path!r}: {exc}") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        close = difflib.get_close_matches(attr, [n for n in dir(module) if n[:1].isupper()], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"module {module_name!r} has no exception {attr!r}{hint}")
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        raise ValueError(f"{path!r} is not an exception class (it is {type(cls).__name__!s} {cls!r:.60})")
+    stopper = next((base for base in _PROCESS_CONTROL if issubclass(cls, base)), None)
+    if stopper is not None:
+        raise ValueError(
+            f"{path!r} is a {stopper.__name__}, which stops the process or generator rather than "
+            "failing the tool; use an Exception subclass (e.g. RuntimeError, ConnectionError)"
+        )
+    try:
+        cls("injected by durable-chaos")
+    except Exception as exc:  # noqa: BLE001 - a constructor that wants other arguments
+        raise ValueError(
+            f"{path!r} cannot be built from one message string ({type(exc).__name__}: {exc}); "
+            "use an exception class whose constructor takes a message"
+        ) from None
+    return cls
 
 
 class _ResponseFault(_Fault):

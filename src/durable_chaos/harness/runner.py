@@ -245,6 +245,7 @@ class TrialRunner:
         self.keep_artifacts = keep_artifacts
         remove_stale_roots()
         self.root = root or Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+        self.root.mkdir(parents=True, exist_ok=True)
         (self.root / OWNER_FILE).write_text(str(os.getpid()))
         self.kept: list[Path] = []
         """Trial directories kept at close because their trial did not pass (or all, with keep_artifacts)."""
