@@ -28,7 +28,7 @@ from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.injectors.tools import tool_faults
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
-from durable_chaos.fixtures.cassettes import CassetteMissing, CassetteMode, cassette_traffic
+from durable_chaos.fixtures.cassettes import CassetteError, CassetteMode, cassette_traffic
 from durable_chaos.fixtures.engines import (
     EngineAdapter,
     EngineUnavailable,
@@ -328,7 +328,7 @@ class TrialRunner:
                 result = asyncio.run(self._run(spec, workdir))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
-        except (TrialSetupError, EngineUnavailable, CassetteMissing) as exc:
+        except (TrialSetupError, EngineUnavailable, CassetteError) as exc:
             result = TrialResult(spec, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the harness's own failure is an error verdict
             (workdir / "harness-error.txt").write_text(traceback.format_exc())
