@@ -27,6 +27,7 @@ schema_version: 1
 name: demo
 agent: pkg.agents:agent
 prompt: hi
+engines: [prefect]
 cassette: cassettes/demo.yaml
 plans:
   - name: one
@@ -36,6 +37,7 @@ schema_version = 1
 name = "demo"
 agent = "pkg.agents:agent"
 prompt = "hi"
+engines = ["prefect"]
 cassette = "cassettes/demo.yaml"
 
 [[plans]]
@@ -206,13 +208,13 @@ def test_very_deep_nesting(tmp_path: Path, suffix: str) -> None:
 def test_duplicate_keys_yaml(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(BASE + "plans: [{name: other}]\n")
-    assert str(error_for(path)) == f"{path}:8: plans: YAML value error: duplicate key 'plans'"
+    assert str(error_for(path)) == f"{path}:9: plans: YAML value error: duplicate key 'plans'"
 
 
 def test_duplicate_nested_keys_yaml(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(BASE + "    name: again\n")
-    assert str(error_for(path)) == f"{path}:8: plans[0].name: YAML value error: duplicate key 'name'"
+    assert str(error_for(path)) == f"{path}:9: plans[0].name: YAML value error: duplicate key 'name'"
 
 
 def test_duplicate_keys_toml(tmp_path: Path) -> None:
@@ -253,7 +255,7 @@ def test_batch_reports_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[
 INDENTED = "".join(f"  {line}\n" for line in BASE.splitlines())
 JSON_STYLE = (
     '{"schema_version": 1, "name": "demo", "agent": "pkg.agents:agent", "prompt": "hi", '
-    '"cassette": "cassettes/demo.yaml", "plans": [{"name": "one"}]}\n'
+    '"engines": ["prefect"], "cassette": "cassettes/demo.yaml", "plans": [{"name": "one"}]}\n'
 )
 
 
@@ -299,7 +301,7 @@ def test_bad_cassette_paths(tmp_path: Path, cassette: str, message: str) -> None
     path = tmp_path / "s.yaml"
     path.write_text(BASE.replace("cassettes/demo.yaml", repr(cassette)))
     err = error_for(path)
-    assert err.field == "cassette" and err.line == 5
+    assert err.field == "cassette" and err.line == 6
     assert message in err.message
 
 
@@ -308,7 +310,7 @@ def test_cassette_that_is_an_existing_directory(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(BASE)
     err = error_for(path)
-    assert (err.field, err.line) == ("cassette", 5)
+    assert (err.field, err.line) == ("cassette", 6)
     assert "is a directory" in err.message
 
 
@@ -332,7 +334,7 @@ def test_tool_error_exception_is_a_scenario_error(tmp_path: Path, exception: str
         + f"    faults:\n      - kind: timeout\n      - kind: tool_error\n        exception: {exception}\n"
     )
     err = error_for(path)
-    assert (err.field, err.line) == ("plans[0].faults[1].exception", 11)
+    assert (err.field, err.line) == ("plans[0].faults[1].exception", 12)
     assert message in err.message
 
 

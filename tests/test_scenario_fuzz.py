@@ -42,6 +42,9 @@ FAULTS: dict[str, dict[str, Any]] = {
     "latency": {"seconds": 2},
     "tool_error": {"exception": "ValueError", "message": "boom"},
     "malformed_output": {},
+    "stream_cut": {"after_events": 2},
+    "stream_stall": {"seconds": 5},
+    "stream_malformed": {"event": 1},
     "kill": {},
 }
 
@@ -73,7 +76,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         doc.update(agent="pkg.agents:agent", prompt="hello", cassette="cassettes/fuzz.yaml")
     else:
         doc.update(entry="pkg.flows:run", args={"city": "Paris", "days": 3}, model_server={"script": "s.py"})
-    doc["engines"] = draw(st.sampled_from([["prefect"], ["prefect", "dbos"], ["temporal"]]))
+    doc["engines"] = draw(st.sampled_from([["prefect"], ["prefect", "dbos"], ["restate"]]))
     doc["max_resumes"] = draw(st.integers(0, 5))
     doc["plans"] = plans
     return doc

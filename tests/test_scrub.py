@@ -250,6 +250,7 @@ def test_json_and_markdown_reports_are_scrubbed(tmp_path: Path) -> None:
             "name": "s",
             "agent": "m:agent",
             "prompt": "p",
+            "engines": ["prefect"],
             "cassette": "c.yaml",
             "plans": [{"name": "p"}],
         }
