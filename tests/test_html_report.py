@@ -103,7 +103,7 @@ def test_timeline_of_a_killed_and_resumed_trial(killed: TrialResult) -> None:
     assert tl["marks"][0]["kind"] == "kill" and tl["marks"][0]["phase"] == "before"
     killed_pid = next(lane["pids"] for lane in tl["lanes"] if lane["role"] == "faulted")
     assert tl["marks"][1]["by"] not in killed_pid  # the kill is recorded by the harness, not the victim
-    assert {"checkpoint", "cache_key"} <= {t["type"] for t in tl["ticks"]}
+    assert {"checkpoint", "identity"} <= {t["type"] for t in tl["ticks"]}
     assert all(b["end"] >= b["start"] for b in tl["bars"])
 
 
@@ -238,7 +238,7 @@ def test_browser_draws_the_timelines(tmp_path: Path, killed: TrialResult, timed_
         len([a for a in dom.find("bar") if a["id"].startswith("trial-1-") and "fail" in a["class"].split()])
         == 3
     )
-    assert dom.find("checkpoint") and dom.find("cache_key") and dom.find("execute")
+    assert dom.find("checkpoint") and dom.find("identity") and dom.find("execute")
     # The hostile tool name is an attribute value, never markup: no <img> element, nothing injected.
     assert not [tag for tag, _ in dom.elements if tag == "img"]
     assert {a["data-name"] for a in dom.find("bar") if a["id"].startswith("trial-2-")} == {HOSTILE_TOOL}

@@ -128,7 +128,7 @@ def test_malformed_scenario_names_file_line_and_field_without_traceback(project:
     assert result.ret == 2
     result.stdout.fnmatch_lines(["durable-chaos exit status 2: a scenario or the configuration is invalid"])
     output = result.stdout.str()
-    assert "analyst.yaml:10: plans[0].faults[0].at.times" in output
+    assert "analyst.yaml:11: plans[0].faults[0].at.times" in output
     assert "Traceback" not in output
 
 
@@ -171,7 +171,7 @@ def test_a_violated_guarantee_exits_1_naming_scenario_engine_unit_and_fix(projec
     assert "durable-chaos exit status 1: a guarantee was violated" in output
     message = output[output.index("durable-chaos exit status 1") :]
     assert "FAIL scenario 'audited', engine prefect, plan 'flow-retry': stable_cache_keys violated" in message
-    assert "'record-analysis-request'" in message and "make the inputs deterministic" in message
+    assert "record-analysis-request#1" in message and "make the inputs deterministic" in message
     summary = markdown.read_text()
     assert "**Exit status 1**" in summary and "### FAIL: audited on prefect, plan flow-retry" in summary
 
@@ -359,8 +359,11 @@ def test_a_trial_past_its_deadline_is_an_error_naming_where_it_was_stuck(project
 
 
 def test_user_code_calling_sys_exit_is_a_trial_error_not_a_green_session(project: pytest.Pytester) -> None:
-    module = project.path / "scenarios" / "data_analyst_agent.py"
-    module.write_text(module.read_text() + "\nimport sys\nsys.exit(0)\n")
+    (project.path / "scenarios" / "exiting_agent.py").write_text(
+        "import sys\n\nsys.exit(0)\nanalyst = None\n"
+    )
+    scenario = SCENARIO.replace("agent: data_analyst_agent:analyst", "agent: exiting_agent:analyst")
+    (project.path / "scenarios" / "analyst.yaml").write_text(scenario)
     result = project.runpytest("--chaos", "scenarios")
     assert result.ret == 3
     assert "every guarantee held" not in result.stdout.str()

@@ -78,7 +78,7 @@ def test_correct_agents_hold_every_property(runner: TrialRunner, file: str, plan
 
 
 KNOWN_BAD = [
-    ("unstable_cache_key.yaml", {"stable_cache_keys"}, "record-analysis-request"),
+    ("unstable_cache_key.yaml", {"stable_cache_keys"}, "record-analysis-request#1"),
     ("time_in_deps.yaml", {"stable_cache_keys", "no_duplicate_model_calls"}, "model_request #1"),
     ("wrapper_agent.yaml", {"stable_cache_keys", "no_duplicate_model_calls"}, "model_request #1"),
     ("no_retries.yaml", {"completes"}, "ConnectionError"),
@@ -90,7 +90,7 @@ KNOWN_BAD = [
     ("retry_storm.yaml", {"bounded_retries"}, "made 5 engine-level attempts in role faulted"),
     ("dated_attempt_in_output.yaml", {"output_matches_golden"}, "'produced_by_attempt' differs"),
     ("shared_cache.yaml", {"no_false_cache_sharing"}, "sent 0 of the 3 model request(s)"),
-    ("dbos_local_copy.yaml", {"completes", "stable_cache_keys"}, "DBOS refused the resume-1 execution"),
+    ("dbos_local_copy.yaml", {"completes", "stable_cache_keys"}, "DBOS refused to recover it"),
     ("dbos_shared_copy.yaml", {"stable_cache_keys"}, "differ from the golden run's with the same inputs"),
 ]
 
@@ -172,7 +172,7 @@ def test_history_and_ledger_record_every_unit_and_fault(runner: TrialRunner) -> 
     assert len(faults) == 4
     assert {f["unit"]["kind"] for f in faults} == {"model_request"}
     assert {f["unit"]["ordinal"] for f in faults} == {3}
-    keys = [e for e in faulted if e["event"] == "cache_key"]
+    keys = [e for e in faulted if e["event"] == "identity"]
     assert keys and all(e["engine"]["task_run_id"] for e in keys)
     report = result.to_report()
     assert report["faults"][0]["fired"] == 4
@@ -348,11 +348,11 @@ def test_step_identity_on_dbos_is_the_same_function_at_the_same_step_id(runner: 
     result = run_plan(runner, "dbos_kill.yaml", "kill-after-second-model-request")
     detail = result.verdicts["stable_cache_keys"].detail
     assert result.verdicts["stable_cache_keys"].held is True
-    assert "4 step(s), each with one function across executions; 4 of them paired" in detail
+    assert "each with one step function; 4 of them paired with the golden run's, all the same" in detail
     refused = run_plan(runner, "dbos_local_copy.yaml")
     assert "DBOSUnexpectedStepError" in (refused.faulted.error if refused.faulted else "")
-    mismatch = [e for e in refused.events if e["event"] == "step_mismatch"]
-    assert mismatch and mismatch[0]["engine"]["recorded_function_name"] == "data_analyst.download_dataset"
+    mismatch = [e for e in refused.events if e["event"] == "identity" and e["engine"].get("recorded")]
+    assert mismatch and mismatch[0]["engine"]["recorded"] == "data_analyst.download_dataset"
 
 
 def test_variant_roles_run_the_variants_inputs_in_their_own_engine_context(tmp_path: Path) -> None:

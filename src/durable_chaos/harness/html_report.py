@@ -3,7 +3,8 @@
 The page shows the totals, a table of trials (filterable by verdict) and, per trial, its properties
 and a timeline of every process of the trial: one lane per role (golden, faulted, resume-1, ...),
 each unit attempt a bar from ``invoke`` to ``ok`` / ``fail``, with markers for the faults that fired
-and the SIGKILLs, and ticks for checkpoints, cache keys, replays and tool bodies run.
+and the SIGKILLs, and ticks for checkpoints, unit identities (cache keys, step functions, activity
+types), replays, workflow tasks and tool bodies run.
 
 Python renders the static parts (escaped) and embeds each trial's timeline as JSON
 (``<script type="application/json" id="chaos-data">``); the inline script draws the timelines as SVG.
@@ -25,7 +26,10 @@ from durable_chaos.harness.report import dollars, percent, property_order, summa
 from durable_chaos.harness.runner import TrialResult
 
 # History events drawn as small ticks on a lane, and the field that labels them.
-TICKS = {"checkpoint": "task_name", "cache_key": "key", "replay": "function_name", "execute": ""}
+TICKS = ("checkpoint", "identity", "replay", "execute", "workflow_task")
+LABEL_FIELDS = ("label", "identity", "task_name", "function_name", "activity_type")
+"""Fields of an event's ``engine`` dict that name what a tick stands for, first found wins (an engine
+may set ``label`` to say it in its own words)."""
 STATES = {"held": "held", "violated": "VIOLATED", "na": "n/a", "expected": "violated (expected)"}
 OPEN_ALL_UP_TO = 10
 """With at most this many trials every trial's details are open; with more, only those that did not pass."""
@@ -111,7 +115,8 @@ def timeline(result: TrialResult) -> dict[str, Any]:
             fault = {**(e.get("fault") or {}), "unit": unit, "attempt": e.get("attempt")}
             marks.append({"type": "fault", "role": role, "t": at, **fault})
         elif kind in TICKS:
-            label = e.get("key") if kind == "cache_key" else (e.get("engine") or {}).get(TICKS[kind])
+            engine = e.get("engine") or {}
+            label = next((str(engine[f]) for f in LABEL_FIELDS if engine.get(f)), None)
             ticks.append({"type": kind, "role": role, "t": at, "label": label or unit.get("name")})
     for bar in running.values():  # attempts that never ended: their process was killed or gave up
         bar["end"] = lanes[bar["role"]]["end"]
@@ -389,7 +394,8 @@ ul.props li.expected .state { color:var(--error); } ul.props li.na .state { colo
 .kill-marker { cursor:help; } .kill-marker line { stroke:var(--kill); stroke-width:2.5; }
 .kill-marker path { fill:var(--kill); }
 .tick { stroke-width:1.6; cursor:help; }
-.tick.checkpoint { stroke:var(--ckpt); } .tick.cache_key { stroke:var(--cache); }
+.tick.checkpoint { stroke:var(--ckpt); } .tick.identity { stroke:var(--cache); }
+.tick.workflow_task { stroke:var(--cache); }
 .tick.replay { stroke:var(--replay); stroke-width:2.2; } .tick.execute { stroke:var(--exec); }
 #tip { position:fixed; pointer-events:none; background:#24292f; color:#fff; font-size:12px; padding:6px 9px;
   border-radius:6px; white-space:pre-line; max-width:460px; z-index:10; display:none;
@@ -456,7 +462,7 @@ ul.props li.expected .state { color:var(--error); } ul.props li.na .state { colo
  <span><svg width="6" height="12"><line x1="3" y1="0" x2="3" y2="12" stroke="#1a7f37" stroke-width="1.6"/>
   </svg>checkpoint</span>
  <span><svg width="6" height="12"><line x1="3" y1="0" x2="3" y2="12" stroke="#8c959f" stroke-width="1.6"/>
-  </svg>cache key</span>
+  </svg>unit identity (cache key, step, activity)</span>
  <span><svg width="6" height="12"><line x1="3" y1="0" x2="3" y2="12" stroke="#8250df" stroke-width="2.2"/>
   </svg>replay</span>
  <span><svg width="6" height="12"><line x1="3" y1="0" x2="3" y2="12" stroke="#24292f" stroke-width="1.6"/>
@@ -621,7 +627,7 @@ ul.props li.expected .state { color:var(--error); } ul.props li.na .state { colo
         node("rect", { x: p.x2 - 2.5, y: by, width: 2.5, height: BAR_H, "class": "fail-cap" }, g);
       }
     });
-    var tickNames = { checkpoint: "checkpoint", cache_key: "cache key",
+    var tickNames = { checkpoint: "checkpoint", identity: "unit identity", workflow_task: "workflow task",
       replay: "replayed from the engine's record", execute: "tool body ran" };
     ticks.forEach(function (m) {
       var x = S.x(m.t), inBar = m.type === "execute";
