@@ -53,7 +53,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from durable_chaos.faults.plan import ArmedPlan  # noqa: E402
 from durable_chaos.fixtures.cassettes import cassette_traffic  # noqa: E402
 from durable_chaos.fixtures.engines import Target  # noqa: E402
-from durable_chaos.fixtures.engines.prefect import PrefectAdapter  # noqa: E402
+from durable_chaos.fixtures.engines.prefect.adapter import PrefectAdapter  # noqa: E402
 from durable_chaos.fixtures.ledger import Ledger  # noqa: E402
 from durable_chaos.harness.evidence import GOLDEN  # noqa: E402
 from durable_chaos.harness.history import History, TrialObserver  # noqa: E402
@@ -81,7 +81,8 @@ class Bench:
         assert isinstance(adapter, PrefectAdapter)
         self.adapter = adapter
         self.target = load_target(self.scenario)
-        self.direct_flow = make_direct_flow(self.target.obj, self.scenario.prefect.flow_retries)
+        retries = self.scenario.engine_options("prefect").flow_retries  # type: ignore[attr-defined]
+        self.direct_flow = make_direct_flow(self.target.obj, retries)
 
     def close(self) -> None:
         self.runner.close()  # stops the adapter (its server subprocess) and removes the temp root

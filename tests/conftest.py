@@ -23,7 +23,7 @@ def postgres_url() -> Iterator[str]:
     if external:
         yield external
         return
-    from durable_chaos.fixtures.engines.dbos import PostgresServer
+    from postgres_server import PostgresServer
 
     server = PostgresServer()
     try:

@@ -17,9 +17,9 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from durable_chaos.fixtures.engines import dbos as dbos_engine  # noqa: E402
 from durable_chaos.fixtures.engines.base import RunRequest, Target, import_object  # noqa: E402
-from durable_chaos.fixtures.engines.dbos import DBOSAdapter  # noqa: E402
+from durable_chaos.fixtures.engines.dbos import adapter as dbos_engine  # noqa: E402
+from durable_chaos.fixtures.engines.dbos.adapter import DBOSAdapter  # noqa: E402
 
 
 class Recorder:
@@ -33,19 +33,13 @@ class Recorder:
 
 
 def request_of(spec: dict) -> RunRequest:
-    """A RunRequest with resume/resume_mode, whether or not base.RunRequest declares them yet."""
-    extra = {"resume": bool(spec.get("resume")), "resume_mode": spec.get("resume_mode", "same_run")}
-    names = {field.name for field in dataclasses.fields(RunRequest)}
-    request = RunRequest(
+    return RunRequest(
         role=spec.get("role", "faulted"),
         run_id=spec["run_id"],
         workdir=Path(spec["workdir"]),
-        **{key: value for key, value in extra.items() if key in names},
+        resume=bool(spec.get("resume")),
+        resume_mode=spec.get("resume_mode", "same_run"),
     )
-    for key, value in extra.items():
-        if key not in names:
-            object.__setattr__(request, key, value)
-    return request
 
 
 def main() -> None:

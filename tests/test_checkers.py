@@ -12,7 +12,9 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from durable_chaos.fixtures.engines import engine_spec
 from durable_chaos.fixtures.engines.base import RunOutcome
+from durable_chaos.fixtures.engines.dbos.adapter import relative_workflow
 from durable_chaos.harness.accounting import checkpoint_times, model_calls, restart_losses, token_use
 from durable_chaos.harness.checkers import (
     CHECKERS,
@@ -22,13 +24,12 @@ from durable_chaos.harness.checkers import (
     completes,
     completes_within,
     first_difference,
+    identities,
     jsonable,
     judge,
-    logical_cache_units,
     no_duplicate_model_calls,
     no_false_cache_sharing,
     output_matches_golden,
-    relative_workflow,
     stable_cache_keys,
     tools_exactly_once,
 )
@@ -63,6 +64,8 @@ class Trial:
     events: list[dict[str, Any]] = field(default_factory=list)
     ledger: list[dict[str, Any]] = field(default_factory=list)
     t: float = 0.0
+    positions: dict[str, str] = field(default_factory=dict)
+    counters: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def tick(self) -> float:
         self.t += 1.0
@@ -181,7 +184,14 @@ class Trial:
         name: str = "model_request_task",
         epoch: str = "1.1",
     ) -> None:
-        self.event(role, "cache_key", engine=task(run_id, count, name, epoch), key=key)
+        """An ``identity`` event as the Prefect adapter records it: the key at the task's logical
+        position, ``<name>#<n>`` among same-named task runs of one (role, epoch)."""
+        if run_id not in self.positions:
+            scope = (role, epoch, name)
+            self.counters[scope] = self.counters.get(scope, 0) + 1
+            self.positions[run_id] = f"{name}#{self.counters[scope]}"
+        engine = {**task(run_id, count, name, epoch), "scope": "", "position": self.positions[run_id]}
+        self.event(role, "identity", engine={**engine, "identity": key})
 
     def golden_run(self) -> None:
         """A clean run: model request 1, a tool call, model request 2."""
@@ -219,6 +229,7 @@ class Trial:
             list(self.ledger),
             side_effecting,
             extra={"engine": engine},
+            rules=engine_spec(engine).rules,
             **settings,
         )
 
@@ -534,7 +545,7 @@ def test_stable_cache_keys_is_not_applicable_without_cache_keys() -> None:
     trial = Trial()
     trial.cache_key("golden", "k1", "g1")  # golden observations are not judged
     verdict = stable_cache_keys(trial.evidence())
-    assert verdict == Verdict(None, "the engine reported no cache keys or steps for this run")
+    assert verdict == Verdict(None, "the engine reported no unit identities (cache keys, steps) for this run")
 
 
 def test_stable_cache_keys_holds_when_retries_and_resumes_keep_their_key() -> None:
@@ -546,10 +557,10 @@ def test_stable_cache_keys_holds_when_retries_and_resumes_keep_their_key() -> No
     trial.cache_key("faulted", "key-a", "r3", 1, epoch="2.2")  # the flow retried: new task runs
     trial.cache_key("faulted", "key-b", "r4", 1, epoch="2.2")
     evidence = trial.evidence()
-    assert sorted(logical_cache_units(evidence)) == [
-        ("lookup", 1),
-        ("model_request_task", 1),
-        ("model_request_task", 2),
+    assert sorted(identities(evidence.faulted_events())) == [
+        ("", "lookup#1"),
+        ("", "model_request_task#1"),
+        ("", "model_request_task#2"),
     ]
     verdict = stable_cache_keys(evidence)
     assert verdict == Verdict(True, "3 unit(s), 2 seen more than once, each with one cache key")
@@ -562,8 +573,9 @@ def test_stable_cache_keys_is_violated_when_a_retry_changes_the_key() -> None:
     verdict = stable_cache_keys(trial.evidence())
     assert verdict.held is False
     assert "1 unit(s) changed cache key" in verdict.detail
-    assert "task 'get_time' #1" in verdict.detail
-    assert "aaaaaaaaaaaa, bbbbbbbbbbbb" in verdict.detail  # the first 12 characters of each distinct key
+    assert "get_time#1 of the root run" in verdict.detail
+    assert "'aaaaaaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbbbbbb'" in verdict.detail
+    assert "changes on every attempt" in verdict.detail  # Prefect's hint: inputs, not a new flow run
 
 
 def test_stable_cache_keys_is_violated_when_a_new_epoch_changes_the_key_of_a_position() -> None:
@@ -575,21 +587,7 @@ def test_stable_cache_keys_is_violated_when_a_new_epoch_changes_the_key_of_a_pos
     trial.cache_key("resume-1", "k1", "r5", epoch="3.3")
     verdict = stable_cache_keys(trial.evidence())
     assert verdict.held is False
-    assert "task 'model_request_task' #2" in verdict.detail and "k2, k2-changed" in verdict.detail
-
-
-def test_cache_key_positions_count_within_one_epoch_and_task_name() -> None:
-    trial = Trial()
-    trial.cache_key("faulted", "m-1", "r1")
-    trial.cache_key("faulted", "t-1", "t1", name="lookup")
-    trial.cache_key("faulted", "m-2", "r2")
-    trial.cache_key("faulted", "m-1", "r1", 2)  # retry of r1: keeps position 1
-    groups = logical_cache_units(trial.evidence())
-    assert {unit: [o["key"] for o in obs] for unit, obs in groups.items()} == {
-        ("model_request_task", 1): ["m-1", "m-1"],
-        ("lookup", 1): ["t-1"],
-        ("model_request_task", 2): ["m-2"],
-    }
+    assert "model_request_task#2" in verdict.detail and "'k2', 'k2-changed'" in verdict.detail
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -674,6 +672,7 @@ def test_check_runs_the_named_checkers_only() -> None:
         "output_matches_golden",
         "bounded_retries",
         "no_false_cache_sharing",
+        "deterministic_replay",
     }
     assert set(CHECKERS) == set(get_args(PropertyName))
     verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])
@@ -811,7 +810,7 @@ def test_dbos_response_delivered_but_step_not_journaled_before_the_kill_is_not_a
     trial = Trial()
     trial.model_request("faulted", M1, engine=step("wf-1", 1))  # delivered, then the kill: no checkpoint
     trial.model_request("resume-1", M1, attempt=2, engine=step("wf-1", 1))
-    calls = model_calls(trial.evidence())
+    calls = model_calls(trial.evidence(engine="dbos"))
     assert calls.duplicates == 0 and calls.expected_reexecutions == 1
 
 
@@ -822,7 +821,7 @@ def test_dbos_response_re_sent_after_its_step_was_journaled_is_a_duplicate() -> 
         "faulted", {"workflow_id": "wf-1", "function_id": 1, "function_name": "m", "error": False}
     )
     trial.model_request("resume-1", M1, attempt=2, engine=step("wf-1-fresh-1", 1))
-    assert model_calls(trial.evidence()).duplicates == 1
+    assert model_calls(trial.evidence(engine="dbos")).duplicates == 1
 
 
 # ------------------------------------------------------------------------------------------ completes_within
@@ -930,30 +929,36 @@ def test_bounded_retries_counts_dbos_step_attempts() -> None:
     trial = Trial()
     for attempt in (0, 1, 2):
         trial.model_request("faulted", M1, attempt + 1, dbos_attempt(1, attempt), fault="http_error")
-    assert bounded_retries(trial.evidence()).held is True
+    assert bounded_retries(trial.evidence(engine="dbos")).held is True
     trial.model_request("faulted", M1, 4, dbos_attempt(2, 0))  # the same request, a new step
-    assert bounded_retries(trial.evidence()).held is False
+    assert bounded_retries(trial.evidence(engine="dbos")).held is False
 
 
 # ------------------------------------------------------------------------------------ step identity (DBOS)
 
 
 def journaled(
-    trial: Trial, role: str, workflow: str, step_id: int, name: str, event: str = "checkpoint"
+    trial: Trial,
+    role: str,
+    workflow: str,
+    step_id: int,
+    name: str,
+    event: str = "checkpoint",
+    roots: tuple[str, ...] = ("wf-golden", "wf-faulted"),
+    **extra: Any,
 ) -> None:
+    """A step DBOS journaled (or replayed), and its identity, as the DBOS adapter records them."""
+    step = {"workflow_id": workflow, "function_id": step_id, "function_name": name}
+    trial.event(role, event, engine={**step, "error": False})
+    scope = relative_workflow(workflow, list(roots))
     trial.event(
-        role,
-        event,
-        engine={"workflow_id": workflow, "function_id": step_id, "function_name": name, "error": False},
+        role, "identity", engine={**step, "scope": scope, "position": step_id, "identity": name, **extra}
     )
 
 
 def dbos_run(trial: Trial, role: str, root: str, names: list[str]) -> None:
     for step_id, name in enumerate(names, start=1):
         journaled(trial, role, root, step_id, name)
-
-
-ROOTS = ({"workflow_id": "wf-golden"}, {"workflow_id": "wf-faulted"})
 
 
 DOWNLOAD, MODEL = "data_analyst.download_dataset", "data_analyst_dbos__model.request"
@@ -966,11 +971,11 @@ def test_step_identity_holds_when_every_execution_calls_the_same_steps() -> None
     journaled(trial, "resume-1", "wf-faulted", 1, DOWNLOAD, "replay")  # recovery replays them
     journaled(trial, "resume-1", "wf-faulted", 2, MODEL, "replay")
     journaled(trial, "resume-1", "wf-faulted", 3, MODEL)
-    verdict = stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS))
+    verdict = stable_cache_keys(trial.evidence(engine="dbos"))
     assert verdict == Verdict(
         True,
-        "3 step(s), each with one function across executions; 3 of them paired with the golden run's, "
-        "all the same function",
+        "3 unit(s), 2 seen more than once, each with one step function; 3 of them paired with the golden "
+        "run's, all the same",
     )
 
 
@@ -980,35 +985,31 @@ def test_step_identity_surfaces_dbos_refusing_a_nondeterministic_recovery() -> N
     dbos_run(trial, "faulted", "wf-faulted", [DOWNLOAD, MODEL])
     trial.event(
         "resume-1",
-        "step_mismatch",
+        "identity",
         engine={
             "workflow_id": "wf-faulted",
-            "function_id": 1,
-            "function_name": MODEL,
-            "recorded_function_name": DOWNLOAD,
+            "scope": "",
+            "position": 1,
+            "identity": MODEL,
+            "recorded": DOWNLOAD,
             "error": "DBOSUnexpectedStepError: During execution of workflow wf-faulted step 1, ...",
         },
     )
-    evidence = trial.evidence(completed=False, error="DBOSUnexpectedStepError: ...", engine="dbos", ids=ROOTS)
+    evidence = trial.evidence(completed=False, error="DBOSUnexpectedStepError: ...", engine="dbos")
     verdict = stable_cache_keys(evidence)
     assert verdict.held is False
-    assert (
-        f"step 1 of the root workflow (wf-faulted) was {DOWNLOAD!r} when journaled and {MODEL!r}"
-        in verdict.detail
-    )
-    assert (
-        "DBOS refused the resume-1 execution (DBOSUnexpectedStepError), so the run was not" in verdict.detail
-    )
+    assert f"1 of the root run had step functions {DOWNLOAD!r}, {MODEL!r}" in verdict.detail
+    assert "DBOS refused to recover it (DBOSUnexpectedStepError) in role resume-1" in verdict.detail
     assert "not deterministic" in verdict.detail
     assert "see stable_cache_keys" in completes(evidence).detail
 
 
 def test_step_identity_catches_a_step_journaled_twice_under_different_names() -> None:
     trial = Trial()
-    journaled(trial, "faulted", "wf-1", 2, "a")
-    journaled(trial, "resume-1", "wf-1", 2, "b", "replay")
-    verdict = stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS))
-    assert verdict.held is False and "seen in roles faulted, resume-1" in verdict.detail
+    journaled(trial, "faulted", "wf-faulted", 2, "a")
+    journaled(trial, "resume-1", "wf-faulted", 2, "b", "replay")
+    verdict = stable_cache_keys(trial.evidence(engine="dbos"))
+    assert verdict.held is False and "(roles faulted, resume-1)" in verdict.detail
 
 
 def test_step_identity_compares_the_faulted_run_with_the_golden_run_modulo_ids() -> None:
@@ -1017,19 +1018,16 @@ def test_step_identity_compares_the_faulted_run_with_the_golden_run_modulo_ids()
     journaled(trial, "golden", "wf-golden-2-1", 1, "child_model")  # a child workflow started at step 2
     dbos_run(trial, "faulted", "wf-faulted", [DOWNLOAD, MODEL])
     journaled(trial, "faulted", "wf-faulted-2-1", 1, "child_model")
-    assert stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS)).held is True
+    assert stable_cache_keys(trial.evidence(engine="dbos")).held is True
     journaled(trial, "faulted", "wf-faulted-2-1", 2, "other")  # steps the golden run never made: fine
-    assert stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS)).held is True
+    assert stable_cache_keys(trial.evidence(engine="dbos")).held is True
 
     diverged = Trial()
     dbos_run(diverged, "golden", "wf-golden", [DOWNLOAD, MODEL, MODEL])
     dbos_run(diverged, "faulted", "wf-faulted", [MODEL, MODEL])  # skipped the download
-    verdict = stable_cache_keys(diverged.evidence(engine="dbos", ids=ROOTS))
+    verdict = stable_cache_keys(diverged.evidence(engine="dbos"))
     assert verdict.held is False
-    assert (
-        f"first: step 1 of the root workflow was {DOWNLOAD!r} in the golden run and {MODEL!r}"
-        in verdict.detail
-    )
+    assert f"first: 1 of the root run was {DOWNLOAD!r} in the golden run and {MODEL!r}" in verdict.detail
 
 
 def test_step_identity_does_not_compare_with_golden_after_a_fault_that_changes_the_conversation() -> None:
@@ -1037,24 +1035,34 @@ def test_step_identity_does_not_compare_with_golden_after_a_fault_that_changes_t
     dbos_run(trial, "golden", "wf-golden", [MODEL, MODEL])
     trial.fault("faulted", M1, "malformed_output", "after")
     dbos_run(trial, "faulted", "wf-faulted", [MODEL, "retry_tool", MODEL])
-    verdict = stable_cache_keys(trial.evidence(engine="dbos", ids=ROOTS))
+    verdict = stable_cache_keys(trial.evidence(engine="dbos"))
     assert verdict.held is True and "malformed_output fault legitimately changed" in verdict.detail
 
 
 def test_step_identity_pairs_a_fresh_run_with_the_golden_run() -> None:
     trial = Trial()
+    roots = ("wf-faulted-fresh-1", "wf-faulted")
     dbos_run(trial, "golden", "wf-golden", [MODEL, MODEL])
     dbos_run(trial, "faulted", "wf-faulted", [MODEL])
-    dbos_run(trial, "resume-1", "wf-faulted-fresh-1", [MODEL, MODEL])
-    journaled(trial, "resume-1", "wf-faulted-fresh-1-3", 1, "child")  # not in golden: not compared
+    for step_id in (1, 2):
+        journaled(trial, "resume-1", "wf-faulted-fresh-1", step_id, MODEL, roots=roots)
+    journaled(trial, "resume-1", "wf-faulted-fresh-1-3", 1, "child", roots=roots)  # not in golden
     assert relative_workflow("wf-faulted-fresh-1-3", ["wf-faulted", "wf-faulted-fresh-1"]) == "-3"
-    fresh = {"workflow_id": "wf-faulted-fresh-1", "abandoned_workflow_id": "wf-faulted"}
-    assert stable_cache_keys(trial.evidence(engine="dbos", ids=(ROOTS[0], fresh))).held is True
+    assert stable_cache_keys(trial.evidence(engine="dbos")).held is True
 
 
-def test_stable_cache_keys_is_not_implemented_for_temporal() -> None:
-    verdict = stable_cache_keys(Trial().evidence(engine="temporal"))
-    assert verdict.held is None and "not implemented for Temporal" in verdict.detail
+def test_deterministic_replay_is_not_applicable_without_a_replay_check() -> None:
+    verdict = CHECKERS["deterministic_replay"](Trial().evidence(engine="dbos"))
+    assert verdict.held is None and "no replay check" in verdict.detail
+
+
+def test_deterministic_replay_judges_the_engines_replay_check() -> None:
+    trial = Trial()
+    trial.event("faulted", "replay_check", problems=[])
+    assert CHECKERS["deterministic_replay"](trial.evidence()).held is True
+    trial.event("faulted", "replay_check", problems=["workflow wf-1 event 7: activity b instead of a"])
+    verdict = CHECKERS["deterministic_replay"](trial.evidence())
+    assert verdict.held is False and "event 7" in verdict.detail and "workflow.now()" in verdict.detail
 
 
 # ----------------------------------------------------------------------------------- output comparator
@@ -1215,6 +1223,7 @@ def test_variants_are_required_by_no_false_cache_sharing_and_must_change_an_inpu
         "schema_version": 1,
         "name": "s",
         "agent": "m:a",
+        "engines": ["prefect"],
         "prompt": "p",
         "cassette": "c.yaml",
         "plans": [{"name": "p"}],

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from durable_chaos.fixtures.engines.base import EngineUnavailable
-from durable_chaos.fixtures.engines.dbos import (
+from durable_chaos.fixtures.engines.dbos.adapter import (
     ENV_DATABASE_URL,
     ENV_SYSTEM_DATABASE_URL,
     DBOSAdapter,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from durable_chaos.fixtures.engines.base import Target
+from durable_chaos.fixtures.engines.prefect.options import PrefectOptions
 from durable_chaos.harness.runner import (
     TrialResult,
     TrialRunner,
@@ -19,7 +20,7 @@ from durable_chaos.harness.runner import (
     role_target,
     run_id,
 )
-from durable_chaos.harness.scenario import Expect, PrefectOptions, Variant
+from durable_chaos.harness.scenario import Expect, Variant
 from durable_chaos.harness.scenario_loader import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

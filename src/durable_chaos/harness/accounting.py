@@ -27,45 +27,26 @@ class Tokens:
     saved: int
 
 
-def unit_attempt_key(engine: dict[str, Any]) -> tuple[Any, ...] | None:
-    """Identity of one durable unit attempt as the engine reports it, to pair a delivered response
-    with the engine's checkpoint of the same unit: a Prefect task run attempt, or a DBOS step."""
-    if engine.get("task_run_id") is not None:
-        return ("task", engine["task_run_id"], engine.get("task_run_count"))
-    step = engine.get("step_id", engine.get("function_id"))
-    if engine.get("workflow_id") is not None and step is not None:
-        return ("step", engine["workflow_id"], step)
-    return None
-
-
-def engine_attempt(engine: dict[str, Any]) -> tuple[Any, ...] | None:
-    """Identity of one engine-level attempt of a durable unit: a Prefect task run's run count, or a DBOS
-    step's attempt. Several HTTP sends inside one attempt (the provider SDK's own retries) share it."""
-    if engine.get("task_run_id") is not None:
-        return ("task", engine["task_run_id"], engine.get("task_run_count"))
-    if engine.get("workflow_id") is not None and engine.get("step_id") is not None:
-        return ("step", engine["workflow_id"], engine["step_id"], engine.get("step_attempt"))
-    return None
-
-
 def checkpoint_times(evidence: Evidence) -> dict[str, float]:
     """For each model request fingerprint, when its response was first checkpointed.
 
     A response is checkpointed when it was delivered to the agent (history ``ok``) and the durable
-    unit that received it was then recorded by the engine (a ``checkpoint`` event for the same Prefect
-    task run attempt or DBOS step). Where the engine names no unit, delivery counts as the checkpoint.
-    A send of the same request *after* that moment is a duplicate: the engine should have replayed it.
+    unit that received it was then recorded by the engine (a ``checkpoint`` event for the same unit
+    attempt, as the engine's rules pair them: a task run attempt, a step, an activity). Where the
+    engine names no unit, delivery counts as the checkpoint. A send of the same request *after* that
+    moment is a duplicate: the engine should have replayed it.
     """
     checkpoints: dict[tuple[Any, ...], float] = {}
+    rules = evidence.rules
     for c in evidence.faulted_events("checkpoint"):
-        key = unit_attempt_key(c.get("engine") or {})
+        key = rules.unit_attempt_key(c.get("engine") or {})
         if key is not None and not c["engine"].get("error"):
             checkpoints.setdefault(key, c["t"])
     times: dict[str, float] = {}
     for ok in evidence.faulted_events("ok"):
         if ok["unit"]["kind"] != "model_request" or int(ok.get("status") or 200) >= 400:
             continue
-        key = unit_attempt_key(ok.get("engine") or {})
+        key = rules.unit_attempt_key(ok.get("engine") or {})
         if key is not None:
             at = checkpoints.get(key)
             if at is None:

@@ -12,8 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from durable_chaos.fixtures.engines.base import RunOutcome
-from durable_chaos.harness.accounting import engine_attempt, model_calls
+from durable_chaos.harness.accounting import model_calls
 from durable_chaos.harness.evidence import (
     GOLDEN,
     Evidence,
@@ -42,7 +41,7 @@ def completes(evidence: Evidence) -> Verdict:
         return Verdict(True, f"the run completed; {faults} fault(s) fired")
     why = (
         " (the engine refused to recover a nondeterministic workflow: see stable_cache_keys)"
-        if evidence.faulted_events("step_mismatch")
+        if refused_identities(evidence)
         else ""
     )
     return Verdict(False, f"the run did not complete after {faults} fault(s): {evidence.faulted.error}{why}")
@@ -97,16 +96,6 @@ def no_duplicate_model_calls(evidence: Evidence) -> Verdict:
     )
 
 
-ENGINE_TOOL_HINTS = {
-    "dbos": "Under DBOS, plain function tools are not durable steps: they run in the workflow itself and "
-    "run again on every recovery. Put the side effect in a @DBOS.step (or a DBOS step-wrapped toolset), or "
-    "make it idempotent with an idempotency key.",
-    "prefect": "The tool's Prefect task ran again: it had not completed (or its cached result could not be "
-    "reused) when the run was retried or resumed. Make the side effect idempotent (an idempotency key) and "
-    "check that the task's cache key is stable.",
-}
-
-
 def tools_exactly_once(evidence: Evidence) -> Verdict:
     """Each call of a side-effecting tool executes its body once per logical call, across retries,
     kills and resumes."""
@@ -147,7 +136,7 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
             "one, so nothing the interrupted run journaled (even a step-wrapped tool) could be replayed."
         )
     else:
-        why = ENGINE_TOOL_HINTS.get(str(evidence.extra.get("engine")), "The engine re-executed it.")
+        why = evidence.rules.tool_repeat_hint()
     return Verdict(
         False,
         f"{len(repeated)} side-effecting call(s) executed more than once; first: tool {unit['name']!r} "
@@ -156,182 +145,111 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
     )
 
 
-def logical_cache_units(evidence: Evidence) -> dict[tuple[str, int], list[dict[str, Any]]]:
-    """Cache-key observations grouped by logical unit: (task name, position among same-named tasks
-    within one attempt of the trial flow in one process). Retries of a task run keep their position."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    positions: dict[str, int] = {}
-    counters: dict[tuple[Any, ...], int] = {}
-    for event in evidence.faulted_events("cache_key"):
-        engine = event["engine"]
-        run_id = engine["task_run_id"]
-        if run_id not in positions:
-            scope = (event["role"], engine.get("epoch"), engine["task_name"])
-            counters[scope] = counters.get(scope, 0) + 1
-            positions[run_id] = counters[scope]
-        groups.setdefault((engine["task_name"], positions[run_id]), []).append(event)
-    return groups
-
-
-def stable_cache_keys(evidence: Evidence) -> Verdict:
-    """Every attempt and resume of the same logical unit has the same identity in the engine: the same
-    cache key (Prefect), the same function at the same step id (DBOS)."""
-    if evidence.faulted_events("cache_key"):
-        return _stable_cache_keys(evidence)
-    if step_observations(evidence.faulted_events()):
-        return stable_step_identity(evidence)
-    if evidence.extra.get("engine") == "temporal":
-        return Verdict(None, "not implemented for Temporal yet (its history replay would be the check)")
-    return Verdict(None, "the engine reported no cache keys or steps for this run")
-
-
-def _stable_cache_keys(evidence: Evidence) -> Verdict:
-    """Prefect: every attempt and resume of the same logical task computes the same cache key."""
-    groups = logical_cache_units(evidence)
-    unstable = {unit: obs for unit, obs in groups.items() if len({o["key"] for o in obs}) > 1}
-    repeated = sum(1 for obs in groups.values() if len(obs) > 1)
-    if not unstable:
-        return Verdict(
-            True, f"{len(groups)} unit(s), {repeated} seen more than once, each with one cache key"
-        )
-    (name, position), observations = next(iter(sorted(unstable.items())))
-    keys = [o["key"] for o in observations]
-    runs = {o["engine"].get("flow_run_id") for o in observations} - {None}
-    if len(runs) > 1:
-        return Verdict(
-            False,
-            f"{len(unstable)} unit(s) changed cache key between attempts; first: task {name!r} #{position} "
-            f"ran in {len(runs)} different flow runs, and the cache key includes the flow run id. The "
-            "interrupted run was not resumed: a new run (a fresh flow run, or a wrapper's fresh subflow) "
-            "started instead, so no completed unit could be reused. Re-run the same flow run after a "
-            "failure (flow retries, or re-executing that flow run id).",
-        )
-    return Verdict(
-        False,
-        f"{len(unstable)} unit(s) changed cache key between attempts; first: task {name!r} #{position} "
-        f"had keys {', '.join(str(k)[:12] for k in dict.fromkeys(keys))}. Something in the unit's inputs "
-        "changes on every attempt (a timestamp, a random id, the current time in an argument or in deps), "
-        "so completed work can never be reused: make the inputs deterministic or exclude that field "
-        "from the cache policy.",
-    )
-
-
-STEP_EVENTS = frozenset({"checkpoint", "replay", "step_mismatch"})
 CONVERSATION_CHANGING_FAULTS = frozenset({"malformed_output", "tool_error"})
 """Faults after which the agent legitimately sends other requests than the golden run (a retry prompt)."""
 
+Position = tuple[str, Any]
+"""(scope, position) of one logical unit: a workflow relative to the run's root and a step id, command
+index or ``<task name>#<n>``, as the engine's ``identity`` events name it."""
 
-def step_observations(events: list[dict[str, Any]]) -> list[tuple[str, str, int, str]]:
-    """(role, workflow id, step id, function name) of every step the engine journaled or replayed, and
-    both names of a step it refused because its journal recorded another function at that id."""
-    found: list[tuple[str, str, int, str]] = []
+
+def refused_identities(evidence: Evidence) -> list[dict[str, Any]]:
+    """``identity`` events of units the engine refused to replay because its journal held another
+    identity at that position."""
+    return [e for e in evidence.faulted_events("identity") if e["engine"].get("recorded") is not None]
+
+
+def identities(events: list[dict[str, Any]]) -> dict[Position, list[dict[str, Any]]]:
+    """``identity`` observations grouped by logical unit; a refused replay counts the recorded identity
+    first, then the one executed."""
+    groups: dict[Position, list[dict[str, Any]]] = {}
     for event in events:
-        engine = event.get("engine") or {}
-        if event["event"] not in STEP_EVENTS or engine.get("function_id") is None:
+        if event["event"] != "identity":
             continue
-        where = (event["role"], str(engine["workflow_id"]), int(engine["function_id"]))
-        if event["event"] == "step_mismatch":
-            found.append((*where, str(engine["recorded_function_name"])))
-        found.append((*where, str(engine["function_name"])))
-    return found
+        engine = event["engine"]
+        key = (str(engine.get("scope", "")), engine["position"])
+        group = groups.setdefault(key, [])
+        if engine.get("recorded") is not None:
+            group.append({**event, "engine": {**engine, "identity": engine["recorded"]}})
+        group.append(event)
+    return groups
 
 
-def step_names(observations: list[tuple[str, str, int, str]]) -> dict[tuple[str, int], list[str]]:
-    """The distinct function names seen at each (workflow, step id), in order of appearance."""
-    names: dict[tuple[str, int], list[str]] = {}
-    for _, workflow, step, name in observations:
-        seen = names.setdefault((workflow, step), [])
-        if name not in seen:
-            seen.append(name)
-    return names
+def distinct(observations: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(str(o["engine"]["identity"]) for o in observations))
 
 
-def relative_workflow(workflow: str, roots: list[str]) -> str:
-    """A workflow's id relative to the run's root workflow (``""`` for the root, ``"-5"`` for the child
-    it started at step 5, ...), so the golden run's and the faulted run's workflows can be paired."""
-    root = max((r for r in roots if workflow.startswith(r)), key=len, default=None)
-    return workflow if root is None else workflow[len(root) :]
+def _place(key: Position) -> str:
+    scope, position = key
+    where = "the root run" if scope == "" else f"'<root>{scope}'"
+    return f"{position} of {where}"
 
 
-def run_roots(outcome: RunOutcome) -> list[str]:
-    """The root workflows of a run, as its outcome names them: the workflow it ran (or recovered) and,
-    for a ``new_run`` resume, the one it abandoned."""
-    ids = outcome.engine_ids or {}
-    return [str(ids[key]) for key in ("workflow_id", "abandoned_workflow_id") if ids.get(key)]
-
-
-def _workflow_label(relative: str) -> str:
-    return "the root workflow" if relative == "" else f"child workflow '<root>{relative}'"
-
-
-def stable_step_identity(evidence: Evidence) -> Verdict:
-    """DBOS: within each workflow, every execution (first run, step retries, recoveries) calls the same
-    function at the same step id; and the faulted run's steps are the golden run's, modulo ids."""
-    faulted = step_observations(evidence.faulted_events())
-    conflict = _journal_conflict(evidence, faulted)
-    if conflict is not None:
-        return conflict
-    units = len(step_names(faulted))
+def stable_cache_keys(evidence: Evidence) -> Verdict:
+    """Every attempt and resume of the same logical unit has the same identity in the engine (a cache
+    key, the function at a step id, the activity at a command position); and, where the engine's
+    journal is positional, the faulted run's units are the golden run's."""
+    rules = evidence.rules
+    faulted = identities(evidence.faulted_events())
+    if not faulted:
+        return Verdict(None, "the engine reported no unit identities (cache keys, steps) for this run")
+    noun = rules.identity_noun
+    changed = {key: obs for key, obs in faulted.items() if len(distinct(obs)) > 1}
+    if changed:
+        key, observations = min(changed.items(), key=lambda item: str(item[0]))
+        names = distinct(observations)
+        refused = [o for o in observations if o["engine"].get("recorded") is not None]
+        how = (
+            f"; {rules.journal_refusal} in role {refused[0]['role']}"
+            if refused
+            else f" (roles {', '.join(dict.fromkeys(o['role'] for o in observations))})"
+        )
+        return Verdict(
+            False,
+            f"{len(changed)} unit(s) changed {noun} between attempts; first: {_place(key)} had "
+            f"{noun}s {', '.join(repr(n[:40]) for n in names)}{how}. "
+            f"{rules.identity_change_hint(observations)}",
+        )
+    repeated = sum(1 for obs in faulted.values() if len(obs) > 1)
+    held = f"{len(faulted)} unit(s), {repeated} seen more than once, each with one {noun}"
+    if not rules.identity_comparable_with_golden:
+        return Verdict(True, held)
     struck = {f["fault"]["kind"] for f in evidence.faulted_events("fault")} & CONVERSATION_CHANGING_FAULTS
     if struck:
         return Verdict(
             True,
-            f"{units} step(s), each with one function across executions; not compared with the golden run "
-            f"because a {', '.join(sorted(struck))} fault legitimately changed the conversation",
+            f"{held}; not compared with the golden run because a {', '.join(sorted(struck))} fault "
+            "legitimately changed the conversation",
         )
-    golden = _relative_steps(step_observations(evidence.role_events(GOLDEN)), run_roots(evidence.golden))
-    ours = _relative_steps(faulted, run_roots(evidence.faulted))
-    paired = sorted((key, golden[key], name) for key, name in ours.items() if key in golden)
-    diverged = [(key, was, now) for key, was, now in paired if was != now]
+    golden = identities(evidence.role_events(GOLDEN))
+    paired = sorted((str(k), k) for k in faulted if k in golden)
+    diverged = [k for _, k in paired if distinct(golden[k])[0] != distinct(faulted[k])[0]]
     if diverged:
-        (relative, step), was, now = diverged[0]
+        key = diverged[0]
         return Verdict(
             False,
-            f"{len(diverged)} step(s) differ from the golden run's with the same inputs; first: step {step} "
-            f"of {_workflow_label(relative)} was {was!r} in the golden run and {now!r} in the faulted run. "
-            "The workflow's path depends on something outside its inputs and its journal (a file, the "
-            "clock, a random draw, process state): a recovery may take another path than the interrupted "
-            "execution (DBOS then refuses it with DBOSUnexpectedStepError). Read such values inside a step.",
+            f"{len(diverged)} unit(s) differ from the golden run's with the same inputs; first: "
+            f"{_place(key)} was {distinct(golden[key])[0]!r} in the golden run and "
+            f"{distinct(faulted[key])[0]!r} in the faulted run. {rules.divergence_hint()}",
         )
-    return Verdict(
-        True,
-        f"{units} step(s), each with one function across executions; {len(paired)} of them paired with the "
-        "golden run's, all the same function",
-    )
+    return Verdict(True, f"{held}; {len(paired)} of them paired with the golden run's, all the same")
 
 
-def _relative_steps(
-    observations: list[tuple[str, str, int, str]], roots: list[str]
-) -> dict[tuple[str, int], str]:
-    """The first function name journaled at each (workflow relative to the run's roots, step id)."""
-    return {
-        (relative_workflow(workflow, roots), step): names[0]
-        for (workflow, step), names in step_names(observations).items()
-    }
-
-
-def _journal_conflict(evidence: Evidence, faulted: list[tuple[str, str, int, str]]) -> Verdict | None:
-    """A step id at which two executions of the same workflow called different functions, if any."""
-    conflicts = {key: names for key, names in step_names(faulted).items() if len(names) > 1}
-    if not conflicts:
-        return None
-    (workflow, step), names = min(conflicts.items(), key=lambda item: (item[0][1], item[0][0]))
-    refused = [e for e in evidence.faulted_events("step_mismatch") if e["engine"]["workflow_id"] == workflow]
-    if refused:
-        error_type = str(refused[0]["engine"].get("error") or "").partition(":")[0] or "a step mismatch"
-        how = f"DBOS refused the {refused[0]['role']} execution ({error_type}), so the run was not recovered"
-    else:
-        roles = dict.fromkeys(role for role, wf, sid, _ in faulted if (wf, sid) == (workflow, step))
-        how = f"seen in roles {', '.join(roles)}"
-    relative = relative_workflow(workflow, run_roots(evidence.faulted))
+def deterministic_replay(evidence: Evidence) -> Verdict:
+    """Every finished workflow of the faulted run replays against its recorded history with the same
+    code, as the engine's own replayer checks it."""
+    checks = evidence.faulted_events("replay_check")
+    if not checks:
+        return Verdict(None, "the engine offers no replay check of finished runs")
+    problems = [p for check in checks for p in check.get("problems") or []]
+    if not problems:
+        return Verdict(True, f"{len(checks)} finished run(s) replayed against their history, no divergence")
     return Verdict(
         False,
-        f"{len(conflicts)} step id(s) changed function between executions of the same workflow; first: "
-        f"step {step} of {_workflow_label(relative)} ({workflow}) was {names[0]!r} when journaled and "
-        f"{names[1]!r} when executed again; {how}. The workflow is not deterministic: its code took another "
-        "path when re-executed, because it decides on something outside its inputs and its journal (a file, "
-        "the clock, a random draw, process state). Read such values inside a step, so the journal replays "
-        "them.",
+        f"{len(problems)} replay divergence(s); first: {problems[0]}. The workflow code is not "
+        "deterministic: it decides on something outside its history (set iteration order, the clock, "
+        "a random draw, process state). Use the engine's deterministic APIs (workflow.now(), "
+        "workflow.random()) or move the decision into an activity.",
     )
 
 
@@ -421,7 +339,7 @@ def bounded_retries(evidence: Evidence) -> Verdict:
     units: dict[tuple[Any, ...], dict[str, Any]] = {}
     for event in evidence.faulted_events("invoke"):
         engine = event.get("engine") or {}
-        attempt = engine_attempt(engine)
+        attempt = evidence.rules.engine_attempt(engine)
         if attempt is None or engine.get("max_attempts") is None:
             continue  # not inside a durable unit with a retry policy (e.g. a DBOS function tool)
         key = (event["role"], engine.get("epoch"), event["unit"]["kind"], event["unit"]["fingerprint"])
@@ -442,7 +360,7 @@ def bounded_retries(evidence: Evidence) -> Verdict:
     key = over[0]
     made, allowed = len(attempts[key]), bounds[key]
     instances = len({a[:-1] for a in attempts[key]})
-    kind = "task runs" if next(iter(attempts[key]))[0] == "task" else "steps"
+    kind = f"{evidence.rules.unit_noun}s"
     return Verdict(
         False,
         f"{len(over)} unit(s) retried beyond their policy; first: {_unit_label(units[key])} made {made} "
@@ -524,6 +442,7 @@ CHECKERS: dict[str, Checker] = {
     "output_matches_golden": output_matches_golden,
     "bounded_retries": bounded_retries,
     "no_false_cache_sharing": no_false_cache_sharing,
+    "deterministic_replay": deterministic_replay,
 }
 
 

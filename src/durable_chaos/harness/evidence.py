@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from durable_chaos.fixtures.engines.base import RunOutcome
+from durable_chaos.fixtures.engines.base import EngineRules, RunOutcome
 
 GOLDEN = "golden"
 FAULTED = "faulted"
@@ -60,6 +60,8 @@ class Evidence:
     comparator: Comparator | None = None
     comparator_name: str | None = None
     variants: tuple[VariantRuns, ...] = ()
+    rules: EngineRules = field(default_factory=EngineRules)
+    """The engine's share of judgement (unit identity, hints), from its spec."""
 
     def faulted_events(self, event: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events if is_faulted(e["role"]) and (event is None or e["event"] == event)]

@@ -266,11 +266,15 @@ def evaluate(results: Sequence[TrialResult], config: GateConfig) -> GateOutcome:
     """The exit code and messages for a chaos run: trial errors (3), trial failures and gate
     failures (1), else 0. Messages on 1 name the scenario, engine and plan, and carry the violated
     property's detail (the unit and the fix)."""
+    invalid: list[str] = []
     errors: list[str] = []
     failures: list[str] = []
     notes: list[str] = []
     unchecked: dict[str, list[str]] = {}
     for result in results:
+        if result.verdict == "invalid":
+            invalid.append(f"INVALID {_where(result)}: {result.reason}")
+            continue
         if result.verdict == "error":
             errors.append(f"ERROR {_where(result)}: {result.reason}")
             continue
@@ -313,10 +317,12 @@ def evaluate(results: Sequence[TrialResult], config: GateConfig) -> GateOutcome:
                 )
             else:
                 notes.append(f"min_token_savings {config.min_token_savings:.1%} met: {summary}")
-    if errors:
+    if invalid:
+        code = EXIT_INVALID
+    elif errors:
         code = EXIT_INFRASTRUCTURE
     elif failures:
         code = EXIT_VIOLATED
     else:
         code = EXIT_OK
-    return GateOutcome(code, errors + failures, notes)
+    return GateOutcome(code, invalid + errors + failures, notes)

@@ -9,6 +9,12 @@ With ``--chaos`` the session's exit status says what happened (see :mod:`durable
 0 every guarantee held; 1 a guarantee was violated (a trial failed, or the ``[tool.durable-chaos]`` gate
 did); 2 a scenario or the configuration is invalid; 3 the harness or its infrastructure failed (a trial
 error). Precedence 2 > 3 > 1 > 0.
+
+
+The plugin stays light: pytest imports it in every session of every project that has durable-chaos
+installed, so this module imports nothing of the harness at the top. Collecting scenario files needs
+only the scenario loader; the runner, pydantic-ai, vcrpy and the engines are imported when a trial runs
+under ``--chaos`` (``bench/plugin_import.py`` measures it).
 """
 
 from __future__ import annotations
@@ -17,31 +23,19 @@ import os
 import textwrap
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from durable_chaos.harness.gating import (
-    EXIT_INFRASTRUCTURE,
-    EXIT_INVALID,
-    EXIT_MEANINGS,
-    GateConfig,
-    GateConfigError,
-    GateOutcome,
-    evaluate,
-    load_config,
-    worst,
-)
-from durable_chaos.harness.markdown_report import write_invalid_configuration, write_markdown
-from durable_chaos.harness.report import WIDTH, detail_lines, terminal_lines, write_json
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
-from durable_chaos.harness.scenario import Scenario
-from durable_chaos.harness.scenario_loader import ScenarioError, is_scenario_file, load_scenario
+if TYPE_CHECKING:
+    from durable_chaos.harness.gating import GateConfig, GateOutcome
+    from durable_chaos.harness.runner import TrialResult, TrialRunner
+    from durable_chaos.harness.trial_spec import TrialSpec
 
-RESULTS_KEY = pytest.StashKey[list[TrialResult]]()
-RUNNER_KEY = pytest.StashKey[TrialRunner]()
-GATE_KEY = pytest.StashKey[GateConfig]()
-OUTCOME_KEY = pytest.StashKey[GateOutcome]()
+RESULTS_KEY = pytest.StashKey["list[TrialResult]"]()
+RUNNER_KEY = pytest.StashKey["TrialRunner"]()
+GATE_KEY = pytest.StashKey["GateConfig"]()
+OUTCOME_KEY = pytest.StashKey["GateOutcome"]()
 SCENARIO_ERRORS_KEY = pytest.StashKey[list[str]]()
 
 
@@ -70,7 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         action="append",
         default=[],
-        help="only run trials on this engine (repeatable): prefect, dbos, temporal",
+        help="only run trials on this engine (repeatable): any registered engine "
+        "(durable-chaos ships prefect, dbos, temporal, restate)",
     )
     group.addoption(
         "--chaos-markdown",
@@ -121,6 +116,9 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["DURABLE_CHAOS_DBOS_DATABASE_URL"] = dbos_url
     config.stash[RESULTS_KEY] = []
     if config.getoption("chaos"):
+        from durable_chaos.harness.gating import EXIT_INVALID, GateConfigError
+        from durable_chaos.harness.markdown_report import write_invalid_configuration
+
         try:
             config.stash[GATE_KEY] = gate_config(config)
         except GateConfigError as exc:
@@ -144,6 +142,8 @@ def pyproject_path(config: pytest.Config) -> Path:
 
 def gate_config(config: pytest.Config) -> GateConfig:
     """``[tool.durable-chaos]`` with the command-line overrides applied."""
+    from durable_chaos.harness.gating import load_config
+
     overrides = {
         "required": config.getoption("chaos_require") or None,
         "min_token_savings": config.getoption("chaos_min_savings"),
@@ -152,6 +152,10 @@ def gate_config(config: pytest.Config) -> GateConfig:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
+    if file_path.suffix not in {".yaml", ".yml", ".toml"}:
+        return None
+    from durable_chaos.harness.scenario_loader import is_scenario_file
+
     if file_path.suffix in {".yaml", ".yml", ".toml"} and is_scenario_file(file_path, parent.config.rootpath):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
@@ -161,6 +165,9 @@ class ScenarioFile(pytest.File):
     """A scenario file: one item per (engine x plan)."""
 
     def collect(self) -> Iterator[TrialItem]:
+        from durable_chaos.harness.scenario_loader import ScenarioError, load_scenario
+        from durable_chaos.harness.trial_spec import TrialSpec
+
         try:
             scenario = load_scenario(self.path)
         except ScenarioError as exc:
@@ -214,6 +221,8 @@ class TrialItem(pytest.Item):
         if isinstance(excinfo.value, TrialFailed):
             if self.result is None:
                 return str(excinfo.value)
+            from durable_chaos.harness.report import detail_lines
+
             return "\n".join(detail_lines(self.result))
         return str(super().repr_failure(excinfo))
 
@@ -222,6 +231,8 @@ class TrialItem(pytest.Item):
 
 
 def runner_for(config: pytest.Config) -> TrialRunner:
+    from durable_chaos.harness.runner import TrialRunner
+
     if RUNNER_KEY not in config.stash:
         config.stash[RUNNER_KEY] = TrialRunner(
             record=config.getoption("chaos_record"),
@@ -235,6 +246,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     outcome = config.stash.get(OUTCOME_KEY, None)
     if not results and outcome is None:
         return
+    from durable_chaos.harness.report import terminal_lines
+
     terminalreporter.section("durable-chaos")
     if results:
         for line in terminal_lines(results):
@@ -246,6 +259,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def outcome_lines(outcome: GateOutcome) -> list[str]:
+    from durable_chaos.harness.report import WIDTH
+
     lines = [f"durable-chaos exit status {outcome.exit_code}: {outcome.meaning}"]
     for text in [*outcome.messages, *(f"note: {note}" for note in outcome.notes)]:
         lines += textwrap.wrap(text, WIDTH, initial_indent="  ", subsequent_indent="    ") or [""]
@@ -255,6 +270,9 @@ def outcome_lines(outcome: GateOutcome) -> list[str]:
 def write_reports(config: pytest.Config, results: list[TrialResult], outcome: GateOutcome) -> GateOutcome:
     """Write the requested reports (HTML, then JSON, then Markdown, so the summaries carry the final
     outcome). A report that cannot be written is a harness failure: the returned outcome says so."""
+    from durable_chaos.harness.gating import EXIT_INFRASTRUCTURE, GateOutcome, worst
+    from durable_chaos.harness.markdown_report import write_markdown
+    from durable_chaos.harness.report import write_json
 
     def html(path: Path, gate: dict[str, Any]) -> None:
         from durable_chaos.harness.html_report import write_html  # written separately; imported lazily
@@ -288,6 +306,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     config = session.config
     chaos = bool(config.getoption("chaos")) and GATE_KEY in config.stash
     outcome: GateOutcome | None = None
+    if chaos:
+        from durable_chaos.harness.gating import EXIT_INVALID, EXIT_MEANINGS, GateOutcome, evaluate, worst
     try:
         if chaos:
             results = config.stash.get(RESULTS_KEY, [])
@@ -316,4 +336,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     return result
 
 
-__all__ = ["Scenario", "ScenarioFile", "TrialItem"]
+__all__ = ["ScenarioFile", "TrialItem"]

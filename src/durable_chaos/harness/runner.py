@@ -31,14 +31,18 @@ from durable_chaos.fixtures.engines import (
     RunOutcome,
     RunRequest,
     Target,
+    TargetMismatch,
     adapter_for,
+    engine_spec,
 )
 from durable_chaos.fixtures.engines.base import import_object
+from durable_chaos.fixtures.hooks import check_hooks
 from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.harness.checkers import Verdict, check, judge
 from durable_chaos.harness.evidence import (
+    FAULTED,
     GOLDEN,
     REFERENCE_PREFIX,
     VARIANT_PREFIX,
@@ -52,26 +56,10 @@ from durable_chaos.harness.evidence import (
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.scenario import Plan, Scenario
+from durable_chaos.harness.trial_spec import TrialSpec
 from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """One trial: a scenario, an engine, a fault plan."""
-
-    scenario: Scenario
-    engine: str
-    plan: Plan
-
-    @property
-    def id(self) -> str:
-        return f"{self.engine}-{self.plan.name}"
-
-    @property
-    def title(self) -> str:
-        return f"{self.scenario.name}[{self.id}]"
 
 
 @dataclass
@@ -182,6 +170,8 @@ class TrialRunner:
         self.root = root or Path(tempfile.mkdtemp(prefix="durable-chaos-"))
         self.engines: dict[str, EngineAdapter] = {}
         self.engine_errors: dict[str, str] = {}
+        self.unusable: dict[str, dict[str, str]] = {}
+        """Per engine: properties whose private hooks are broken, with the reason (see fixtures.hooks)."""
         self.counter = 0
         self.warm_workers = warm_workers
         self.zygotes: dict[str, Zygote] = {}
@@ -190,13 +180,14 @@ class TrialRunner:
         if name in self.engine_errors:
             raise EngineUnavailable(self.engine_errors[name])
         if name not in self.engines:
-            adapter = adapter_for(name)
             try:
+                adapter = adapter_for(name)
                 adapter.start(self.root / f"engine-{name}")
             except EngineUnavailable as exc:
                 self.engine_errors[name] = str(exc)
                 raise
             self.engines[name] = adapter
+            self.unusable[name] = check_hooks(adapter.hooks())
         return self.engines[name]
 
     def launch_worker(
@@ -217,7 +208,7 @@ class TrialRunner:
             return None
         try:
             self.zygotes[adapter.name] = Zygote(
-                list(getattr(adapter, "preload_modules", ())), self.root / f"warm-worker-{adapter.name}.log"
+                list(adapter.preload_modules), self.root / f"warm-worker-{adapter.name}.log"
             )
         except (WorkerFailed, OSError):
             self.warm_workers = False
@@ -241,6 +232,8 @@ class TrialRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         try:
             result = asyncio.run(self._run(spec, workdir))
+        except TargetMismatch as exc:
+            result = TrialResult(spec, "invalid", str(exc))
         except (TrialSetupError, EngineUnavailable, CassetteMissing) as exc:
             result = TrialResult(spec, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the harness's own failure is an error verdict
@@ -259,6 +252,7 @@ class TrialRunner:
         scenario = spec.scenario
         target = load_target(scenario)
         adapter = self.engine(spec.engine)
+        adapter.check_target(target)
         history = History(workdir / "history.jsonl")
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
@@ -293,6 +287,8 @@ class TrialRunner:
         else:
             faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
             armed.fired = fired_counts(history.events(), len(spec.plan.faults))
+        if "deterministic_replay" in properties and faulted.completed:
+            await replay_check(scenario, adapter, observer, faulted, workdir)
         evidence = Evidence(
             golden,
             faulted,
@@ -304,10 +300,14 @@ class TrialRunner:
             comparator=comparator,
             comparator_name=expect.comparator,
             variants=tuple(variants),
+            rules=engine_spec(spec.engine).rules,
         )
 
         errors = setup_errors(scenario, golden, golden_misses + faulted_misses, armed, variants)
         verdicts = check(evidence, list(properties))
+        for name, problem in self.unusable.get(spec.engine, {}).items():
+            if name in verdicts:
+                verdicts[name] = Verdict(None, f"not applicable: {problem}")
         verdict, reason = judge(verdicts, list(expect.violations), errors)
         tokens = token_use(evidence)
         return TrialResult(
@@ -347,17 +347,7 @@ async def run_role(
     the variant's inputs."""
     injection = Injection(plan, tracker or UnitTracker(), observer, role, allow_kill=allow_kill)
     target = role_target(scenario, target, role)
-    request = RunRequest(
-        role,
-        run_id(scenario, workdir, role),
-        workdir,
-        flow_retries=scenario.prefect.flow_retries,
-        resume=resume,
-        resume_mode=scenario.resume,
-        previous_ids=previous_ids or {},
-        context=engine_context(role),
-        resumable=allow_kill,
-    )
+    request = run_request(scenario, adapter, role, workdir, resume, previous_ids or {}, allow_kill)
     with (
         model_traffic(scenario, record) as misses,
         model_faults(),
@@ -369,6 +359,41 @@ async def run_role(
         outcome = await adapter.run(target, request)
         observer.history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
     return outcome, misses
+
+
+def run_request(
+    scenario: Scenario,
+    adapter: EngineAdapter,
+    role: str,
+    workdir: Path,
+    resume: bool = False,
+    previous_ids: dict[str, Any] | None = None,
+    resumable: bool = False,
+) -> RunRequest:
+    """The engine's view of one run of the trial."""
+    return RunRequest(
+        role,
+        run_id(scenario, workdir, role),
+        workdir,
+        options=scenario.engine_options(adapter.name),
+        resume=resume,
+        resume_mode=scenario.resume,
+        previous_ids=previous_ids or {},
+        context=engine_context(role),
+        resumable=resumable,
+    )
+
+
+async def replay_check(
+    scenario: Scenario, adapter: EngineAdapter, observer: TrialObserver, faulted: RunOutcome, workdir: Path
+) -> None:
+    """Ask the engine to replay the finished faulted run against its history; record what it found (a
+    ``replay_check`` event, which ``deterministic_replay`` judges). Nothing is recorded when the engine
+    has no replay check."""
+    request = run_request(scenario, adapter, FAULTED, workdir)
+    problems = await adapter.replay_check(faulted, request)
+    if problems is not None:
+        observer.history.mark("replay_check", FAULTED, problems=problems)
 
 
 def run_id(scenario: Scenario, workdir: Path, role: str) -> str:

@@ -9,16 +9,35 @@ in :mod:`durable_chaos.harness.scenario_loader`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from durable_chaos.faults.model import Fault
+from durable_chaos.fixtures.engines import EngineOptions, engine_names, engine_specs
 
 SCHEMA_VERSION = 1
 
-EngineName = Literal["prefect", "dbos", "temporal"]
-DEFAULT_ENGINES: tuple[EngineName, ...] = ("prefect",)
+
+def _registered_engine(name: str) -> str:
+    if name not in engine_names():
+        raise ValueError(
+            f"engine {name!r} is not registered (registered engines: {', '.join(engine_names()) or 'none'})"
+        )
+    return name
+
+
+EngineName = Annotated[str, AfterValidator(_registered_engine)]
+"""A registered engine (see :mod:`durable_chaos.fixtures.engines`)."""
 PropertyName = Literal[
     "completes",
     "completes_within",
@@ -28,6 +47,7 @@ PropertyName = Literal[
     "tools_exactly_once",
     "bounded_retries",
     "no_false_cache_sharing",
+    "deterministic_replay",
 ]
 DEFAULT_PROPERTIES: tuple[PropertyName, ...] = (
     "completes",
@@ -36,6 +56,7 @@ DEFAULT_PROPERTIES: tuple[PropertyName, ...] = (
     "output_matches_golden",
     "tools_exactly_once",
     "bounded_retries",
+    "deterministic_replay",
 )
 """Checked when a scenario does not list ``expect.properties``: cheap, and meaningful for every trial."""
 CONFIGURED_PROPERTIES: dict[PropertyName, str] = {
@@ -152,16 +173,6 @@ class Variant(_Strict):
         return self
 
 
-class PrefectOptions(_Strict):
-    """How the harness drives Prefect.
-
-    ``flow_retries``: retries of the harness's trial flow, which re-run the same flow run so cached
-    task results are reused (what users configure with ``@flow(retries=...)``).
-    """
-
-    flow_retries: Annotated[int, Field(ge=0, le=20)] = 1
-
-
 class ModelServer(_Strict):
     """A scripted OpenAI-compatible server (see ``durable_chaos.fixtures.scripted_server``) that
     serves the model traffic when recording cassettes offline."""
@@ -169,8 +180,8 @@ class ModelServer(_Strict):
     script: str
 
 
-class Scenario(_Strict):
-    """A scenario file, schema version 1."""
+class ScenarioBase(_Strict):
+    """A scenario file, schema version 1, without the engines' option tables (see :data:`Scenario`)."""
 
     schema_version: Literal[1]
     name: Slug
@@ -179,7 +190,7 @@ class Scenario(_Strict):
     entry: ImportPath | None = None
     args: dict[str, Any] = Field(default_factory=dict)
     prompt: str | None = None
-    engines: list[EngineName] = Field(default_factory=lambda: list(DEFAULT_ENGINES), min_length=1)
+    engines: list[EngineName] = Field(min_length=1)
     cassette: str | None = None
     model_server: ModelServer | None = None
     side_effecting_tools: list[str] = Field(default_factory=list)
@@ -188,7 +199,6 @@ class Scenario(_Strict):
     variants: list[Variant] = Field(default_factory=list)
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
     resume: Literal["same_run", "new_run"] = "same_run"
-    prefect: PrefectOptions = Field(default_factory=PrefectOptions)
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -200,7 +210,7 @@ class Scenario(_Strict):
         return engines
 
     @model_validator(mode="after")
-    def _target_is_consistent(self) -> Scenario:
+    def _target_is_consistent(self) -> ScenarioBase:
         if (self.agent is None) == (self.entry is None):
             raise ValueError("give exactly one target: 'agent' (module:attr) or 'entry' (module:function)")
         if self.agent is not None and self.prompt is None:
@@ -244,6 +254,27 @@ class Scenario(_Strict):
     def properties_for(self, plan: Plan) -> list[PropertyName]:
         """The properties a trial of this plan checks (see :meth:`Expect.checked`)."""
         return self.expect_for(plan).checked(bool(self.variants))
+
+    def engine_options(self, engine: str) -> EngineOptions:
+        """The scenario's ``<engine>:`` table (the engine's defaults when the file has none)."""
+        options = getattr(self, engine, None)
+        return options if isinstance(options, EngineOptions) else engine_specs()[engine].options()
+
+
+def _scenario_model() -> type[ScenarioBase]:
+    """The scenario model: :class:`ScenarioBase` plus one optional table per registered engine, typed by
+    that engine's options model (``prefect: {flow_retries: 1}``)."""
+    tables: dict[str, Any] = {
+        name: (spec.options, Field(default_factory=spec.options, description=spec.options.__doc__))
+        for name, spec in engine_specs().items()
+    }
+    return create_model("Scenario", __base__=ScenarioBase, __module__=__name__, **tables)
+
+
+if TYPE_CHECKING:
+    Scenario = ScenarioBase
+else:
+    Scenario = _scenario_model()
 
 
 def json_schema() -> dict[str, Any]:

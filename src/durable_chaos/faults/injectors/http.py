@@ -1,9 +1,10 @@
 """Model faults in the HTTP transport beneath the provider SDK.
 
-The OpenAI SDK (openai 3.x) sends through ``httpx2``. Patching
-``httpx2.AsyncHTTPTransport.handle_async_request`` puts faults *under* the SDK, so a 429 becomes
-the SDK's real ``RateLimitError`` (after the SDK's own retries) and pydantic-ai's ``ModelHTTPError``,
-and the durable unit around the request sees exactly what it would see in production.
+Provider SDKs send through ``httpx2`` or ``httpx`` (see :mod:`durable_chaos.faults.transports`).
+Patching ``AsyncHTTPTransport.handle_async_request`` of both puts faults *under* the SDK, so a 429
+becomes the SDK's real ``RateLimitError`` (after the SDK's own retries) and pydantic-ai's
+``ModelHTTPError``, and the durable unit around the request sees exactly what it would see in
+production. Only model requests are touched; engine traffic on the same clients passes through.
 
 The patch wraps whatever handler is installed when it is entered, so entering it *after* the
 cassette patch (see ``durable_chaos.fixtures.cassettes``) places faults in front of the cassette:
@@ -17,13 +18,16 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import httpx2
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from durable_chaos.faults.context import Attempt, active, apply_common
 from durable_chaos.faults.model import Fault, HttpErrorFault, MalformedOutputFault, TimeoutFault
+from durable_chaos.faults.transports import is_model_request, module_of, on_every_transport
 from durable_chaos.faults.units import fingerprint
+
+if TYPE_CHECKING:
+    import httpx2
 
 _ERROR_TYPES = {
     429: ("rate_limit_exceeded", "Rate limit reached for requests. Please try again later."),
@@ -88,7 +92,8 @@ def error_response(fault: HttpErrorFault, request: httpx2.Request) -> httpx2.Res
     if fault.retry_after is not None:
         headers["retry-after"] = f"{fault.retry_after:g}"
         headers["retry-after-ms"] = str(int(fault.retry_after * 1000))
-    return httpx2.Response(fault.status, headers=headers, content=json.dumps(body).encode(), request=request)
+    mod = module_of(request)
+    return mod.Response(fault.status, headers=headers, content=json.dumps(body).encode(), request=request)
 
 
 def malformed(response: httpx2.Response, content: bytes) -> httpx2.Response:
@@ -106,7 +111,7 @@ def malformed(response: httpx2.Response, content: bytes) -> httpx2.Response:
     headers = {
         k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")
     }
-    return httpx2.Response(
+    return module_of(response).Response(
         response.status_code, headers=headers, content=json.dumps(body).encode(), request=response.request
     )
 
@@ -116,7 +121,7 @@ async def _before(fault: Fault, request: httpx2.Request) -> httpx2.Response | No
         return None
     if isinstance(fault, TimeoutFault):
         await asyncio.sleep(fault.delay)
-        raise httpx2.ReadTimeout("durable-chaos: injected timeout", request=request)
+        raise module_of(request).ReadTimeout("durable-chaos: injected timeout", request=request)
     if isinstance(fault, HttpErrorFault):
         return error_response(fault, request)
     return None
@@ -129,7 +134,9 @@ async def _after(
         return response
     if isinstance(fault, TimeoutFault):
         await asyncio.sleep(fault.delay)
-        raise httpx2.ReadTimeout("durable-chaos: injected timeout after the response", request=request)
+        raise module_of(request).ReadTimeout(
+            "durable-chaos: injected timeout after the response", request=request
+        )
     if isinstance(fault, HttpErrorFault):
         return error_response(fault, request)
     if isinstance(fault, MalformedOutputFault):
@@ -154,10 +161,10 @@ def _record_exchange(attempt: Attempt, request: httpx2.Request, status: int, con
     )
 
 
-def _wrap(original: Any) -> Any:
+def _wrap(original: Any, module: ModuleType) -> Any:
     async def handle_async_request(self: Any, request: httpx2.Request) -> httpx2.Response:
         injection = active()
-        if injection is None:
+        if injection is None or not is_model_request(request):
             return await original(self, request)
         await request.aread()
         body = request_body(request)
@@ -203,11 +210,6 @@ def _wrap(original: Any) -> Any:
 
 @contextmanager
 def model_faults() -> Iterator[None]:
-    """Install the fault layer on the httpx2 transport (outermost), for the duration of the block."""
-    cls = httpx2.AsyncHTTPTransport
-    original = cls.handle_async_request
-    cls.handle_async_request = _wrap(original)  # type: ignore[method-assign]
-    try:
+    """Install the fault layer on every client's transport (outermost), for the duration of the block."""
+    with on_every_transport(_wrap):
         yield
-    finally:
-        cls.handle_async_request = original  # type: ignore[method-assign]

@@ -1,0 +1,93 @@
+"""The engine protocol's promises: engines are found through the registry, no engine is named outside
+its package, private hooks fail loudly (never silently), and a target that cannot run on its engine is
+a configuration error."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from durable_chaos.fixtures.engines import EngineUnavailable, adapter_for, engine_spec, engine_specs
+from durable_chaos.fixtures.engines.base import EngineRules
+from durable_chaos.fixtures.hooks import Hook, check_hooks, library_version
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "durable_chaos"
+ENGINE_WORDS = re.compile(
+    r"^\s*(import|from)\s+(prefect|dbos|temporalio|restate)\b|['\"](prefect|dbos|temporal|restate)['\"]",
+    re.IGNORECASE,
+)
+
+
+def test_every_shipped_engine_is_registered_with_a_light_spec() -> None:
+    specs = engine_specs()
+    assert {"prefect", "dbos"} <= set(specs)
+    for name, spec in specs.items():
+        assert spec.name == name and isinstance(spec.rules, EngineRules)
+        assert spec.options().model_dump() is not None  # every option has a default
+        assert spec.durability_modules
+
+
+def test_no_engine_is_named_outside_the_engine_packages() -> None:
+    offenders = []
+    for folder in ("harness", "faults"):
+        for path in sorted((SRC / folder).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), start=1):
+                if ENGINE_WORDS.search(line):
+                    offenders.append(f"{path.relative_to(SRC)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_an_unregistered_engine_is_a_clear_error() -> None:
+    with pytest.raises(EngineUnavailable, match="engine 'airflow' is not registered"):
+        engine_spec("airflow")
+
+
+def test_a_missing_engine_extra_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = engine_spec("dbos")
+    monkeypatch.setattr(type(spec), "modules", ("dbos_not_installed_here",))
+    with pytest.raises(EngineUnavailable, match=r"pip install 'durable-chaos\[dbos\]'"):
+        adapter_for("dbos")
+
+
+@pytest.mark.parametrize("engine", ["prefect", "dbos"])
+def test_every_hook_of_the_shipped_engines_resolves_on_the_installed_versions(engine: str) -> None:
+    hooks = adapter_for(engine).hooks()
+    assert hooks and check_hooks(hooks) == {}
+
+
+@pytest.mark.parametrize("engine", ["prefect", "dbos"])
+def test_a_broken_hook_names_library_version_and_hook(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks = adapter_for(engine).hooks()
+    hook = next(h for h in hooks if h.properties)
+    owner = hook.owner()
+    monkeypatch.delattr(owner, hook.owner_path[1])
+    problems = check_hooks(hooks)
+    message = problems[hook.properties[0]]
+    assert f"{hook.library} {library_version(hook.library)}" in message
+    assert hook.target in message and "does not exist" in message
+
+
+def test_a_hook_whose_signature_changed_is_broken() -> None:
+    hook = Hook("pytest", "durable_chaos.fixtures.hooks:check_hooks", "test", ("p",), parameters=("nope",))
+    assert "no longer takes nope" in (hook.problem() or "")
+    with hook.patch(lambda original: None) as installed:
+        assert installed is False  # a broken hook observes nothing instead of crashing the run
+
+
+def test_a_broken_hook_makes_its_properties_not_applicable_in_a_trial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from durable_chaos.harness.checkers import Verdict
+    from durable_chaos.harness.runner import TrialRunner
+
+    runner = TrialRunner()
+    runner.unusable["prefect"] = {"stable_cache_keys": "prefect 9.9: private hook x is unusable"}
+    verdicts = {"stable_cache_keys": Verdict(True, "fine"), "completes": Verdict(True, "ok")}
+    for name, problem in runner.unusable["prefect"].items():
+        verdicts[name] = Verdict(None, f"not applicable: {problem}")
+    assert (
+        verdicts["stable_cache_keys"].held is None and "prefect 9.9" in verdicts["stable_cache_keys"].detail
+    )
+    runner.close()

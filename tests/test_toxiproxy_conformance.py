@@ -1,0 +1,526 @@
+"""Conformance of Toxiproxy servers: the embedded one always, a real one when TOXIPROXY_URL is set.
+
+API semantics (status codes, error bodies, field names, defaults) through raw HTTP and through
+:class:`ToxiproxyClient`; toxiproxy-python's own object API; each toxic's observable effect on loopback
+TCP servers (an echo server, and a "blob" server that sends a payload and closes). A real Toxiproxy must
+run on this machine, since the upstreams listen on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from durable_chaos.fixtures.toxiproxy.client import (
+    ProxyInfo,
+    ToxiproxyBadRequest,
+    ToxiproxyClient,
+    ToxiproxyConflict,
+    ToxiproxyError,
+    ToxiproxyNotFound,
+)
+from durable_chaos.fixtures.toxiproxy.embedded import ENV_URL, ToxiproxyProcess
+
+BLOB = bytes(range(256)) * 80  # 20,480 bytes
+
+
+# -- loopback upstreams ----------------------------------------------------------------------------
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.settimeout(5)
+        with contextlib.suppress(OSError):
+            while data := self.request.recv(65536):
+                self.request.sendall(data)
+
+
+class _Blob(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):
+            self.request.sendall(BLOB)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+@contextlib.contextmanager
+def _serve(handler: type[socketserver.BaseRequestHandler]) -> Iterator[str]:
+    server = _Server(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def echo_upstream() -> Iterator[str]:
+    with _serve(_Echo) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def blob_upstream() -> Iterator[str]:
+    with _serve(_Blob) as address:
+        yield address
+
+
+# -- servers under test ----------------------------------------------------------------------------
+
+_TARGETS = ["embedded"] + (["real"] if os.environ.get(ENV_URL) else [])
+
+
+@pytest.fixture(scope="module", params=_TARGETS)
+def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    process = ToxiproxyProcess() if request.param == "embedded" else ToxiproxyProcess(os.environ[ENV_URL])
+    with process:
+        assert process.url is not None
+        yield process.url
+
+
+@pytest.fixture
+def client(server_url: str) -> Iterator[ToxiproxyClient]:
+    with ToxiproxyClient(server_url, timeout=3) as toxiproxy:
+        _clean(toxiproxy)
+        try:
+            yield toxiproxy
+        finally:
+            _clean(toxiproxy)
+
+
+def _clean(toxiproxy: ToxiproxyClient) -> None:
+    for name in toxiproxy.proxies():
+        if name.startswith("conf_"):
+            toxiproxy.delete_proxy(name)
+
+
+def _raw(url: str, method: str, path: str, body: Any = None, data: bytes | None = None) -> requests.Response:
+    return requests.request(method, url + path, json=body, data=data, timeout=3)
+
+
+def _connect(proxy: ProxyInfo, timeout: float = 2.0) -> socket.socket:
+    return socket.create_connection((proxy.host, proxy.port), timeout=timeout)
+
+
+def _recv_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _roundtrip(sock: socket.socket, payload: bytes) -> bytes:
+    """Send ``payload`` to an echo (from a thread, so no buffer size can deadlock us) and read it back."""
+    sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+    sender.start()
+    chunks, received = [], 0
+    while received < len(payload):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        received += len(chunk)
+    sender.join(timeout=2)
+    return b"".join(chunks)
+
+
+# -- API: proxies ----------------------------------------------------------------------------------
+
+
+def test_version_answers(client: ToxiproxyClient) -> None:
+    assert client.version()
+
+
+def test_create_proxy_is_201_with_fields_and_resolved_listen(
+    client: ToxiproxyClient, echo_upstream: str
+) -> None:
+    answer = _raw(
+        client.url, "POST", "/proxies", {"name": "conf_a", "upstream": echo_upstream, "listen": "127.0.0.1:0"}
+    )
+    assert answer.status_code == 201
+    body = answer.json()
+    assert body["name"] == "conf_a" and body["upstream"] == echo_upstream
+    assert body["enabled"] is True and body["toxics"] == []
+    host, _, port = body["listen"].rpartition(":")
+    assert host == "127.0.0.1" and int(port) > 0
+    assert client.get_proxy("conf_a") == ProxyInfo.from_json(body)
+    assert "conf_a" in client.proxies()
+
+
+def test_duplicate_proxy_is_409(client: ToxiproxyClient, echo_upstream: str) -> None:
+    client.create_proxy("conf_dup", echo_upstream)
+    answer = _raw(client.url, "POST", "/proxies", {"name": "conf_dup", "upstream": echo_upstream})
+    assert answer.status_code == 409
+    assert answer.json() == {"error": "proxy already exists", "status": 409}
+    with pytest.raises(ToxiproxyConflict, match="create proxy 'conf_dup'.*409.*proxy already exists"):
+        client.create_proxy("conf_dup", echo_upstream)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"upstream": "127.0.0.1:1"}, "missing required field: name"),
+        ({"name": "conf_x"}, "missing required field: upstream"),
+    ],
+)
+def test_missing_proxy_field_is_400(client: ToxiproxyClient, body: dict[str, str], message: str) -> None:
+    answer = _raw(client.url, "POST", "/proxies", body)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": message, "status": 400}
+
+
+def test_malformed_body_is_400(client: ToxiproxyClient) -> None:
+    answer = _raw(client.url, "POST", "/proxies", data=b"{not json")
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith("bad request body")
+
+
+def test_missing_proxy_is_404_everywhere(client: ToxiproxyClient) -> None:
+    for method, path in [
+        ("GET", "/proxies/conf_none"),
+        ("DELETE", "/proxies/conf_none"),
+        ("POST", "/proxies/conf_none"),
+        ("GET", "/proxies/conf_none/toxics"),
+        ("POST", "/proxies/conf_none/toxics"),
+    ]:
+        answer = _raw(client.url, method, path, {"type": "latency"} if method == "POST" else None)
+        assert answer.status_code == 404, (method, path)
+        assert answer.json() == {"error": "proxy not found", "status": 404}
+    with pytest.raises(ToxiproxyNotFound, match="get proxy 'conf_none'.*404.*proxy not found"):
+        client.get_proxy("conf_none")
+
+
+def test_delete_proxy_is_204_and_stops_listening(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_del", echo_upstream)
+    answer = _raw(client.url, "DELETE", "/proxies/conf_del")
+    assert answer.status_code == 204 and answer.content == b""
+    with pytest.raises(ConnectionRefusedError):
+        _connect(proxy)
+
+
+def test_listen_address_in_use_raises(client: ToxiproxyClient, echo_upstream: str) -> None:
+    first = client.create_proxy("conf_l1", echo_upstream)
+    with pytest.raises(ToxiproxyError) as info:
+        client.create_proxy("conf_l2", echo_upstream, listen=first.listen)
+    assert info.value.status == 500
+    assert "conf_l2" not in client.proxies()
+
+
+def test_disabled_proxy_refuses_and_closes_connections(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_down", echo_upstream)
+    live = _connect(proxy)
+    assert _roundtrip(live, b"ping") == b"ping"
+    answer = _raw(client.url, "POST", "/proxies/conf_down", {"enabled": False})
+    assert answer.status_code == 200 and answer.json()["enabled"] is False
+    with contextlib.suppress(ConnectionResetError):
+        assert live.recv(10) == b""  # the open connection was closed
+    live.close()
+    with pytest.raises(ConnectionRefusedError):
+        _connect(proxy)
+    assert client.enable("conf_down").listen == proxy.listen  # same address again
+    with _connect(proxy) as again:
+        assert _roundtrip(again, b"pong") == b"pong"
+
+
+def test_down_context_manager(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_ctx", echo_upstream)
+    with client.down("conf_ctx"):
+        assert client.get_proxy("conf_ctx").enabled is False
+        with pytest.raises(ConnectionRefusedError):
+            _connect(proxy)
+    assert client.get_proxy("conf_ctx").enabled is True
+
+
+def test_create_disabled_proxy(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_off", echo_upstream, enabled=False)
+    assert proxy.enabled is False
+
+
+def test_populate_creates_then_keeps(client: ToxiproxyClient, echo_upstream: str, blob_upstream: str) -> None:
+    specs = [
+        {"name": "conf_p1", "upstream": echo_upstream, "listen": "127.0.0.1:0"},
+        {"name": "conf_p2", "upstream": blob_upstream, "listen": "127.0.0.1:0", "enabled": False},
+    ]
+    answer = _raw(client.url, "POST", "/populate", specs)
+    assert answer.status_code == 201
+    first = answer.json()["proxies"]
+    assert [p["name"] for p in first] == ["conf_p1", "conf_p2"]
+    assert [p["enabled"] for p in first] == [True, False]
+    # Same name, upstream and listen address: untouched.
+    again = client.populate([{"name": "conf_p1", "upstream": echo_upstream, "listen": first[0]["listen"]}])
+    assert again[0].listen == first[0]["listen"]
+    bad = _raw(client.url, "POST", "/populate", [{"name": "conf_p3"}])
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "missing required field: upstream at proxy 1"
+
+
+def test_reset_enables_proxies_and_removes_toxics(client: ToxiproxyClient, echo_upstream: str) -> None:
+    client.create_proxy("conf_reset", echo_upstream)
+    client.add_toxic("conf_reset", "latency", {"latency": 10})
+    client.disable("conf_reset")
+    answer = _raw(client.url, "POST", "/reset")
+    assert answer.status_code == 204
+    after = client.get_proxy("conf_reset")
+    assert after.enabled is True and after.toxics == ()
+
+
+def test_unknown_route_and_wrong_method(client: ToxiproxyClient) -> None:
+    assert _raw(client.url, "GET", "/nothing").status_code == 404
+    assert _raw(client.url, "PUT", "/proxies").status_code == 405
+
+
+# -- API: toxics -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toxic_type", "fields"),
+    [
+        ("latency", {"latency", "jitter"}),
+        ("bandwidth", {"rate"}),
+        ("slow_close", {"delay"}),
+        ("timeout", {"timeout"}),
+        ("reset_peer", {"timeout"}),
+        ("slicer", {"average_size", "size_variation", "delay"}),
+        ("limit_data", {"bytes"}),
+    ],
+)
+def test_toxic_defaults(
+    client: ToxiproxyClient, echo_upstream: str, toxic_type: str, fields: set[str]
+) -> None:
+    client.create_proxy("conf_tx", echo_upstream)
+    answer = _raw(client.url, "POST", "/proxies/conf_tx/toxics", {"type": toxic_type})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["name"] == f"{toxic_type}_downstream"
+    assert body["stream"] == "downstream" and body["toxicity"] == 1.0 and body["type"] == toxic_type
+    assert body["attributes"] == dict.fromkeys(fields, 0)
+
+
+def test_toxic_crud(client: ToxiproxyClient, echo_upstream: str) -> None:
+    client.create_proxy("conf_crud", echo_upstream)
+    down = client.add_toxic("conf_crud", "latency", {"latency": 50})
+    up = client.add_toxic(
+        "conf_crud", "latency", {"latency": 20, "jitter": 5}, stream="upstream", toxicity=0.5
+    )
+    assert (down.name, up.name) == ("latency_downstream", "latency_upstream")
+    assert up.attributes == {"latency": 20, "jitter": 5} and up.toxicity == 0.5
+    # Listed upstream chain first, then downstream.
+    assert [t.name for t in client.toxics("conf_crud")] == ["latency_upstream", "latency_downstream"]
+    assert client.get_proxy("conf_crud").toxics == tuple(client.toxics("conf_crud"))
+    assert client.get_toxic("conf_crud", "latency_upstream") == up
+    # Update merges attributes and keeps toxicity unless given.
+    updated = client.update_toxic("conf_crud", "latency_upstream", {"jitter": 1})
+    assert updated.attributes == {"latency": 20, "jitter": 1} and updated.toxicity == 0.5
+    assert client.update_toxic("conf_crud", "latency_upstream", toxicity=1.0).toxicity == 1.0
+    answer = _raw(client.url, "DELETE", "/proxies/conf_crud/toxics/latency_upstream")
+    assert answer.status_code == 204 and answer.content == b""
+    assert [t.name for t in client.toxics("conf_crud")] == ["latency_downstream"]
+
+
+def test_toxic_errors(client: ToxiproxyClient, echo_upstream: str) -> None:
+    client.create_proxy("conf_terr", echo_upstream)
+    client.add_toxic("conf_terr", "latency", name="slow")
+    url = client.url + "/proxies/conf_terr/toxics"
+    dup = requests.post(url, json={"type": "timeout", "name": "slow"}, timeout=3)
+    assert (dup.status_code, dup.json()) == (409, {"error": "toxic already exists", "status": 409})
+    bad_type = requests.post(url, json={"type": "nope"}, timeout=3)
+    assert (bad_type.status_code, bad_type.json()) == (400, {"error": "invalid toxic type", "status": 400})
+    bad_stream = requests.post(url, json={"type": "latency", "stream": "sideways"}, timeout=3)
+    assert bad_stream.status_code == 400
+    assert bad_stream.json()["error"] == "stream was invalid, can be either upstream or downstream"
+    bad_attr = requests.post(
+        url, json={"type": "latency", "name": "x", "attributes": {"latency": "a"}}, timeout=3
+    )
+    assert bad_attr.status_code == 400 and bad_attr.json()["error"].startswith("bad request body")
+    for method in ("GET", "POST", "DELETE"):
+        missing = _raw(client.url, method, "/proxies/conf_terr/toxics/none", {} if method == "POST" else None)
+        assert (missing.status_code, missing.json()) == (404, {"error": "toxic not found", "status": 404})
+    with pytest.raises(ToxiproxyConflict, match="add toxic 'slow' to 'conf_terr'"):
+        client.add_toxic("conf_terr", "latency", name="slow")
+    with pytest.raises(ToxiproxyBadRequest, match="invalid toxic type"):
+        client.add_toxic("conf_terr", "nope")
+    with pytest.raises(ToxiproxyNotFound, match="remove toxic 'none'.*toxic not found"):
+        client.remove_toxic("conf_terr", "none")
+
+
+def test_toxiproxy_python_object_api(client: ToxiproxyClient, echo_upstream: str) -> None:
+    from toxiproxy.exceptions import NotFound, ProxyExists
+
+    legacy = client.legacy()
+    proxy = legacy.create(upstream=echo_upstream, name="conf_legacy")
+    assert proxy.listen.startswith("127.0.0.1:") and proxy.enabled is True
+    with pytest.raises(ProxyExists):
+        legacy.create(upstream=echo_upstream, name="conf_legacy")
+    proxy.add_toxic(type="latency", attributes={"latency": 10})
+    toxics = proxy.toxics()
+    assert list(toxics) == ["latency_downstream"] and toxics["latency_downstream"].attributes["latency"] == 10
+    assert proxy.destroy_toxic("latency_downstream") is True
+    with proxy.down():
+        assert legacy.get_proxy("conf_legacy").enabled is False
+    assert legacy.get_proxy("conf_legacy").enabled is True
+    with pytest.raises(NotFound):
+        client.get_proxy("conf_nothing")  # our errors are toxiproxy-python's too
+    assert proxy.destroy() is True
+
+
+def test_unreachable_server_is_a_clear_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with (
+        ToxiproxyClient(f"http://127.0.0.1:{port}", timeout=1) as dead,
+        pytest.raises(ToxiproxyError) as info,
+    ):
+        dead.version()
+    assert info.value.status is None and "version" in str(info.value) and "cannot reach" in str(info.value)
+
+
+def test_stalled_server_times_out() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)  # accepts (in the backlog), never answers
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with ToxiproxyClient(url, timeout=0.3) as stalled, pytest.raises(ToxiproxyError, match="within 0.3s"):
+            stalled.proxies()
+
+
+# -- toxics: observable effects --------------------------------------------------------------------
+
+
+def test_plain_proxy_passes_bytes(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_pass", echo_upstream)
+    payload = os.urandom(200_000)
+    with _connect(proxy) as sock:
+        assert _roundtrip(sock, payload) == payload
+
+
+def test_unreachable_upstream_closes_the_client(client: ToxiproxyClient) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{sock.getsockname()[1]}"
+    proxy = client.create_proxy("conf_dead", dead)
+    with _connect(proxy) as conn, contextlib.suppress(ConnectionResetError):
+        assert conn.recv(10) == b""
+
+
+def test_toxic_path_keeps_large_payloads_intact(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_big", echo_upstream)
+    client.add_toxic("conf_big", "latency", {"latency": 5, "jitter": 2}, stream="upstream")
+    client.add_toxic("conf_big", "latency", {"latency": 5}, stream="downstream")
+    client.add_toxic("conf_big", "slicer", {"average_size": 50_000, "size_variation": 1000})
+    payload = os.urandom(1_000_000)
+    with _connect(proxy) as sock:
+        assert _roundtrip(sock, payload) == payload
+
+
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
+def test_latency_delays(client: ToxiproxyClient, echo_upstream: str, stream: str) -> None:
+    proxy = client.create_proxy("conf_lat", echo_upstream)
+    client.add_toxic("conf_lat", "latency", {"latency": 150}, stream=stream)
+    with _connect(proxy) as sock:
+        start = time.monotonic()
+        assert _roundtrip(sock, b"hello") == b"hello"
+        assert 0.14 <= time.monotonic() - start < 0.6
+
+
+def test_latency_applies_to_open_connections_and_lifts(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_live", echo_upstream)
+    with _connect(proxy) as sock:
+        assert _roundtrip(sock, b"a") == b"a"
+        client.add_toxic("conf_live", "latency", {"latency": 150})
+        start = time.monotonic()
+        assert _roundtrip(sock, b"b") == b"b"
+        assert time.monotonic() - start >= 0.14
+        client.remove_toxic("conf_live", "latency_downstream")
+        start = time.monotonic()
+        assert _roundtrip(sock, b"c") == b"c"
+        assert time.monotonic() - start < 0.1
+
+
+def test_toxicity_zero_never_applies(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_tox0", echo_upstream)
+    client.add_toxic("conf_tox0", "latency", {"latency": 500}, toxicity=0.0)
+    with _connect(proxy) as sock:
+        start = time.monotonic()
+        assert _roundtrip(sock, b"x") == b"x"
+        assert time.monotonic() - start < 0.3
+
+
+def test_timeout_stalls_then_closes(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_to", echo_upstream)
+    client.add_toxic("conf_to", "timeout", {"timeout": 200})
+    with _connect(proxy) as sock:
+        start = time.monotonic()
+        sock.sendall(b"lost")
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(10) == b""  # no data, then closed
+        assert 0.15 <= time.monotonic() - start < 0.9
+
+
+def test_timeout_zero_stalls_until_removed_which_closes(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_to0", echo_upstream)
+    client.add_toxic("conf_to0", "timeout", {"timeout": 0})
+    with _connect(proxy, timeout=0.3) as sock:
+        sock.sendall(b"lost")
+        with pytest.raises(socket.timeout):
+            sock.recv(10)
+        client.remove_toxic("conf_to0", "timeout_downstream")
+        sock.settimeout(2)
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(10) == b""
+
+
+def test_reset_peer_resets(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_rst", echo_upstream)
+    client.add_toxic("conf_rst", "reset_peer", {"timeout": 0})
+    with _connect(proxy) as sock:
+        sock.sendall(b"boom")
+        with pytest.raises(ConnectionResetError):
+            sock.recv(10)
+            sock.recv(10)
+
+
+def test_limit_data_cuts_after_n_bytes(client: ToxiproxyClient, blob_upstream: str) -> None:
+    proxy = client.create_proxy("conf_lim", blob_upstream)
+    client.add_toxic("conf_lim", "limit_data", {"bytes": 1000})
+    with _connect(proxy) as sock:
+        assert _recv_all(sock) == BLOB[:1000]
+
+
+def test_slicer_delivers_every_byte(client: ToxiproxyClient, blob_upstream: str) -> None:
+    proxy = client.create_proxy("conf_slice", blob_upstream)
+    client.add_toxic("conf_slice", "slicer", {"average_size": 100, "size_variation": 50, "delay": 20})
+    with _connect(proxy) as sock:
+        assert _recv_all(sock) == BLOB
+
+
+def test_bandwidth_slows(client: ToxiproxyClient, blob_upstream: str) -> None:
+    proxy = client.create_proxy("conf_bw", blob_upstream)
+    client.add_toxic("conf_bw", "bandwidth", {"rate": 100})  # 100 KB/s: 20 KB in ~0.2 s
+    start = time.monotonic()
+    with _connect(proxy) as sock:
+        assert _recv_all(sock) == BLOB
+    assert 0.15 <= time.monotonic() - start < 0.9
+
+
+def test_slow_close_delays_the_close(client: ToxiproxyClient, blob_upstream: str) -> None:
+    proxy = client.create_proxy("conf_sc", blob_upstream)
+    client.add_toxic("conf_sc", "slow_close", {"delay": 300})
+    start = time.monotonic()
+    with _connect(proxy) as sock:
+        assert _recv_all(sock) == BLOB
+    assert 0.28 <= time.monotonic() - start < 0.9
