@@ -99,6 +99,24 @@ def test_an_unreachable_temporal_address_is_a_clear_error(
         adapter.start(tmp_path)
 
 
+def test_an_existing_server_and_namespace_are_used_as_they_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with DevServer(tmp_path / "server", namespace="team-agents") as server:
+        monkeypatch.setenv("TEMPORAL_ADDRESS", server.address)
+        monkeypatch.setenv("DURABLE_CHAOS_TEMPORAL_NAMESPACE", "team-agents")
+        own = TrialRunner(root=tmp_path / "trials")
+        try:
+            result = trial(own, "kill.yaml", "kill-before-a-tool")
+            adapter = own.engines["temporal"]
+            assert getattr(adapter, "server", None) is None  # nothing started: the existing server is used
+        finally:
+            own.close()
+        assert server.process is not None and server.process.poll() is None  # and it is left running
+    assert result.verdict == "pass" and result.resumes == 1, result.reason
+    assert result.faulted is not None and result.faulted.engine_ids["namespace"] == "team-agents"
+
+
 # ------------------------------------------------------------------------------------- targets
 
 
