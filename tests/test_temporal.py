@@ -204,6 +204,13 @@ def test_a_side_effect_repeated_after_a_kill_is_caught_by_tools_exactly_once_onl
     assert [name for name, ok in held(result).items() if ok is False] == ["tools_exactly_once"]
 
 
+def test_a_fresh_workflow_after_a_kill_pays_again_for_what_the_history_held(runner: TrialRunner) -> None:
+    result = trial(runner, "kill_fresh_run.yaml", "kill-before-third-model-request")
+    assert result.verdict == "pass", result.reason
+    assert [name for name, ok in held(result).items() if ok is False] == ["no_duplicate_model_calls"]
+    assert result.faulted is not None and "abandoned_workflow_id" in result.faulted.engine_ids
+
+
 # --------------------------------------------------------------------------------------- hooks
 
 
