@@ -179,6 +179,24 @@ def test_two_kills_and_the_deprecated_wrapper_recover_too(runner: TrialRunner) -
     assert wrapper.verdict == "pass" and wrapper.resumes == 1, wrapper.reason
 
 
+def test_a_kill_in_a_concurrent_fan_out_of_child_workflows_is_recovered(runner: TrialRunner) -> None:
+    result = trial(runner, "deep_research.yaml", "kill-at-first-fan-out-search")
+    assert result.verdict == "pass" and result.resumes == 1, result.reason
+    assert result.faulted is not None and len(result.faulted.engine_ids["child_workflow_ids"]) == 3
+    scopes = {e["engine"]["scope"] for e in events(result, "identity", "resume-1")}
+    assert scopes == {"", "2:deep_research.search", "3:deep_research.search", "4:deep_research.search"}
+    kill_time = next(e["t"] for e in result.events if e["event"] == "fault")
+    end = next(e["t"] for e in result.events if e["event"] == "run_end" and e["role"] == "resume-1")
+    # the other searches' workflow tasks, held by the dead worker, wait out the 2 s task timeout, not 10 s
+    assert end - kill_time < 9.0
+
+
+def test_a_report_published_twice_after_a_kill_is_caught(runner: TrialRunner) -> None:
+    result = trial(runner, "deep_research_unsafe_publish.yaml", "kill-after-report-published")
+    assert result.verdict == "pass", result.reason
+    assert [name for name, ok in held(result).items() if ok is False] == ["tools_exactly_once"]
+
+
 # ------------------------------------------------------------------------ replay and known-bad
 
 
