@@ -37,7 +37,10 @@ def project(tmp_path: Path) -> Path:
 def test_validate_valid_directory(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(project / "scenarios")]) == 0
     out, err = capsys.readouterr()
-    assert out == f"ok   {project / 'scenarios' / 'good.yaml'} (2 plans, engines: prefect, dbos)\n"
+    assert out == (
+        "skip 1 file(s) in 'cassettes' directories\n"
+        f"ok   {project / 'scenarios' / 'good.yaml'} (2 plans, engines: prefect, dbos)\n"
+    )
     assert err == ""
 
 

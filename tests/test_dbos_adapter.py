@@ -150,7 +150,11 @@ def kill_and_recover(trial: Trial, server: ScriptedServer, import_path: str) -> 
     tools = trial.tool_runs()
     assert len(tools) == 2 and tools[0] != tools[1]
     # observing(): the journaled first model step was replayed, the second one checkpointed.
-    events = [(e["event"], e["engine"]["function_name"]) for e in resumed.outcome["engine_events"]]
+    events = [
+        (e["event"], e["engine"]["function_name"])
+        for e in resumed.outcome["engine_events"]
+        if e["event"] in {"replay", "checkpoint"}
+    ]
     replayed = [name for event, name in events if event == "replay" and name.endswith("model.request")]
     checkpointed = [
         name for event, name in events if event == "checkpoint" and name.endswith("model.request")

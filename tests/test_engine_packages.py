@@ -91,3 +91,32 @@ def test_a_broken_hook_makes_its_properties_not_applicable_in_a_trial(
         verdicts["stable_cache_keys"].held is None and "prefect 9.9" in verdicts["stable_cache_keys"].detail
     )
     runner.close()
+
+
+def test_a_prefect_api_url_that_is_not_prefect_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A server that answers /health but is not a Prefect API (InvalidVersion before)."""
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = b"true"
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        monkeypatch.setenv("PREFECT_API_URL", url)
+        with pytest.raises(EngineUnavailable, match="is not a Prefect API server"):
+            adapter_for("prefect").start(tmp_path)
+    finally:
+        server.shutdown()

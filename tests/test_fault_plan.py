@@ -100,7 +100,17 @@ def test_selector_defaults() -> None:
 
 
 def test_fault_kinds_are_the_union_members() -> None:
-    assert FAULT_KINDS == ("timeout", "http_error", "latency", "tool_error", "malformed_output", "kill")
+    assert FAULT_KINDS == (
+        "timeout",
+        "http_error",
+        "latency",
+        "tool_error",
+        "malformed_output",
+        "stream_cut",
+        "stream_stall",
+        "stream_malformed",
+        "kill",
+    )
     for kind in FAULT_KINDS:
         extra = {"seconds": 1} if kind == "latency" else {}
         assert fault(kind=kind, **extra).kind == kind
@@ -140,9 +150,9 @@ def test_other_faults_default_to_phase_before() -> None:
     [
         ("ValueError", "builtins.ValueError"),
         ("builtins.KeyError", "builtins.KeyError"),
-        ("json.JSONDecodeError", "json.JSONDecodeError"),
-        ("mypkg.errors:PaymentDeclined", "mypkg.errors:PaymentDeclined"),
-        ("mymodule:Oops", "mymodule:Oops"),
+        ("http.client.HTTPException", "http.client.HTTPException"),
+        ("asyncio:CancelledError", "asyncio:CancelledError"),
+        ("concurrent.futures:TimeoutError", "concurrent.futures:TimeoutError"),
     ],
 )
 def test_tool_error_exception_path_is_normalised(given: str, normalised: str) -> None:
@@ -550,23 +560,33 @@ def test_exception_for_instantiates_the_named_class(path: str, cls: type[BaseExc
 @pytest.mark.parametrize(
     ("path", "reason"),
     [
-        ("no_such_module_xyz.Oops", "cannot import"),
-        ("builtins.NoSuchError", "cannot import"),
-        ("json:NoSuchError", "cannot import"),
+        ("no_such_module_xyz.Oops", "cannot import module 'no_such_module_xyz'"),
+        ("ConectionError", "has no exception 'ConectionError'; did you mean 'ConnectionError'?"),
+        ("json:NoSuchError", "has no exception 'NoSuchError'"),
         ("builtins.len", "is not an exception class"),
         ("builtins.int", "is not an exception class"),
         ("os.path", "is not an exception class"),
+        ("SystemExit", "is a SystemExit, which stops the process"),
+        ("KeyboardInterrupt", "is a KeyboardInterrupt"),
+        ("GeneratorExit", "is a GeneratorExit"),
+        ("json.JSONDecodeError", "cannot be built from one message string"),
+        ("UnicodeDecodeError", "cannot be built from one message string"),
+        ("a b:c", "is not an import path"),
+        ("builtins.", "is not an import path"),
     ],
 )
-def test_exception_for_bad_paths_gives_an_explaining_runtime_error(path: str, reason: str) -> None:
-    exc = exception_for(ToolErrorFault(kind="tool_error", exception=path))
-    assert type(exc) is RuntimeError
-    assert reason in str(exc) and repr(path) in str(exc)
+def test_tool_error_exception_is_checked_when_the_fault_is_built(path: str, reason: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        ToolErrorFault(kind="tool_error", exception=path)
+    assert reason in str(info.value)
 
 
-def test_exception_for_a_class_with_required_arguments_still_returns_an_exception() -> None:
-    exc = exception_for(ToolErrorFault(kind="tool_error", exception="json.JSONDecodeError"))
-    assert isinstance(exc, BaseException)
+def test_exception_for_raises_instead_of_substituting() -> None:
+    unchecked = ToolErrorFault.model_construct(
+        kind="tool_error", exception="builtins.NoSuchError", message="m"
+    )
+    with pytest.raises(ValueError, match="no exception 'NoSuchError'"):
+        exception_for(unchecked)
 
 
 # ------------------------------------------------------------------------------------------------ jsonl

@@ -22,6 +22,7 @@ schema_version: 1
 name: analyst
 agent: data_analyst_agent:analyst
 prompt: Analyze the sales data for Q4
+engines: [prefect]
 cassette: cassettes/data_analyst.yaml
 plans:
   - name: tool-error
@@ -46,6 +47,7 @@ schema_version: 1
 name: audited
 entry: data_analyst_agent:analyze_sales_audited
 args: {prompt: Analyze the sales data for Q4}
+engines: [prefect]
 cassette: cassettes/data_analyst.yaml
 plans:
   - name: flow-retry
@@ -235,6 +237,7 @@ def synthetic(
             "name": name,
             "agent": "m:agent",
             "prompt": "p",
+            "engines": ["prefect"],
             "cassette": "c.yaml",
             "plans": [{"name": plan}],
             "expect": {"properties": PROPERTIES, "violations": list(declared)},
@@ -300,3 +303,64 @@ def test_terminal_table_fits_110_columns_with_the_longest_names() -> None:
     row = next(line for line in lines if line.startswith("PASS"))
     assert row.split()[1].startswith("prefect-ppp") and "p...p" in row.split()[1]
     assert row.split()[2:] == ["C+", "D+", "K+", "O+", "0/4", "430", "$0.0013"]
+
+
+# ------------------------------------------------------------------------------ a gate CI can trust
+
+INTERRUPT = """\
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    raise KeyboardInterrupt
+"""
+
+
+def test_an_interrupted_session_is_never_green_anywhere(project: pytest.Pytester) -> None:
+    project.makeconftest(INTERRUPT)
+    report = project.path / "chaos.json"
+    markdown = project.path / "chaos.md"
+    result = project.runpytest(
+        "--chaos", "scenarios", f"--chaos-report={report}", f"--chaos-markdown={markdown}"
+    )
+    assert result.ret == 3
+    result.stdout.fnmatch_lines(["*durable-chaos exit status 3*", "*INTERRUPTED after 0 of 1 trial(s)*"])
+    gate = json.loads(report.read_text())["gate"]
+    assert gate["exit_code"] == 3 and "INTERRUPTED" in gate["messages"][0]
+    assert "exit status 0" not in markdown.read_text() and "every guarantee held" not in result.stdout.str()
+
+
+def test_a_chaos_session_whose_scenario_files_yield_no_trial_is_not_green(project: pytest.Pytester) -> None:
+    result = project.runpytest("--chaos", "scenarios", "--chaos-engine=dbos")  # the scenario is prefect-only
+    assert result.ret == 3
+    result.stdout.fnmatch_lines(["*no trial ran although 1 scenario file(s) were collected*"])
+
+
+def test_xdist_is_refused_under_chaos_rather_than_reporting_an_empty_green(project: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    result = project.runpytest_subprocess("--chaos", "scenarios", "-n", "2")
+    assert result.ret == 2
+    assert "does not run under pytest-xdist" in result.stdout.str() + result.stderr.str()
+
+
+def test_a_trial_past_its_deadline_is_an_error_naming_where_it_was_stuck(project: pytest.Pytester) -> None:
+    slow = SCENARIO.replace(
+        "      - kind: tool_error\n        at: {kind: tool_call, name: compute_statistics, times: 1}\n",
+        "      - kind: latency\n        seconds: 300\n"
+        "        at: {kind: tool_call, name: compute_statistics}\n",
+    ).replace("engines: [prefect]\n", "engines: [prefect]\ntimeout: 45\n")
+    (project.path / "scenarios" / "analyst.yaml").write_text(slow)
+    result = project.runpytest("--chaos", "scenarios")
+    assert result.ret == 3
+    text = " ".join(result.stdout.str().split())
+    assert "the trial did not finish within its 45s deadline: stuck at" in text
+    assert "the last unit recorded was tool_call 'compute_statistics'" in text
+
+
+def test_user_code_calling_sys_exit_is_a_trial_error_not_a_green_session(project: pytest.Pytester) -> None:
+    module = project.path / "scenarios" / "data_analyst_agent.py"
+    module.write_text(module.read_text() + "\nimport sys\nsys.exit(0)\n")
+    result = project.runpytest("--chaos", "scenarios")
+    assert result.ret == 3
+    assert "every guarantee held" not in result.stdout.str()

@@ -1,14 +1,23 @@
-"""Property: whatever is in a scenario file, load_scenario returns a Scenario or raises ScenarioError.
+"""Property: whatever is in a scenario file, load_scenario returns a Scenario or raises ScenarioError,
+and ``durable-chaos validate`` gives every file of a batch a verdict with exit code 0 or 2.
 
 Documents start valid, get structural mutations, are serialized to YAML or TOML (own small TOML
-writer), and may then be truncated or have garbage injected into the raw bytes.
+writer), and may then be truncated or have garbage injected into the raw bytes. The batch test adds
+bad scalars and tags, alias bombs, deep nesting, huge integers, duplicate keys, binary junk, symlink
+loops, devices and missing files, and prints how many files it checked in how many seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
+import os
 import re
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from durable_chaos.faults.model import FAULT_KINDS
+from durable_chaos.harness.cli import main
 from durable_chaos.harness.scenario import Scenario
 from durable_chaos.harness.scenario_loader import ScenarioError, load_scenario
 
@@ -32,6 +42,9 @@ FAULTS: dict[str, dict[str, Any]] = {
     "latency": {"seconds": 2},
     "tool_error": {"exception": "ValueError", "message": "boom"},
     "malformed_output": {},
+    "stream_cut": {"after_events": 2},
+    "stream_stall": {"seconds": 5},
+    "stream_malformed": {"event": 1},
     "kill": {},
 }
 
@@ -63,7 +76,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         doc.update(agent="pkg.agents:agent", prompt="hello", cassette="cassettes/fuzz.yaml")
     else:
         doc.update(entry="pkg.flows:run", args={"city": "Paris", "days": 3}, model_server={"script": "s.py"})
-    doc["engines"] = draw(st.sampled_from([["prefect"], ["prefect", "dbos"], ["temporal"]]))
+    doc["engines"] = draw(st.sampled_from([["prefect"], ["prefect", "dbos"], ["restate"]]))
     doc["max_resumes"] = draw(st.integers(0, 5))
     doc["plans"] = plans
     return doc
@@ -97,7 +110,9 @@ def get(doc: Any, path: PathT) -> Any:
     return doc
 
 
-WRONG_VALUES = st.sampled_from([None, True, -3, 0, 1.5, "", "x", "not a path", [], [1, "a"], {}, {"k": 1}])
+WRONG_VALUES = st.sampled_from(
+    [None, True, -3, 0, 1.5, "", "x", "not a path", [], [1, "a"], {}, {"k": 1}]
+).map(copy.deepcopy)  # a fresh copy each draw: a shared mutable value could end up inside itself
 
 
 @st.composite
@@ -235,7 +250,8 @@ def serialize(doc: dict[str, Any], fmt: str) -> str:
     if fmt == "toml":
         return to_toml(doc)
     flow = None if fmt == "yaml" else True  # "yaml-flow": everything in flow style
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=flow, allow_unicode=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter when built with it
+    return yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=flow, allow_unicode=True)
 
 
 GARBAGE = st.sampled_from(
@@ -307,3 +323,215 @@ def test_load_scenario_returns_a_scenario_or_a_scenario_error(
     else:
         assert isinstance(scenario, Scenario)
         assert scenario.path == path
+
+
+# ================================================================================ the CLI on bad batches
+#
+# Thousands of malformed files per run, in batches through ``durable_chaos.harness.cli.main`` (the
+# in-process entry of ``durable-chaos validate``) and ``load_scenario``: zero tracebacks, exit codes 0
+# or 2 only, and every file of a batch gets its own verdict whatever the others hold.
+
+BAD_YAML_SCALARS = [
+    "2024-02-30",
+    "2024-13-45",
+    "2001-12-14t21:59:43.10-25:00",
+    "!!int abc",
+    "!!int 0x",
+    "!!float xyz",
+    "!!bool maybe",
+    "!!timestamp yesterday",
+    "!!binary '@@@'",
+    "!!null x",
+    "!!set [1, 2]",
+    "!!omap [a, b]",
+    "!!pairs {a: 1}",
+    "!!str [1]",
+    "!!map [1]",
+    "!!seq {a: 1}",
+    "!!python/object:os.system x",
+    "!!python/name:os.system ''",
+    "!custom tag",
+    "!<tag:yaml.org,2002:int> 1.5",
+    "*undefined_alias",
+    "&anchor",
+    "<<: *nothing",
+    "9" * 4301,
+    "-" + "9" * 5000,
+    "0x" + "f" * 6000,
+    "0b" + "1" * 9000,
+    "0o" + "7" * 5000,
+    "190:20:30:" + "9" * 4400,
+    "1e99999",
+    ".nan",
+    "~",
+    "'unterminated",
+    "\x00",
+]
+BAD_TOML_SCALARS = [
+    "9" * 4301,
+    "-" + "9" * 5000,
+    "0x" + "f" * 6000,
+    "1979-13-27",
+    "1979-02-30",
+    "1979-05-27T25:00:00Z",
+    "00:61:00",
+    "inf",
+    "nan",
+    "0x",
+    "1__0",
+    '"\\u0000"',
+    '"\\uD800"',
+    "[1, 2",
+    "{a = 1, a = 2}",
+    "true false",
+    "'''",
+]
+KINDS = ["regular"] * 12 + ["symlink_loop", "dev_null", "missing"]
+
+
+@st.composite
+def yaml_bad_scalar(draw: st.DrawFn) -> tuple[str, bytes]:
+    doc = draw(documents())
+    text = serialize(doc, "yaml")
+    lines = text.split("\n")
+    field = draw(st.sampled_from(["description", "max_resumes", "prompt", "name", "schema_version", "extra"]))
+    value = draw(st.sampled_from(BAD_YAML_SCALARS))
+    line = f"{field}: {value}"
+    lines = [candidate for candidate in lines if not candidate.startswith(f"{field}:")]
+    lines.insert(draw(st.integers(0, len(lines))), line)
+    return draw(st.sampled_from([".yaml", ".yml"])), "\n".join(lines).encode("utf-8", "surrogatepass")
+
+
+@st.composite
+def toml_bad_scalar(draw: st.DrawFn) -> tuple[str, bytes]:
+    doc = draw(documents())
+    text = to_toml(doc)
+    field = draw(st.sampled_from(["description", "max_resumes", "name", "schema_version"]))
+    value = draw(st.sampled_from(BAD_TOML_SCALARS))
+    lines = [candidate for candidate in text.split("\n") if not candidate.startswith(f"{field} =")]
+    lines.insert(0, f"{field} = {value}")
+    return ".toml", "\n".join(lines).encode()
+
+
+@st.composite
+def alias_documents(draw: st.DrawFn) -> tuple[str, bytes]:
+    """Billion-laughs style documents of random fan-out and depth, recursive aliases, merges."""
+    fanout = draw(st.integers(1, 12))
+    depth = draw(st.integers(1, 12))
+    lines = ["schema_version: 1", "name: fuzz", 'a0: &a0 ["lol"]']
+    for level in range(1, depth + 1):
+        refs = ", ".join([f"*a{level - 1}"] * fanout)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    extra = draw(st.sampled_from(["", "loop: &r [*r]", "m: &m {k: 1}\nn: {<<: *m, <<: *m}", "args: *a1"]))
+    if extra:
+        lines.append(extra)
+    return ".yaml", "\n".join(lines).encode()
+
+
+@st.composite
+def deep_documents(draw: st.DrawFn) -> tuple[str, bytes]:
+    depth = draw(st.integers(10, 4000))
+    shape = draw(st.sampled_from(["list", "map", "block"]))
+    fmt = draw(st.sampled_from(["yaml", "toml"]))
+    if shape == "list":
+        inner = "[" * depth + "]" * depth
+    elif shape == "map":
+        inner = "{a: " * depth + "1" + "}" * depth if fmt == "yaml" else "{a = " * depth + "1" + "}" * depth
+    else:
+        if fmt == "toml":
+            return ".toml", ("schema_version = 1\n" + "[" + ".".join(["t"] * depth) + "]\nk = 1\n").encode()
+        inner = "\n" + "".join("  " * i + "- \n" for i in range(min(depth, 150)))
+    sep = ":" if fmt == "yaml" else " ="
+    return f".{fmt}", f"schema_version{sep} 1\nargs{sep} {inner}\n".encode()
+
+
+@st.composite
+def duplicate_keys(draw: st.DrawFn) -> tuple[str, bytes]:
+    doc = draw(documents())
+    fmt = draw(st.sampled_from(["yaml", "toml"]))
+    text = serialize(doc, fmt)
+    lines = [line for line in text.split("\n") if line and not line.startswith((" ", "-", "["))]
+    repeat = draw(st.sampled_from(lines))
+    return (".toml" if fmt == "toml" else ".yaml"), (text + "\n" + repeat + "\n").encode()
+
+
+binary_junk = st.tuples(st.sampled_from([".yaml", ".yml", ".toml"]), st.binary(max_size=3000))
+any_bad_file = st.one_of(
+    raw_files(),
+    yaml_bad_scalar(),
+    toml_bad_scalar(),
+    alias_documents(),
+    deep_documents(),
+    duplicate_keys(),
+    binary_junk,
+)
+
+BATCH_FUZZ = settings(
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _write(directory: Path, index: int, kind: str, suffix: str, data: bytes) -> Path:
+    path = directory / f"f{index:02d}{suffix}"
+    if kind == "symlink_loop":
+        path.symlink_to(path)
+    elif kind == "dev_null":
+        path.symlink_to(os.devnull)
+    elif kind == "regular":
+        path.write_bytes(data)
+    return path  # "missing": never written
+
+
+def test_validate_gives_every_file_a_verdict_without_tracebacks(
+    record_property: Callable[[str, object], None],
+) -> None:
+    stats = {"files": 0, "batches": 0, "valid": 0}
+
+    @BATCH_FUZZ
+    @given(st.lists(st.tuples(st.sampled_from(KINDS), any_bad_file), min_size=4, max_size=12))
+    def check(batch: list[tuple[str, tuple[str, bytes]]]) -> None:
+        with tempfile.TemporaryDirectory(prefix="dc-fuzz-") as raw:
+            directory = Path(raw)
+            paths = [
+                _write(directory, i, kind, suffix, data) for i, (kind, (suffix, data)) in enumerate(batch)
+            ]
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(["validate", *map(str, paths)])
+            output = out.getvalue() + err.getvalue()
+            assert code in (0, 2), output
+            assert "Traceback" not in output
+            verdict_lines = output.splitlines()
+            invalid = 0
+            unique = {os.path.realpath(path): path for path in reversed(paths)}  # validate dedupes
+            for path in unique.values():
+                verdict = [line for line in verdict_lines if line.startswith((f"ok   {path} ", f"{path}:"))]
+                assert verdict, f"no verdict for {path}:\n{output}"
+                invalid += not verdict[0].startswith("ok   ")
+            # load_scenario directly, on one file per batch (validate already loaded them all)
+            probe = paths[len(paths) // 2]
+            try:
+                load_scenario(probe)
+            except ScenarioError as exc:
+                assert str(exc).startswith(str(probe))
+            else:
+                stats["valid"] += 1
+            assert code == (2 if invalid else 0), output
+            stats["files"] += len(paths)
+            stats["batches"] += 1
+
+    start = time.monotonic()
+    check()
+    seconds = time.monotonic() - start
+    figure = (
+        f"malformed-file fuzz: {stats['files']} files in {stats['batches']} validate batches "
+        f"({stats['valid']} of the load_scenario probes valid), {seconds:.1f} s, zero tracebacks, "
+        "exit codes 0/2 only"
+    )
+    print(figure)  # shown with -s; also in the JUnit XML as properties
+    record_property("fuzz_files", stats["files"])
+    record_property("fuzz_seconds", round(seconds, 1))
+    assert stats["files"] >= 2000, figure

@@ -43,6 +43,7 @@ schema_version = 1
 name = "demo"
 entry = "pkg.flows:run"
 model_server = { script = "script.py" }
+engines = ["prefect"]
 
 [args]
 city = "Paris"

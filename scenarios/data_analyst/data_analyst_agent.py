@@ -19,7 +19,7 @@ from prefect import flow, task
 from prefect.cache_policies import TASK_SOURCE, CachePolicy
 from pydantic_ai import Agent, FunctionToolset, RunContext
 from pydantic_ai.durable_exec.prefect import PrefectAgent, PrefectDurability, TaskConfig
-from pydantic_ai.exceptions import ModelHTTPError, PydanticAIDeprecationWarning
+from pydantic_ai.exceptions import ModelHTTPError
 
 MODEL_TASKS = TaskConfig(retries=3, retry_delay_seconds=[0.05, 0.1, 0.2], timeout_seconds=60.0)
 TOOL_TASKS = TaskConfig(retries=2, retry_delay_seconds=[0.05, 0.1])
@@ -45,7 +45,7 @@ analyst = Agent(
 
 # The deprecated wrapper form, as in the article: `.run()` is a flow of its own.
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", PydanticAIDeprecationWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)  # the wrapper is deprecated in 2.x
     analyst_wrapper = PrefectAgent(
         Agent(
             "openai-chat:gpt-4o",

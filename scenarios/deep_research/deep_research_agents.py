@@ -39,7 +39,6 @@ from dbos import DBOS, WorkflowHandleAsync
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, format_as_xml
 from pydantic_ai.durable_exec.dbos import DBOSAgent, StepConfig
-from pydantic_ai.exceptions import PydanticAIDeprecationWarning
 
 OutputT = TypeVar("OutputT")
 
@@ -97,7 +96,7 @@ ANALYSIS_INSTRUCTIONS = (
 def durable(agent: Agent[None, OutputT]) -> DBOSAgent[None, OutputT]:
     """``DBOSAgent(agent)`` as in the article (deprecated in pydantic-ai 2.x, still in production)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PydanticAIDeprecationWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # the wrapper is deprecated in 2.x
         return DBOSAgent(agent, model_step_config=MODEL_STEPS)
 
 

@@ -50,9 +50,10 @@ class Attempt:
     attempt: int
     fired: list[dict[str, Any]] = field(default_factory=list)
 
-    def strike(self, phase: Phase) -> Fault | None:
+    def strike(self, phase: Phase, *, streaming: bool = False) -> Fault | None:
         """The fault that fires at this phase, recorded in the history before it acts."""
-        chosen = self.injection.plan.select(self.injection.tracker, self.unit, self.attempt, phase)
+        plan, tracker = self.injection.plan, self.injection.tracker
+        chosen = plan.select(tracker, self.unit, self.attempt, phase, streaming=streaming)
         if chosen is None:
             return None
         index, fault = chosen

@@ -8,8 +8,11 @@ engine's own retry and checkpoint machinery sees them exactly as in production.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
-from typing import Annotated, Any, Literal
+import importlib
+import re
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -49,6 +52,8 @@ class Selector(_Strict):
 
 
 class _Fault(_Strict):
+    streaming_only: ClassVar[bool] = False
+    """Whether the fault can strike only model requests whose response streams (SSE)."""
     at: Selector = Selector()
 
     def applies_to(self, kind: str) -> bool:
@@ -86,7 +91,15 @@ class LatencyFault(_Fault):
 
 
 class ToolErrorFault(_Fault):
-    """The tool raises ``exception`` (any importable exception class) with ``message``."""
+    """The tool raises ``exception`` with ``message``.
+
+    ``exception`` is an importable ``Exception`` subclass (``module.Class``, ``module:Class``, or a
+    builtin's bare name) that can be built from one message string; this is checked when the
+    scenario is loaded, so a typo is a scenario error rather than some other exception at run time.
+    ``SystemExit``, ``KeyboardInterrupt`` and ``GeneratorExit`` (and their subclasses) are refused:
+    they stop the process or generator instead of failing the tool. Other ``BaseException``s, such as
+    ``asyncio.CancelledError``, are allowed.
+    """
 
     kind: Literal["tool_error"]
     exception: str = "builtins.RuntimeError"
@@ -96,21 +109,55 @@ class ToolErrorFault(_Fault):
     @classmethod
     def _dotted_path(cls, value: str) -> str:
         if "." not in value and ":" not in value:
-            return f"builtins.{value}"
+            value = f"builtins.{value}"
+        exception_class(value)
         return value
 
     def applies_to(self, kind: str) -> bool:
         return kind == "tool_call"
 
 
-class MalformedOutputFault(_Fault):
-    """The model's response comes back, but with tool arguments or output that fail validation.
+_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
+_PROCESS_CONTROL = (SystemExit, KeyboardInterrupt, GeneratorExit)
 
-    It always strikes ``after`` the request (the response must exist to be mangled); a selector
-    that leaves ``phase`` unset gets ``after``.
+
+def exception_class(path: str) -> type[BaseException]:
+    """The exception class a ``tool_error`` fault names, checked: importable, an exception, not one
+    that stops the process, and buildable from one message string. Raises ValueError saying why not.
     """
+    if not _IMPORT_PATH.match(path):
+        raise ValueError(f"{path!r} is not an import path like 'ValueError' or 'package.module.Error'")
+    module_name, _, attr = path.replace(":", ".").rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+        raise ValueError(f"cannot import module {module_name!r} for exception {path!r}: {exc}") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        close = difflib.get_close_matches(attr, [n for n in dir(module) if n[:1].isupper()], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"module {module_name!r} has no exception {attr!r}{hint}")
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        raise ValueError(f"{path!r} is not an exception class (it is {type(cls).__name__!s} {cls!r:.60})")
+    stopper = next((base for base in _PROCESS_CONTROL if issubclass(cls, base)), None)
+    if stopper is not None:
+        raise ValueError(
+            f"{path!r} is a {stopper.__name__}, which stops the process or generator rather than "
+            "failing the tool; use an Exception subclass (e.g. RuntimeError, ConnectionError)"
+        )
+    try:
+        cls("injected by durable-chaos")
+    except Exception as exc:  # noqa: BLE001 - a constructor that wants other arguments
+        raise ValueError(
+            f"{path!r} cannot be built from one message string ({type(exc).__name__}: {exc}); "
+            "use an exception class whose constructor takes a message"
+        ) from None
+    return cls
 
-    kind: Literal["malformed_output"]
+
+class _ResponseFault(_Fault):
+    """A fault that acts on the model's response: it always strikes ``after`` the request (the
+    response must exist); a selector that leaves ``phase`` unset gets ``after``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -125,11 +172,47 @@ class MalformedOutputFault(_Fault):
     @classmethod
     def _only_after(cls, at: Selector) -> Selector:
         if at.phase != "after":
-            raise ValueError("malformed_output strikes the response, so its phase must be 'after'")
+            raise ValueError("this fault strikes the response, so its phase must be 'after'")
         return at
 
     def applies_to(self, kind: str) -> bool:
         return kind == "model_request"
+
+
+class MalformedOutputFault(_ResponseFault):
+    """The model's response comes back, but with tool arguments or output that fail validation
+    (JSON bodies and streams alike). Strikes ``after`` the request."""
+
+    kind: Literal["malformed_output"]
+
+
+class StreamCutFault(_ResponseFault):
+    """The connection drops after ``after_events`` server-sent events of a streamed response (at most
+    all events but the last, so the stream is always incomplete). Strikes only requests that stream."""
+
+    streaming_only: ClassVar[bool] = True
+    kind: Literal["stream_cut"]
+    after_events: Annotated[int, Field(ge=0, le=100_000)] = 1
+
+
+class StreamStallFault(_ResponseFault):
+    """The stream stalls for ``seconds`` after ``after_events`` events; when that is longer than the
+    client's read timeout, the client's read times out (as the SDK's own timeout error), else the
+    stream resumes. Strikes only requests that stream."""
+
+    streaming_only: ClassVar[bool] = True
+    kind: Literal["stream_stall"]
+    seconds: Annotated[float, Field(ge=0, le=3600)] = 600.0
+    after_events: Annotated[int, Field(ge=0, le=100_000)] = 1
+
+
+class StreamMalformedFault(_ResponseFault):
+    """Server-sent event number ``event`` (1-based, at most the last) is replaced by one whose data is
+    not JSON. Strikes only requests that stream."""
+
+    streaming_only: ClassVar[bool] = True
+    kind: Literal["stream_malformed"]
+    event: Annotated[int, Field(ge=1, le=100_000)] = 1
 
 
 class KillFault(_Fault):
@@ -139,8 +222,28 @@ class KillFault(_Fault):
 
 
 Fault = Annotated[
-    TimeoutFault | HttpErrorFault | LatencyFault | ToolErrorFault | MalformedOutputFault | KillFault,
+    TimeoutFault
+    | HttpErrorFault
+    | LatencyFault
+    | ToolErrorFault
+    | MalformedOutputFault
+    | StreamCutFault
+    | StreamStallFault
+    | StreamMalformedFault
+    | KillFault,
     Field(discriminator="kind"),
 ]
 
-FAULT_KINDS: tuple[str, ...] = ("timeout", "http_error", "latency", "tool_error", "malformed_output", "kill")
+StreamFault = StreamCutFault | StreamStallFault | StreamMalformedFault
+
+FAULT_KINDS: tuple[str, ...] = (
+    "timeout",
+    "http_error",
+    "latency",
+    "tool_error",
+    "malformed_output",
+    "stream_cut",
+    "stream_stall",
+    "stream_malformed",
+    "kill",
+)

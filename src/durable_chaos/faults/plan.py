@@ -21,12 +21,15 @@ class ArmedPlan:
             self.fired = [0] * len(self.faults)
 
     def select(
-        self, tracker: UnitTracker, unit: UnitRef, attempt: int, phase: Phase
+        self, tracker: UnitTracker, unit: UnitRef, attempt: int, phase: Phase, *, streaming: bool = False
     ) -> tuple[int, Fault] | None:
-        """The first fault that strikes this unit attempt at this phase, counted as fired."""
+        """The first fault that strikes this unit attempt at this phase, counted as fired.
+        ``streaming``: the unit is a model request whose response streams (stream faults need one)."""
         for index, fault in enumerate(self.faults):
             selector = fault.at
             if self.fired[index] >= selector.times or selector.phase != phase:
+                continue
+            if fault.streaming_only and not streaming:
                 continue
             if not (fault.applies_to(unit.kind) and selector.matches_unit(unit.kind, unit.name)):
                 continue

@@ -6,33 +6,27 @@ SDK; users pass their own). Both libraries have the same transport API, so the f
 cassette are installed on ``AsyncHTTPTransport`` of each installed one, and the code that handles a
 request takes the request's own module (:func:`module_of`).
 
-Engine traffic travels on the same clients (the Prefect API is on ``httpx``; an engine's HTTP ingress
-may be too), so only **model requests** are touched: requests whose path is a provider API endpoint
-(:data:`MODEL_PATH`), wherever the base URL points. Everything else passes through untouched and is
-never recorded, faulted or counted. Synchronous transports are not intercepted (pydantic-ai's models
-are async).
+Engine traffic travels on the same clients (the Prefect API is on ``httpx``; an engine's HTTP
+ingress may be too), so only **model requests** are touched: requests to a provider API endpoint,
+wherever the base URL points (:func:`durable_chaos.faults.providers.detect`). Everything else passes
+through untouched and is never recorded, faulted or counted. Synchronous transports are not
+intercepted (pydantic-ai's models are async).
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
 
+from durable_chaos.faults import providers
 from durable_chaos.patching import patched
 
 CLIENT_MODULES = ("httpx2", "httpx")
 """HTTP client libraries whose ``AsyncHTTPTransport`` carries model traffic, newest first."""
-
-MODEL_PATH = re.compile(
-    r"(/chat/completions|/completions|/responses|/embeddings|/messages|"
-    r":generateContent|:streamGenerateContent|:countTokens|:embedContent)/?$"
-)
-"""Provider API endpoints: OpenAI chat/completions/responses/embeddings, Anthropic messages, Gemini."""
 
 
 def client_modules() -> list[ModuleType]:
@@ -53,7 +47,7 @@ def module_of(request: Any) -> ModuleType:
 
 def is_model_request(request: Any) -> bool:
     """Whether a request is model traffic (a provider API endpoint), as opposed to engine traffic."""
-    return bool(MODEL_PATH.search(request.url.path))
+    return providers.detect(request.url.path, request.url.host) is not None
 
 
 @contextmanager

@@ -81,7 +81,18 @@ def model_calls(evidence: Evidence) -> ModelCalls:
     )
 
 
-FAILING_FAULTS = frozenset({"timeout", "http_error", "tool_error", "malformed_output", "kill"})
+FAILING_FAULTS = frozenset(
+    {
+        "timeout",
+        "http_error",
+        "tool_error",
+        "malformed_output",
+        "stream_cut",
+        "stream_stall",
+        "stream_malformed",
+        "kill",
+    }
+)
 
 
 def restart_losses(evidence: Evidence) -> int:

@@ -17,7 +17,12 @@ from pathlib import Path
 from durable_chaos import __version__
 from durable_chaos.harness import scenario as scenario_module
 from durable_chaos.harness.scenario import Scenario
-from durable_chaos.harness.scenario_loader import ScenarioError, discover_scenario_files, load_scenario
+from durable_chaos.harness.scenario_loader import (
+    CASSETTES_REASON,
+    ScenarioError,
+    discover_scenario_files,
+    load_scenario,
+)
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -42,8 +47,19 @@ def _describe(scenario: Scenario) -> str:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    """Validate scenario files; 0 when all are valid, 2 when any is invalid or none was found."""
-    files = discover_scenario_files(args.paths)
+    """Validate scenario files; 0 when all are valid, 2 when any is invalid or none was found.
+
+    Every file gets a verdict: one bad file never stops the others. In directories, files with a
+    scenario suffix that are not scenario files are listed as skipped, with the reason.
+    """
+    skipped: list[tuple[Path, str]] = []
+    files = discover_scenario_files(args.paths, skipped)
+    in_cassettes = [path for path, reason in skipped if reason == CASSETTES_REASON]
+    for path, reason in skipped:
+        if reason != CASSETTES_REASON:
+            print(f"skip {path} ({reason})")
+    if in_cassettes:
+        print(f"skip {len(in_cassettes)} file(s) in 'cassettes' directories")
     if not files:
         joined = ", ".join(str(p) for p in args.paths)
         print(f"error: no scenario files found in: {joined}", file=sys.stderr)
@@ -55,6 +71,9 @@ def run_validate(args: argparse.Namespace) -> int:
         except ScenarioError as exc:
             failed += 1
             print(exc, file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - load_scenario raises only ScenarioError; never a traceback
+            failed += 1
+            print(f"{path}: internal error while loading: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
             print(f"ok   {path} ({_describe(scenario)})")
     if failed:
@@ -96,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code (argparse usage errors give 2)."""
+    """Run the CLI and return its exit code: 0 (all valid) or 2 (invalid input, usage errors)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -105,7 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_INVALID
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as exc:  # noqa: BLE001 - exit codes are 0 or 2, never a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 if __name__ == "__main__":

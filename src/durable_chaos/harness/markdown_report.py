@@ -14,6 +14,7 @@ from typing import Any
 from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.harness.report import cost_text, dollars, percent, reason_is_details, summary
 from durable_chaos.harness.runner import TrialResult
+from durable_chaos.scrub import scrub_text
 
 TITLE = "durable-chaos"
 
@@ -171,7 +172,7 @@ def render_markdown(results: Sequence[TrialResult], gate: dict[str, Any] | None 
 
 def write_markdown(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_markdown(results, gate), encoding="utf-8")
+    path.write_text(scrub_text(render_markdown(results, gate)), encoding="utf-8")
 
 
 def write_invalid_configuration(path: Path, message: str) -> None:

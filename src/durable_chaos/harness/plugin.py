@@ -37,6 +37,10 @@ RUNNER_KEY = pytest.StashKey["TrialRunner"]()
 GATE_KEY = pytest.StashKey["GateConfig"]()
 OUTCOME_KEY = pytest.StashKey["GateOutcome"]()
 SCENARIO_ERRORS_KEY = pytest.StashKey[list[str]]()
+FILES_KEY = pytest.StashKey[int]()
+"""How many scenario files were collected."""
+PLANNED_KEY = pytest.StashKey[int]()
+"""How many trials the session selected to run (after deselection)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,6 +113,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "also DURABLE_CHAOS_TEMPORAL_NAMESPACE",
     )
     group.addoption(
+        "--chaos-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=600.0,
+        help="stop a trial that runs longer than this as an error naming where it was stuck "
+        "(default 600; a scenario's 'timeout' wins)",
+    )
+    group.addoption(
         "--chaos-keep-artifacts",
         action="store_true",
         default=False,
@@ -125,6 +137,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if temporal_namespace:
         os.environ["DURABLE_CHAOS_TEMPORAL_NAMESPACE"] = temporal_namespace
     config.stash[RESULTS_KEY] = []
+    if config.getoption("chaos") and xdist_workers(config):
+        pytest.exit(
+            "durable-chaos: --chaos does not run under pytest-xdist (-n) yet: its results would not reach "
+            "the gate on the controller. Run without -n.",
+            returncode=2,
+        )
     if config.getoption("chaos"):
         from durable_chaos.harness.gating import EXIT_INVALID, GateConfigError
         from durable_chaos.harness.markdown_report import write_invalid_configuration
@@ -140,6 +158,19 @@ def pytest_configure(config: pytest.Config) -> None:
                 except OSError as err:
                     message += f" (and the Markdown summary could not be written: {err})"
             pytest.exit(message, returncode=EXIT_INVALID)
+
+
+def xdist_workers(config: pytest.Config) -> int:
+    """How many pytest-xdist workers the session asked for (0 without xdist)."""
+    try:
+        value = config.getoption("numprocesses")
+    except ValueError:
+        return 0
+    return 0 if value in (None, 0, "0") else (value if isinstance(value, int) else 1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[PLANNED_KEY] = sum(1 for item in items if isinstance(item, TrialItem))
 
 
 def pyproject_path(config: pytest.Config) -> Path:
@@ -178,6 +209,7 @@ class ScenarioFile(pytest.File):
         from durable_chaos.harness.scenario_loader import ScenarioError, load_scenario
         from durable_chaos.harness.trial_spec import TrialSpec
 
+        self.config.stash[FILES_KEY] = self.config.stash.get(FILES_KEY, 0) + 1
         try:
             scenario = load_scenario(self.path)
         except ScenarioError as exc:
@@ -247,6 +279,7 @@ def runner_for(config: pytest.Config) -> TrialRunner:
         config.stash[RUNNER_KEY] = TrialRunner(
             record=config.getoption("chaos_record"),
             keep_artifacts=config.getoption("chaos_keep_artifacts"),
+            timeout=config.getoption("chaos_timeout"),
         )
     return config.stash[RUNNER_KEY]
 
@@ -308,6 +341,25 @@ def write_reports(config: pytest.Config, results: list[TrialResult], outcome: Ga
     return outcome
 
 
+def unfinished_message(exitstatus: int, ran: int, planned: int, files: int) -> str | None:
+    """Why a session that did not run its trials to the end is not green, or None when it did."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return (
+            f"INTERRUPTED after {ran} of {planned} trial(s): the other {max(planned - ran, 0)} did not run, "
+            "so no guarantee is established"
+        )
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        return f"pytest failed internally after {ran} of {planned} trial(s): no guarantee is established"
+    if planned == 0 and files:
+        return (
+            f"no trial ran although {files} scenario file(s) were collected (none was selected): "
+            "nothing was checked, so nothing is green"
+        )
+    if ran < planned and exitstatus == pytest.ExitCode.OK:
+        return f"only {ran} of {planned} trial(s) ran: no guarantee is established for the others"
+    return None
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
     """With ``--chaos``: judge the run (trial verdicts and the gate), write the reports, and set the
@@ -325,6 +377,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
             invalid = [f"INVALID {e}" for e in config.stash.get(SCENARIO_ERRORS_KEY, [])]
             if invalid:
                 outcome = GateOutcome(EXIT_INVALID, invalid + outcome.messages, outcome.notes)
+            unfinished = unfinished_message(
+                exitstatus, len(results), config.stash.get(PLANNED_KEY, 0), config.stash.get(FILES_KEY, 0)
+            )
+            if unfinished and outcome.exit_code in (0, 1):
+                outcome = GateOutcome(3, [unfinished, *outcome.messages], outcome.notes)
             outcome = write_reports(config, results, outcome)
             config.stash[OUTCOME_KEY] = outcome
     finally:
@@ -334,7 +391,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     result = yield
     if outcome is not None:
         before = int(session.exitstatus)
-        status = worst([before, outcome.exit_code])
+        interrupted = before == pytest.ExitCode.INTERRUPTED
+        # An interrupted session exits as the outcome says (3), as every report does: pytest's own
+        # interrupted status (2) means "invalid scenario" in durable-chaos's table.
+        status = outcome.exit_code if interrupted else worst([before, outcome.exit_code])
         session.exitstatus = status
         if status != before:
             reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -36,28 +36,59 @@ class Cost:
 
 
 @lru_cache(maxsize=256)
-def unit_price(model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
-    """The price of one exchange, or None when genai-prices does not know the model."""
+def unit_price(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    provider: str | None = None,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> Decimal | None:
+    """The price of one exchange, or None when genai-prices does not know the model.
+
+    ``provider`` is the genai-prices provider id (``openai``, ``anthropic``, ``google``: see
+    ``durable_chaos.faults.providers.price_provider``); unset, genai-prices guesses it from the model.
+    ``input_tokens`` includes the cached ones (genai-prices' convention), which are priced at the
+    provider's cache-read and cache-write rates."""
     try:
         from genai_prices import Usage, calc_price
     except ImportError:  # pragma: no cover - genai-prices is a dependency
         return None
+    usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+    if cache_read_tokens:
+        usage.cache_read_tokens = cache_read_tokens
+    if cache_write_tokens:
+        usage.cache_write_tokens = cache_write_tokens
     try:
-        result = calc_price(Usage(input_tokens=input_tokens, output_tokens=output_tokens), model_ref=model)
+        result = calc_price(usage, model_ref=model, provider_id=provider)
     except LookupError:
         return None
     return Decimal(str(result.total_price))
+
+
+def entry_price(entry: dict[str, Any]) -> Decimal | None:
+    """The price of one ledger entry (model, provider and usage as recorded), None if unknown."""
+    model = str(entry.get("model") or "")
+    if not model:
+        return None
+    usage = entry["usage"]
+    return unit_price(
+        model,
+        usage["input_tokens"],
+        usage["output_tokens"],
+        entry.get("provider"),
+        usage.get("cache_read_tokens", 0),
+        usage.get("cache_write_tokens", 0),
+    )
 
 
 def price(entries: list[dict[str, Any]], unpriced: set[str]) -> Decimal | None:
     """Total price of ledger entries; models without a price are added to ``unpriced``."""
     total: Decimal | None = None
     for entry in entries:
-        model = str(entry.get("model") or "")
-        usage = entry["usage"]
-        value = unit_price(model, usage["input_tokens"], usage["output_tokens"]) if model else None
+        value = entry_price(entry)
         if value is None:
-            unpriced.add(model or "(unknown model)")
+            unpriced.add(str(entry.get("model") or "") or "(unknown model)")
             continue
         total = (total or Decimal(0)) + value
     return total

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos.harness.runner import TrialResult
+from durable_chaos.scrub import scrub_json
 
 REPORT_VERSION = 1
 WIDTH = 110
@@ -71,7 +72,7 @@ def json_report(results: Sequence[TrialResult], gate: dict[str, Any] | None = No
 
 def write_json(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_report(results, gate), indent=2, default=str) + "\n")
+    path.write_text(json.dumps(scrub_json(json_report(results, gate)), indent=2, default=str) + "\n")
 
 
 def dollars(value: float | None) -> str:
@@ -203,6 +204,10 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
             + (f"; dollars: {cost_text(cost)}" if cost else ""),
             "      ",
             width,
+        )
+    if result.workdir is not None:
+        lines += _wrapped(
+            f"artifacts (history, ledger, worker and engine logs) kept in {result.workdir}", "      ", width
         )
     return lines
 

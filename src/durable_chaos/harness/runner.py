@@ -8,9 +8,12 @@ storage) and turns every failure of its own into a trial *error* with a clear me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -19,12 +22,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from durable_chaos import jsonl
 from durable_chaos.faults.context import Injection, activated
 from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.injectors.tools import tool_faults
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
-from durable_chaos.fixtures.cassettes import CassetteMissing, CassetteMode, cassette_traffic
+from durable_chaos.fixtures.cassettes import CassetteError, CassetteMode, cassette_traffic
 from durable_chaos.fixtures.engines import (
     EngineAdapter,
     EngineUnavailable,
@@ -60,6 +64,74 @@ from durable_chaos.harness.trial_spec import TrialSpec
 from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
+ROOT_PREFIX = "durable-chaos-"
+OWNER_FILE = "owner.pid"
+"""Written when a session starts, removed when it closes: a directory that still has it and whose
+process is gone belongs to a session that died without cleaning up."""
+
+
+def remove_stale_roots(temp: Path | None = None) -> list[Path]:
+    """Remove the session directories of earlier runs whose process is gone without cleaning up (a
+    SIGKILLed pytest) and that kept nothing on purpose (no failed trial's artifacts)."""
+    removed = []
+    for root in Path(temp or tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*"):
+        try:
+            pid = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # closed normally (what is left was kept on purpose), or not ours
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+DEFAULT_TRIAL_TIMEOUT_SECONDS = 600.0
+
+
+class TrialTimeout(BaseException):
+    """A trial ran past its deadline. A BaseException, so that no engine's or agent's ``except
+    Exception`` (a task retry, a tool wrapper) swallows it."""
+
+
+@contextmanager
+def deadline(seconds: float | None, history: Path) -> Iterator[None]:
+    """Stop the block with :class:`TrialTimeout` after ``seconds``, naming where it was stuck (the code
+    running then and the last unit the history recorded). Only in the main thread (signals)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}" if frame else "?"
+        last = ""
+        with contextlib.suppress(Exception):
+            events = [e for e in jsonl.read(history) if "unit" in e]
+            if events:
+                unit = events[-1]["unit"]
+                last = f"; the last unit recorded was {unit['kind']} {unit['name']!r} ({events[-1]['event']})"
+        raise TrialTimeout(
+            f"the trial did not finish within its {seconds:g}s deadline: stuck at {where}{last}. Raise "
+            "the scenario's 'timeout' or --chaos-timeout if it legitimately takes longer"
+        )
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -164,10 +236,19 @@ class TrialRunner:
         keep_artifacts: bool = False,
         root: Path | None = None,
         warm_workers: bool = True,
+        timeout: float | None = DEFAULT_TRIAL_TIMEOUT_SECONDS,
     ) -> None:
+        self.timeout = timeout
+        """Seconds a trial may take before it is stopped as an error (``--chaos-timeout``); a
+        scenario's own ``timeout`` wins."""
         self.record = record
         self.keep_artifacts = keep_artifacts
-        self.root = root or Path(tempfile.mkdtemp(prefix="durable-chaos-"))
+        remove_stale_roots()
+        self.root = root or Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / OWNER_FILE).write_text(str(os.getpid()))
+        self.kept: list[Path] = []
+        """Trial directories kept at close because their trial did not pass (or all, with keep_artifacts)."""
         self.engines: dict[str, EngineAdapter] = {}
         self.engine_errors: dict[str, str] = {}
         self.unusable: dict[str, dict[str, str]] = {}
@@ -222,19 +303,32 @@ class TrialRunner:
         for adapter in self.engines.values():
             adapter.stop()
         self.engines.clear()
-        if not self.keep_artifacts:
+        (self.root / OWNER_FILE).unlink(missing_ok=True)
+        if self.keep_artifacts:
+            return
+        if not self.kept:
             shutil.rmtree(self.root, ignore_errors=True)
+            return
+        for child in self.root.iterdir():  # keep what explains the trials that did not pass
+            if child not in self.kept:
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
 
     def run(self, spec: TrialSpec) -> TrialResult:
         started = time.monotonic()
         self.counter += 1
         workdir = self.root / f"{self.counter:03d}-{spec.scenario.name}-{spec.id}"
         workdir.mkdir(parents=True, exist_ok=True)
+        history = workdir / "history.jsonl"
         try:
-            result = asyncio.run(self._run(spec, workdir))
+            self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
+            with deadline(spec.scenario.timeout or self.timeout, history):
+                result = asyncio.run(self._run(spec, workdir))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
-        except (TrialSetupError, EngineUnavailable, CassetteMissing) as exc:
+        except (TrialSetupError, EngineUnavailable, CassetteError) as exc:
             result = TrialResult(spec, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the harness's own failure is an error verdict
             (workdir / "harness-error.txt").write_text(traceback.format_exc())
@@ -244,8 +338,19 @@ class TrialRunner:
                 f"harness failure: {type(exc).__name__}: {exc} "
                 f"(traceback in {workdir / 'harness-error.txt'})",
             )
+        except TrialTimeout as exc:
+            result = TrialResult(spec, "error", str(exc))
+        except (SystemExit, GeneratorExit) as exc:  # user code must not end the session, nor pass
+            result = TrialResult(
+                spec,
+                "error",
+                f"the target raised {type(exc).__name__}({exc}) during the trial: user code ended the run "
+                "instead of returning or raising an error, so nothing about it can be judged",
+            )
         result.workdir = workdir
         result.seconds = time.monotonic() - started
+        if result.verdict != "pass":
+            self.kept.append(workdir)
         return result
 
     async def _run(self, spec: TrialSpec, workdir: Path) -> TrialResult:

@@ -8,7 +8,7 @@ in :mod:`durable_chaos.harness.scenario_loader`.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -199,8 +199,40 @@ class ScenarioBase(_Strict):
     variants: list[Variant] = Field(default_factory=list)
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
     resume: Literal["same_run", "new_run"] = "same_run"
+    timeout: Annotated[float, Field(gt=0, le=86400)] | None = Field(
+        default=None,
+        description="seconds a trial of this scenario may take before it is stopped as an error "
+        "(default: --chaos-timeout, 600)",
+    )
 
     _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("cassette")
+    @classmethod
+    def _cassette_inside(cls, cassette: str | None) -> str | None:
+        """A cassette is a file path relative to the scenario's folder, and stays inside it."""
+        if cassette is None:
+            return None
+        if not cassette.strip():
+            raise ValueError("empty cassette path; give a file such as 'cassettes/<scenario>.yaml'")
+        if "\x00" in cassette:
+            raise ValueError("cassette path contains a NUL character")
+        pure = PurePosixPath(cassette.replace("\\", "/"))
+        if pure.is_absolute() or PureWindowsPath(cassette).drive:
+            raise ValueError(
+                f"cassette path {cassette!r} is absolute; give it relative to the scenario's folder"
+            )
+        depth = 0
+        for part in pure.parts:
+            depth += -1 if part == ".." else 0 if part == "." else 1
+            if depth < 0:
+                raise ValueError(
+                    f"cassette path {cassette!r} leaves the scenario's folder; keep cassettes beside "
+                    "or below the scenario file"
+                )
+        if cassette.endswith(("/", "\\")) or pure.name in ("", ".", ".."):
+            raise ValueError(f"cassette path {cassette!r} is a directory; give the cassette file")
+        return cassette
 
     @field_validator("engines")
     @classmethod

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
+import os
 import re
+import stat
+import sys
 import tomllib
 import types
 import typing
@@ -33,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from durable_chaos.harness.scenario import SCHEMA_VERSION, Scenario
 
 __all__ = [
+    "CASSETTES_REASON",
     "SCENARIO_SUFFIXES",
     "SUPPORTED_SCHEMA_VERSIONS",
     "ScenarioError",
@@ -41,6 +46,7 @@ __all__ = [
     "is_scenario_file",
     "load_scenario",
     "load_scenarios",
+    "scenario_skip_reason",
 ]
 
 SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION,)
@@ -119,48 +125,108 @@ def _rebuild_error(path: Path, issues: tuple[ScenarioIssue, ...]) -> ScenarioErr
 
 # --------------------------------------------------------------------------------------- discovery
 
+MAX_FILE_BYTES = 1024 * 1024
+"""Scenario files larger than this are refused before they are read (a scenario is a few KiB)."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists a scenario file may have."""
+MAX_NODES = 100_000
+"""Most values a YAML document may expand to once its aliases are followed (alias bombs)."""
+MAX_ALIASES = 1_000
+"""Most aliases (``*name``) a YAML document may use."""
 
-def is_scenario_file(path: Path | str, root: Path | str | None = None) -> bool:
-    """Cheap check whether ``path`` looks like a scenario file.
+CASSETTES_REASON = "in a 'cassettes' directory"
+_SCHEMA_KEY = re.compile(r"""(?:^|[\s{,])["']?schema_version["']?\s*[:=]""", re.MULTILINE)
 
-    It must have a scenario suffix, must not sit in a directory named ``cassettes`` (only the parts
-    below ``root`` are checked when given), and must have a line starting with ``schema_version``.
+
+def scenario_skip_reason(path: Path | str, root: Path | str | None = None) -> str | None:
+    """Why ``path`` is not a scenario file, or None when it is one (or a broken one to report).
+
+    A scenario file has a scenario suffix, is not in a directory named ``cassettes`` (only the parts
+    below ``root`` are checked when given), is a regular file, and parses to a mapping with a
+    top-level ``schema_version`` key. A file that does not parse counts as a scenario (so its errors
+    are reported) when its text has a ``schema_version`` key anywhere. Every file that
+    :func:`load_scenario` accepts is a scenario file by this rule; this never raises and never
+    opens anything but a regular file.
     """
     path = Path(path)
-    if path.suffix.lower() not in SCENARIO_SUFFIXES or not path.is_file():
-        return False
+    if path.suffix.lower() not in SCENARIO_SUFFIXES:
+        return "not a .yaml, .yml or .toml file"
     parents = path.parent.parts
     if root is not None:
         with contextlib.suppress(ValueError):
             parents = path.parent.relative_to(root).parts
     if "cassettes" in parents:
-        return False
+        return CASSETTES_REASON
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return any(line.startswith("schema_version") for line in text.lstrip("\ufeff").split("\n"))
+        head = _read_limited(path, MAX_FILE_BYTES + 1)
+    except ScenarioError as exc:
+        return exc.message
+    except Exception as exc:  # noqa: BLE001 - discovery never raises
+        return f"cannot read: {exc}"
+    text = head.decode("utf-8-sig", errors="replace")
+    mentions = _SCHEMA_KEY.search(text) is not None
+    if len(head) > MAX_FILE_BYTES:
+        return None if mentions else f"larger than {MAX_FILE_BYTES // 1024} KiB and no schema_version key"
+    try:
+        document = _parse(path, text)
+    except ScenarioError:
+        return None if mentions else "not a scenario: does not parse and has no schema_version key"
+    except Exception:  # noqa: BLE001 - discovery never raises
+        return None if mentions else "not a scenario: does not parse and has no schema_version key"
+    return None if "schema_version" in document.data else "no top-level schema_version"
 
 
-def _walk_dir(root: Path) -> Iterator[Path]:
-    """Scenario-looking files under ``root``, sorted, skipping hidden and cache directories."""
-    for candidate in sorted(root.rglob("*")):
+def is_scenario_file(path: Path | str, root: Path | str | None = None) -> bool:
+    """Whether ``path`` is a scenario file (see :func:`scenario_skip_reason`)."""
+    return scenario_skip_reason(path, root) is None
+
+
+def _walk_dir(root: Path, skipped: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
+    """Scenario files under ``root``, sorted, skipping hidden and cache directories.
+
+    Files with a scenario suffix that are not scenarios go to ``skipped`` with the reason.
+    """
+    try:
+        candidates = sorted(root.rglob("*"))
+    except OSError as exc:
+        if skipped is not None:
+            skipped.append((root, f"cannot list directory: {exc.strerror or exc}"))
+        return
+    for candidate in candidates:
         relative = candidate.relative_to(root).parts
         if any(part.startswith(".") or part == "__pycache__" for part in relative[:-1]):
             continue
-        if is_scenario_file(candidate, root=root):
+        if candidate.suffix.lower() not in SCENARIO_SUFFIXES:
+            continue
+        with contextlib.suppress(OSError):
+            if candidate.is_dir():
+                continue
+        reason = scenario_skip_reason(candidate, root=root)
+        if reason is None:
             yield candidate
+        elif skipped is not None:
+            skipped.append((candidate, reason))
 
 
-def discover_scenario_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Expand directories recursively into scenario files; files given explicitly are kept as is."""
+def discover_scenario_files(
+    paths: Iterable[Path | str], skipped: list[tuple[Path, str]] | None = None
+) -> list[Path]:
+    """Expand directories recursively into scenario files; files given explicitly are kept as is.
+
+    ``skipped`` (optional) receives ``(path, reason)`` for each file with a scenario suffix found in
+    a directory that is not a scenario file. Never raises.
+    """
     found: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for raw in paths:
         path = Path(raw)
-        candidates = _walk_dir(path) if path.is_dir() else iter([path])
+        try:
+            is_dir = path.is_dir()
+        except OSError:
+            is_dir = False
+        candidates = _walk_dir(path, skipped) if is_dir else iter([path])
         for candidate in candidates:
-            key = candidate.resolve()
+            key = os.path.realpath(candidate)  # never raises on symlink loops, unlike Path.resolve
             if key not in seen:
                 seen.add(key)
                 found.append(candidate)
@@ -179,36 +245,145 @@ def load_scenarios(paths: Iterable[Path | str]) -> list[Scenario]:
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    """Read, parse and validate one scenario file (``.yaml``, ``.yml`` or ``.toml``)."""
+    """Read, parse and validate one scenario file (``.yaml``, ``.yml`` or ``.toml``).
+
+    Raises :class:`ScenarioError` and nothing else, whatever the file holds.
+    """
     path = Path(path)
+    try:
+        return _load(path)
+    except ScenarioError:
+        raise
+    except RecursionError:
+        raise ScenarioError(path, "document is nested too deeply", line=1) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a verdict, never a traceback
+        raise ScenarioError(
+            path, f"cannot load scenario ({type(exc).__name__}: {_safe_str(exc)})", line=1
+        ) from None
+
+
+def _load(path: Path) -> Scenario:
     suffix = path.suffix.lower()
     if suffix not in SCENARIO_SUFFIXES:
-        if not path.exists():
+        if not os.path.lexists(path):
             raise ScenarioError(path, "file not found")
         raise ScenarioError(
             path, f"unsupported file type {suffix or '(none)'!r}; scenario files are .yaml, .yml or .toml"
         )
     text = _read_text(path)
-    document = _parse_yaml(path, text) if suffix in YAML_SUFFIXES else _parse_toml(path, text)
+    document = _parse(path, text)
     _check_schema_version(path, document)
     try:
-        scenario = Scenario.model_validate(document.data)
+        with _importable(path.parent):
+            scenario = Scenario.model_validate(document.data)
     except ValidationError as exc:
         raise ScenarioError(path, issues=[_issue(document, error) for error in exc.errors()]) from None
     scenario._path = path
+    _check_paths(path, document, scenario)
     return scenario
 
 
-def _read_text(path: Path) -> str:
-    """The file's text, decoded as UTF-8 (a BOM is dropped)."""
+@contextlib.contextmanager
+def _importable(directory: Path) -> Iterator[None]:
+    """Modules next to the scenario file importable while it is validated (``tool_error`` exception
+    classes may live there, as the target does)."""
+    entry = str(directory.absolute())
+    added = entry not in sys.path
+    if added:
+        sys.path.insert(0, entry)
     try:
-        raw = path.read_bytes()
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(entry)
+
+
+def _check_paths(path: Path, document: _Document, scenario: Scenario) -> None:
+    """Checks that need the file's location: the cassette must not be a directory."""
+    if scenario.cassette is None:
+        return
+    target = scenario.resolve(scenario.cassette)
+    with contextlib.suppress(OSError):
+        if target.is_dir():
+            raise ScenarioError(
+                path,
+                f"{scenario.cassette!r} is a directory; give the cassette file, "
+                f"e.g. 'cassettes/{scenario.name}.yaml'",
+                line=document.line_of(("cassette",)),
+                field="cassette",
+            )
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - e.g. an int over Python's digit limit
+        if isinstance(value, int):
+            return f"<an integer of {value.bit_length()} bits>"
+        return f"<{type(value).__name__}>"
+
+
+def _read_limited(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file; anything else is refused without being opened.
+
+    ``stat`` first (a FIFO, device or socket is never opened, so nothing hangs), then open with
+    ``O_NONBLOCK`` and check again on the descriptor, in case the path changed in between.
+    """
+    try:
+        info = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise ScenarioError(path, "broken symbolic link (its target does not exist)") from None
         raise ScenarioError(path, "file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(path, "is a directory, not a scenario file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ScenarioError(path, "symbolic link loop; cannot read the file") from None
+        raise ScenarioError(path, f"cannot read file: {exc.strerror or exc}") from None
+    _check_regular(path, info.st_mode)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise ScenarioError(path, f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        _check_regular(path, os.fstat(fd).st_mode)
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, min(65536, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ScenarioError(path, f"cannot read file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise ScenarioError(path, "is a directory, not a scenario file")
+    kinds = {
+        stat.S_ISFIFO: "a named pipe (FIFO)",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    kind = next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+    raise ScenarioError(path, f"is {kind}, not a regular file; scenario files are regular files")
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, decoded as UTF-8 (a BOM is dropped); files over the size limit are refused."""
+    raw = _read_limited(path, MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(
+            path, f"file is larger than {MAX_FILE_BYTES // 1024} KiB; a scenario file is a few KiB at most"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -235,15 +410,178 @@ class _Document:
         return _toml_line(self.text, self.data, loc)
 
 
+def _parse(path: Path, text: str) -> _Document:
+    return _parse_yaml(path, text) if path.suffix.lower() in YAML_SUFFIXES else _parse_toml(path, text)
+
+
+class _LimitError(yaml.YAMLError):
+    """A YAML document over a size, depth or alias limit."""
+
+    def __init__(self, message: str, node: yaml.Node) -> None:
+        super().__init__(message)
+        self.message = message
+        self.node = node
+
+
+class _ScenarioYamlLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and explains values it cannot convert.
+
+    A scalar PyYAML fails to convert (``2024-02-30``, ``!!int abc``, ``!!bool maybe``, an integer
+    over Python's digit limit) raises a ``ConstructorError`` at that node instead of a bare
+    ``ValueError``/``KeyError``/``AttributeError`` from inside PyYAML.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, _conversion_problem(node, exc), node.start_mark
+            ) from None
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = self.construct_object(key_node)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:
+                        continue
+                    if duplicate:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {_got(key)}", key_node.start_mark
+                        )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _conversion_problem(node: yaml.Node, exc: Exception) -> str:
+    """Why PyYAML could not turn a node into a value, in words."""
+    tag = node.tag.rsplit(":", 1)[-1]
+    shown = _got(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+    detail = _safe_str(exc) if isinstance(exc, ValueError | OverflowError) else ""
+    if "Exceeds the limit" in detail:
+        return f"an integer with more than {sys.get_int_max_str_digits()} digits is refused"
+    hint = {"timestamp": " (dates are YYYY-MM-DD; quote the value to keep it as text)"}.get(tag, "")
+    return f"{shown} is not a valid {tag}" + (f": {detail}" if detail else "") + hint
+
+
+def _check_yaml_limits(root: yaml.Node) -> None:
+    """Refuse a composed document that is too deep, uses too many aliases, or expands too far.
+
+    The node graph shares aliased nodes, so a 700-byte alias bomb composes quickly; its expanded size
+    (every alias followed) is computed here with memoization, before anything is constructed.
+    """
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    aliases = 0
+
+    def children(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        if isinstance(node, yaml.MappingNode):
+            return [part for pair in node.value for part in pair]
+        return []
+
+    def expanded(node: yaml.Node, depth: int) -> int:
+        nonlocal aliases
+        if depth > MAX_DEPTH:
+            raise _LimitError(f"nested more than {MAX_DEPTH} levels deep", node)
+        key = id(node)
+        if key in sizes:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise _LimitError(f"more than {MAX_ALIASES} aliases", node)
+            return sizes[key]
+        if key in visiting:
+            raise _LimitError("a recursive alias (a value that contains itself)", node)
+        visiting.add(key)
+        total = 1
+        for child in children(node):
+            total += expanded(child, depth + 1)
+            if total > MAX_NODES:
+                raise _LimitError(
+                    f"expands to more than {MAX_NODES:,} values once aliases are followed (an alias bomb?)",
+                    node,
+                )
+        visiting.discard(key)
+        sizes[key] = total
+        return total
+
+    expanded(root, 0)
+
+
+_FLOW_PRESCAN_LIMIT = 4 * MAX_DEPTH
+
+
+def _flow_depth_line(text: str) -> int | None:
+    """The line where ``[``/``{`` nesting first passes :data:`_FLOW_PRESCAN_LIMIT`, else None.
+
+    PyYAML's scanner is quadratic in flow nesting (thousands of ``[`` take seconds), so deep flow
+    nesting is refused before parsing. Quoted strings and comments are skipped; brackets inside
+    plain or block scalars may be counted, hence the margin over :data:`MAX_DEPTH`.
+    """
+    if text.count("[") + text.count("{") <= _FLOW_PRESCAN_LIMIT:
+        return None
+    depth = 0
+    quote = ""
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if quote:
+            if char == "\\" and quote == '"':
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"" and (index == 0 or text[index - 1] in " \t\n[{,:-"):
+            quote = char
+        elif char == "#" and (index == 0 or text[index - 1] in " \t\n"):
+            newline = text.find("\n", index)
+            index = length if newline < 0 else newline
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > _FLOW_PRESCAN_LIMIT:
+                return _line_at(text, index)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        index += 1
+    return None
+
+
 def _parse_yaml(path: Path, text: str) -> _Document:
-    """Compose and construct a single YAML document (SafeLoader)."""
+    """Compose a single YAML document, check its limits, then construct it (SafeLoader rules)."""
+    deep = _flow_depth_line(text)
+    if deep is not None:
+        raise ScenarioError(path, f"YAML document is nested more than {MAX_DEPTH} levels deep", line=deep)
+    node: yaml.Node | None = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _ScenarioYamlLoader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                _check_yaml_limits(node)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
+    except _LimitError as exc:
+        field = _node_field(node, exc.node) if node is not None else None
+        raise ScenarioError(
+            path,
+            f"YAML document refused: {exc.message}",
+            line=_mark_line(text, exc.node.start_mark),
+            field=field,
+        ) from None
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = _mark_line(text, mark) if mark is not None else None
+        field = _field_at_mark(node, mark) if node is not None and mark is not None else None
+        what = ", ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise ScenarioError(path, f"YAML value error: {what or exc}", line=line, field=field) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = _mark_line(text, mark) if mark is not None else None
@@ -266,7 +604,50 @@ def _parse_yaml(path: Path, text: str) -> _Document:
     return _Document(data=data, text=text, node=node)
 
 
+def _node_field(root: yaml.Node, target: yaml.Node) -> str | None:
+    """Dotted field of ``target`` in the tree (first path found, aliases not followed twice)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
+    while stack:
+        node, loc = stack.pop()
+        if node is target:
+            return _dotted(loc) or None
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, (*loc, index)) for index, child in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append((key, (*loc, name)))
+                stack.append((value, (*loc, name)))
+    return None
+
+
+def _field_at_mark(root: yaml.Node, mark: yaml.Mark) -> str | None:
+    """Dotted field of the node that starts at ``mark``."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
+    while stack:
+        node, loc = stack.pop()
+        if node.start_mark.index == mark.index and isinstance(node, yaml.ScalarNode):
+            return _dotted(loc) or None
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, (*loc, index)) for index, child in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append((key, (*loc, name)))
+                stack.append((value, (*loc, name)))
+    return None
+
+
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)\s*$")
+_LONG_NUMBER = re.compile(r"\d[\d_]{4000,}")
 
 
 def _parse_toml(path: Path, text: str) -> _Document:
@@ -283,9 +664,34 @@ def _parse_toml(path: Path, text: str) -> _Document:
         raise ScenarioError(path, f"TOML syntax error: {message}", line=line) from None
     except RecursionError:
         raise ScenarioError(path, "TOML document is nested too deeply", line=1) from None
+    except ValueError as exc:  # an integer over Python's digit limit (tomllib lets ValueError through)
+        long = _LONG_NUMBER.search(text)
+        line = _line_at(text, long.start()) if long is not None else 1
+        detail = _safe_str(exc)
+        if "Exceeds the limit" in detail:
+            detail = f"an integer with more than {sys.get_int_max_str_digits()} digits is refused"
+        raise ScenarioError(path, f"TOML value error: {detail}", line=line) from None
     if not data:
         raise ScenarioError(path, _empty_message("schema_version = 1"), line=1)
+    if _depth(data) > MAX_DEPTH:
+        raise ScenarioError(path, f"TOML document is nested more than {MAX_DEPTH} levels deep", line=1)
     return _Document(data=data, text=text)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of plain data, iteratively (no recursion limit involved)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _codepoint(character: int | bytes | str) -> str:
@@ -403,7 +809,7 @@ def _is_scalar(value: object) -> bool:
 
 
 def _got(value: object) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+    text = repr(value) if isinstance(value, str) else _safe_str(value)
     return text if len(text) <= _MAX_GOT_CHARS else text[: _MAX_GOT_CHARS - 3] + "..."
 
 

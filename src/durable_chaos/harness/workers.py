@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from durable_chaos.fixtures.engines.base import EngineAdapter, RunOutcome
 from durable_chaos.harness.history import History
+from durable_chaos.processes import own_session_dying_with_parent
 
 if TYPE_CHECKING:
     from durable_chaos.harness.runner import TrialRunner, TrialSpec
@@ -137,7 +138,7 @@ def run_process(job_path: Path, log_path: Path) -> int:
             [sys.executable, "-m", "durable_chaos.harness.worker", str(job_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            preexec_fn=own_session_dying_with_parent,
         )
         try:
             return process.wait(timeout=WORKER_TIMEOUT_SECONDS)
@@ -161,7 +162,7 @@ class Zygote:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
-            start_new_session=True,
+            preexec_fn=own_session_dying_with_parent,
             bufsize=0,  # unbuffered: a read-ahead would hide a second line from select()
         )
         if self.read_line(120.0) != "ready":

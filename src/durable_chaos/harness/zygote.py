@@ -19,6 +19,8 @@ import importlib
 import os
 import sys
 
+from durable_chaos.processes import die_with_parent
+
 
 def preload(modules: list[str]) -> None:
     for name in ["durable_chaos.harness.worker", *modules]:
@@ -28,6 +30,7 @@ def preload(modules: list[str]) -> None:
 def child(job_path: str, log_path: str) -> None:
     """In the forked child: a session of its own, output to the log, run the job, exit hard."""
     os.setsid()
+    die_with_parent()  # the warm worker's death (it dies with the session) takes its children along
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)

@@ -1,10 +1,14 @@
 """Model faults in the HTTP transport beneath the provider SDK.
 
+What differs between providers (the API of a request, its model name, error bodies, usage fields,
+how to mangle a response) is in ``durable_chaos.faults.providers``; this module only intercepts.
+
 Provider SDKs send through ``httpx2`` or ``httpx`` (see :mod:`durable_chaos.faults.transports`).
 Patching ``AsyncHTTPTransport.handle_async_request`` of both puts faults *under* the SDK, so a 429
 becomes the SDK's real ``RateLimitError`` (after the SDK's own retries) and pydantic-ai's
 ``ModelHTTPError``, and the durable unit around the request sees exactly what it would see in
 production. Only model requests are touched; engine traffic on the same clients passes through.
+Every response or error is built with the request's own client library (:func:`module_of`).
 
 The patch wraps whatever handler is installed when it is entered, so entering it *after* the
 cassette patch (see ``durable_chaos.fixtures.cassettes``) places faults in front of the cassette:
@@ -16,27 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from durable_chaos.faults import providers
 from durable_chaos.faults.context import Attempt, active, apply_common
-from durable_chaos.faults.model import Fault, HttpErrorFault, MalformedOutputFault, TimeoutFault
+from durable_chaos.faults.injectors.streams import faulty_events
+from durable_chaos.faults.model import Fault, HttpErrorFault, MalformedOutputFault, StreamFault, TimeoutFault
 from durable_chaos.faults.transports import is_model_request, module_of, on_every_transport
 from durable_chaos.faults.units import fingerprint
 
 if TYPE_CHECKING:
     import httpx2
 
-_ERROR_TYPES = {
-    429: ("rate_limit_exceeded", "Rate limit reached for requests. Please try again later."),
-    500: ("server_error", "The server had an error while processing your request."),
-    502: ("server_error", "Bad gateway."),
-    503: ("service_unavailable", "The engine is currently overloaded, please try again later."),
-    529: ("overloaded_error", "Overloaded."),
-}
-MALFORMED_ARGUMENTS = '{"__durable_chaos__": "malformed'
+MALFORMED_ARGUMENTS = providers.MALFORMED_ARGUMENTS
 
 
 def request_body(request: httpx2.Request) -> Any:
@@ -53,67 +52,68 @@ def request_fingerprint(request: httpx2.Request) -> str:
     return fingerprint(request.method, request.url.path, request_body(request))
 
 
-def usage_of(response_body: bytes) -> dict[str, int]:
-    """Token usage of an OpenAI-style response, JSON or server-sent events."""
-    usage: dict[str, Any] | None = None
-    text = response_body.decode(errors="replace")
-    candidates = (
-        [text]
-        if text.lstrip().startswith("{")
-        else [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
-    )
-    for candidate in candidates:
-        try:
-            parsed = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(parsed, dict) and isinstance(parsed.get("usage"), dict):
-            usage = parsed["usage"]
-    if not usage:
-        return {"input_tokens": 0, "output_tokens": 0}
-    return {
-        "input_tokens": int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0),
-        "output_tokens": int(usage.get("completion_tokens") or usage.get("output_tokens") or 0),
-    }
+def api_of(request: httpx2.Request) -> providers.API | None:
+    """The provider API a request is for (see ``durable_chaos.faults.providers``)."""
+    return providers.detect(request.url.path, request.url.host)
+
+
+def usage_of(response_body: bytes, api: providers.API | None = None) -> dict[str, int]:
+    """Token usage of a response, JSON or server-sent events, from that provider's usage fields."""
+    return providers.usage_of(api, response_body)
 
 
 def error_response(fault: HttpErrorFault, request: httpx2.Request) -> httpx2.Response:
     """An HTTP error shaped like the provider's own, so the SDK raises its real exception."""
-    error_type, default_message = _ERROR_TYPES.get(fault.status, ("api_error", "Injected HTTP error."))
-    body = {
-        "error": {
-            "message": fault.message or default_message,
-            "type": "requests" if fault.status == 429 else error_type,
-            "param": None,
-            "code": error_type,
-        }
-    }
-    headers = {"content-type": "application/json", "x-request-id": "req_durable_chaos"}
-    if fault.retry_after is not None:
-        headers["retry-after"] = f"{fault.retry_after:g}"
-        headers["retry-after-ms"] = str(int(fault.retry_after * 1000))
-    mod = module_of(request)
-    return mod.Response(fault.status, headers=headers, content=json.dumps(body).encode(), request=request)
+    shape = providers.error_shape(api_of(request), fault.status, fault.message, fault.retry_after)
+    content = json.dumps(shape.body).encode()
+    return module_of(request).Response(fault.status, headers=shape.headers, content=content, request=request)
 
 
-def malformed(response: httpx2.Response, content: bytes) -> httpx2.Response:
-    """The same response with its tool arguments (or text) mangled so validation fails."""
-    try:
-        body = json.loads(content)
-        message = body["choices"][0]["message"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return response
-    if message.get("tool_calls"):
-        for call in message["tool_calls"]:
-            call["function"]["arguments"] = MALFORMED_ARGUMENTS
-    else:
-        message["content"] = None
+def _replaced(response: httpx2.Response, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
     headers = {
         k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")
     }
-    return module_of(response).Response(
-        response.status_code, headers=headers, content=json.dumps(body).encode(), request=response.request
+    return module_of(request).Response(response.status_code, headers=headers, request=request, **kwargs)
+
+
+def malformed(
+    response: httpx2.Response, content: bytes, request: httpx2.Request | None = None
+) -> httpx2.Response:
+    """The same response with its tool arguments (or text) mangled so validation fails (JSON or SSE).
+    ``request``: the response's request (a transport's response has none set yet)."""
+    request = request or response.request
+    api = api_of(request)
+    if providers.is_event_stream(response.headers.get("content-type", "")):
+        events = [providers.malformed_event(api, event) for event in providers.split_events(content)]
+        return _replaced(response, request, content=b"".join(events))
+    mangled = providers.malformed_body(api, content)
+    return response if mangled is None else _replaced(response, request, content=mangled)
+
+
+def _event_stream(module: Any, events: AsyncIterator[bytes]) -> Any:
+    """An async byte stream of ``module`` (httpx or httpx2) that yields ``events``."""
+
+    class Events(module.AsyncByteStream):  # type: ignore[misc,name-defined]
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            async for event in events:
+                yield event
+
+    return Events()
+
+
+def stream_fault(
+    fault: StreamFault, request: httpx2.Request, response: httpx2.Response, content: bytes
+) -> httpx2.Response:
+    """The same streamed response, served event by event with ``fault`` acting in the middle."""
+    module = module_of(request)
+    events = faulty_events(
+        fault,
+        providers.split_events(content),
+        read_timeout=(request.extensions.get("timeout") or {}).get("read"),
+        cut=lambda message: module.RemoteProtocolError(message, request=request),
+        timed_out=lambda message: module.ReadTimeout(message, request=request),
     )
+    return _replaced(response, request, stream=_event_stream(module, events))
 
 
 async def _before(fault: Fault, request: httpx2.Request) -> httpx2.Response | None:
@@ -140,22 +140,24 @@ async def _after(
     if isinstance(fault, HttpErrorFault):
         return error_response(fault, request)
     if isinstance(fault, MalformedOutputFault):
-        return malformed(response, content)
+        return malformed(response, content, request)
+    if isinstance(fault, StreamFault):
+        return stream_fault(fault, request, response, content)
     return response
 
 
 def _record_exchange(attempt: Attempt, request: httpx2.Request, status: int, content: bytes) -> None:
-    body = request_body(request)
-    model = body.get("model") if isinstance(body, dict) else None
+    api = api_of(request)
     attempt.injection.observer.model_exchange(
         {
             "role": attempt.injection.role,
             "unit": attempt.unit.as_dict(),
             "attempt": attempt.attempt,
             "fingerprint": attempt.unit.fingerprint,
-            "model": model,
+            "model": providers.model_name(api, request.url.path, request_body(request)),
+            "provider": providers.price_provider(api),
             "status": status,
-            "usage": usage_of(content),
+            "usage": usage_of(content, api),
             "engine": attempt.injection.observer.unit_context(),
         }
     )
@@ -167,8 +169,9 @@ def _wrap(original: Any, module: ModuleType) -> Any:
         if injection is None or not is_model_request(request):
             return await original(self, request)
         await request.aread()
-        body = request_body(request)
-        name = str(body.get("model", "model")) if isinstance(body, dict) else "model"
+        body, api = request_body(request), api_of(request)
+        name = providers.model_name(api, request.url.path, body) or "model"
+        streaming = providers.is_streaming(api, request.url.path, body)
         attempt = injection.begin("model_request", name, request_fingerprint(request), path=request.url.path)
         fault = attempt.strike("before")
         if fault is not None:
@@ -187,13 +190,16 @@ def _wrap(original: Any, module: ModuleType) -> Any:
             attempt.finish("fail", error=type(exc).__name__)
             raise
         _record_exchange(attempt, request, response.status_code, content)
-        fault = attempt.strike("after")
+        fault = attempt.strike("after", streaming=streaming)
         if fault is not None:
             try:
                 response = await _after(fault, request, response, content)
             except Exception as exc:
                 attempt.finish("fail", error=type(exc).__name__)
                 raise
+            if fault.streaming_only:
+                attempt.finish("fail", status=response.status_code, stream_fault=fault.kind)
+                return response
             if response.status_code >= 400 or isinstance(fault, MalformedOutputFault):
                 attempt.finish(
                     "fail" if response.status_code >= 400 else "ok",

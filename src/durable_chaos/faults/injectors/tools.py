@@ -7,7 +7,6 @@ exception raised here is seen by the engine's own retry machinery, unlike agent 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,23 +14,17 @@ from typing import Any
 from pydantic_ai.toolsets.function import FunctionToolset
 
 from durable_chaos.faults.context import Attempt, active, apply_common, replay_watch
-from durable_chaos.faults.model import Fault, ToolErrorFault
+from durable_chaos.faults.model import Fault, ToolErrorFault, exception_class
 from durable_chaos.faults.units import fingerprint
 
 
 def exception_for(fault: ToolErrorFault) -> BaseException:
-    """Instantiate the exception a ``tool_error`` fault names (``module.Class`` or ``module:Class``)."""
-    module_name, _, attr = fault.exception.replace(":", ".").rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        return RuntimeError(f"durable-chaos: cannot import exception {fault.exception!r}: {exc}")
-    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-        return RuntimeError(f"durable-chaos: {fault.exception!r} is not an exception class")
-    try:
-        return cls(fault.message)
-    except Exception as exc:  # noqa: BLE001 - a constructor that wants other arguments
-        return RuntimeError(f"durable-chaos: cannot build {fault.exception}({fault.message!r}): {exc}")
+    """Instantiate the exception a ``tool_error`` fault names (``module.Class`` or ``module:Class``).
+
+    The class was checked when the scenario was loaded (:func:`exception_class`); if it no longer
+    imports or builds, that raises ValueError here rather than substituting another exception.
+    """
+    return exception_class(fault.exception)(fault.message)
 
 
 async def _apply(fault: Fault) -> None:

@@ -1,0 +1,52 @@
+"""Stream faults, independent of the HTTP client library: a streamed response's events served one by
+one with the fault acting at its chosen event.
+
+The transport injector (``http.py``) wraps :func:`faulty_events` in its client library's byte stream and
+supplies that library's own errors, so a cut stream is the library's ``RemoteProtocolError`` (what a peer
+closing mid-body raises) and a stall past the read timeout its ``ReadTimeout``: exactly what each
+provider SDK sees when it happens for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from durable_chaos.faults import providers
+from durable_chaos.faults.model import StreamCutFault, StreamFault, StreamMalformedFault
+
+CUT_MESSAGE = "peer closed connection without sending complete message body (incomplete chunked read)"
+STALL_MESSAGE = "durable-chaos: the stream stalled past the read timeout"
+
+
+async def faulty_events(
+    fault: StreamFault,
+    events: list[bytes],
+    *,
+    read_timeout: float | None,
+    cut: Callable[[str], Exception],
+    timed_out: Callable[[str], Exception],
+) -> AsyncIterator[bytes]:
+    """The SSE ``events`` of a response with ``fault`` acting among them.
+
+    - ``stream_cut``: after ``after_events`` events (at most all but the last) raise ``cut(...)``;
+    - ``stream_stall``: after ``after_events`` events sleep ``seconds``; past ``read_timeout`` (the
+      client's), sleep that long and raise ``timed_out(...)``, else carry on;
+    - ``stream_malformed``: event ``event`` (1-based, at most the last) has data that is not JSON.
+    """
+    if isinstance(fault, StreamMalformedFault):
+        bad = min(fault.event, len(events)) - 1
+        for index, event in enumerate(events):
+            yield providers.garbage_event(event) if index == bad else event
+        return
+    at = min(fault.after_events, max(len(events) - 1, 0))
+    for event in events[:at]:
+        yield event
+    if isinstance(fault, StreamCutFault):
+        raise cut(CUT_MESSAGE)
+    if read_timeout is not None and fault.seconds > read_timeout:
+        await asyncio.sleep(read_timeout)
+        raise timed_out(STALL_MESSAGE)
+    await asyncio.sleep(fault.seconds)
+    for event in events[at:]:
+        yield event

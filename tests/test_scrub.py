@@ -1,0 +1,269 @@
+"""One scrubber: credentials leave cassettes, reports and logs, wherever they were planted."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import openai
+import pytest
+
+from durable_chaos.fixtures.cassettes import CassetteError, cassette_traffic, load
+from durable_chaos.fixtures.scripted_server import ScriptedServer
+from durable_chaos.scrub import (
+    REDACTED,
+    is_secret_name,
+    scrub_headers,
+    scrub_json,
+    scrub_text,
+    scrub_url,
+)
+
+# --------------------------------------------------------------------------------------- pure functions
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Authorization",
+        "Proxy-Authorization",
+        "X-Auth-Token",
+        "X-Custom-Auth",
+        "api_key",
+        "api-key",
+        "X-Api-Key",
+        "apiKey",
+        "x-goog-api-key",
+        "anthropic-api-key",
+        "Cookie",
+        "Set-Cookie",
+        "OpenAI-Organization",
+        "openai-project",
+        "access_token",
+        "token",
+        "client_secret",
+        "password",
+        "x-amz-security-token",
+    ],
+)
+def test_secret_names(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["key", "sig"])
+def test_query_only_names(name: str) -> None:
+    assert is_secret_name(name, query=True)
+    assert not is_secret_name(name)  # a cache "key" in a report stays
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["token_savings", "auth_mode", "total_tokens"],
+)
+def test_more_names_that_are_not_secrets(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "content-type",
+        "max_tokens",
+        "prompt_tokens",
+        "x-ratelimit-remaining-tokens",
+        "author",
+        "model",
+        "keys",
+    ],
+)
+def test_names_that_are_not_secrets(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_scrub_headers() -> None:
+    headers = {
+        "Authorization": "Bearer sk-x",
+        "X-Custom-Auth": ["a", "b"],
+        "Content-Type": "application/json",
+    }
+    assert scrub_headers(headers) == {
+        "Authorization": REDACTED,
+        "X-Custom-Auth": [REDACTED, REDACTED],
+        "Content-Type": "application/json",
+    }
+    assert headers["Authorization"] == "Bearer sk-x"  # pure: the input is untouched
+
+
+def test_scrub_url() -> None:
+    assert (
+        scrub_url("https://user:s3cret@api.example.com/v1/chat?api-key=A&key=B&access_token=C&model=m#x")
+        == "https://user:***@api.example.com/v1/chat?api-key=***&key=***&access_token=***&model=m#x"
+    )
+    assert scrub_url("https://sk-lonekey@host/path") == "https://***@host/path"
+    assert scrub_url("postgresql+psycopg://u:pw@h:5432/db") == "postgresql+psycopg://u:***@h:5432/db"
+    assert scrub_url("not a url") == "not a url"
+
+
+def test_scrub_json_nested_and_extra_body() -> None:
+    body = {
+        "model": "gpt",
+        "max_tokens": 5,
+        "extra_body": {"api_key": "A", "nested": [{"apiKey": "B", "token": "C"}], "password": "D"},
+        "usage": {"prompt_tokens": 3},
+        "note": "connect to postgresql://u:E@h/db",
+    }
+    assert scrub_json(body) == {
+        "model": "gpt",
+        "max_tokens": 5,
+        "extra_body": {
+            "api_key": REDACTED,
+            "nested": [{"apiKey": REDACTED, "token": REDACTED}],
+            "password": REDACTED,
+        },
+        "usage": {"prompt_tokens": 3},
+        "note": "connect to postgresql://u:***@h/db",
+    }
+
+
+def test_scrub_text() -> None:
+    text = (
+        "DBOS could not connect to postgresql+psycopg://chaos:hunter2@db:5432/app\n"
+        "Authorization: Bearer sk-proj-abcdefghijklmnopqrstuvwx\n"
+        'payload {"api_key": "zzz", "max_tokens": 7} token=abc123 '
+        "and AIzaSyA1234567890abcdefghijklmnopqrstu\n"
+    )
+    scrubbed = scrub_text(text)
+    for secret in ("hunter2", "sk-proj-abcdefghijklmnopqrstuvwx", "zzz", "abc123", "AIzaSyA1234567890"):
+        assert secret not in scrubbed
+    assert "postgresql+psycopg://chaos:***@db:5432/app" in scrubbed
+    assert '"max_tokens": 7' in scrubbed
+
+
+def test_user_names_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert scrub_headers({"X-Tenant": "acme"}) == {"X-Tenant": "acme"}
+    monkeypatch.setenv("DURABLE_CHAOS_SCRUB", "x-tenant, customer_ref")
+    assert scrub_headers({"X-Tenant": "acme"}) == {"X-Tenant": REDACTED}
+    assert scrub_json({"customer_ref": "c-1"}) == {"customer_ref": REDACTED}
+    assert scrub_url("https://h/p?customer_ref=c-1") == "https://h/p?customer_ref=***"
+
+
+# -------------------------------------------------------------------------- planted secrets, real vcrpy
+
+SECRETS = {
+    "proxy": "PLANTED-proxy-authorization-0001",
+    "x_auth": "PLANTED-x-auth-token-0002",
+    "custom_auth": "PLANTED-x-custom-auth-0003",
+    "api_key_header": "PLANTED-api-key-header-0004",
+    "query_api_key": "PLANTED-query-api-key-0005",
+    "query_key": "PLANTED-query-key-0006",
+    "query_access_token": "PLANTED-query-access-token-0007",
+    "url_password": "PLANTED-url-password-0008",
+    "body": "PLANTED-extra-body-key-0009",
+    "bearer": "sk-PLANTED-bearer-000000000010",
+}
+SCRIPT = {"conversations": [{"match": "", "turns": [{"text": "Hello!"}]}]}
+
+
+async def _chat(base_url: str) -> str:
+    async with openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key=SECRETS["bearer"],
+        default_headers={
+            "Proxy-Authorization": f"Basic {SECRETS['proxy']}",
+            "X-Auth-Token": SECRETS["x_auth"],
+            "X-Custom-Auth": SECRETS["custom_auth"],
+            "api_key": SECRETS["api_key_header"],
+        },
+        default_query={
+            "api-key": SECRETS["query_api_key"],
+            "key": SECRETS["query_key"],
+            "access_token": SECRETS["query_access_token"],
+        },
+        max_retries=0,
+    ) as client:
+        completion = await client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"api_key": SECRETS["body"]},
+        )
+    return completion.choices[0].message.content or ""
+
+
+def test_planted_secrets_never_reach_a_cassette(tmp_path: Path) -> None:
+    cassette = tmp_path / "cassettes" / "planted.yaml"
+    base_url = f"https://user:{SECRETS['url_password']}@api.openai.com/v1"
+    with ScriptedServer(SCRIPT) as server, cassette_traffic(cassette, "record", upstream=server.base_url):
+        assert asyncio.run(_chat(base_url)) == "Hello!"
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written == [cassette]
+    for path in written:
+        text = path.read_text(errors="replace")
+        leaked = [name for name, secret in SECRETS.items() if secret in text]
+        assert not leaked, f"{path} holds {leaked}"
+    text = cassette.read_text()
+    assert "chat/completions" in text and "Hello!" in text
+    assert "user:***@api.openai.com" in text
+
+    # The scrubbed cassette replays for the same client, secrets and all.
+    with cassette_traffic(cassette, "replay") as session:
+        assert asyncio.run(_chat(base_url)) == "Hello!"
+    assert session.misses == []
+
+
+# ------------------------------------------------------------------------------------- broken cassettes
+
+
+def test_corrupt_cassette_names_the_file(tmp_path: Path) -> None:
+    cassette = tmp_path / "bad.yaml"
+    cassette.write_bytes(b"interactions:\n- \x01\n")
+    with pytest.raises(CassetteError) as info:
+        load(cassette, "replay")
+    assert str(cassette) in str(info.value)
+    assert "ReaderError" in str(info.value)
+
+
+def test_cassette_of_the_wrong_shape_names_the_file(tmp_path: Path) -> None:
+    cassette = tmp_path / "passwd.yaml"
+    cassette.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(CassetteError) as info:
+        load(cassette, "replay")
+    assert str(cassette) in str(info.value)
+
+
+def test_cassette_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(CassetteError, match="is a directory"):
+        load(tmp_path, "replay")
+
+
+# ------------------------------------------------------------------------------------------------ reports
+
+
+def test_json_and_markdown_reports_are_scrubbed(tmp_path: Path) -> None:
+    from durable_chaos.harness.markdown_report import write_markdown
+    from durable_chaos.harness.report import write_json
+    from durable_chaos.harness.runner import TrialResult, TrialSpec
+    from durable_chaos.harness.scenario import Scenario
+
+    scenario = Scenario.model_validate(
+        {
+            "schema_version": 1,
+            "name": "s",
+            "agent": "m:agent",
+            "prompt": "p",
+            "engines": ["prefect"],
+            "cassette": "c.yaml",
+            "plans": [{"name": "p"}],
+        }
+    )
+    reason = "engine unavailable: cannot connect to postgresql+psycopg://chaos:PLANTED-db-pw@db:5432/app"
+    result = TrialResult(TrialSpec(scenario, "dbos", scenario.plans[0]), "error", reason)
+    write_json(
+        tmp_path / "r.json", [result], {"exit_code": 1, "meaning": "a trial errored", "messages": [reason]}
+    )
+    write_markdown(
+        tmp_path / "r.md", [result], {"exit_code": 1, "meaning": "a trial errored", "messages": [reason]}
+    )
+    for name in ("r.json", "r.md"):
+        text = (tmp_path / name).read_text()
+        assert "PLANTED-db-pw" not in text
+        assert "postgresql+psycopg://chaos:***@db:5432/app" in text
