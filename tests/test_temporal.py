@@ -214,6 +214,29 @@ def test_a_wall_clock_branch_is_caught_by_deterministic_replay_only(runner: Tria
     assert "history event 5" in detail and "data_analyst_workflows.AnalyzeWithClockBranch" in detail
 
 
+def test_a_replay_refused_after_a_kill_stops_the_run_early_and_names_both_activity_types(
+    runner: TrialRunner,
+) -> None:
+    result = trial(runner, "clock_branch.yaml", "kill-then-replay")
+    assert result.verdict == "pass", result.reason
+    assert sorted(name for name, ok in held(result).items() if ok is False) == [
+        "completes",
+        "stable_cache_keys",
+    ]
+    assert result.faulted is not None and (result.faulted.error or "").startswith("Nondeterminism:")
+    refused = [e["engine"] for e in events(result, "identity", "resume-1") if "recorded" in e["engine"]]
+    assert refused == [
+        {
+            "scope": "",
+            "position": 1,
+            "identity": "agent__data_analyst__model_request",
+            "recorded": "data_analyst.record_request",
+            "pid": refused[0]["pid"],
+        }
+    ]
+    assert result.seconds < 60  # not the run timeout (120 s): the refusal is seen within a second
+
+
 def test_a_side_effect_repeated_after_a_kill_is_caught_by_tools_exactly_once_only(
     runner: TrialRunner,
 ) -> None:
