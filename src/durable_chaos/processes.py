@@ -5,6 +5,9 @@ be killed at once), which also detaches it from the terminal's Ctrl-C and from p
 each is given a parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``): when the process that
 started it exits, even by SIGKILL, the kernel kills it. Elsewhere this is a no-op and the harness's own
 clean-up at exit (and at the next start) is all there is.
+
+The kernel sends the signal when the *thread* that forked the child exits, so long-lived children (the
+warm workers) must be started from a long-lived thread: the session's main thread.
 """
 
 from __future__ import annotations

@@ -191,9 +191,20 @@ class TrialResult:
         }
 
 
+PLACEHOLDER_KEY_VARIABLES = (
+    ("OPENAI_API_KEY",),
+    ("ANTHROPIC_API_KEY",),
+    ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+)
+"""Per provider, the variables its SDK reads a key from (the first is set when none is)."""
+
+
 def ensure_placeholder_credentials() -> None:
-    """Provider SDKs refuse to build a client without a key; replayed traffic needs none."""
-    os.environ.setdefault("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
+    """Provider SDKs refuse to build a client without a key; replayed traffic needs none (a real key in
+    the environment is left alone: replay never sends, and recording scrubs it)."""
+    for variables in PLACEHOLDER_KEY_VARIABLES:
+        if not any(os.environ.get(v) for v in variables):
+            os.environ[variables[0]] = PLACEHOLDER_API_KEY
 
 
 def load_comparator(scenario: Scenario, plan: Plan) -> Comparator | None:
@@ -255,7 +266,8 @@ class TrialRunner:
         """Per engine: properties whose private hooks are broken, with the reason (see fixtures.hooks)."""
         self.counter = 0
         self.warm_workers = warm_workers
-        self.zygotes: dict[str, Zygote] = {}
+        self.zygotes: dict[tuple[str, str], Zygote] = {}
+        """Warm workers by (engine, target module): each has imported the engine and the target."""
 
     def engine(self, name: str) -> EngineAdapter:
         if name in self.engine_errors:
@@ -272,29 +284,41 @@ class TrialRunner:
         return self.engines[name]
 
     def launch_worker(
-        self, adapter: EngineAdapter, job_path: Path, env: dict[str, str], log_path: Path
+        self,
+        adapter: EngineAdapter,
+        job_path: Path,
+        env: dict[str, str],
+        log_path: Path,
+        scenario: Scenario | None = None,
     ) -> int:
-        """Run one worker job to its end and return its exit code: forked from the engine's warm worker
-        when possible (no imports to pay), else as a plain subprocess."""
-        zygote = self.zygote(adapter) if self.warm_workers else None
+        """Run one worker job to its end and return its exit code: forked from a warm worker that has
+        imported the engine and the scenario's target module when possible (no imports to pay), else as
+        a plain subprocess."""
+        zygote = self.zygote(adapter, scenario) if self.warm_workers else None
         if zygote is not None:
             return zygote.run(job_path, log_path)
         return run_process(job_path, log_path)
 
-    def zygote(self, adapter: EngineAdapter) -> Zygote | None:
-        current = self.zygotes.get(adapter.name)
+    def zygote(self, adapter: EngineAdapter, scenario: Scenario | None = None) -> Zygote | None:
+        import_path = (scenario.agent or scenario.entry or "") if scenario is not None else ""
+        module = import_path.partition(":")[0]
+        key = (adapter.name, f"{scenario.base_dir}:{module}" if scenario is not None and module else "")
+        current = self.zygotes.get(key)
         if current is not None and current.alive():
             return current
         if not hasattr(os, "fork"):
             return None
+        target = (str(scenario.base_dir), module) if scenario is not None and module else None
         try:
-            self.zygotes[adapter.name] = Zygote(
-                list(adapter.preload_modules), self.root / f"warm-worker-{adapter.name}.log"
+            self.zygotes[key] = Zygote(
+                list(adapter.preload_modules),
+                self.root / f"warm-worker-{adapter.name}-{len(self.zygotes)}.log",
+                target=target,
             )
         except (WorkerFailed, OSError):
             self.warm_workers = False
             return None
-        return self.zygotes[adapter.name]
+        return self.zygotes[key]
 
     def close(self) -> None:
         for zygote in self.zygotes.values():
@@ -310,7 +334,7 @@ class TrialRunner:
             shutil.rmtree(self.root, ignore_errors=True)
             return
         for child in self.root.iterdir():  # keep what explains the trials that did not pass
-            if child not in self.kept:
+            if child not in self.kept and not child.name.startswith("warm-worker-"):
                 if child.is_dir():
                     shutil.rmtree(child, ignore_errors=True)
                 else:

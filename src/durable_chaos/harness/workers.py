@@ -116,7 +116,13 @@ class WorkerPool:
         job_path = self.workdir / f"job-{self.started}.json"
         job_path.write_text(job.model_dump_json())
         log_path = self.workdir / f"worker-{self.started}-{role}.log"
-        code = await asyncio.to_thread(self.runner.launch_worker, self.adapter, job_path, job.env, log_path)
+        if self.runner.warm_workers:
+            # Started here, in the session's main thread: a warm worker dies with the thread that
+            # started it (its parent-death signal), and the executor threads below come and go.
+            self.runner.zygote(self.adapter, scenario)
+        code = await asyncio.to_thread(
+            self.runner.launch_worker, self.adapter, job_path, job.env, log_path, scenario
+        )
         if code == -signal.SIGKILL:
             return code, None, []
         if not outcome_path.exists():
@@ -155,10 +161,12 @@ def run_process(job_path: Path, log_path: Path) -> int:
 class Zygote:
     """A warm, pre-imported worker process that forks one child per job (see ``harness.zygote``)."""
 
-    def __init__(self, modules: list[str], log_path: Path) -> None:
+    def __init__(self, modules: list[str], log_path: Path, target: tuple[str, str] | None = None) -> None:
+        """``target``: (directory, module) of the scenario's target, imported too when it imports."""
         self.log = log_path.open("wb")
+        extra = ["--target", *target] if target else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "durable_chaos.harness.zygote", *modules],
+            [sys.executable, "-m", "durable_chaos.harness.zygote", *extra, *modules],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,

@@ -22,9 +22,23 @@ import sys
 from durable_chaos.processes import die_with_parent
 
 
-def preload(modules: list[str]) -> None:
+def preload(modules: list[str], target: tuple[str, str] | None = None) -> None:
+    """Import the worker, the engine's modules and (best effort) the scenario's target module. A target
+    that fails to import here is simply imported again by the forked child, which reports the error."""
     for name in ["durable_chaos.harness.worker", *modules]:
         importlib.import_module(name)
+    if target is None:
+        return
+    from durable_chaos.harness.runner import ensure_placeholder_credentials
+
+    ensure_placeholder_credentials()
+    directory, module = target
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    try:
+        importlib.import_module(module)
+    except BaseException:  # noqa: BLE001 - even sys.exit() at import: the child will say so
+        sys.modules.pop(module, None)
 
 
 def child(job_path: str, log_path: str) -> None:
@@ -46,8 +60,10 @@ def child(job_path: str, log_path: str) -> None:
         os._exit(code)
 
 
-def serve(modules: list[str]) -> int:
-    preload(modules)
+def serve(args: list[str]) -> int:
+    target = (args[1], args[2]) if args[:1] == ["--target"] else None
+    modules = args[3:] if target else args
+    preload(modules, target)
     print("ready", flush=True)
     for line in sys.stdin:
         job_path, _, log_path = line.rstrip("\n").partition("\t")
