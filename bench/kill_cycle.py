@@ -6,7 +6,7 @@ resumed run (its ``run_end`` event): process start, imports, engine attach and r
 checkpointed units and the rest of the run. The trial's remaining work is cassette replay, so the figure
 is dominated by the recovery machinery.
 
-    python bench/kill_cycle.py                       # Prefect, DBOS and Restate data-analyst examples
+    python bench/kill_cycle.py                    # Prefect, DBOS, Temporal, Restate data-analyst examples
     python bench/kill_cycle.py --engine prefect --runs 5
 """
 
@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = {
     "prefect": (REPO / "scenarios" / "data_analyst" / "kill.yaml", "kill-before-third-model-request"),
     "dbos": (REPO / "scenarios" / "data_analyst" / "dbos_kill.yaml", "kill-before-third-model-request"),
+    "temporal": (REPO / "scenarios" / "temporal" / "kill.yaml", "kill-before-third-model-request"),
     "restate": (REPO / "scenarios" / "restate" / "kill.yaml", "kill-before-model-request-3"),
 }
 

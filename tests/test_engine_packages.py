@@ -51,13 +51,13 @@ def test_a_missing_engine_extra_names_the_extra_to_install(monkeypatch: pytest.M
         adapter_for("dbos")
 
 
-@pytest.mark.parametrize("engine", ["prefect", "dbos"])
+@pytest.mark.parametrize("engine", ["prefect", "dbos", "temporal"])
 def test_every_hook_of_the_shipped_engines_resolves_on_the_installed_versions(engine: str) -> None:
     hooks = adapter_for(engine).hooks()
     assert hooks and check_hooks(hooks) == {}
 
 
-@pytest.mark.parametrize("engine", ["prefect", "dbos"])
+@pytest.mark.parametrize("engine", ["prefect", "dbos", "temporal"])
 def test_a_broken_hook_names_library_version_and_hook(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     hooks = adapter_for(engine).hooks()
     hook = next(h for h in hooks if h.properties)

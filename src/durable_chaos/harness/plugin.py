@@ -106,6 +106,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "also DURABLE_CHAOS_DBOS_DATABASE_URL",
     )
     group.addoption(
+        "--chaos-temporal-namespace",
+        metavar="NAMESPACE",
+        default=None,
+        help="namespace on the Temporal server TEMPORAL_ADDRESS names (default: default); "
+        "also DURABLE_CHAOS_TEMPORAL_NAMESPACE",
+    )
+    group.addoption(
         "--chaos-timeout",
         metavar="SECONDS",
         type=float,
@@ -126,6 +133,9 @@ def pytest_configure(config: pytest.Config) -> None:
     dbos_url = config.getoption("chaos_dbos_url", None)
     if dbos_url:
         os.environ["DURABLE_CHAOS_DBOS_DATABASE_URL"] = dbos_url
+    temporal_namespace = config.getoption("chaos_temporal_namespace", None)
+    if temporal_namespace:
+        os.environ["DURABLE_CHAOS_TEMPORAL_NAMESPACE"] = temporal_namespace
     config.stash[RESULTS_KEY] = []
     if config.getoption("chaos") and xdist_workers(config):
         pytest.exit(

@@ -1,0 +1,58 @@
+"""User workflows around the Temporal data analyst (``entry:`` targets).
+
+* ``AnalyzeQuarter`` (correct): an activity of its own, then the agent.
+* ``AnalyzeWithClockBranch`` (KNOWN-BAD): the workflow's path depends on the wall clock.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    import clock  # a helper module of the user's, passed through the sandbox
+    from data_analyst_temporal import analyst
+    from pydantic_ai.durable_exec.temporal import PydanticAIWorkflow
+
+AUDIT_TIMEOUT = timedelta(seconds=30)
+
+
+@activity.defn(name="data_analyst.record_request")
+async def record_request(quarter: str) -> str:
+    """An audit entry for the analysis request (an activity of the user's own)."""
+    return f"analysis of {quarter} requested"
+
+
+@workflow.defn(name="data_analyst.analyze_quarter")
+class AnalyzeQuarter(PydanticAIWorkflow):
+    """Correct: an activity of its own, then the agent; every decision comes from inputs and history."""
+
+    __pydantic_ai_agents__ = [analyst]
+
+    @workflow.run
+    async def run(self, prompt: str) -> dict[str, object]:
+        await workflow.execute_activity(record_request, "Q4", start_to_close_timeout=AUDIT_TIMEOUT)
+        result = await analyst.run(prompt)
+        return result.output.model_dump(mode="json")
+
+
+@workflow.defn(name="data_analyst.analyze_with_clock_branch")
+class AnalyzeWithClockBranch(PydanticAIWorkflow):
+    """KNOWN-BAD: the audit entry is skipped when the request is "late" by the wall clock.
+
+    ``clock.seconds_behind()`` reads ``time.time()`` in a module passed through the sandbox, so the
+    sandbox does not stop it. Live, the workflow task runs within milliseconds of the task's start time
+    and the audit activity is scheduled; any later replay of the history (a new worker after a crash, a
+    cache eviction, the Replayer) sees the clock far ahead of the recorded time, skips the activity and
+    schedules the model request where the history recorded the audit: a nondeterminism error.
+    """
+
+    __pydantic_ai_agents__ = [analyst]
+
+    @workflow.run
+    async def run(self, prompt: str) -> dict[str, object]:
+        if clock.seconds_behind(workflow.now()) < 0.5:  # BUG: wall clock in workflow code
+            await workflow.execute_activity(record_request, "Q4", start_to_close_timeout=AUDIT_TIMEOUT)
+        result = await analyst.run(prompt)
+        return result.output.model_dump(mode="json")
