@@ -238,6 +238,8 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
 def deterministic_replay(evidence: Evidence) -> Verdict:
     """Every finished workflow of the faulted run replays against its recorded history with the same
     code, as the engine's own replayer checks it."""
+    if not evidence.faulted.completed:
+        return Verdict(None, "the faulted run did not finish, so there is no finished history to replay")
     checks = evidence.faulted_events("replay_check")
     if not checks:
         return Verdict(None, "the engine offers no replay check of finished runs")

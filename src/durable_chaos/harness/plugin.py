@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from durable_chaos.fixtures.engines.command_line import command_line_options
+
 if TYPE_CHECKING:
     from durable_chaos.harness.gating import GateConfig, GateOutcome
     from durable_chaos.harness.runner import TrialResult, TrialRunner
@@ -99,20 +101,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(e.g. 0.2); overrides min_token_savings of [tool.durable-chaos]",
     )
     group.addoption(
-        "--chaos-dbos-url",
-        metavar="URL",
-        default=None,
-        help="run DBOS trials on this PostgreSQL server (one database per trial); "
-        "also DURABLE_CHAOS_DBOS_DATABASE_URL",
-    )
-    group.addoption(
-        "--chaos-temporal-namespace",
-        metavar="NAMESPACE",
-        default=None,
-        help="namespace on the Temporal server TEMPORAL_ADDRESS names (default: default); "
-        "also DURABLE_CHAOS_TEMPORAL_NAMESPACE",
-    )
-    group.addoption(
         "--chaos-timeout",
         metavar="SECONDS",
         type=float,
@@ -120,6 +108,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="stop a trial that runs longer than this as an error naming where it was stuck "
         "(default 600; a scenario's 'timeout' wins)",
     )
+    for option in command_line_options():  # each engine's own (--chaos-dbos-url, ...)
+        group.addoption(option.flag, metavar=option.metavar, default=None, dest=option.dest, help=option.help)
     group.addoption(
         "--chaos-keep-artifacts",
         action="store_true",
@@ -130,12 +120,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos: a durable-chaos trial collected from a scenario file")
-    dbos_url = config.getoption("chaos_dbos_url", None)
-    if dbos_url:
-        os.environ["DURABLE_CHAOS_DBOS_DATABASE_URL"] = dbos_url
-    temporal_namespace = config.getoption("chaos_temporal_namespace", None)
-    if temporal_namespace:
-        os.environ["DURABLE_CHAOS_TEMPORAL_NAMESPACE"] = temporal_namespace
+    for option in command_line_options():
+        value = config.getoption(option.dest, None)
+        if value:
+            os.environ[option.environment] = value  # worker processes read it too
     config.stash[RESULTS_KEY] = []
     if config.getoption("chaos") and xdist_workers(config):
         pytest.exit(

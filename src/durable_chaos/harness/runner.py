@@ -417,7 +417,7 @@ class TrialRunner:
             faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
             armed.fired = fired_counts(history.events(), len(spec.plan.faults))
         if "deterministic_replay" in properties and faulted.completed:
-            await replay_check(scenario, adapter, observer, faulted, workdir)
+            await replay_check(scenario, adapter, observer, target, faulted, workdir)
         evidence = Evidence(
             golden,
             faulted,
@@ -514,13 +514,18 @@ def run_request(
 
 
 async def replay_check(
-    scenario: Scenario, adapter: EngineAdapter, observer: TrialObserver, faulted: RunOutcome, workdir: Path
+    scenario: Scenario,
+    adapter: EngineAdapter,
+    observer: TrialObserver,
+    target: Target,
+    faulted: RunOutcome,
+    workdir: Path,
 ) -> None:
     """Ask the engine to replay the finished faulted run against its history; record what it found (a
     ``replay_check`` event, which ``deterministic_replay`` judges). Nothing is recorded when the engine
     has no replay check."""
     request = run_request(scenario, adapter, FAULTED, workdir)
-    problems = await adapter.replay_check(faulted, request)
+    problems = await adapter.replay_check(target, faulted, request)
     if problems is not None:
         observer.history.mark("replay_check", FAULTED, problems=problems)
 
