@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "data_analyst"))
 
-from data_analyst_core import INSTRUCTIONS, DataAnalysis  # noqa: E402
+from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset  # noqa: E402
 from openai import AsyncOpenAI  # noqa: E402
-from pydantic_ai import Agent  # noqa: E402
+from pydantic_ai import Agent, FunctionToolset  # noqa: E402
 from pydantic_ai.durable_exec.prefect import PrefectDurability, TaskConfig  # noqa: E402
 from pydantic_ai.models.openai import OpenAIChatModel  # noqa: E402
 from pydantic_ai.providers.openai import OpenAIProvider  # noqa: E402
@@ -28,10 +28,11 @@ def model() -> OpenAIChatModel:
     return OpenAIChatModel("gpt-4o", provider=OpenAIProvider(openai_client=client))
 
 
-def _tools(toolset_id: str):  # type: ignore[no-untyped-def]
-    from data_analyst_agent import analyst_tools
-
-    return analyst_tools(toolset_id)
+def _tools(toolset_id: str) -> FunctionToolset:
+    toolset = FunctionToolset(id=toolset_id)
+    toolset.tool_plain(load_dataset)
+    toolset.tool_plain(compute_statistics)
+    return toolset
 
 
 analyst = Agent(

@@ -73,7 +73,7 @@ class Attempt:
         self.fired.append(record)
         self.injection.emit("fault", self, fault=record)
         if isinstance(fault, NetworkFault):
-            self.injection.apply_network(index, fault)
+            self.injection.apply_network(index, fault, self)
             return None  # the network acts on the traffic; the unit itself goes ahead
         return fault
 
@@ -97,22 +97,21 @@ class Injection:
     """Network faults applied by this process and not yet removed, by plan index."""
     timers: dict[int, threading.Timer] = field(default_factory=dict)
 
-    def apply_network(self, index: int, fault: NetworkFault) -> None:
-        """Apply a network fault that fired, and arrange its removal (``duration`` or ``until``)."""
+    def apply_network(self, index: int, fault: NetworkFault, attempt: Attempt) -> None:
+        """Apply a network fault that fired, and arrange its removal (``duration`` or ``until``).
+        Recorded as a ``network`` event (``action`` applied/removed, ``index``, ``target``)."""
         if self.network is None:
             raise RuntimeError("durable-chaos: a network fault fired but the trial set up no proxies")
         self.network.apply(index, fault)
         self.applied[index] = fault
-        self.emit_engine_event(
-            "network", action="applied", index=index, target=fault.target, toxic=fault.toxic
-        )
+        self.emit("network", attempt, action="applied", index=index, target=fault.target, toxic=fault.toxic)
         if fault.duration is not None:
             timer = threading.Timer(fault.duration, self.remove_network, args=(index, "duration"))
             timer.daemon = True
             self.timers[index] = timer
             timer.start()
 
-    def remove_network(self, index: int, why: str) -> None:
+    def remove_network(self, index: int, why: str, attempt: Attempt | None = None) -> None:
         """Remove network fault #``index`` if this process still has it applied."""
         with _lock:
             fault = self.applied.pop(index, None)
@@ -122,7 +121,11 @@ class Injection:
         if fault is None or self.network is None:
             return
         self.network.remove(index, fault)
-        self.emit_engine_event("network", action="removed", index=index, target=fault.target, why=why)
+        fields = {"action": "removed", "index": index, "target": fault.target, "why": why}
+        if attempt is not None:
+            self.emit("network", attempt, **fields)
+        else:
+            self.emit_engine_event("network", **fields)
 
     def lift_network(self, attempt: Attempt, phase: Phase) -> None:
         """Remove the applied network faults whose ``until`` boundary is this one."""
@@ -133,7 +136,7 @@ class Injection:
                 and until.phase == phase
                 and strikes(until, self.tracker, attempt.unit, attempt.attempt)
             ):
-                self.remove_network(index, "until")
+                self.remove_network(index, "until", attempt)
 
     def close_network(self) -> None:
         """The run in this process ended: remove what it still has applied."""
