@@ -56,7 +56,12 @@ DEFAULT_READ_TIMEOUT_SECONDS = 600.0
 
 
 class NetworkUnavailable(Exception):
-    """A network fault cannot be set up for this trial (no proxy, or the engine has no such target)."""
+    """A network fault cannot be set up for this trial (no Toxiproxy, a proxy that failed)."""
+
+
+class TargetNotOffered(NetworkUnavailable):
+    """The engine, as configured, has no connection to the network target a fault names (DBOS on
+    SQLite has no database connection): the trial is skipped, saying how to configure one."""
 
 
 def network_faults(faults: Any) -> list[NetworkFault]:
@@ -230,7 +235,7 @@ class NetworkSession:
         missing = [t for t in targets if t != MODEL_ENDPOINT and t not in engine_targets]
         if missing:
             offered = ", ".join(sorted(engine_targets)) or "none"
-            raise NetworkUnavailable(
+            raise TargetNotOffered(
                 f"the plan has network faults on {', '.join(missing)}, which engine {adapter.name!r} "
                 f"does not offer in this configuration (it offers: {offered}); see docs/network.md"
             )

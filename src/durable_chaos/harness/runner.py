@@ -62,6 +62,7 @@ from durable_chaos.harness.network import (
     NetworkHandle,
     NetworkSession,
     NetworkUnavailable,
+    TargetNotOffered,
     TrialNetwork,
     needs_worker,
     relay_model_traffic,
@@ -339,6 +340,8 @@ class TrialRunner:
                 result = asyncio.run(self._run(spec, workdir))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
+        except TargetNotOffered as exc:
+            result = TrialResult(spec, "skipped", str(exc))
         except (TrialSetupError, EngineUnavailable, CassetteError, NetworkUnavailable) as exc:
             result = TrialResult(spec, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the harness's own failure is an error verdict
@@ -360,7 +363,7 @@ class TrialRunner:
             )
         result.workdir = workdir
         result.seconds = time.monotonic() - started
-        if result.verdict != "pass":
+        if result.verdict not in ("pass", "skipped"):
             self.kept.append(workdir)
         return result
 
