@@ -182,7 +182,7 @@ def _events(*, completed: bool) -> list[dict[str, Any]]:
     if completed:
         events += [
             ev("fail", 2, error="ConnectError"),
-            ev("network", 3, action="removed", index=0, target="model_endpoint", why="until"),
+            {**ev("network", 3, action="removed", index=0, target="model_endpoint", why="until"), "t": 1.25},
             ev("ok", 3),
         ]
     else:
@@ -204,12 +204,16 @@ def test_completes_says_what_the_network_fault_did() -> None:
         "network fault #1 (down on model_endpoint) applied at model_request #1 (gpt-4o) attempt 1"
         in held.detail
     )
-    assert "removed at its 'until' boundary" in held.detail and "2 unit attempt(s) failed" in held.detail
+    assert (
+        "removed at its 'until' boundary at model_request #1 (gpt-4o) attempt 3 (1.2 s later)" in held.detail
+    )
+    assert "2 unit attempt(s) failed" in held.detail
     broken = completes(_evidence(False))
     assert broken.held is False
     assert "ModelConnectionError" in broken.detail
-    assert "removed when the run ended: 1 unit attempt(s) failed while it was applied (ConnectError x1)" in (
-        broken.detail
+    assert (
+        "removed when the run ended (0.0 s later): 1 unit attempt(s) failed while it was applied "
+        "(ConnectError x1)" in broken.detail
     )
     assert network_effects([]) == []
 
@@ -250,6 +254,13 @@ def test_database_fault_skipped_without_postgres(
         fresh.close()
     assert result.verdict == "skipped"
     assert "does not offer" in result.reason and "database" in result.reason
+
+
+def test_prefect_api_down_mid_run(runner: TrialRunner) -> None:
+    result = run(runner, "prefect_api.yaml", "prefect-api-down-for-two-seconds")
+    assert result.verdict == "pass", result.reason
+    assert "down on engine_api" in result.verdicts["completes"].detail
+    assert "removed after its duration" in result.verdicts["completes"].detail
 
 
 def test_postgres_connection_reset_while_dbos_checkpoints(

@@ -44,7 +44,10 @@ def network_effects(events: list[dict[str, Any]]) -> list[str]:
                 and event.get("index") == index
                 and event.get("action") == "removed"
             ):
-                ended = _REMOVED.get(event.get("why", ""), "removed") + _where(event)
+                seconds = event["t"] - applied["t"]
+                ended = (
+                    f"{_REMOVED.get(event.get('why', ''), 'removed')}{_where(event)} ({seconds:.1f} s later)"
+                )
                 break
             if event["event"] == "killed":
                 ended = "still applied when the worker was killed (healed before the resume)"
