@@ -274,3 +274,15 @@ def test_postgres_connection_reset_while_dbos_checkpoints(
         runner.close()
     assert result.verdict == "pass", result.reason
     assert "reset_peer on database" in result.verdicts["completes"].detail
+
+
+def test_a_skipped_trial_is_a_note_not_a_failure() -> None:
+    from durable_chaos.harness.gating import GateConfig, evaluate
+    from durable_chaos.harness.runner import TrialResult
+
+    scenario = load_scenario(NETWORK / "dbos_postgres.yaml")
+    spec = TrialSpec(scenario, "dbos", scenario.plans[0])
+    skipped = evaluate([TrialResult(spec, "skipped", "no database target")], GateConfig())
+    assert skipped.exit_code == 0 and any("SKIPPED" in note for note in skipped.notes)
+    errored = evaluate([TrialResult(spec, "error", "no Toxiproxy")], GateConfig())
+    assert errored.exit_code != 0
