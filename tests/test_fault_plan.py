@@ -109,10 +109,15 @@ def test_fault_kinds_are_the_union_members() -> None:
         "stream_cut",
         "stream_stall",
         "stream_malformed",
+        "network",
         "kill",
     )
+    required: dict[str, dict[str, object]] = {
+        "latency": {"seconds": 1},
+        "network": {"target": "model_endpoint", "toxic": "down"},
+    }
     for kind in FAULT_KINDS:
-        extra = {"seconds": 1} if kind == "latency" else {}
+        extra = required.get(kind, {})
         assert fault(kind=kind, **extra).kind == kind
 
 

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from durable_chaos.faults.model import Fault, KillFault, LatencyFault, Phase
-from durable_chaos.faults.plan import ArmedPlan
+from durable_chaos.faults.model import Fault, KillFault, LatencyFault, NetworkFault, Phase
+from durable_chaos.faults.plan import ArmedPlan, strikes
 from durable_chaos.faults.units import UnitRef, UnitTracker
 
 
@@ -35,6 +35,17 @@ class Observer(Protocol):
 
     def unit_context(self) -> dict[str, Any]:
         """Engine identifiers of the durable unit running now (task run id, step id, ...)."""
+
+
+class NetworkControl(Protocol):
+    """Applies and removes network faults on the proxy of their target (implemented by the harness,
+    which knows where each target's traffic goes; the fault layer only names targets)."""
+
+    def apply(self, index: int, fault: NetworkFault) -> None:
+        """Put fault #``index``'s toxic on its target's proxy (or take the proxy down)."""
+
+    def remove(self, index: int, fault: NetworkFault) -> None:
+        """Undo :meth:`apply` (a toxic already gone is fine)."""
 
 
 class FaultInjected(Exception):
@@ -53,6 +64,7 @@ class Attempt:
     def strike(self, phase: Phase, *, streaming: bool = False) -> Fault | None:
         """The fault that fires at this phase, recorded in the history before it acts."""
         plan, tracker = self.injection.plan, self.injection.tracker
+        self.injection.lift_network(self, phase)
         chosen = plan.select(tracker, self.unit, self.attempt, phase, streaming=streaming)
         if chosen is None:
             return None
@@ -60,6 +72,9 @@ class Attempt:
         record = {"index": index, "kind": fault.kind, "phase": phase}
         self.fired.append(record)
         self.injection.emit("fault", self, fault=record)
+        if isinstance(fault, NetworkFault):
+            self.injection.apply_network(index, fault, self)
+            return None  # the network acts on the traffic; the unit itself goes ahead
         return fault
 
     def finish(self, event: str, **fields: Any) -> None:
@@ -76,6 +91,57 @@ class Injection:
     role: str = "faulted"
     allow_kill: bool = False
     """Kills are only allowed in worker processes, never in the process that owns the session."""
+    network: NetworkControl | None = None
+    """Where network faults go; ``None`` when the trial has none (one firing then is a harness bug)."""
+    applied: dict[int, NetworkFault] = field(default_factory=dict)
+    """Network faults applied by this process and not yet removed, by plan index."""
+    timers: dict[int, threading.Timer] = field(default_factory=dict)
+
+    def apply_network(self, index: int, fault: NetworkFault, attempt: Attempt) -> None:
+        """Apply a network fault that fired, and arrange its removal (``duration`` or ``until``).
+        Recorded as a ``network`` event (``action`` applied/removed, ``index``, ``target``)."""
+        if self.network is None:
+            raise RuntimeError("durable-chaos: a network fault fired but the trial set up no proxies")
+        self.network.apply(index, fault)
+        self.applied[index] = fault
+        self.emit("network", attempt, action="applied", index=index, target=fault.target, toxic=fault.toxic)
+        if fault.duration is not None:
+            timer = threading.Timer(fault.duration, self.remove_network, args=(index, "duration"))
+            timer.daemon = True
+            self.timers[index] = timer
+            timer.start()
+
+    def remove_network(self, index: int, why: str, attempt: Attempt | None = None) -> None:
+        """Remove network fault #``index`` if this process still has it applied."""
+        with _lock:
+            fault = self.applied.pop(index, None)
+            timer = self.timers.pop(index, None)
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
+        if fault is None or self.network is None:
+            return
+        self.network.remove(index, fault)
+        fields = {"action": "removed", "index": index, "target": fault.target, "why": why}
+        if attempt is not None:
+            self.emit("network", attempt, **fields)
+        else:
+            self.emit_engine_event("network", **fields)
+
+    def lift_network(self, attempt: Attempt, phase: Phase) -> None:
+        """Remove the applied network faults whose ``until`` boundary is this one."""
+        for index, fault in list(self.applied.items()):
+            until = fault.until
+            if (
+                until is not None
+                and until.phase == phase
+                and strikes(until, self.tracker, attempt.unit, attempt.attempt)
+            ):
+                self.remove_network(index, "until", attempt)
+
+    def close_network(self) -> None:
+        """The run in this process ended: remove what it still has applied."""
+        for index in list(self.applied):
+            self.remove_network(index, "run_end")
 
     def begin(self, kind: str, name: str, fp: str, **fields: Any) -> Attempt:
         unit, number = self.tracker.observe(kind, name, fp)

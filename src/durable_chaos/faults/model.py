@@ -16,6 +16,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from durable_chaos.faults.injectors.network import ToxicSpec
+
 UnitKind = Literal["model_request", "tool_call"]
 SelectorKind = Literal["model_request", "tool_call", "any"]
 Phase = Literal["before", "after"]
@@ -215,6 +217,59 @@ class StreamMalformedFault(_ResponseFault):
     event: Annotated[int, Field(ge=1, le=100_000)] = 1
 
 
+NetworkTarget = Literal["model_endpoint", "database", "engine_api"]
+NETWORK_TARGETS: tuple[str, ...] = ("model_endpoint", "database", "engine_api")
+
+
+class NetworkFault(_Fault):
+    """A Toxiproxy toxic on the connection to ``target``, applied when the boundary ``at`` is reached
+    and removed ``duration`` seconds later, or at the boundary ``until``, or (neither given) when the
+    process's run ends.
+
+    - ``target``: ``model_endpoint`` (the model requests), ``database`` (the engine's database
+      connection, e.g. DBOS's Postgres) or ``engine_api`` (the engine's API server, e.g. Prefect's).
+      The engine says which targets it has and where they are; the fault layer only names them.
+    - ``toxic``: a Toxiproxy toxic type (``latency``, ``bandwidth``, ``slow_close``, ``timeout``,
+      ``reset_peer``, ``slicer``, ``limit_data``) or ``down`` (the proxy disabled: connections closed,
+      new ones refused); ``attributes`` are the toxic's integer attributes (``latency: 2000`` ms).
+    - ``stream`` (``downstream``: towards the client) and ``toxicity`` (probability per connection).
+
+    A network fault does not fail the unit itself: what it does to the run is the network's doing.
+    """
+
+    kind: Literal["network"]
+    target: NetworkTarget
+    toxic: str
+    attributes: dict[str, int] = Field(default_factory=dict)
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: Annotated[float, Field(ge=0, le=1)] = 1.0
+    duration: Annotated[float, Field(gt=0, le=3600)] | None = None
+    until: Selector | None = None
+
+    @model_validator(mode="after")
+    def _checked(self) -> NetworkFault:
+        if self.duration is not None and self.until is not None:
+            raise ValueError("give 'duration' or 'until', not both")
+        ToxicSpec(self.toxic, dict(self.attributes), self.stream, self.toxicity)  # raises ValueError
+        return self
+
+    def toxic_spec(self, index: int) -> ToxicSpec:
+        """The toxic of this fault (plan ``index``
+        names the toxic, so two faults on one proxy do not collide)."""
+        return ToxicSpec(
+            self.toxic,
+            dict(self.attributes),
+            self.stream,
+            self.toxicity,
+            name=None if self.toxic == "down" else f"chaos{index}_{self.toxic}",
+        )
+
+    def describe(self) -> str:
+        """``latency (latency=2000) on model_endpoint`` — for messages."""
+        attrs = ", ".join(f"{k}={v}" for k, v in self.attributes.items())
+        return f"{self.toxic}{f' ({attrs})' if attrs else ''} on {self.target}"
+
+
 class KillFault(_Fault):
     """SIGKILL of the worker process at the boundary; the engine must resume from its checkpoint."""
 
@@ -230,6 +285,7 @@ Fault = Annotated[
     | StreamCutFault
     | StreamStallFault
     | StreamMalformedFault
+    | NetworkFault
     | KillFault,
     Field(discriminator="kind"),
 ]
@@ -245,5 +301,6 @@ FAULT_KINDS: tuple[str, ...] = (
     "stream_cut",
     "stream_stall",
     "stream_malformed",
+    "network",
     "kill",
 )

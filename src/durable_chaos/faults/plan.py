@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from durable_chaos.faults.model import Fault, Phase
+from durable_chaos.faults.model import Fault, Phase, Selector
 from durable_chaos.faults.units import UnitRef, UnitTracker
 
 
@@ -31,11 +31,7 @@ class ArmedPlan:
                 continue
             if fault.streaming_only and not streaming:
                 continue
-            if not (fault.applies_to(unit.kind) and selector.matches_unit(unit.kind, unit.name)):
-                continue
-            if selector.occurrence is not None and tracker.occurrence(unit, selector) != selector.occurrence:
-                continue
-            if selector.attempt is not None and selector.attempt != attempt:
+            if not (fault.applies_to(unit.kind) and strikes(selector, tracker, unit, attempt)):
                 continue
             self.fired[index] += 1
             return index, fault
@@ -44,3 +40,13 @@ class ArmedPlan:
     def unfired(self) -> list[tuple[int, Fault]]:
         """Faults that never fired: a trial with any of these is an error, never a pass."""
         return [(i, f) for i, f in enumerate(self.faults) if self.fired[i] == 0]
+
+
+def strikes(selector: Selector, tracker: UnitTracker, unit: UnitRef, attempt: int) -> bool:
+    """Whether ``selector`` picks this attempt of this unit (kind, name, occurrence, attempt; the
+    caller checks the phase)."""
+    if not selector.matches_unit(unit.kind, unit.name):
+        return False
+    if selector.occurrence is not None and tracker.occurrence(unit, selector) != selector.occurrence:
+        return False
+    return selector.attempt is None or selector.attempt == attempt

@@ -20,6 +20,7 @@ from durable_chaos.harness.evidence import (
     reference_role,
     variant_role,
 )
+from durable_chaos.harness.network_effects import network_effects
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,17 @@ Checker = Callable[[Evidence], Verdict]
 def completes(evidence: Evidence) -> Verdict:
     """The faulted run finishes with an output (after retries and resumes)."""
     faults = len(evidence.faulted_events("fault"))
+    network = "".join(f"; {sentence}" for sentence in network_effects(evidence.events))
     if evidence.faulted.completed:
-        return Verdict(True, f"the run completed; {faults} fault(s) fired")
+        return Verdict(True, f"the run completed; {faults} fault(s) fired{network}")
     why = (
         " (the engine refused to recover a nondeterministic workflow: see stable_cache_keys)"
         if refused_identities(evidence)
         else ""
     )
-    return Verdict(False, f"the run did not complete after {faults} fault(s): {evidence.faulted.error}{why}")
+    return Verdict(
+        False, f"the run did not complete after {faults} fault(s): {evidence.faulted.error}{why}{network}"
+    )
 
 
 def completes_within(evidence: Evidence) -> Verdict:

@@ -278,6 +278,9 @@ def evaluate(results: Sequence[TrialResult], config: GateConfig) -> GateOutcome:
         if result.verdict == "error":
             errors.append(f"ERROR {_where(result)}: {result.reason}")
             continue
+        if result.verdict == "skipped":
+            notes.append(f"SKIPPED {_where(result)}: {result.reason}")
+            continue
         if result.verdict != "pass":
             failures.extend(_failure_messages(result))
         declared = _declared(result)

@@ -244,6 +244,8 @@ class TrialItem(pytest.Item):
         self.user_properties.append(("chaos.verdict", result.verdict))
         self.user_properties.append(("chaos.model_calls.duplicates", report["model_calls"]["duplicates"]))
         self.user_properties.append(("chaos.tokens.saved", report["tokens"]["saved"]))
+        if result.verdict == "skipped":
+            pytest.skip(f"durable-chaos trial skipped: {result.reason}")
         if result.verdict != "pass":
             raise TrialFailed(f"{result.verdict.upper()}: {result.reason}")
 

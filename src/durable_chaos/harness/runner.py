@@ -58,6 +58,15 @@ from durable_chaos.harness.evidence import (
     variant_role,
 )
 from durable_chaos.harness.history import History, TrialObserver
+from durable_chaos.harness.network import (
+    NetworkHandle,
+    NetworkSession,
+    NetworkUnavailable,
+    TargetNotOffered,
+    TrialNetwork,
+    needs_worker,
+    relay_model_traffic,
+)
 from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.scenario import Plan, Scenario
 from durable_chaos.harness.trial_spec import TrialSpec
@@ -268,6 +277,8 @@ class TrialRunner:
         self.warm_workers = warm_workers
         self.zygotes: dict[tuple[str, str], Zygote] = {}
         """Warm workers by (engine, target module): each has imported the engine and the target."""
+        self.network = NetworkSession()
+        """The session's Toxiproxy, started by the first trial with network faults."""
 
     def engine(self, name: str) -> EngineAdapter:
         if name in self.engine_errors:
@@ -327,6 +338,7 @@ class TrialRunner:
         for adapter in self.engines.values():
             adapter.stop()
         self.engines.clear()
+        self.network.close()
         (self.root / OWNER_FILE).unlink(missing_ok=True)
         if self.keep_artifacts:
             return
@@ -352,7 +364,9 @@ class TrialRunner:
                 result = asyncio.run(self._run(spec, workdir))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
-        except (TrialSetupError, EngineUnavailable, CassetteError) as exc:
+        except TargetNotOffered as exc:
+            result = TrialResult(spec, "skipped", str(exc))
+        except (TrialSetupError, EngineUnavailable, CassetteError, NetworkUnavailable) as exc:
             result = TrialResult(spec, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the harness's own failure is an error verdict
             (workdir / "harness-error.txt").write_text(traceback.format_exc())
@@ -373,7 +387,7 @@ class TrialRunner:
             )
         result.workdir = workdir
         result.seconds = time.monotonic() - started
-        if result.verdict != "pass":
+        if result.verdict not in ("pass", "skipped"):
             self.kept.append(workdir)
         return result
 
@@ -385,16 +399,43 @@ class TrialRunner:
         history = History(workdir / "history.jsonl")
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
+        network = self.network.trial(spec.plan.faults, adapter, workdir)
+        try:
+            return await self._judge(spec, workdir, target, adapter, observer, network)
+        finally:
+            if network is not None:
+                network.close()
 
+    async def _judge(
+        self,
+        spec: TrialSpec,
+        workdir: Path,
+        target: Target,
+        adapter: EngineAdapter,
+        observer: TrialObserver,
+        network: TrialNetwork | None,
+    ) -> TrialResult:
+        scenario = spec.scenario
+        history, ledger = observer.history, observer.ledger
         expect = scenario.expect_for(spec.plan)
         properties = scenario.properties_for(spec.plan)
         comparator = load_comparator(scenario, spec.plan)
-        workers = WorkerPool(self, spec, adapter, history, workdir)
+        workers = WorkerPool(self, spec, adapter, history, workdir, network=network)
+        handle = network.handle if network is not None else None
+        in_process = adapter.runs_in_process and not needs_worker(spec.plan.faults)
 
         async def unfaulted(role: str) -> tuple[RunOutcome, list[str]]:
-            if adapter.runs_in_process:
+            if in_process:
                 return await run_role(
-                    scenario, target, adapter, observer, role, ArmedPlan([]), workdir, record=self.record
+                    scenario,
+                    target,
+                    adapter,
+                    observer,
+                    role,
+                    ArmedPlan([]),
+                    workdir,
+                    record=self.record,
+                    network=handle,
                 )
             return await workers.run(role, armed=False)
 
@@ -409,9 +450,17 @@ class TrialRunner:
                 golden_misses += reference_misses + shared_misses
                 variants.append(VariantRuns(variant.name, reference, shared))
         armed = ArmedPlan(list(spec.plan.faults))
-        if adapter.runs_in_process and not plan_kills(spec.plan):
+        if in_process and not plan_kills(spec.plan):
             faulted, faulted_misses = await run_role(
-                scenario, target, adapter, observer, "faulted", armed, workdir, record=self.record
+                scenario,
+                target,
+                adapter,
+                observer,
+                "faulted",
+                armed,
+                workdir,
+                record=self.record,
+                network=handle,
             )
         else:
             faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
@@ -470,22 +519,29 @@ async def run_role(
     resume: bool = False,
     previous_ids: dict[str, Any] | None = None,
     allow_kill: bool = False,
+    network: NetworkHandle | None = None,
 ) -> tuple[RunOutcome, list[str]]:
     """One run of the target in this process, with every fault and observation layer installed.
     Returns the outcome and the model requests the cassette could not answer. A variant's roles run
     the variant's inputs."""
-    injection = Injection(plan, tracker or UnitTracker(), observer, role, allow_kill=allow_kill)
+    injection = Injection(
+        plan, tracker or UnitTracker(), observer, role, allow_kill=allow_kill, network=network
+    )
     target = role_target(scenario, target, role)
     request = run_request(scenario, adapter, role, workdir, resume, previous_ids or {}, allow_kill)
     with (
         model_traffic(scenario, record) as misses,
+        relay_model_traffic(network),
         model_faults(),
         tool_faults(),
         adapter.observing(),
         activated(injection),
     ):
         observer.history.mark("run_start", role, resume=resume)
-        outcome = await adapter.run(target, request)
+        try:
+            outcome = await adapter.run(target, request)
+        finally:
+            injection.close_network()
         observer.history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
     return outcome, misses
 

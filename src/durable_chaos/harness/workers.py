@@ -28,6 +28,7 @@ from durable_chaos.harness.history import History
 from durable_chaos.processes import own_session_dying_with_parent
 
 if TYPE_CHECKING:
+    from durable_chaos.harness.network import TrialNetwork
     from durable_chaos.harness.runner import TrialRunner, TrialSpec
 
 WORKER_TIMEOUT_SECONDS = 300.0
@@ -63,6 +64,8 @@ class WorkerPool:
     adapter: EngineAdapter
     history: History
     workdir: Path
+    network: TrialNetwork | None = None
+    """The trial's proxies: routed in the worker's environment, healed after a kill."""
     started: int = 0
 
     async def run(self, role: str, *, armed: bool, resume: bool = False) -> tuple[RunOutcome, list[str]]:
@@ -92,6 +95,10 @@ class WorkerPool:
             misses_all,
         )
 
+    def environment(self) -> dict[str, str]:
+        env = self.adapter.worker_environment(self.workdir)
+        return self.network.worker_environment(self.adapter, env) if self.network is not None else env
+
     async def spawn(
         self, role: str, *, armed: bool, resume: bool
     ) -> tuple[int, RunOutcome | None, list[str]]:
@@ -111,7 +118,7 @@ class WorkerPool:
             trial_dir=str(self.workdir),
             record=self.runner.record,
             outcome_path=str(outcome_path),
-            env=self.adapter.worker_environment(self.workdir),
+            env=self.environment(),
         )
         job_path = self.workdir / f"job-{self.started}.json"
         job_path.write_text(job.model_dump_json())
@@ -124,6 +131,8 @@ class WorkerPool:
             self.runner.launch_worker, self.adapter, job_path, job.env, log_path, scenario
         )
         if code == -signal.SIGKILL:
+            if self.network is not None:
+                self.network.heal()  # a toxic the killed worker applied is not the resumed worker's
             return code, None, []
         if not outcome_path.exists():
             tail = log_path.read_text(errors="replace")[-1500:]
