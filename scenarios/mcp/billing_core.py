@@ -22,4 +22,4 @@ def ledger_toolset() -> MCPToolset:
     the server's side effects can be counted; an explicit ``id`` names the server's durable units."""
     env = {"LEDGER_FILE": os.environ["LEDGER_FILE"]} if "LEDGER_FILE" in os.environ else {}
     transport = PythonStdioTransport(SERVER, python_cmd=sys.executable, env=env, keep_alive=True)
-    return MCPToolset(transport, id="ledger")
+    return MCPToolset(transport, id="ledger", init_timeout=60.0)
