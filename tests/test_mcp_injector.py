@@ -15,9 +15,9 @@ from fastmcp import FastMCP
 from fastmcp.client.transports import PythonStdioTransport
 from pydantic import TypeAdapter, ValidationError
 from pydantic_ai import Agent
+from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
-from pydantic_ai.mcp import MCPToolset
 
 from durable_chaos.faults.context import Injection, activated
 from durable_chaos.faults.injectors.mcp import mcp_faults, spawn_hook_present
@@ -115,12 +115,16 @@ def test_units_are_named_by_server_and_tool_and_each_call_executes_once() -> Non
 
 def test_tool_error_raises_out_of_the_mcp_unit_before_the_server_sees_the_call() -> None:
     mcp = server()
-    with injected({"kind": "tool_error", "exception": "ConnectionError", "at": {"kind": "mcp", "name": "shop:book"}}) as (
-        recorder,
-        plan,
+    with (
+        injected(
+            {"kind": "tool_error", "exception": "ConnectionError", "at": {"kind": "mcp", "name": "shop:book"}}
+        ) as (
+            recorder,
+            plan,
+        ),
+        pytest.raises(ConnectionError, match="injected by durable-chaos"),
     ):
-        with pytest.raises(ConnectionError, match="injected by durable-chaos"):
-            run(MCPToolset(mcp, id="shop"))
+        run(MCPToolset(mcp, id="shop"))
     assert plan.fired == [1]
     assert mcp.calls == []  # type: ignore[attr-defined]
     fail = recorder.of("fail")[-1]
@@ -170,7 +174,9 @@ def test_server_exit_kills_the_stdio_server_and_the_call_meets_a_dead_server(tmp
     with injected(fault) as (recorder, plan):
         try:
             output = run(
-                MCPToolset(transport, id="ledger", init_timeout=60.0), "record_invoice", {"customer": "ACME", "amount_usd": 1.0}
+                MCPToolset(transport, id="ledger", init_timeout=60.0),
+                "record_invoice",
+                {"customer": "ACME", "amount_usd": 1.0},
             )
         except Exception as exc:  # noqa: BLE001 - how a dead server surfaces depends on the SDK
             output = f"raised {type(exc).__name__}: {exc}"
@@ -178,5 +184,3 @@ def test_server_exit_kills_the_stdio_server_and_the_call_meets_a_dead_server(tmp
     assert not ledger.exists()  # the server died before it could book anything
     assert "booked" not in output and "INV-" not in output
     assert "ledger:record_invoice" in {e["unit"]["name"] for e in recorder.of("fault")}
-
-

@@ -2,8 +2,8 @@
 
 A *durable unit* is one model request, one tool call, or one MCP call (a server's tool listing or
 one of its tool calls, named ``<server>:<tool>`` and ``<server>:tools/list``): what the engine wraps as
-a task, step or activity. A :class:`Selector` picks units and the moment to strike; a fault says what goes wrong
-there. Faults are injected beneath the unit (HTTP transport, tool body, worker process) so the
+a task, step or activity. A :class:`Selector` picks units and the moment to strike; a fault says what
+goes wrong there. Faults are injected beneath the unit (HTTP transport, tool body, worker process) so the
 engine's own retry and checkpoint machinery sees them exactly as in production.
 """
 

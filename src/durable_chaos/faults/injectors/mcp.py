@@ -72,11 +72,11 @@ def timeout_error(fault: TimeoutFault, method: str) -> BaseException:
 
     message = f"Request {method!r} timed out (injected by durable-chaos)"
     try:
-        return McpError(code=REQUEST_TIMEOUT, message=message)  # type: ignore[call-arg]  # MCP SDK v2
+        return McpError(code=REQUEST_TIMEOUT, message=message)  # MCP SDK v2
     except TypeError:  # MCP SDK v1: McpError(ErrorData)
         from mcp.types import ErrorData  # type: ignore[attr-defined]
 
-        return McpError(ErrorData(code=REQUEST_TIMEOUT, message=message))  # type: ignore[arg-type]
+        return McpError(ErrorData(code=REQUEST_TIMEOUT, message=message))  # type: ignore[arg-type, call-arg, unused-ignore]
 
 
 def kill_server(toolset: Any) -> list[int]:
@@ -96,8 +96,8 @@ def kill_server(toolset: Any) -> list[int]:
         killed.append(spawned.pid)
     if not killed:
         raise RuntimeError(
-            f"durable-chaos: mcp_server_exit found no live stdio process of MCP server {server_id(toolset)!r} "
-            "(only stdio servers spawned by the MCP SDK in this process can be killed)"
+            "durable-chaos: mcp_server_exit found no live stdio process of MCP server "
+            f"{server_id(toolset)!r} (only stdio servers the MCP SDK spawned in this process can be killed)"
         )
     return killed
 
@@ -163,14 +163,18 @@ def mcp_faults() -> Iterator[None]:
     async def patched_call_tool(self: Any, name: str, tool_args: dict[str, Any], ctx: Any, tool: Any) -> Any:
         call_id = getattr(ctx, "tool_call_id", None)
         fp = mcp_fingerprint(server_id(self), name, tool_args, call_id)
-        return await _unit(self, name, fp, lambda: call_tool(self, name, tool_args, ctx, tool), call_id=call_id)
+        return await _unit(
+            self, name, fp, lambda: call_tool(self, name, tool_args, ctx, tool), call_id=call_id
+        )
 
     async def patched_list_tools(self: Any) -> Any:
         fp = mcp_fingerprint(server_id(self), LISTING, None, None)
         return await _unit(self, LISTING, fp, lambda: list_tools(self))
 
     async def patched_client_call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return await _client_request(lambda *a, **k: client_call(self, *a, **k), "tools/call", *args, **kwargs)
+        return await _client_request(
+            lambda *a, **k: client_call(self, *a, **k), "tools/call", *args, **kwargs
+        )
 
     async def patched_client_list(self: Any, *args: Any, **kwargs: Any) -> Any:
         return await _client_request(lambda *a, **k: client_list(self, *a, **k), LISTING, *args, **kwargs)
