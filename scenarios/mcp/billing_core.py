@@ -21,5 +21,5 @@ def ledger_toolset() -> MCPToolset:
     """The ledger server over stdio, run with this interpreter. ``LEDGER_FILE`` is passed through, so
     the server's side effects can be counted; an explicit ``id`` names the server's durable units."""
     env = {"LEDGER_FILE": os.environ["LEDGER_FILE"]} if "LEDGER_FILE" in os.environ else {}
-    transport = PythonStdioTransport(SERVER, python_cmd=sys.executable, env=env, keep_alive=True)
+    transport = PythonStdioTransport(SERVER, python_cmd=sys.executable, env=env, keep_alive=False)
     return MCPToolset(transport, id="ledger", init_timeout=60.0)
