@@ -195,6 +195,9 @@ class TrialResult:
 def ensure_placeholder_credentials() -> None:
     """Provider SDKs refuse to build a client without a key; replayed traffic needs none."""
     os.environ.setdefault("OPENAI_API_KEY", PLACEHOLDER_API_KEY)
+    os.environ.setdefault("ANTHROPIC_API_KEY", PLACEHOLDER_API_KEY)
+    if "GEMINI_API_KEY" not in os.environ:  # the google-genai SDK warns when both are set
+        os.environ.setdefault("GOOGLE_API_KEY", PLACEHOLDER_API_KEY)
 
 
 def load_comparator(scenario: Scenario, plan: Plan) -> Comparator | None:
