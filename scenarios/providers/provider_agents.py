@@ -1,9 +1,9 @@
 """The data-analysis agent (``data_analyst_core``, copied from ``scenarios/data_analyst``) on every
 provider API durable-chaos speaks, made durable with Prefect (``PrefectDurability``): OpenAI Responses
-(``openai-responses:``), Anthropic Messages (``anthropic:``) and Gemini (``google:``, which this pydantic-ai version calls what older ones called ``google-gla:``), plus a
-streaming run: an ``event_stream_handler`` makes ``agent.run`` stream every model response (SSE; the ``ProcessEventStream`` capability, the
-form of ``event_stream_handler`` this pydantic-ai version takes), so
-stream faults can strike it.
+(``openai-responses:``), Anthropic Messages (``anthropic:``) and Gemini (``google:``, which older
+pydantic-ai versions call ``google-gla:``). Plus a streaming run: the ``ProcessEventStream`` capability
+(the form of ``event_stream_handler`` this pydantic-ai version takes) makes ``agent.run`` stream every
+model response (SSE), so stream faults can strike it.
 
 Each has its own cassette, recorded from the one ``script.yaml`` through the scripted server (which
 answers every provider's API) with ``pytest --chaos --chaos-record scenarios/providers/``.
