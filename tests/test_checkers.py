@@ -1234,3 +1234,36 @@ def test_variants_are_required_by_no_false_cache_sharing_and_must_change_an_inpu
         Scenario.model_validate({**base, "variants": [{"name": "v"}]})
     scenario = Scenario.model_validate({**base, "variants": [{"name": "v", "prompt": "q"}]})
     assert scenario.properties_for(scenario.plans[0])[-1] == "no_false_cache_sharing"
+
+
+MCP1 = unit("mcp", "ledger:record_invoice", 1, "fp-mcp1")
+MCP_LIST = unit("mcp", "ledger:tools/list", 2, "fp-mcp-list")
+
+
+def test_tools_exactly_once_catches_an_mcp_tool_re_executed_after_a_kill() -> None:
+    trial = Trial()
+    trial.tool_call("faulted", MCP1)
+    trial.model_request("faulted", M2)
+    trial.tool_call("resume-1", MCP1, attempt=2)  # the MCP task's result was not replayed
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("record_invoice",)))
+    assert verdict.held is False
+    assert "'ledger:record_invoice'" in verdict.detail and "ran 2 times" in verdict.detail
+
+
+def test_tools_exactly_once_holds_for_an_mcp_tool_executed_once_and_accepts_the_full_name() -> None:
+    trial = Trial()
+    trial.tool_call("faulted", MCP1, fault="tool_error", phase="before")  # failed before it ran
+    trial.tool_call("faulted", MCP1, attempt=2)
+    trial.tool_call("faulted", MCP_LIST)
+    trial.tool_call("resume-1", MCP_LIST, attempt=2)  # listings are never side effects
+    for name in ("record_invoice", "ledger:record_invoice"):
+        verdict = tools_exactly_once(trial.evidence(side_effecting=(name,)))
+        assert verdict.held is True, verdict.detail
+        assert "1 side-effecting call(s)" in verdict.detail
+
+
+def test_tools_exactly_once_does_not_take_a_bare_name_for_another_servers_function_tool() -> None:
+    trial = Trial()
+    trial.tool_call("faulted", unit("tool_call", "ledger:record_invoice", 1, "fp-x"))
+    trial.tool_call("resume-1", unit("tool_call", "ledger:record_invoice", 1, "fp-x"), attempt=2)
+    assert tools_exactly_once(trial.evidence(side_effecting=("record_invoice",))).held is True

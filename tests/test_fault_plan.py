@@ -110,6 +110,7 @@ def test_fault_kinds_are_the_union_members() -> None:
         "stream_stall",
         "stream_malformed",
         "network",
+        "mcp_server_exit",
         "kill",
     )
     required: dict[str, dict[str, object]] = {

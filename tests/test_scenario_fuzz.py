@@ -45,6 +45,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "stream_cut": {"after_events": 2},
     "stream_stall": {"seconds": 5},
     "stream_malformed": {"event": 1},
+    "mcp_server_exit": {},
     "kill": {},
 }
 
@@ -55,7 +56,7 @@ def faults(draw: st.DrawFn) -> dict[str, Any]:
     fault: dict[str, Any] = {"kind": kind, **FAULTS[kind]}
     if draw(st.booleans()):
         fault["at"] = {
-            "kind": draw(st.sampled_from(["model_request", "tool_call", "any"])),
+            "kind": draw(st.sampled_from(["model_request", "tool_call", "mcp", "any"])),
             "occurrence": draw(st.integers(1, 5)),
             "times": draw(st.integers(1, 3)),
             "phase": draw(st.sampled_from(["before", "after"])),

@@ -1,8 +1,9 @@
 """Fault kinds and boundary selectors, as data.
 
-A *durable unit* is one model request or one tool call: what the engine wraps as a task, step or
-activity. A :class:`Selector` picks units and the moment to strike; a fault says what goes wrong
-there. Faults are injected beneath the unit (HTTP transport, tool body, worker process) so the
+A *durable unit* is one model request, one tool call, or one MCP call (a server's tool listing or
+one of its tool calls, named ``<server>:<tool>`` and ``<server>:tools/list``): what the engine wraps as
+a task, step or activity. A :class:`Selector` picks units and the moment to strike; a fault says what
+goes wrong there. Faults are injected beneath the unit (HTTP transport, tool body, worker process) so the
 engine's own retry and checkpoint machinery sees them exactly as in production.
 """
 
@@ -18,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from durable_chaos.faults.injectors.network import ToxicSpec
 
-UnitKind = Literal["model_request", "tool_call"]
-SelectorKind = Literal["model_request", "tool_call", "any"]
+UnitKind = Literal["model_request", "tool_call", "mcp"]
+SelectorKind = Literal["model_request", "tool_call", "mcp", "any"]
 Phase = Literal["before", "after"]
 
 
@@ -30,8 +31,9 @@ class _Strict(BaseModel):
 class Selector(_Strict):
     """Which unit a fault strikes, at which moment, and how often.
 
-    - ``kind``: ``model_request``, ``tool_call`` or ``any``.
-    - ``name``: glob on the unit's name (the tool name, or the model name for model requests).
+    - ``kind``: ``model_request``, ``tool_call``, ``mcp`` or ``any``.
+    - ``name``: glob on the unit's name (the tool name, the model name for model requests, and
+      ``<server id>:<tool>`` or ``<server id>:tools/list`` for MCP units, e.g. ``"ledger:*"``).
     - ``occurrence``: 1-based index among the units of the run that match ``kind`` and ``name``,
       in order of first appearance; unset means every matching unit.
     - ``phase``: ``before`` the unit runs (the fault replaces it) or ``after`` it ran but before its
@@ -64,13 +66,13 @@ class _Fault(_Strict):
 
 
 class TimeoutFault(_Fault):
-    """The client times out talking to the model endpoint, after an optional delay."""
+    """The client times out talking to the model endpoint or MCP server, after an optional delay."""
 
     kind: Literal["timeout"]
     delay: Annotated[float, Field(ge=0, le=600)] = 0.0
 
     def applies_to(self, kind: str) -> bool:
-        return kind == "model_request"
+        return kind in ("model_request", "mcp")
 
 
 class HttpErrorFault(_Fault):
@@ -116,7 +118,7 @@ class ToolErrorFault(_Fault):
         return value
 
     def applies_to(self, kind: str) -> bool:
-        return kind == "tool_call"
+        return kind in ("tool_call", "mcp")
 
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
@@ -270,6 +272,16 @@ class NetworkFault(_Fault):
         return f"{self.toxic}{f' ({attrs})' if attrs else ''} on {self.target}"
 
 
+class McpServerExitFault(_Fault):
+    """The MCP server's stdio process dies (SIGKILL) just before the call reaches it; the call then
+    fails the way a call to a dead server fails. Strikes only MCP units."""
+
+    kind: Literal["mcp_server_exit"]
+
+    def applies_to(self, kind: str) -> bool:
+        return kind == "mcp"
+
+
 class KillFault(_Fault):
     """SIGKILL of the worker process at the boundary; the engine must resume from its checkpoint."""
 
@@ -286,6 +298,7 @@ Fault = Annotated[
     | StreamStallFault
     | StreamMalformedFault
     | NetworkFault
+    | McpServerExitFault
     | KillFault,
     Field(discriminator="kind"),
 ]
@@ -302,5 +315,6 @@ FAULT_KINDS: tuple[str, ...] = (
     "stream_stall",
     "stream_malformed",
     "network",
+    "mcp_server_exit",
     "kill",
 )

@@ -90,6 +90,7 @@ FAILING_FAULTS = frozenset(
         "stream_cut",
         "stream_stall",
         "stream_malformed",
+        "mcp_server_exit",
         "kill",
     }
 )

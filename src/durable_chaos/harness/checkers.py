@@ -100,21 +100,33 @@ def no_duplicate_model_calls(evidence: Evidence) -> Verdict:
     )
 
 
+TOOL_UNIT_KINDS = frozenset({"tool_call", "mcp"})
+"""Unit kinds whose ``execute`` events are a tool's body running (a function tool, or an MCP server's
+tool receiving the call)."""
+
+
+def _names_tool(unit: dict[str, Any], tools: set[str]) -> bool:
+    """Whether the scenario's side-effecting tool names cover this unit: a function tool by its name; an
+    MCP tool (``<server>:<tool>``) by that full name or by its bare tool name."""
+    name = unit["name"]
+    return name in tools or (unit["kind"] == "mcp" and name.partition(":")[2] in tools)
+
+
 def tools_exactly_once(evidence: Evidence) -> Verdict:
-    """Each call of a side-effecting tool executes its body once per logical call, across retries,
-    kills and resumes."""
+    """Each call of a side-effecting tool (function tool or MCP server tool) executes its body once per
+    logical call, across retries, kills and resumes."""
     tools = set(evidence.side_effecting_tools)
     if not tools:
         return Verdict(None, "the scenario marks no tool as side-effecting")
     replayed = {
         (e["pid"], e["unit"]["fingerprint"], e["attempt"])
         for e in evidence.faulted_events("ok")
-        if e["unit"]["kind"] == "tool_call" and e.get("replayed")
+        if e["unit"]["kind"] in TOOL_UNIT_KINDS and e.get("replayed")
     }
     executions: dict[str, list[dict[str, Any]]] = {}
     for event in evidence.faulted_events("execute"):
         unit = event["unit"]
-        if unit["kind"] != "tool_call" or unit["name"] not in tools:
+        if unit["kind"] not in TOOL_UNIT_KINDS or not _names_tool(unit, tools):
             continue
         if (event["pid"], unit["fingerprint"], event["attempt"]) in replayed:
             continue  # its side effect sits in a journaled step, which the engine replayed
@@ -218,7 +230,11 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
     held = f"{len(faulted)} unit(s), {repeated} seen more than once, each with one {noun}"
     if not rules.identity_comparable_with_golden:
         return Verdict(True, held)
-    struck = {f["fault"]["kind"] for f in evidence.faulted_events("fault")} & CONVERSATION_CHANGING_FAULTS
+    struck = {
+        f["fault"]["kind"]
+        for f in evidence.faulted_events("fault")
+        if f["fault"]["kind"] in CONVERSATION_CHANGING_FAULTS or f["unit"]["kind"] == "mcp"
+    }  # pydantic-ai tells the model about a failed MCP call (a retry prompt) by default
     if struck:
         return Verdict(
             True,

@@ -25,6 +25,7 @@ from typing import Any
 from durable_chaos import jsonl
 from durable_chaos.faults.context import Injection, activated
 from durable_chaos.faults.injectors.http import model_faults
+from durable_chaos.faults.injectors.mcp import mcp_faults
 from durable_chaos.faults.injectors.tools import tool_faults
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
@@ -534,6 +535,7 @@ async def run_role(
         relay_model_traffic(network),
         model_faults(),
         tool_faults(),
+        mcp_faults(),
         adapter.observing(),
         activated(injection),
     ):

@@ -1,0 +1,25 @@
+"""What the billing agents share: instructions and the MCP toolset of the ledger server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from fastmcp.client.transports import PythonStdioTransport
+from pydantic_ai.mcp import MCPToolset
+
+SERVER = Path(__file__).with_name("ledger_server.py")
+
+INSTRUCTIONS = (
+    "You are a billing clerk. Convert the amount to USD with the ledger's exchange_rate tool, book it "
+    "with record_invoice, and answer with the invoice id."
+)
+
+
+def ledger_toolset() -> MCPToolset:
+    """The ledger server over stdio, run with this interpreter. ``LEDGER_FILE`` is passed through, so
+    the server's side effects can be counted; an explicit ``id`` names the server's durable units."""
+    env = {"LEDGER_FILE": os.environ["LEDGER_FILE"]} if "LEDGER_FILE" in os.environ else {}
+    transport = PythonStdioTransport(SERVER, python_cmd=sys.executable, env=env, keep_alive=False)
+    return MCPToolset(transport, id="ledger", init_timeout=60.0)
