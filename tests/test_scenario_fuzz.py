@@ -46,6 +46,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "stream_stall": {"seconds": 5},
     "stream_malformed": {"event": 1},
     "mcp_server_exit": {},
+    "network": {"target": "model_endpoint", "toxic": "latency", "attributes": {"latency": 100}},
     "kill": {},
 }
 
