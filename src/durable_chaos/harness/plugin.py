@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from durable_chaos.harness.distributed import Controller  # noqa: F401 - in a StashKey string
     from durable_chaos.harness.gating import GateConfig, GateOutcome
     from durable_chaos.harness.runner import TrialResult, TrialRunner
     from durable_chaos.harness.trial_spec import TrialSpec
@@ -41,6 +42,8 @@ FILES_KEY = pytest.StashKey[int]()
 """How many scenario files were collected."""
 PLANNED_KEY = pytest.StashKey[int]()
 """How many trials the session selected to run (after deselection)."""
+CONTROLLER_KEY = pytest.StashKey["Controller"]()
+"""Under pytest-xdist, on the controller: the results and counts the workers report."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -127,13 +130,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if dbos_url:
         os.environ["DURABLE_CHAOS_DBOS_DATABASE_URL"] = dbos_url
     config.stash[RESULTS_KEY] = []
-    if config.getoption("chaos") and xdist_workers(config):
-        pytest.exit(
-            "durable-chaos: --chaos does not run under pytest-xdist (-n) yet: its results would not reach "
-            "the gate on the controller. Run without -n.",
-            returncode=2,
-        )
     if config.getoption("chaos"):
+        from durable_chaos.harness import distributed
+
+        if distributed.is_controller(config):  # under xdist the workers' reports bring the results
+            config.stash[CONTROLLER_KEY] = distributed.Controller(config, config.stash[RESULTS_KEY])
+            config.pluginmanager.register(config.stash[CONTROLLER_KEY], "durable-chaos-controller")
         from durable_chaos.harness.gating import EXIT_INVALID, GateConfigError
         from durable_chaos.harness.markdown_report import write_invalid_configuration
 
@@ -148,15 +150,6 @@ def pytest_configure(config: pytest.Config) -> None:
                 except OSError as err:
                     message += f" (and the Markdown summary could not be written: {err})"
             pytest.exit(message, returncode=EXIT_INVALID)
-
-
-def xdist_workers(config: pytest.Config) -> int:
-    """How many pytest-xdist workers the session asked for (0 without xdist)."""
-    try:
-        value = config.getoption("numprocesses")
-    except ValueError:
-        return 0
-    return 0 if value in (None, 0, "0") else (value if isinstance(value, int) else 1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -262,6 +255,18 @@ class TrialItem(pytest.Item):
         return self.path, None, f"chaos trial {self.name}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """On an xdist worker: the trial's result rides on its ``call`` report to the controller."""
+    report = yield
+    if call.when == "call" and isinstance(item, TrialItem) and item.result is not None:
+        from durable_chaos.harness import distributed
+
+        if distributed.is_worker(item.config):
+            setattr(report, distributed.REPORT_ATTRIBUTE, distributed.encode(item.result))
+    return report
+
+
 def runner_for(config: pytest.Config) -> TrialRunner:
     from durable_chaos.harness.runner import TrialRunner
 
@@ -360,16 +365,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     outcome: GateOutcome | None = None
     if chaos:
         from durable_chaos.harness.gating import EXIT_INVALID, EXIT_MEANINGS, GateOutcome, evaluate, worst
+    planned, files = config.stash.get(PLANNED_KEY, 0), config.stash.get(FILES_KEY, 0)
+    scenario_errors = config.stash.get(SCENARIO_ERRORS_KEY, [])
+    if chaos and hasattr(config, "workerinput"):  # an xdist worker: the controller judges
+        from durable_chaos.harness.distributed import publish_counts
+
+        publish_counts(config, planned, files, scenario_errors)
+        chaos = False
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    if controller is not None:
+        planned, files, scenario_errors = controller.planned, controller.files, controller.scenario_errors
     try:
         if chaos:
             results = config.stash.get(RESULTS_KEY, [])
             outcome = evaluate(results, config.stash[GATE_KEY])
-            invalid = [f"INVALID {e}" for e in config.stash.get(SCENARIO_ERRORS_KEY, [])]
+            invalid = [f"INVALID {e}" for e in scenario_errors]
             if invalid:
                 outcome = GateOutcome(EXIT_INVALID, invalid + outcome.messages, outcome.notes)
-            unfinished = unfinished_message(
-                exitstatus, len(results), config.stash.get(PLANNED_KEY, 0), config.stash.get(FILES_KEY, 0)
-            )
+            unfinished = unfinished_message(exitstatus, len(results), planned, files)
             if unfinished and outcome.exit_code in (0, 1):
                 outcome = GateOutcome(3, [unfinished, *outcome.messages], outcome.notes)
             outcome = write_reports(config, results, outcome)

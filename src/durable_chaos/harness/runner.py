@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -503,9 +504,12 @@ async def replay_check(
 
 def run_id(scenario: Scenario, workdir: Path, role: str) -> str:
     """The durable run's id: one for the golden run, one shared by the faulted run and its resumes
-    (so a resume recovers the same workflow / flow run), one per variant run."""
+    (so a resume recovers the same workflow / flow run), one per variant run. A digest of the trial
+    directory's full path (under the session's own temp root) keeps ids apart across sessions and xdist
+    workers that share real infrastructure (one Prefect server, DBOS database server, Temporal cluster)."""
     lineage = "faulted" if is_faulted(role) else role.replace(":", "-")
-    return f"{scenario.name}-{workdir.name}-{lineage}"
+    digest = hashlib.sha1(str(workdir.resolve()).encode()).hexdigest()[:8]
+    return f"{scenario.name}-{workdir.name}-{digest}-{lineage}"
 
 
 def engine_context(role: str) -> str:
