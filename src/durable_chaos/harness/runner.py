@@ -58,6 +58,7 @@ from durable_chaos.harness.evidence import (
     reference_role,
     variant_role,
 )
+from durable_chaos.harness.golden_cache import GoldenRun, golden_key
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.scenario import Plan, Scenario
@@ -238,6 +239,7 @@ class TrialRunner:
         root: Path | None = None,
         warm_workers: bool = True,
         timeout: float | None = DEFAULT_TRIAL_TIMEOUT_SECONDS,
+        reuse_golden: bool = True,
     ) -> None:
         self.timeout = timeout
         """Seconds a trial may take before it is stopped as an error (``--chaos-timeout``); a
@@ -257,6 +259,9 @@ class TrialRunner:
         self.counter = 0
         self.warm_workers = warm_workers
         self.zygotes: dict[str, Zygote] = {}
+        self.reuse_golden = reuse_golden
+        """Make a scenario's golden run once per engine and session (see :mod:`golden_cache`)."""
+        self.goldens: dict[tuple[str, ...], GoldenRun] = {}
 
     def engine(self, name: str) -> EngineAdapter:
         if name in self.engine_errors:
@@ -375,7 +380,14 @@ class TrialRunner:
                 )
             return await workers.run(role, armed=False)
 
-        golden, golden_misses = await unfaulted(GOLDEN)
+        key = golden_key(spec) if self.reuse_golden and not self.record and not scenario.variants else None
+        cached = self.goldens.get(key) if key is not None else None
+        if cached is not None:
+            golden, golden_misses = cached.replay_into(history, ledger)
+        else:
+            golden, golden_misses = await unfaulted(GOLDEN)
+            if key is not None and golden.completed and not golden_misses:
+                self.goldens[key] = GoldenRun.snapshot(golden, history, ledger)
         variants: list[VariantRuns] = []
         if "no_false_cache_sharing" in properties and golden.completed:
             # Each variant in a fresh engine context (what it sends when nothing is shared), then in the
