@@ -205,6 +205,27 @@ class ScenarioFile(pytest.File):
             for plan in scenario.plans:
                 spec = TrialSpec(scenario, engine, plan)
                 yield TrialItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
+            if scenario.sweep is not None:
+                yield from self.sweep(scenario, engine)
+
+    def sweep(self, scenario: Any, engine: str) -> Iterator[TrialItem]:
+        """A sweep's items: under ``--chaos`` one per crash point of the golden run, made now (every
+        xdist worker makes the same, cassette-replayed, so all collect the same items); else one
+        placeholder that is skipped like every trial without ``--chaos``."""
+        from durable_chaos.harness.scenario import Plan
+        from durable_chaos.harness.trial_spec import TrialSpec
+
+        if self.config.getoption("chaos"):
+            from durable_chaos.harness.sweep import SweepUnavailable, sweep_specs
+
+            try:
+                specs = sweep_specs(scenario, engine, runner_for(self.config))
+            except SweepUnavailable as exc:
+                raise ScenarioCollectError(str(exc)) from None
+        else:
+            specs = [TrialSpec(scenario, engine, Plan(name="sweep"))]
+        for spec in specs:
+            yield TrialItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ScenarioCollectError):
@@ -288,9 +309,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     terminalreporter.section("durable-chaos")
     if results:
-        for line in terminal_lines(results):
+        from durable_chaos.harness.sweep import sweep_lines
+
+        for line in [*terminal_lines(results), "", *sweep_lines(results)]:
             terminalreporter.write_line(line)
-        terminalreporter.write_line("")
     if outcome is not None:
         for line in outcome_lines(outcome):
             terminalreporter.write_line(line)

@@ -39,6 +39,10 @@ class WorkerJob(BaseModel):
     scenario_path: str
     engine: str
     plan: str
+    plan_data: dict[str, Any] | None = None
+    """The plan itself, for plans made by the harness (a sweep's) that the scenario file does not hold."""
+    resume_mode: str | None = None
+    """The trial's resume mode when it differs from the file's (a sweep's ``fresh`` and ``kill`` points)."""
     role: str
     armed: bool
     resume: bool = False
@@ -104,6 +108,8 @@ class WorkerPool:
             scenario_path=str(scenario.path),
             engine=self.spec.engine,
             plan=self.spec.plan.name,
+            plan_data=self.spec.plan.model_dump(mode="json", exclude_unset=True),
+            resume_mode=scenario.resume,
             role=role,
             armed=armed,
             resume=resume,
