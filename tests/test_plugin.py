@@ -381,3 +381,8 @@ def test_under_xdist_every_trial_reaches_the_controller_with_the_same_verdicts(
             for t in data["trials"]
         )  # the details name run-specific cache keys and ids; what held must not differ
     assert verdicts[0] == verdicts[2]
+
+
+def test_each_trial_prints_its_engine_and_duration_as_it_finishes(project: pytest.Pytester) -> None:
+    result = project.runpytest("--chaos", "scenarios", "-v")
+    result.stdout.re_match_lines([r".*analyst\[prefect-tool-error\] PASSED \[prefect, \d+\.\ds\].*"])

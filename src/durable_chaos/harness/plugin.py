@@ -117,6 +117,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default 600; a scenario's 'timeout' wins)",
     )
     group.addoption(
+        "--chaos-sweep",
+        action="store_true",
+        default=False,
+        help="also sweep every scenario without a 'sweep' table: each unit of its golden run x phase x "
+        "tool_error/http_error/kill x retry/kill/fresh, one trial each",
+    )
+    group.addoption(
         "--chaos-keep-artifacts",
         action="store_true",
         default=False,
@@ -207,6 +214,12 @@ class ScenarioFile(pytest.File):
                 yield TrialItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
             if scenario.sweep is not None:
                 yield from self.sweep(scenario, engine)
+            elif self.config.getoption("chaos_sweep"):
+                from durable_chaos.harness.scenario import Sweep
+
+                swept = scenario.model_copy(update={"sweep": Sweep()})
+                swept._path = scenario.path
+                yield from self.sweep(swept, engine)
 
     def sweep(self, scenario: Any, engine: str) -> Iterator[TrialItem]:
         """A sweep's items: under ``--chaos`` one per crash point of the golden run, made now (every
@@ -280,12 +293,25 @@ class TrialItem(pytest.Item):
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """On an xdist worker: the trial's result rides on its ``call`` report to the controller."""
     report = yield
+    if isinstance(item, TrialItem):
+        report.durable_chaos_engine = item.spec.engine  # progress lines (pytest_report_teststatus)
     if call.when == "call" and isinstance(item, TrialItem) and item.result is not None:
         from durable_chaos.harness import distributed
 
         if distributed.is_worker(item.config):
             setattr(report, distributed.REPORT_ATTRIBUTE, distributed.encode(item.result))
     return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """Progress as each trial finishes, in pytest's verbose style: the outcome, the trial's engine and
+    duration (``PASSED [prefect, 3.2s]``); with ``-q`` only the usual letter."""
+    engine = getattr(report, "durable_chaos_engine", None)
+    if engine is None or report.when != "call" or not config.getoption("chaos"):
+        return None
+    letter = {"passed": ".", "failed": "F", "skipped": "s"}[report.outcome]
+    word = f"{report.outcome.upper()} [{engine}, {report.duration:.1f}s]"
+    return report.outcome, letter, (word, {"green": report.passed, "red": report.failed})
 
 
 def runner_for(config: pytest.Config) -> TrialRunner:
