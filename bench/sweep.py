@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "scenarios" / "data_analyst"
+VERBOSE = False
 TARGETS = {"prefect": "agent: data_analyst_agent:analyst\nprompt: Analyze the sales data for Q4"}
 
 
@@ -51,6 +52,9 @@ def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, d
         verdicts: dict[str, int] = {}
         for trial in swept:
             verdicts[trial["verdict"]] = verdicts.get(trial["verdict"], 0) + 1
+        if VERBOSE:
+            for trial in swept:
+                print(f"  {trial['plan']}: {trial['verdict']} {trial['reason'][:200]}", file=sys.stderr)
         return len(swept), seconds, verdicts
 
 
@@ -59,7 +63,10 @@ def main() -> None:
     parser.add_argument("--engine", action="append", choices=sorted(TARGETS))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--unit-kinds", nargs="+", default=["model_request", "tool_call"])
+    parser.add_argument("--verbose", action="store_true", help="print each trial's verdict and reason")
     args = parser.parse_args()
+    global VERBOSE  # noqa: PLW0603 - a bench script's switch
+    VERBOSE = args.verbose
     print(f"{'engine':<10} {'-n':>3} {'points':>7} {'seconds':>8} {'points/min':>11}  verdicts")
     for engine in args.engine or sorted(TARGETS):
         for workers in args.workers:

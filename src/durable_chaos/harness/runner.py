@@ -63,7 +63,7 @@ from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.scenario import Plan, Scenario
 from durable_chaos.harness.trial_spec import TrialSpec
-from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
+from durable_chaos.harness.workers import WarmWorkerGone, WorkerFailed, WorkerPool, Zygote, run_process
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
 ROOT_PREFIX = "durable-chaos-"
@@ -284,7 +284,10 @@ class TrialRunner:
         when possible (no imports to pay), else as a plain subprocess."""
         zygote = self.zygote(adapter) if self.warm_workers else None
         if zygote is not None:
-            return zygote.run(job_path, log_path)
+            try:
+                return zygote.run(job_path, log_path)
+            except WarmWorkerGone:  # the job never started: run it as a plain process
+                zygote.close()
         return run_process(job_path, log_path)
 
     def zygote(self, adapter: EngineAdapter) -> Zygote | None:

@@ -58,6 +58,10 @@ class WorkerFailed(Exception):
     """A worker ended without an outcome and was not killed by a fault."""
 
 
+class WarmWorkerGone(WorkerFailed):
+    """The warm worker died before it started the job: the job never ran, so a plain process may run it."""
+
+
 @dataclass
 class WorkerPool:
     """Starts the worker processes of one trial."""
@@ -187,6 +191,8 @@ class Zygote:
         self.process.stdin.write(f"{job_path}\t{log_path}\n".encode())
         self.process.stdin.flush()
         started = self.read_line(30.0).split()
+        if not started:
+            raise WarmWorkerGone("the warm worker closed its pipe before starting the job")
         if len(started) != 2 or started[0] != "started":
             raise WorkerFailed(f"the warm worker answered {started!r}")
         pid = int(started[1])
