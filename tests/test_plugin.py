@@ -338,13 +338,6 @@ def test_a_chaos_session_whose_scenario_files_yield_no_trial_is_not_green(projec
     result.stdout.fnmatch_lines(["*no trial ran although 1 scenario file(s) were collected*"])
 
 
-def test_xdist_is_refused_under_chaos_rather_than_reporting_an_empty_green(project: pytest.Pytester) -> None:
-    pytest.importorskip("xdist")
-    result = project.runpytest_subprocess("--chaos", "scenarios", "-n", "2")
-    assert result.ret == 2
-    assert "does not run under pytest-xdist" in result.stdout.str() + result.stderr.str()
-
-
 def test_a_trial_past_its_deadline_is_an_error_naming_where_it_was_stuck(project: pytest.Pytester) -> None:
     slow = SCENARIO.replace(
         "      - kind: tool_error\n        at: {kind: tool_call, name: compute_statistics, times: 1}\n",
@@ -368,3 +361,32 @@ def test_user_code_calling_sys_exit_is_a_trial_error_not_a_green_session(project
     result = project.runpytest("--chaos", "scenarios")
     assert result.ret == 3
     assert "every guarantee held" not in result.stdout.str()
+
+
+def test_under_xdist_every_trial_reaches_the_controller_with_the_same_verdicts(
+    project: pytest.Pytester,
+) -> None:
+    """``-n 2``: the workers run the trials, their results travel on xdist's reports, and the
+    controller's summary, JSON report and gate see all of them, with the verdicts of a plain run."""
+    pytest.importorskip("xdist")
+    (project.path / "scenarios" / "audited.yaml").write_text(UNSTABLE)
+    verdicts = {}
+    for args in ([], ["-n", "2"]):
+        report = project.path / f"chaos{len(args)}.json"
+        result = project.runpytest_subprocess(
+            "--chaos", "scenarios", f"--chaos-report={report}", "-p", "no:cacheprovider", *args
+        )
+        assert result.ret == 1, result.stdout.str()
+        result.stdout.fnmatch_lines(["*2 trial(s): 1 passed, 1 failed*", "durable-chaos exit status 1*"])
+        data = json.loads(report.read_text())
+        assert data["summary"]["trials"] == 2 and data["gate"]["exit_code"] == 1
+        verdicts[len(args)] = sorted(
+            (t["scenario"], t["verdict"], sorted((k, v["held"]) for k, v in t["properties"].items()))
+            for t in data["trials"]
+        )  # the details name run-specific cache keys and ids; what held must not differ
+    assert verdicts[0] == verdicts[2]
+
+
+def test_each_trial_prints_its_engine_and_duration_as_it_finishes(project: pytest.Pytester) -> None:
+    result = project.runpytest("--chaos", "scenarios", "-v")
+    result.stdout.re_match_lines([r".*analyst\[prefect-tool-error\] PASSED \[prefect, \d+\.\ds\].*"])

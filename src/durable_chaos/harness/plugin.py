@@ -30,6 +30,7 @@ import pytest
 from durable_chaos.fixtures.engines.command_line import command_line_options
 
 if TYPE_CHECKING:
+    from durable_chaos.harness.distributed import Controller  # noqa: F401 - in a StashKey string
     from durable_chaos.harness.gating import GateConfig, GateOutcome
     from durable_chaos.harness.runner import TrialResult, TrialRunner
     from durable_chaos.harness.trial_spec import TrialSpec
@@ -43,6 +44,8 @@ FILES_KEY = pytest.StashKey[int]()
 """How many scenario files were collected."""
 PLANNED_KEY = pytest.StashKey[int]()
 """How many trials the session selected to run (after deselection)."""
+CONTROLLER_KEY = pytest.StashKey["Controller"]()
+"""Under pytest-xdist, on the controller: the results and counts the workers report."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -111,6 +114,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in command_line_options():  # each engine's own (--chaos-dbos-url, ...)
         group.addoption(option.flag, metavar=option.metavar, default=None, dest=option.dest, help=option.help)
     group.addoption(
+        "--chaos-sweep",
+        action="store_true",
+        default=False,
+        help="also sweep every scenario without a 'sweep' table: each unit of its golden run x phase x "
+        "tool_error/http_error/kill x retry/kill/fresh, one trial each",
+    )
+    group.addoption(
         "--chaos-keep-artifacts",
         action="store_true",
         default=False,
@@ -125,13 +135,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if value:
             os.environ[option.environment] = value  # worker processes read it too
     config.stash[RESULTS_KEY] = []
-    if config.getoption("chaos") and xdist_workers(config):
-        pytest.exit(
-            "durable-chaos: --chaos does not run under pytest-xdist (-n) yet: its results would not reach "
-            "the gate on the controller. Run without -n.",
-            returncode=2,
-        )
     if config.getoption("chaos"):
+        from durable_chaos.harness import distributed
+
+        if distributed.is_controller(config):  # under xdist the workers' reports bring the results
+            config.stash[CONTROLLER_KEY] = distributed.Controller(config, config.stash[RESULTS_KEY])
+            config.pluginmanager.register(config.stash[CONTROLLER_KEY], "durable-chaos-controller")
         from durable_chaos.harness.gating import EXIT_INVALID, GateConfigError
         from durable_chaos.harness.markdown_report import write_invalid_configuration
 
@@ -146,15 +155,6 @@ def pytest_configure(config: pytest.Config) -> None:
                 except OSError as err:
                     message += f" (and the Markdown summary could not be written: {err})"
             pytest.exit(message, returncode=EXIT_INVALID)
-
-
-def xdist_workers(config: pytest.Config) -> int:
-    """How many pytest-xdist workers the session asked for (0 without xdist)."""
-    try:
-        value = config.getoption("numprocesses")
-    except ValueError:
-        return 0
-    return 0 if value in (None, 0, "0") else (value if isinstance(value, int) else 1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -210,6 +210,33 @@ class ScenarioFile(pytest.File):
             for plan in scenario.plans:
                 spec = TrialSpec(scenario, engine, plan)
                 yield TrialItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
+            if scenario.sweep is not None:
+                yield from self.sweep(scenario, engine)
+            elif self.config.getoption("chaos_sweep"):
+                from durable_chaos.harness.scenario import Sweep
+
+                swept = scenario.model_copy(update={"sweep": Sweep()})
+                swept._path = scenario.path
+                yield from self.sweep(swept, engine)
+
+    def sweep(self, scenario: Any, engine: str) -> Iterator[TrialItem]:
+        """A sweep's items: under ``--chaos`` one per crash point of the golden run, made now (every
+        xdist worker makes the same, cassette-replayed, so all collect the same items); else one
+        placeholder that is skipped like every trial without ``--chaos``."""
+        from durable_chaos.harness.scenario import Plan
+        from durable_chaos.harness.trial_spec import TrialSpec
+
+        if self.config.getoption("chaos"):
+            from durable_chaos.harness.sweep import SweepUnavailable, sweep_specs
+
+            try:
+                specs = sweep_specs(scenario, engine, runner_for(self.config))
+            except SweepUnavailable as exc:
+                raise ScenarioCollectError(str(exc)) from None
+        else:
+            specs = [TrialSpec(scenario, engine, Plan(name="sweep"))]
+        for spec in specs:
+            yield TrialItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ScenarioCollectError):
@@ -262,6 +289,31 @@ class TrialItem(pytest.Item):
         return self.path, None, f"chaos trial {self.name}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """On an xdist worker: the trial's result rides on its ``call`` report to the controller."""
+    report = yield
+    if isinstance(item, TrialItem):
+        report.durable_chaos_engine = item.spec.engine  # progress lines (pytest_report_teststatus)
+    if call.when == "call" and isinstance(item, TrialItem) and item.result is not None:
+        from durable_chaos.harness import distributed
+
+        if distributed.is_worker(item.config):
+            setattr(report, distributed.REPORT_ATTRIBUTE, distributed.encode(item.result))
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """Progress as each trial finishes, in pytest's verbose style: the outcome, the trial's engine and
+    duration (``PASSED [prefect, 3.2s]``); with ``-q`` only the usual letter."""
+    engine = getattr(report, "durable_chaos_engine", None)
+    if engine is None or report.when != "call" or not config.getoption("chaos"):
+        return None
+    letter = {"passed": ".", "failed": "F", "skipped": "s"}[report.outcome]
+    word = f"{report.outcome.upper()} [{engine}, {report.duration:.1f}s]"
+    return report.outcome, letter, (word, {"green": report.passed, "red": report.failed})
+
+
 def runner_for(config: pytest.Config) -> TrialRunner:
     from durable_chaos.harness.runner import TrialRunner
 
@@ -283,9 +335,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     terminalreporter.section("durable-chaos")
     if results:
-        for line in terminal_lines(results):
+        from durable_chaos.harness.sweep import sweep_lines
+
+        for line in [*terminal_lines(results), "", *sweep_lines(results)]:
             terminalreporter.write_line(line)
-        terminalreporter.write_line("")
     if outcome is not None:
         for line in outcome_lines(outcome):
             terminalreporter.write_line(line)
@@ -360,16 +413,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     outcome: GateOutcome | None = None
     if chaos:
         from durable_chaos.harness.gating import EXIT_INVALID, EXIT_MEANINGS, GateOutcome, evaluate, worst
+    planned, files = config.stash.get(PLANNED_KEY, 0), config.stash.get(FILES_KEY, 0)
+    scenario_errors = config.stash.get(SCENARIO_ERRORS_KEY, [])
+    if chaos and hasattr(config, "workerinput"):  # an xdist worker: the controller judges
+        from durable_chaos.harness.distributed import publish_counts
+
+        publish_counts(config, planned, files, scenario_errors)
+        chaos = False
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    if controller is not None:
+        planned, files, scenario_errors = controller.planned, controller.files, controller.scenario_errors
     try:
         if chaos:
             results = config.stash.get(RESULTS_KEY, [])
             outcome = evaluate(results, config.stash[GATE_KEY])
-            invalid = [f"INVALID {e}" for e in config.stash.get(SCENARIO_ERRORS_KEY, [])]
+            invalid = [f"INVALID {e}" for e in scenario_errors]
             if invalid:
                 outcome = GateOutcome(EXIT_INVALID, invalid + outcome.messages, outcome.notes)
-            unfinished = unfinished_message(
-                exitstatus, len(results), config.stash.get(PLANNED_KEY, 0), config.stash.get(FILES_KEY, 0)
-            )
+            unfinished = unfinished_message(exitstatus, len(results), planned, files)
             if unfinished and outcome.exit_code in (0, 1):
                 outcome = GateOutcome(3, [unfinished, *outcome.messages], outcome.notes)
             outcome = write_reports(config, results, outcome)

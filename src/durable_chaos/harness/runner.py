@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -58,6 +59,7 @@ from durable_chaos.harness.evidence import (
     reference_role,
     variant_role,
 )
+from durable_chaos.harness.golden_cache import GoldenRun, golden_key
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.network import (
     NetworkHandle,
@@ -71,7 +73,7 @@ from durable_chaos.harness.network import (
 from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.scenario import Plan, Scenario
 from durable_chaos.harness.trial_spec import TrialSpec
-from durable_chaos.harness.workers import WorkerFailed, WorkerPool, Zygote, run_process
+from durable_chaos.harness.workers import WarmWorkerGone, WorkerFailed, WorkerPool, Zygote, run_process
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
 ROOT_PREFIX = "durable-chaos-"
@@ -258,6 +260,7 @@ class TrialRunner:
         root: Path | None = None,
         warm_workers: bool = True,
         timeout: float | None = DEFAULT_TRIAL_TIMEOUT_SECONDS,
+        reuse_golden: bool = True,
     ) -> None:
         self.timeout = timeout
         """Seconds a trial may take before it is stopped as an error (``--chaos-timeout``); a
@@ -280,6 +283,9 @@ class TrialRunner:
         """Warm workers by (engine, target module): each has imported the engine and the target."""
         self.network = NetworkSession()
         """The session's Toxiproxy, started by the first trial with network faults."""
+        self.reuse_golden = reuse_golden
+        """Make a scenario's golden run once per engine and session (see :mod:`golden_cache`)."""
+        self.goldens: dict[tuple[str, ...], GoldenRun] = {}
 
     def engine(self, name: str) -> EngineAdapter:
         if name in self.engine_errors:
@@ -308,7 +314,10 @@ class TrialRunner:
         a plain subprocess."""
         zygote = self.zygote(adapter, scenario) if self.warm_workers else None
         if zygote is not None:
-            return zygote.run(job_path, log_path)
+            try:
+                return zygote.run(job_path, log_path)
+            except WarmWorkerGone:  # the job never started: run it as a plain process
+                zygote.close()
         return run_process(job_path, log_path)
 
     def zygote(self, adapter: EngineAdapter, scenario: Scenario | None = None) -> Zygote | None:
@@ -440,7 +449,14 @@ class TrialRunner:
                 )
             return await workers.run(role, armed=False)
 
-        golden, golden_misses = await unfaulted(GOLDEN)
+        key = golden_key(spec) if self.reuse_golden and not self.record and not scenario.variants else None
+        cached = self.goldens.get(key) if key is not None else None
+        if cached is not None:
+            golden, golden_misses = cached.replay_into(history, ledger)
+        else:
+            golden, golden_misses = await unfaulted(GOLDEN)
+            if key is not None and golden.completed and not golden_misses:
+                self.goldens[key] = GoldenRun.snapshot(golden, history, ledger)
         variants: list[VariantRuns] = []
         if "no_false_cache_sharing" in properties and golden.completed:
             # Each variant in a fresh engine context (what it sends when nothing is shared), then in the
@@ -590,9 +606,12 @@ async def replay_check(
 
 def run_id(scenario: Scenario, workdir: Path, role: str) -> str:
     """The durable run's id: one for the golden run, one shared by the faulted run and its resumes
-    (so a resume recovers the same workflow / flow run), one per variant run."""
+    (so a resume recovers the same workflow / flow run), one per variant run. A digest of the trial
+    directory's full path (under the session's own temp root) keeps ids apart across sessions and xdist
+    workers that share real infrastructure (one Prefect server, DBOS database server, Temporal cluster)."""
     lineage = "faulted" if is_faulted(role) else role.replace(":", "-")
-    return f"{scenario.name}-{workdir.name}-{lineage}"
+    digest = hashlib.sha1(str(workdir.resolve()).encode()).hexdigest()[:8]
+    return f"{scenario.name}-{workdir.name}-{digest}-{lineage}"
 
 
 def engine_context(role: str) -> str:

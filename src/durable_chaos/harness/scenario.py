@@ -180,6 +180,25 @@ class ModelServer(_Strict):
     script: str
 
 
+SweepFault = Literal["tool_error", "http_error", "timeout", "kill"]
+SweepRecovery = Literal["retry", "kill", "fresh"]
+SweepUnitKind = Literal["model_request", "tool_call"]
+SWEEP_UNIT_KINDS: tuple[SweepUnitKind, ...] = ("model_request", "tool_call")
+SWEEP_FAULTS: tuple[SweepFault, ...] = ("tool_error", "http_error", "kill")
+SWEEP_RECOVERY: tuple[SweepRecovery, ...] = ("retry", "kill", "fresh")
+
+
+class Sweep(_Strict):
+    """Every boundary of the golden run x phase x ``faults`` x ``recovery``, each its own trial (see
+    :mod:`durable_chaos.harness.sweep`). ``units: auto`` takes the units from the golden run, made at
+    collection time under ``--chaos``."""
+
+    units: Literal["auto"] = "auto"
+    unit_kinds: list[SweepUnitKind] = Field(default_factory=lambda: list(SWEEP_UNIT_KINDS), min_length=1)
+    faults: list[SweepFault] = Field(default_factory=lambda: list(SWEEP_FAULTS), min_length=1)
+    recovery: list[SweepRecovery] = Field(default_factory=lambda: list(SWEEP_RECOVERY), min_length=1)
+
+
 class ScenarioBase(_Strict):
     """A scenario file, schema version 1, without the engines' option tables (see :data:`Scenario`)."""
 
@@ -194,7 +213,8 @@ class ScenarioBase(_Strict):
     cassette: str | None = None
     model_server: ModelServer | None = None
     side_effecting_tools: list[str] = Field(default_factory=list)
-    plans: list[Plan] = Field(min_length=1)
+    plans: list[Plan] = Field(default_factory=list)
+    sweep: Sweep | None = None
     expect: Expect = Field(default_factory=Expect)
     variants: list[Variant] = Field(default_factory=list)
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
@@ -249,6 +269,8 @@ class ScenarioBase(_Strict):
             raise ValueError("an 'agent' target needs a 'prompt'")
         if self.cassette is None and self.model_server is None:
             raise ValueError("give a 'cassette' (recorded model traffic) or a 'model_server' script")
+        if not self.plans and self.sweep is None:
+            raise ValueError("give at least one plan in 'plans', or a 'sweep'")
         names = [plan.name for plan in self.plans]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from durable_chaos.harness.scenario import Plan, Scenario
 
@@ -14,6 +15,8 @@ class TrialSpec:
     scenario: Scenario
     engine: str
     plan: Plan
+    point: Any = None
+    """A sweep's trial: its :class:`~durable_chaos.harness.sweep.CrashPoint` (None otherwise)."""
 
     @property
     def id(self) -> str:

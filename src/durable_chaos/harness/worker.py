@@ -23,6 +23,7 @@ from durable_chaos.harness.evidence import is_faulted
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.network import NetworkHandle
 from durable_chaos.harness.runner import fired_counts, load_target, run_role
+from durable_chaos.harness.scenario import Plan
 from durable_chaos.harness.scenario_loader import load_scenario
 from durable_chaos.harness.workers import WorkerJob
 
@@ -36,7 +37,13 @@ def prior_invocations(events: list[dict[str, Any]], role: str) -> list[dict[str,
 
 async def work(job: WorkerJob) -> dict[str, Any]:
     scenario = load_scenario(job.scenario_path)
-    plan = next(p for p in scenario.plans if p.name == job.plan)
+    if job.resume_mode is not None and job.resume_mode != scenario.resume:
+        path, scenario = scenario.path, scenario.model_copy(update={"resume": job.resume_mode})
+        scenario._path = path
+    if job.plan_data is not None:
+        plan = Plan.model_validate(job.plan_data)
+    else:
+        plan = next(p for p in scenario.plans if p.name == job.plan)
     target = load_target(scenario)
     adapter = adapter_for(job.engine)
     adapter.attach()

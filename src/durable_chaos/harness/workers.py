@@ -40,6 +40,10 @@ class WorkerJob(BaseModel):
     scenario_path: str
     engine: str
     plan: str
+    plan_data: dict[str, Any] | None = None
+    """The plan itself, for plans made by the harness (a sweep's) that the scenario file does not hold."""
+    resume_mode: str | None = None
+    """The trial's resume mode when it differs from the file's (a sweep's ``fresh`` and ``kill`` points)."""
     role: str
     armed: bool
     resume: bool = False
@@ -53,6 +57,10 @@ class WorkerJob(BaseModel):
 
 class WorkerFailed(Exception):
     """A worker ended without an outcome and was not killed by a fault."""
+
+
+class WarmWorkerGone(WorkerFailed):
+    """The warm worker died before it started the job: the job never ran, so a plain process may run it."""
 
 
 @dataclass
@@ -111,6 +119,8 @@ class WorkerPool:
             scenario_path=str(scenario.path),
             engine=self.spec.engine,
             plan=self.spec.plan.name,
+            plan_data=self.spec.plan.model_dump(mode="json", exclude_unset=True),
+            resume_mode=scenario.resume,
             role=role,
             armed=armed,
             resume=resume,
@@ -198,6 +208,8 @@ class Zygote:
         self.process.stdin.write(f"{job_path}\t{log_path}\n".encode())
         self.process.stdin.flush()
         started = self.read_line(30.0).split()
+        if not started:
+            raise WarmWorkerGone("the warm worker closed its pipe before starting the job")
         if len(started) != 2 or started[0] != "started":
             raise WorkerFailed(f"the warm worker answered {started!r}")
         pid = int(started[1])

@@ -1,0 +1,81 @@
+"""Sweep time and crash points per minute, per engine, with ``-n 1`` and ``-n 2`` (pytest-xdist).
+
+    python bench/sweep.py [--engine prefect] [--workers 1 2] [--unit-kinds tool_call model_request]
+
+Sweeps the data-analysis example (``scenarios/data_analyst``, the capability-form agent) in a temp
+copy, with ``pytest --chaos -n N``, and prints per engine and worker count: crash points (trials),
+wall time, and crash points per minute (numbers, not pass/fail). Target: 60 per minute with ``-n 2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "scenarios" / "data_analyst"
+VERBOSE = False
+TARGETS = {"prefect": "agent: data_analyst_agent:analyst\nprompt: Analyze the sales data for Q4"}
+
+
+def scenario(engine: str, unit_kinds: list[str]) -> str:
+    return (
+        f"schema_version: 1\nname: sweep-bench\n{TARGETS[engine]}\nengines: [{engine}]\n"
+        "cassette: cassettes/data_analyst.yaml\nmodel_server: {script: script.yaml}\n"
+        f"sweep:\n  unit_kinds: [{', '.join(unit_kinds)}]\n"
+    )
+
+
+def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, dict[str, int]]:
+    with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
+        target = Path(tmp) / "scenarios"
+        shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
+        shutil.copytree(EXAMPLES / "cassettes", target / "cassettes", dirs_exist_ok=True)
+        shutil.copy(EXAMPLES / "script.yaml", target)
+        (target / "bench.yaml").write_text(scenario(engine, unit_kinds))
+        report = Path(tmp) / "chaos.json"
+        command = [sys.executable, "-m", "pytest", "--chaos", "scenarios", f"--chaos-report={report}"]
+        command += ["-q", "-p", "no:cacheprovider", "-n", str(workers)]
+        started = time.monotonic()
+        subprocess.run(command, cwd=tmp, capture_output=True, check=False, timeout=3600)
+        seconds = time.monotonic() - started
+        data = json.loads(report.read_text())
+        swept = [
+            t for t in data["trials"] if t["plan"].startswith("sweep-") and t["plan"] != "sweep-baseline"
+        ]
+        verdicts: dict[str, int] = {}
+        for trial in swept:
+            verdicts[trial["verdict"]] = verdicts.get(trial["verdict"], 0) + 1
+        if VERBOSE:
+            for trial in swept:
+                print(f"  {trial['plan']}: {trial['verdict']} {trial['reason'][:200]}", file=sys.stderr)
+        return len(swept), seconds, verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", action="append", choices=sorted(TARGETS))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--unit-kinds", nargs="+", default=["model_request", "tool_call"])
+    parser.add_argument("--verbose", action="store_true", help="print each trial's verdict and reason")
+    args = parser.parse_args()
+    global VERBOSE  # noqa: PLW0603 - a bench script's switch
+    VERBOSE = args.verbose
+    print(f"{'engine':<10} {'-n':>3} {'points':>7} {'seconds':>8} {'points/min':>11}  verdicts")
+    for engine in args.engine or sorted(TARGETS):
+        for workers in args.workers:
+            points, seconds, verdicts = run(engine, workers, args.unit_kinds)
+            rate = 60.0 * points / seconds if seconds else 0.0
+            print(
+                f"{engine:<10} {workers:>3} {points:>7} {seconds:>8.1f} {rate:>11.1f}  {verdicts}", flush=True
+            )
+
+
+if __name__ == "__main__":
+    main()
