@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,25 @@ class Command:
 
 def _configure_validate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or directories")
+    parser.add_argument(
+        "--no-import",
+        action="store_true",
+        help="check the files only; do not import the targets to check engines, durability, tools and "
+        "selectors against them",
+    )
+
+
+def _configuration_problems(scenario: Scenario) -> list[str]:
+    """What importing the scenario's target reveals (see :mod:`durable_chaos.harness.preflight`)."""
+    from durable_chaos.harness import preflight
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the target's import-time warnings are not validate's to show
+        try:
+            target = preflight.import_target(scenario)
+        except preflight.TargetImportError as exc:
+            return [str(exc)]
+        return preflight.problems(scenario, scenario.engines, target)
 
 
 def _describe(scenario: Scenario) -> str:
@@ -48,6 +68,10 @@ def _describe(scenario: Scenario) -> str:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate scenario files; 0 when all are valid, 2 when any is invalid or none was found.
+
+    Unless ``--no-import``, each file's target is imported and checked against the file: engines
+    installed, the agent durable for each engine, selectors and side-effecting tools naming what the
+    agent has.
 
     Every file gets a verdict: one bad file never stops the others. In directories, files with a
     scenario suffix that are not scenario files are listed as skipped, with the reason.
@@ -75,7 +99,13 @@ def run_validate(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{path}: internal error while loading: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
-            print(f"ok   {path} ({_describe(scenario)})")
+            found = [] if args.no_import else _configuration_problems(scenario)
+            if found:
+                failed += 1
+                for problem in found:
+                    print(f"{path}: {problem}", file=sys.stderr)
+            else:
+                print(f"ok   {path} ({_describe(scenario)})")
     if failed:
         print(f"{failed} of {len(files)} scenario file(s) invalid", file=sys.stderr)
         return EXIT_INVALID

@@ -43,6 +43,7 @@ from durable_chaos.fixtures.engines.base import import_object
 from durable_chaos.fixtures.hooks import check_hooks
 from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
+from durable_chaos.harness import preflight
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.harness.checkers import Verdict, check, judge
 from durable_chaos.harness.evidence import (
@@ -323,6 +324,9 @@ class TrialRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         history = workdir / "history.jsonl"
         try:
+            # Configuration mistakes (engine not installed, agent not durable for it, selectors naming
+            # nothing the agent has) are an invalid trial, found before anything starts.
+            preflight.check(spec.scenario, spec.engine, load_target(spec.scenario).obj)
             self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
             with deadline(spec.scenario.timeout or self.timeout, history):
                 result = asyncio.run(self._run(spec, workdir))
