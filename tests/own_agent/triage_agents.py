@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pydantic_ai import Agent, FunctionToolset
-from pydantic_ai.durable_exec.prefect import PrefectDurability
+from pydantic_ai.durable_exec.prefect import PrefectDurability, TaskConfig
+
+RETRIES = TaskConfig(retries=2, retry_delay_seconds=0.05)
 
 
 def lookup_customer(email: str) -> dict[str, str]:
@@ -27,6 +29,6 @@ triage = Agent(
     "openai-chat:gpt-4o",
     name="triage",
     toolsets=[tools()],
-    capabilities=[PrefectDurability()],
+    capabilities=[PrefectDurability(model_task_config=RETRIES, tool_task_config=RETRIES)],
 )
 plain = Agent("openai-chat:gpt-4o", name="plain_triage", toolsets=[tools()])

@@ -2,7 +2,7 @@
 
 Subcommands are registered in :data:`COMMANDS` (name -> :class:`Command`); each adds its own
 arguments and returns a process exit code. ``validate`` checks scenario files, ``schema`` prints the
-JSON Schema of scenario files for editors.
+JSON Schema of scenario files for editors, ``init`` scaffolds a scenario for an agent.
 """
 
 from __future__ import annotations
@@ -112,6 +112,36 @@ def run_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _configure_init(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="MODULE:ATTR", help="the agent to scaffold for (importable)")
+    parser.add_argument(
+        "--dir", type=Path, default=Path("."), help="where to write the files (default: here)"
+    )
+    parser.add_argument("--engine", help="the engine to run on (default: the agent's durability)")
+    parser.add_argument("--prompt", help="the prompt of the trials (default: a placeholder)")
+    parser.add_argument("--force", action="store_true", help="overwrite files that exist")
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Describe the agent and write a scripted-server script and a scenario beside each other."""
+    from durable_chaos.harness.scaffold import ScaffoldError, scaffold
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            made = scaffold(args.target, args.dir, engine=args.engine, prompt=args.prompt, force=args.force)
+        except ScaffoldError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    print("\n".join(made.info.lines()))
+    print(f"wrote {made.script_path} (the scripted model conversation)")
+    print(f"wrote {made.scenario_path} (a kill, a 429 burst, a tool error)")
+    guessed = ", ".join(made.side_effecting) or "none"
+    print(f"side_effecting_tools guessed from the names: {guessed}; confirm them in the scenario")
+    print(f"next: pytest --chaos --chaos-record {made.scenario_path} && pytest --chaos {made.scenario_path}")
+    return EXIT_OK
+
+
 def _configure_schema(parser: argparse.ArgumentParser) -> None:
     """``schema`` takes no arguments."""
 
@@ -127,6 +157,9 @@ COMMANDS: dict[str, Command] = {
         "check scenario files and report every problem with its line", _configure_validate, run_validate
     ),
     "schema": Command("print the JSON Schema of scenario files", _configure_schema, run_schema),
+    "init": Command(
+        "scaffold a scripted conversation and a scenario for an importable agent", _configure_init, run_init
+    ),
 }
 
 
