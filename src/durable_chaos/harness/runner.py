@@ -578,11 +578,14 @@ def setup_errors(
     cassette misses, unfired faults."""
     errors: list[str] = []
     if misses:
+        source = scenario.path or scenario.name
+        more = f" (and {len(misses) - 1} more)" if len(misses) > 1 else ""
         errors.append(
-            f"{len(misses)} model request(s) are not in cassette {scenario.cassette} "
-            f"(first: {misses[0]}); re-record it with `pytest --chaos --chaos-record`"
+            f"a model request is not in cassette {scenario.cassette}: {misses[0]}{more}. Add it with "
+            f"`pytest --chaos --chaos-record {source}` (recorded requests are kept), or delete the cassette "
+            "first to record it afresh"
         )
-    if not golden.completed:
+    if not golden.completed and not misses:  # a miss is why the golden run failed: said once, above
         errors.append(f"the golden run (no faults) failed: {golden.error}")
     for variant in variants or []:
         if not variant.reference.completed:
