@@ -132,7 +132,7 @@ def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(BASE)
     result = subprocess.run(
-        [sys.executable, "-m", "durable_chaos", "validate", str(fifo), str(good)],
+        [sys.executable, "-m", "durable_chaos", "validate", "--no-import", str(fifo), str(good)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -240,7 +240,7 @@ def test_batch_reports_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     also_good = tmp_path / "f.toml"
     also_good.write_text(BASE_TOML)
     paths = [good, bad_date, loop, zero, bomb, also_good, tmp_path / "missing.yaml"]
-    assert main(["validate", *map(str, paths)]) == 2
+    assert main(["validate", "--no-import", *map(str, paths)]) == 2
     out, err = capsys.readouterr()
     assert f"ok   {good}" in out and f"ok   {also_good}" in out
     for path in paths[1:5]:
@@ -276,7 +276,7 @@ def test_discovery_finds_every_file_validate_accepts(
     (tmp_path / "broken.yaml").write_text("schema_version: 1\nname: [unclosed\n")
     found = discover_scenario_files([tmp_path])
     assert sorted(p.name for p in found) == sorted([*files, "broken.yaml"])
-    assert main(["validate", str(tmp_path)]) == 2  # broken.yaml is reported, not skipped
+    assert main(["validate", "--no-import", str(tmp_path)]) == 2  # broken.yaml is reported, not skipped
     out, err = capsys.readouterr()
     assert f"skip {tmp_path / 'config.yaml'} (no top-level schema_version)" in out
     assert out.count("ok   ") == 5

@@ -783,6 +783,80 @@ def test_tools_exactly_once_names_the_at_least_once_window() -> None:
     assert "at-least-once window" in verdict.detail
 
 
+REFUND = unit("tool_call", "send_refund", 1, "fp-r1")
+
+
+def refund(trial: Trial, role: str, call_id: str, refund_id: str, attempt: int = 1, **fault: str) -> None:
+    """One execution of ``send_refund`` as the tool injector records it: call id and arguments."""
+    u = {**REFUND, "fingerprint": f"fp-{call_id}-{refund_id}"}
+    trial.event(role, "invoke", u, attempt, call_id=call_id)
+    trial.event(role, "execute", u, attempt, call_id=call_id, args={"refund_id": refund_id, "amount": 10})
+    if fault:
+        trial.fault(role, u, fault["kind"], "after", attempt=attempt)
+        trial.event(role, "fail", u, attempt, error="RuntimeError: injected")
+    else:
+        trial.event(role, "ok", u, attempt)
+
+
+BY_CALL_ID = {"send_refund": "call_id"}
+BY_ARGUMENT = {"send_refund": {"argument": "refund_id"}}
+
+
+@pytest.mark.parametrize("idempotency", [BY_CALL_ID, BY_ARGUMENT])
+def test_tools_exactly_once_passes_an_idempotent_tool_re_executed_with_its_first_key(
+    idempotency: dict[str, Any],
+) -> None:
+    trial = Trial()
+    refund(trial, "golden", "call_1", "r-1")
+    refund(trial, "faulted", "call_1", "r-1", kind="kill")  # killed in the at-least-once window
+    refund(trial, "resume-1", "call_1", "r-1", attempt=2)
+    evidence = trial.evidence(side_effecting=("send_refund",), idempotency=idempotency)
+    verdict = tools_exactly_once(evidence)
+    assert verdict.held is True, verdict.detail
+    assert "2 execution(s) of idempotent tools" in verdict.detail
+    # The same history fails a tool that is side-effecting but not declared idempotent.
+    plain = tools_exactly_once(trial.evidence(side_effecting=("send_refund",)))
+    assert plain.held is False and "declare how" in plain.detail
+
+
+def test_tools_exactly_once_catches_an_idempotency_key_that_changes_on_resume() -> None:
+    trial = Trial()
+    refund(trial, "golden", "call_1", "r-1")
+    refund(trial, "faulted", "call_1", "r-1", kind="kill")
+    refund(trial, "resume-1", "call_1", "r-2", attempt=2)  # broken: a fresh key on the re-execution
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("send_refund",), idempotency=BY_ARGUMENT))
+    assert verdict.held is False
+    assert "argument 'refund_id' 'r-1'" in verdict.detail and "carried 'r-2'" in verdict.detail
+    assert "role resume-1" in verdict.detail
+
+
+def test_tools_exactly_once_catches_a_tool_call_id_that_changes_on_retry() -> None:
+    trial = Trial()
+    refund(trial, "golden", "call_1", "r-1")
+    refund(trial, "faulted", "call_1", "r-1", kind="tool_error")
+    refund(trial, "faulted", "call_9", "r-1", attempt=2)  # the model call was re-run: a new call id
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("send_refund",), idempotency=BY_CALL_ID))
+    assert verdict.held is False
+    assert "tool call id 'call_1'" in verdict.detail and "carried 'call_9'" in verdict.detail
+
+
+def test_tools_exactly_once_lets_distinct_idempotent_calls_have_distinct_keys() -> None:
+    trial = Trial()
+    refund(trial, "golden", "call_1", "r-1")
+    refund(trial, "golden", "call_2", "r-2")  # two refunds with equal arguments but their own keys
+    refund(trial, "faulted", "call_1", "r-1")
+    refund(trial, "faulted", "call_2", "r-2")
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("send_refund",), idempotency=BY_ARGUMENT))
+    assert verdict.held is True, verdict.detail
+
+
+def test_tools_exactly_once_catches_an_idempotent_call_without_its_key_argument() -> None:
+    trial = Trial()
+    trial.event("faulted", "execute", REFUND, 1, call_id="call_1", args={"amount": 10})
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("send_refund",), idempotency=BY_ARGUMENT))
+    assert verdict.held is False and "without its idempotency key" in verdict.detail
+
+
 def test_tools_exactly_once_ignores_tools_not_marked_side_effecting() -> None:
     trial = Trial()
     trial.tool_call("faulted", T1)

@@ -35,7 +35,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_validate_valid_directory(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", str(project / "scenarios")]) == 0
+    assert main(["validate", "--no-import", str(project / "scenarios")]) == 0
     out, err = capsys.readouterr()
     assert out == (
         "skip 1 file(s) in 'cassettes' directories\n"
@@ -47,7 +47,7 @@ def test_validate_valid_directory(project: Path, capsys: pytest.CaptureFixture[s
 def test_validate_reports_invalid_files(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = project / "scenarios" / "bad.yaml"
     bad.write_text(INVALID)
-    assert main(["validate", str(project / "scenarios")]) == 2
+    assert main(["validate", "--no-import", str(project / "scenarios")]) == 2
     out, err = capsys.readouterr()
     assert f"ok   {project / 'scenarios' / 'good.yaml'}" in out
     assert (
@@ -59,13 +59,13 @@ def test_validate_reports_invalid_files(project: Path, capsys: pytest.CaptureFix
 
 
 def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert main(["validate", "--no-import", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml: file not found" in capsys.readouterr().err
 
 
 def test_validate_no_scenarios_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "config.yaml").write_text("key: value\n")
-    assert main(["validate", str(tmp_path)]) == 2
+    assert main(["validate", "--no-import", str(tmp_path)]) == 2
     assert "no scenario files found" in capsys.readouterr().err
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -97,9 +98,9 @@ def test_chaos_runs_trials_and_writes_reports(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*durable-chaos*",
-            "*scenario / trial*properties*dup/calls*tok saved*$ saved",
+            "*scenario / trial*dup/calls*tok saved*$ saved*outcome",
             "       analyst",
-            "PASS     prefect-tool-error  C+ D+ K+ O+ T-*0/3*977*$0.0030",
+            "PASS     prefect-tool-error*0/3*977*$0.0030  5 held; 2 n/a",
             "*1 trial(s): 1 passed*",
             "durable-chaos exit status 0: every guarantee held",
             "  note: min_token_savings 10.0% met: *",
@@ -276,15 +277,20 @@ def test_terminal_summary_is_a_table_then_details_of_non_passing_trials_then_tot
     lines = terminal_lines(results)
     assert all(len(line) <= 110 for line in lines), [line for line in lines if len(line) > 110]
     table = lines[: lines.index("")]
-    assert table[3:] == [
+    assert table[0].startswith("outcome: held = the guarantee held; VIOLATED = it broke")
+    assert table[4:] == [
+        "       scenario / trial      dup/calls  tok saved  $ saved  outcome",
+        "your agents",
         "       analyst",
-        "PASS     prefect-kill                                C+ D+ K+ O+        0/4        430  $0.0013",
-        "       data-analyst-unstable-cache-key-with-a-rather-long-name",
-        "PASS     prefect-tool-exception-flow-retry-and-more  C+ D+ Kx O+        0/4        430  $0.0013",
+        "PASS     prefect-kill              0/4        430  $0.0013  all 4 held",
         "       audited",
-        "FAIL     prefect-flow-retry                          C+ D+ KX O+        0/4        430  $0.0013",
+        "FAIL     prefect-flow-retry        0/4        430  $0.0013  VIOLATED stable_cache_keys; 3 held",
         "       never",
-        "ERROR    prefect-kill                                C. D. K. O.          -          -        -",
+        "ERROR    prefect-kill                -          -        -  not judged",
+        "known-bad agents (each must be caught with exactly its declared violations)",
+        "       data-analyst-unstable-cache-key-with-a-rather-long-name",
+        "PASS     prefect-tool-exception-flow-retry-and-more",  # never cut: a line of its own
+        "                                   0/4        430  $0.0013  caught stable_cache_keys; 3 held",
     ]
     details = "\n".join(lines[len(table) :])
     assert "FAIL  audited[prefect-flow-retry]" in details and "ERROR never[prefect-kill]" in details
@@ -301,9 +307,23 @@ def test_terminal_table_fits_110_columns_with_the_longest_names() -> None:
     longest = synthetic("pass", "s" * 80, "p" * 80)
     lines = terminal_lines([longest])
     assert all(len(line) <= 110 for line in lines)
+    assert "PASS     prefect-" + "p" * 80 in lines  # the whole id, on its own line
+    row = lines[lines.index("PASS     prefect-" + "p" * 80) + 1]
+    assert row.split() == ["0/4", "430", "$0.0013", "all", "4", "held"]
+
+
+def test_a_negative_saving_is_in_parentheses_and_explained() -> None:
+    result = synthetic("pass", "analyst", "rate-limit")
+    result = dataclasses.replace(
+        result,
+        tokens=Tokens(golden=1728, spent=1728, naive_restart=1728, saved=0),
+        cost=Cost(0.0053, 0.0064, 0.0053, -0.0011),
+    )
+    lines = terminal_lines([result])
     row = next(line for line in lines if line.startswith("PASS"))
-    assert row.split()[1].startswith("prefect-ppp") and "p...p" in row.split()[1]
-    assert row.split()[2:] == ["C+", "D+", "K+", "O+", "0/4", "430", "$0.0013"]
+    assert row.split()[2:5] == ["0/4", "0", "($0.0011)"]
+    note = " ".join(lines)
+    assert "(in parentheses): a negative saving: the faulted run spent more than a restart" in note
 
 
 # ------------------------------------------------------------------------------ a gate CI can trust

@@ -106,6 +106,24 @@ def test_valid_yaml_loads(tmp_path: Path) -> None:
     assert scenario.resolve(scenario.cassette or "") == tmp_path / "cassettes/demo.yaml"
 
 
+def test_side_effecting_tools_may_declare_their_idempotency(tmp_path: Path) -> None:
+    text = VALID_YAML + (
+        "side_effecting_tools:\n"
+        "  - load_dataset\n"
+        "  - {name: send_refund, idempotency: call_id}\n"
+        "  - {name: send_email, idempotency: {argument: message_id}}\n"
+    )
+    scenario = load_scenario(write(tmp_path, "demo.yaml", text))
+    assert scenario.side_effecting_names() == ("load_dataset", "send_refund", "send_email")
+    assert scenario.idempotency() == {"send_refund": "call_id", "send_email": {"argument": "message_id"}}
+
+
+def test_an_unknown_idempotency_is_reported_at_its_line(tmp_path: Path) -> None:
+    text = VALID_YAML + "side_effecting_tools:\n  - {name: send_refund, idempotency: clock}\n"
+    rendered = str(error_for(write(tmp_path, "demo.yaml", text)))
+    assert f":{line_of(text, 'idempotency: clock')}:" in rendered and "side_effecting_tools" in rendered
+
+
 def test_valid_toml_loads(tmp_path: Path) -> None:
     path = write(tmp_path, "demo.toml", VALID_TOML)
     scenario = load_scenario(str(path))

@@ -102,7 +102,21 @@ def test_a_model_request_missing_from_the_cassette_is_refused_not_sent(cassette:
     other = {**BODY, "messages": [{"role": "user", "content": "And tomorrow?"}]}
     with cassette_traffic(cassette, "replay") as session, pytest.raises(CassetteMiss, match="was not sent"):
         post(CLIENTS[library], other)
-    assert session.misses == [f"POST https://api.openai.com/v1/chat/completions (sent through {library})"]
+    assert session.misses == [
+        f"POST https://api.openai.com/v1/chat/completions (sent through {library}); closest of 1 recorded "
+        "/v1/chat/completions request(s) differs at body.messages[0].content: recorded 'What is the "
+        "weather?', sent 'And tomorrow?'"
+    ]
+
+
+def test_a_retried_miss_is_one_miss(cassette: Path) -> None:
+    other = {**BODY, "messages": [{"role": "user", "content": "And tomorrow?"}]}
+    library = sorted(CLIENTS)[0]
+    with cassette_traffic(cassette, "replay") as session:
+        for _ in range(3):  # what a provider SDK's retries do
+            with pytest.raises(CassetteMiss):
+                post(CLIENTS[library], other)
+    assert len(session.misses) == 1
 
 
 def test_engine_traffic_on_the_same_clients_is_never_recorded_faulted_or_counted(tmp_path: Path) -> None:
@@ -138,3 +152,26 @@ def test_model_endpoints_are_recognised_by_path() -> None:
         ("http://127.0.0.1:8080/DurableChaos/run", False),
     ]:
         assert is_model_request(httpx.Request("POST", url)) is model, url
+
+
+def test_a_cassette_miss_is_one_short_trial_error_saying_how_to_re_record() -> None:
+    from durable_chaos.fixtures.engines.base import RunOutcome
+    from durable_chaos.harness.runner import setup_errors
+    from durable_chaos.harness.scenario import Scenario
+
+    scenario = Scenario.model_validate(
+        {
+            "schema_version": 1,
+            "name": "s",
+            "agent": "m:a",
+            "prompt": "p",
+            "engines": ["prefect"],
+            "cassette": "c.yaml",
+            "plans": [{"name": "p"}],
+        }
+    )
+    miss = "POST https://api.openai.com/v1/chat/completions (sent through httpx); closest ..."
+    golden = RunOutcome("golden", False, error=f"CassetteMiss: model request {miss} is not in cassette")
+    [error] = setup_errors(scenario, golden, [miss, miss + "2"], ArmedPlan([]))
+    assert error.startswith(f"a model request is not in cassette c.yaml: {miss} (and 1 more). Add it with ")
+    assert "`pytest --chaos --chaos-record s`" in error and "delete the cassette" in error

@@ -20,7 +20,7 @@ from durable_chaos.harness.runner import (
     role_target,
     run_id,
 )
-from durable_chaos.harness.scenario import Expect, Variant
+from durable_chaos.harness.scenario import Expect, SideEffectingTool, Variant
 from durable_chaos.harness.scenario_loader import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -381,3 +381,22 @@ def test_variant_roles_run_the_variants_inputs_in_their_own_engine_context(tmp_p
     ids = {role: run_id(scenario, tmp_path, role) for role in ("golden", "faulted", "resume-1", "variant:q3")}
     assert ids["faulted"] == ids["resume-1"] != ids["golden"]
     assert ids["variant:q3"].endswith("-variant-q3")
+
+
+def test_an_idempotent_tool_survives_the_at_least_once_window_that_fails_a_plain_one(
+    runner: TrialRunner,
+) -> None:
+    """side_effects.yaml's known-bad plan (an error after load_dataset's effect, retried by its task),
+    with load_dataset declared idempotent by its tool call id: the retry carries the same call id."""
+    scenario = load_scenario(EXAMPLES / "side_effects.yaml")
+    plan = next(p for p in scenario.plans if p.name == "error-after-the-side-effect")
+    plan = plan.model_copy(update={"expect": None})
+    idempotent = SideEffectingTool(name="load_dataset", idempotency="call_id")
+    scenario = scenario.model_copy(update={"side_effecting_tools": [idempotent]})
+    scenario._path = EXAMPLES / "side_effects.yaml"
+    result = runner.run(TrialSpec(scenario, "prefect", plan))
+    assert result.verdict == "pass", result.reason
+    assert (
+        "idempotent tools, every re-execution with its first key"
+        in result.verdicts["tools_exactly_once"].detail
+    )

@@ -6,6 +6,7 @@ Each returns held (True), violated (False, with an explanation naming the unit),
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from durable_chaos.harness.evidence import (
     GOLDEN,
     Evidence,
     VariantRuns,
+    is_faulted,
     reference_role,
     variant_role,
 )
@@ -112,28 +114,125 @@ def _names_tool(unit: dict[str, Any], tools: set[str]) -> bool:
     return name in tools or (unit["kind"] == "mcp" and name.partition(":")[2] in tools)
 
 
-def tools_exactly_once(evidence: Evidence) -> Verdict:
-    """Each call of a side-effecting tool (function tool or MCP server tool) executes its body once per
-    logical call, across retries, kills and resumes."""
-    tools = set(evidence.side_effecting_tools)
-    if not tools:
-        return Verdict(None, "the scenario marks no tool as side-effecting")
-    replayed = {
+def _tool_name(unit: dict[str, Any], tools: set[str] | dict[str, Any]) -> str:
+    """The name the scenario gives this tool unit (an MCP tool may be named bare)."""
+    name = str(unit["name"])
+    return name if name in tools else name.partition(":")[2]
+
+
+def _replayed_tool_attempts(evidence: Evidence) -> set[tuple[Any, str, Any]]:
+    """(pid, fingerprint, attempt) of tool calls whose side effect sits in a journaled step that the
+    engine replayed instead of running."""
+    return {
         (e["pid"], e["unit"]["fingerprint"], e["attempt"])
         for e in evidence.faulted_events("ok")
         if e["unit"]["kind"] in TOOL_UNIT_KINDS and e.get("replayed")
     }
-    executions: dict[str, list[dict[str, Any]]] = {}
-    for event in evidence.faulted_events("execute"):
-        unit = event["unit"]
-        if unit["kind"] not in TOOL_UNIT_KINDS or not _names_tool(unit, tools):
+
+
+def _tool_executions(
+    evidence: Evidence, roles: Callable[[str], bool], tools: set[str]
+) -> list[dict[str, Any]]:
+    """``execute`` events of the named tools in the matching roles, minus replayed journaled steps."""
+    replayed = _replayed_tool_attempts(evidence)
+    return [
+        e
+        for e in evidence.events
+        if e["event"] == "execute"
+        and roles(e["role"])
+        and e["unit"]["kind"] in TOOL_UNIT_KINDS
+        and _names_tool(e["unit"], tools)
+        and (e["pid"], e["unit"]["fingerprint"], e["attempt"]) not in replayed
+    ]
+
+
+_MISSING = object()
+
+
+def idempotency_key(execution: dict[str, Any], spec: Any) -> Any:
+    """The idempotency key an ``execute`` event carried: its tool call id, or one argument's value
+    (``_MISSING`` when the argument was not passed)."""
+    if spec == "call_id":
+        return execution.get("call_id")
+    return (execution.get("args") or {}).get(spec["argument"], _MISSING)
+
+
+def _logical_call(execution: dict[str, Any], spec: Any) -> str:
+    """What stays the same across re-executions of one logical call: the tool and its arguments,
+    without the key itself (the call id is not an argument; an argument key is left out)."""
+    args = dict(execution.get("args") or {})
+    if isinstance(spec, dict):
+        args.pop(spec["argument"], None)
+    return json.dumps([execution["unit"]["name"], args], sort_keys=True, default=str)
+
+
+def _key_label(spec: Any) -> str:
+    return "tool call id" if spec == "call_id" else f"argument {spec['argument']!r}"
+
+
+def _idempotent_violation(evidence: Evidence, spec_of: dict[str, Any]) -> tuple[str | None, int]:
+    """The first idempotent tool call re-executed under another key (a message naming both keys), and
+    how many executions of idempotent tools were judged."""
+    faulted = _tool_executions(evidence, is_faulted, set(spec_of))
+    golden: dict[str, int] = {}
+    for e in _tool_executions(evidence, lambda role: role == GOLDEN, set(spec_of)):
+        call = _logical_call(e, spec_of[_tool_name(e["unit"], spec_of)])
+        golden[call] = golden.get(call, 0) + 1
+    keys: dict[str, list[Any]] = {}
+    for e in faulted:
+        name = e["unit"]["name"]
+        spec = spec_of[_tool_name(e["unit"], spec_of)]
+        key = idempotency_key(e, spec)
+        if key is _MISSING or key is None:
+            return (
+                f"idempotent tool {name!r} ({_unit_label(e['unit'])}, role {e['role']}) executed without "
+                f"its idempotency key: the {_key_label(spec)} was not given, so a re-execution cannot be "
+                "recognised as a repeat.",
+                len(faulted),
+            )
+        call = _logical_call(e, spec)
+        seen = keys.setdefault(call, [])
+        if key in seen:
             continue
-        if (event["pid"], unit["fingerprint"], event["attempt"]) in replayed:
-            continue  # its side effect sits in a journaled step, which the engine replayed
-        executions.setdefault(unit["fingerprint"], []).append(event)
+        seen.append(key)
+        if len(seen) > max(1, golden.get(call, 0)):
+            first = next(x for x in faulted if _logical_call(x, spec) == call)
+            return (
+                f"idempotent tool {name!r} was re-executed with another idempotency key: the first "
+                f"execution (role {first['role']}) carried {_key_label(spec)} {seen[0]!r}, the re-execution "
+                f"({_unit_label(e['unit'])}, role {e['role']}, attempt {e['attempt']}) carried {key!r}. "
+                "The side effect's service cannot tell it is a repeat: derive the key from something the "
+                "retry, kill and resume keep (the tool call id journaled with the model response, or an "
+                "argument the model chose), not from the attempt, the clock or a fresh random value.",
+                len(faulted),
+            )
+    return None, len(faulted)
+
+
+def tools_exactly_once(evidence: Evidence) -> Verdict:
+    """Each call of a side-effecting tool executes its body once per logical call, across retries,
+    kills and resumes; a tool declared idempotent may run again, but only with the idempotency key of
+    its first execution."""
+    tools = set(evidence.side_effecting_tools)
+    if not tools:
+        return Verdict(None, "the scenario marks no tool as side-effecting")
+    spec_of = {name: spec for name, spec in evidence.idempotency.items() if name in tools}
+    idempotent_problem, idempotent_runs = _idempotent_violation(evidence, spec_of)
+    if idempotent_problem is not None:
+        return Verdict(False, idempotent_problem)
+    executions: dict[str, list[dict[str, Any]]] = {}
+    for event in _tool_executions(evidence, is_faulted, tools - set(spec_of)):
+        executions.setdefault(event["unit"]["fingerprint"], []).append(event)
     repeated = {fp: runs for fp, runs in executions.items() if len(runs) > 1}
     if not repeated:
-        return Verdict(True, f"{len(executions)} side-effecting call(s), each executed exactly once")
+        idempotent = (
+            f"; {idempotent_runs} execution(s) of idempotent tools, every re-execution with its first key"
+            if spec_of
+            else ""
+        )
+        return Verdict(
+            True, f"{len(executions)} side-effecting call(s), each executed exactly once{idempotent}"
+        )
     runs = next(iter(repeated.values()))
     unit = runs[0]["unit"]
     roles = ", ".join(dict.fromkeys(r["role"] for r in runs))
@@ -144,7 +243,8 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
     if in_flight:
         why = (
             "It was in flight when a fault struck after its effect (the at-least-once window): only an "
-            "idempotent tool survives that."
+            "idempotent tool survives that. If the tool is idempotent, declare how in the scenario "
+            "(side_effecting_tools: [{name: ..., idempotency: call_id}] or {argument: <name>})."
         )
     elif evidence.extra.get("resume") == "new_run":
         why = (

@@ -2,7 +2,7 @@
 
 Subcommands are registered in :data:`COMMANDS` (name -> :class:`Command`); each adds its own
 arguments and returns a process exit code. ``validate`` checks scenario files, ``schema`` prints the
-JSON Schema of scenario files for editors.
+JSON Schema of scenario files for editors, ``init`` scaffolds a scenario for an agent.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,25 @@ class Command:
 
 def _configure_validate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or directories")
+    parser.add_argument(
+        "--no-import",
+        action="store_true",
+        help="check the files only; do not import the targets to check engines, durability, tools and "
+        "selectors against them",
+    )
+
+
+def _configuration_problems(scenario: Scenario) -> list[str]:
+    """What importing the scenario's target reveals (see :mod:`durable_chaos.harness.preflight`)."""
+    from durable_chaos.harness import preflight
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the target's import-time warnings are not validate's to show
+        try:
+            target = preflight.import_target(scenario)
+        except preflight.TargetImportError as exc:
+            return [str(exc)]
+        return preflight.problems(scenario, scenario.engines, target)
 
 
 def _describe(scenario: Scenario) -> str:
@@ -48,6 +68,10 @@ def _describe(scenario: Scenario) -> str:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate scenario files; 0 when all are valid, 2 when any is invalid or none was found.
+
+    Unless ``--no-import``, each file's target is imported and checked against the file: engines
+    installed, the agent durable for each engine, selectors and side-effecting tools naming what the
+    agent has.
 
     Every file gets a verdict: one bad file never stops the others. In directories, files with a
     scenario suffix that are not scenario files are listed as skipped, with the reason.
@@ -75,10 +99,46 @@ def run_validate(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{path}: internal error while loading: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
-            print(f"ok   {path} ({_describe(scenario)})")
+            found = [] if args.no_import else _configuration_problems(scenario)
+            if found:
+                failed += 1
+                for problem in found:
+                    print(f"{path}: {problem}", file=sys.stderr)
+            else:
+                print(f"ok   {path} ({_describe(scenario)})")
     if failed:
         print(f"{failed} of {len(files)} scenario file(s) invalid", file=sys.stderr)
         return EXIT_INVALID
+    return EXIT_OK
+
+
+def _configure_init(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="MODULE:ATTR", help="the agent to scaffold for (importable)")
+    parser.add_argument(
+        "--dir", type=Path, default=Path("."), help="where to write the files (default: here)"
+    )
+    parser.add_argument("--engine", help="the engine to run on (default: the agent's durability)")
+    parser.add_argument("--prompt", help="the prompt of the trials (default: a placeholder)")
+    parser.add_argument("--force", action="store_true", help="overwrite files that exist")
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Describe the agent and write a scripted-server script and a scenario beside each other."""
+    from durable_chaos.harness.scaffold import ScaffoldError, scaffold
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            made = scaffold(args.target, args.dir, engine=args.engine, prompt=args.prompt, force=args.force)
+        except ScaffoldError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    print("\n".join(made.info.lines()))
+    print(f"wrote {made.script_path} (the scripted model conversation)")
+    print(f"wrote {made.scenario_path} (a kill, a 429 burst, a tool error)")
+    guessed = ", ".join(made.side_effecting) or "none"
+    print(f"side_effecting_tools guessed from the names: {guessed}; confirm them in the scenario")
+    print(f"next: pytest --chaos --chaos-record {made.scenario_path} && pytest --chaos {made.scenario_path}")
     return EXIT_OK
 
 
@@ -97,6 +157,9 @@ COMMANDS: dict[str, Command] = {
         "check scenario files and report every problem with its line", _configure_validate, run_validate
     ),
     "schema": Command("print the JSON Schema of scenario files", _configure_schema, run_schema),
+    "init": Command(
+        "scaffold a scripted conversation and a scenario for an importable agent", _configure_init, run_init
+    ),
 }
 
 

@@ -55,6 +55,8 @@ class Evidence:
     events: list[dict[str, Any]]
     ledger: list[dict[str, Any]]
     side_effecting_tools: tuple[str, ...] = ()
+    idempotency: dict[str, Any] = field(default_factory=dict)
+    """Tool name -> ``"call_id"`` or ``{"argument": name}`` for side-effecting tools declared idempotent."""
     extra: dict[str, Any] = field(default_factory=dict)
     max_resumes_to_complete: int | None = None
     comparator: Comparator | None = None

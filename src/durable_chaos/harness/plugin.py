@@ -60,7 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chaos-record",
         action="store_true",
         default=False,
-        help="record missing model traffic into the scenarios' cassettes (scrubbed of credentials)",
+        help="record the model requests the scenarios' cassettes do not hold yet (recorded ones are "
+        "kept), scrubbed of credentials; a scenario's model_server script stands in for the provider",
     )
     group.addoption(
         "--chaos-report",

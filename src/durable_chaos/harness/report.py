@@ -113,7 +113,7 @@ def property_abbreviations(names: Sequence[str]) -> dict[str, str]:
 
 def property_mark(result: TrialResult, name: str) -> str:
     """``+`` held, ``X`` violated, ``x`` violated as the scenario declared (a known-bad agent caught),
-    ``-`` not applicable, ``.`` not checked."""
+    ``-`` not applicable, ``.`` not checked (the compact marks of the Markdown and HTML reports)."""
     verdict = result.verdicts.get(name)
     if verdict is None:
         return "."
@@ -125,60 +125,122 @@ def property_mark(result: TrialResult, name: str) -> str:
     return "x" if name in declared else "X"
 
 
-def _fit(text: str, width: int) -> str:
-    if len(text) <= width:
-        return text
-    keep = width - 3
-    head = keep // 2
-    return text[:head] + "..." + text[len(text) - (keep - head) :]
+def is_known_bad(result: TrialResult) -> bool:
+    """Whether the trial runs a known-bad agent: its plan declares the violations it must produce."""
+    return bool(result.spec.scenario.expect_for(result.spec.plan).violations)
+
+
+def outcome_text(result: TrialResult) -> str:
+    """The properties' outcomes in words: the violated and caught ones by name, the rest counted."""
+    if not result.verdicts:
+        return "not judged"
+    by_mark: dict[str, list[str]] = {}
+    for name in result.verdicts:
+        by_mark.setdefault(property_mark(result, name), []).append(name)
+    parts = []
+    if by_mark.get("X"):
+        parts.append(f"VIOLATED {', '.join(by_mark['X'])}")
+    if by_mark.get("x"):
+        parts.append(f"caught {', '.join(by_mark['x'])}")
+    held, na = len(by_mark.get("+", [])), len(by_mark.get("-", []))
+    if held:
+        parts.append(f"{'all ' if not parts and not na else ''}{held} held")
+    if na:
+        parts.append(f"{na} n/a")
+    return "; ".join(parts)
+
+
+def signed(value: str, negative: bool) -> str:
+    """A saving; a negative one in parentheses (the table's legend says what that means)."""
+    return f"({value.lstrip('-')})" if negative else value
+
+
+ID_WIDTH = 38
+"""The trial id column; a longer id gets a line of its own (ids are never cut)."""
+
+LEGEND = [
+    "outcome: held = the guarantee held; VIOLATED = it broke (details below the table); caught = a "
+    "known-bad agent's declared violation was found; n/a = nothing to judge",
+    "dup/calls: model calls repeated after their checkpoint / all model calls; saved: tokens and dollars "
+    "durable resume saved over restarting from scratch",
+]
+NEGATIVE_NOTE = (
+    "(in parentheses): a negative saving: the faulted run spent more than a restart from scratch would "
+    "have (requests re-sent after a fault, or billed at other prices), although no completed call was "
+    "repeated"
+)
+
+
+def _trial_rows(result: TrialResult) -> tuple[str, str, str, str, str, bool]:
+    trial = result.to_report()
+    cost, ran = trial["cost"], result.calls is not None
+    if not ran:
+        return result.verdict.upper(), result.spec.id, "-", "-", "-", False
+    saved = trial["tokens"]["saved"]
+    money = cost["saved"] if cost else None
+    negative = saved < 0 or (money is not None and money < 0)
+    return (
+        result.verdict.upper(),
+        result.spec.id,
+        f"{trial['model_calls']['duplicates']}/{trial['model_calls']['total']}",
+        signed(str(saved), saved < 0),
+        signed(dollars(money), money is not None and money < 0) if cost else "n/a",
+        negative,
+    )
 
 
 def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]:
-    """One aligned row per trial (verdict, trial id ``engine-plan``, property marks, model calls
-    duplicated/total, tokens saved, dollars saved) under a line naming its scenario; preceded by a
-    legend of the marks."""
-    names = property_order(results)
-    marks = property_abbreviations(names)
-    groups: dict[str, list[tuple[str, ...]]] = {}
-    for result in results:
-        trial = result.to_report()
-        cost, ran = trial["cost"], result.calls is not None
-        groups.setdefault(result.spec.scenario.name, []).append(
-            (
-                result.verdict.upper(),
-                "  " + result.spec.id,
-                " ".join(f"{marks[n]}{property_mark(result, n)}" for n in names),
-                f"{trial['model_calls']['duplicates']}/{trial['model_calls']['total']}" if ran else "-",
-                str(trial["tokens"]["saved"]) if ran else "-",
-                (dollars(cost["saved"]) if cost else "n/a") if ran else "-",
-            )
-        )
-    header = ("", "scenario / trial", "properties", "dup/calls", "tok saved", "$ saved")
-    rows = [row for group in groups.values() for row in group]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    widths[0] = 5
-    fixed = sum(widths) - widths[1] + 2 * (len(widths) - 1)
-    widths[1] = min(widths[1], max(24, width - fixed))
-    right = {3, 4, 5}
+    """One row per trial (verdict, trial id ``engine-plan``, model calls duplicated/total, tokens and
+    dollars saved, the properties' outcomes in words) under a line naming its scenario; the user's own
+    trials first, then the known-bad agents (whose declared violations must be caught), each under its
+    own heading; a legend first. A trial id is never cut: one too long for its column gets a line of
+    its own, with the row's cells on the next line."""
+    rows = [(result, _trial_rows(result)) for result in results]
+    header = ("", "trial", "dup/calls", "tok saved", "$ saved", "outcome")
+    figures = [header[2:5], *(r[2:5] for _, r in rows)]
+    numbers = [max(len(str(row[i])) for row in figures) for i in range(3)]
+    fixed = 5 + 2 + sum(n + 2 for n in numbers)
+    fitting = [len(r[1]) + 2 for _, r in rows if len(r[1]) + 2 <= ID_WIDTH]
+    id_width = max([len("scenario / trial"), *fitting])
+    outcome_width = width - fixed - id_width - 2
 
-    def line(row: tuple[str, ...]) -> str:
-        cells = [
-            _fit(cell, widths[i]).rjust(widths[i]) if i in right else _fit(cell, widths[i]).ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        return "  ".join(cells).rstrip()
+    def line(verdict: str, trial: str, cells: Sequence[str], outcome: str) -> list[str]:
+        left = f"{verdict:5}  {'  ' + trial:{id_width}}"
+        nums = "".join(f"  {cell:>{numbers[i]}}" for i, cell in enumerate(cells))
+        wrapped = textwrap.wrap(outcome, max(outcome_width, 20), break_long_words=False) or [""]
+        indent = " " * (len(left) + len(nums) + 2)
+        return [f"{left}{nums}  {wrapped[0]}".rstrip(), *(indent + more for more in wrapped[1:])]
 
-    lines: list[str] = []
-    if names:
-        legend = ", ".join(f"{marks[n]} {n}" for n in names)
-        lines += textwrap.wrap(f"marks: {legend}", width, subsequent_indent="       ")
-        lines.append(
-            "       + held, X violated, x violated as declared (known-bad agent caught), - n/a, . not checked"
-        )
-    lines.append(line(header))
-    for scenario, group in groups.items():
-        lines.append(" " * 7 + _fit(scenario, width - 7))
-        lines += [line(row) for row in group]
+    lines = [*(piece for text in LEGEND for piece in textwrap.wrap(text, width, subsequent_indent="  "))]
+    title = " " * 7 + "scenario / trial"  # fits: the id column is at least as wide
+    lines.append(title + line("", "", header[2:5], "outcome")[0][len(title) :])
+    negative = False
+    sections = [
+        ("your agents", [(r, row) for r, row in rows if not is_known_bad(r)]),
+        (
+            "known-bad agents (each must be caught with exactly its declared violations)",
+            [(r, row) for r, row in rows if is_known_bad(r)],
+        ),
+    ]
+    headed = all(section for _, section in sections)
+    for heading, section in sections:
+        if not section:
+            continue
+        if headed:
+            lines.append(heading)
+        scenario = None
+        for result, (verdict, trial, *cells, below_zero) in section:
+            negative = negative or below_zero
+            if result.spec.scenario.name != scenario:
+                scenario = result.spec.scenario.name
+                lines += textwrap.wrap(scenario, width - 7, initial_indent=" " * 7, subsequent_indent=" " * 7)
+            if len(trial) + 2 > id_width:
+                lines.append(f"{verdict:5}    {trial}")
+                lines += line("", "", cells, outcome_text(result))
+            else:
+                lines += line(verdict, trial, cells, outcome_text(result))
+    if negative:
+        lines += textwrap.wrap(NEGATIVE_NOTE, width, subsequent_indent="  ")
     return lines
 
 

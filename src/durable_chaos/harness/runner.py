@@ -45,6 +45,7 @@ from durable_chaos.fixtures.engines.base import import_object
 from durable_chaos.fixtures.hooks import check_hooks
 from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
+from durable_chaos.harness import preflight
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.harness.checkers import Verdict, check, judge
 from durable_chaos.harness.evidence import (
@@ -369,6 +370,9 @@ class TrialRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         history = workdir / "history.jsonl"
         try:
+            # Configuration mistakes (engine not installed, agent not durable for it, selectors naming
+            # nothing the agent has) are an invalid trial, found before anything starts.
+            preflight.check(spec.scenario, spec.engine, load_target(spec.scenario).obj)
             self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
             with deadline(spec.scenario.timeout or self.timeout, history):
                 result = asyncio.run(self._run(spec, workdir))
@@ -489,7 +493,8 @@ class TrialRunner:
             faulted,
             history.events(),
             ledger.entries(),
-            tuple(scenario.side_effecting_tools),
+            scenario.side_effecting_names(),
+            idempotency=scenario.idempotency(),
             extra={"engine": spec.engine, "resume": scenario.resume},
             max_resumes_to_complete=expect.max_resumes_to_complete,
             comparator=comparator,
@@ -679,11 +684,14 @@ def setup_errors(
     cassette misses, unfired faults."""
     errors: list[str] = []
     if misses:
+        source = scenario.path or scenario.name
+        more = f" (and {len(misses) - 1} more)" if len(misses) > 1 else ""
         errors.append(
-            f"{len(misses)} model request(s) are not in cassette {scenario.cassette} "
-            f"(first: {misses[0]}); re-record it with `pytest --chaos --chaos-record`"
+            f"a model request is not in cassette {scenario.cassette}: {misses[0]}{more}. Add it with "
+            f"`pytest --chaos --chaos-record {source}` (recorded requests are kept), or delete the cassette "
+            "first to record it afresh"
         )
-    if not golden.completed:
+    if not golden.completed and not misses:  # a miss is why the golden run failed: said once, above
         errors.append(f"the golden run (no faults) failed: {golden.error}")
     for variant in variants or []:
         if not variant.reference.completed:

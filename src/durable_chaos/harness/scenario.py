@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -173,6 +174,37 @@ class Variant(_Strict):
         return self
 
 
+class IdempotencyArgument(_Strict):
+    """The tool's idempotency key is the value of one of its arguments (``{argument: refund_id}``)."""
+
+    argument: Annotated[str, Field(min_length=1)]
+
+
+Idempotency = Literal["call_id"] | IdempotencyArgument
+"""How a side-effecting tool is idempotent: by the model's tool call id, or by one argument's value."""
+
+
+class SideEffectingTool(_Strict):
+    """A side-effecting tool, optionally idempotent (``{name: send_refund, idempotency: call_id}``).
+
+    A plain side-effecting tool must execute exactly once per logical call; an idempotent one may run
+    again, provided every re-execution carries the idempotency key of the first (``tools_exactly_once``).
+    """
+
+    name: Annotated[str, Field(min_length=1)]
+    idempotency: Idempotency | None = None
+
+    def key_spec(self) -> str | dict[str, str] | None:
+        """The idempotency as plain data for the checkers: ``"call_id"``, ``{"argument": name}`` or None."""
+        if isinstance(self.idempotency, IdempotencyArgument):
+            return {"argument": self.idempotency.argument}
+        return self.idempotency
+
+
+def _side_effecting_tool(entry: Any) -> Any:
+    return {"name": entry} if isinstance(entry, str) else entry
+
+
 class ModelServer(_Strict):
     """A scripted OpenAI-compatible server (see ``durable_chaos.fixtures.scripted_server``) that
     serves the model traffic when recording cassettes offline."""
@@ -212,7 +244,9 @@ class ScenarioBase(_Strict):
     engines: list[EngineName] = Field(min_length=1)
     cassette: str | None = None
     model_server: ModelServer | None = None
-    side_effecting_tools: list[str] = Field(default_factory=list)
+    side_effecting_tools: list[Annotated[SideEffectingTool, BeforeValidator(_side_effecting_tool)]] = Field(
+        default_factory=list
+    )
     plans: list[Plan] = Field(default_factory=list)
     sweep: Sweep | None = None
     expect: Expect = Field(default_factory=Expect)
@@ -275,6 +309,9 @@ class ScenarioBase(_Strict):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"plan names must be unique; repeated: {duplicated}")
+        tools = [tool.name for tool in self.side_effecting_tools]
+        if len(set(tools)) != len(tools):
+            raise ValueError("side_effecting_tools must not repeat a tool")
         variants = [variant.name for variant in self.variants]
         if len(set(variants)) != len(variants):
             raise ValueError("variant names must be unique")
@@ -300,6 +337,16 @@ class ScenarioBase(_Strict):
         """Resolve a path written in the scenario relative to the scenario file."""
         candidate = Path(relative)
         return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def side_effecting_names(self) -> tuple[str, ...]:
+        """The names of the tools the scenario marks as side-effecting."""
+        return tuple(tool.name for tool in self.side_effecting_tools)
+
+    def idempotency(self) -> dict[str, str | dict[str, str]]:
+        """Tool name -> how it is idempotent, for the side-effecting tools that declare it."""
+        return {
+            tool.name: spec for tool in self.side_effecting_tools if (spec := tool.key_spec()) is not None
+        }
 
     def expect_for(self, plan: Plan) -> Expect:
         """The expectations that apply to a plan (its own, else the scenario's)."""

@@ -1,7 +1,7 @@
 """A warm worker: a process that has already imported the heavy modules (pydantic-ai, the provider SDK,
 vcrpy, the engine library) and forks a fresh worker for each job.
 
-Importing is most of a kill -> recover cycle (ENGINE-NOTES: two import phases of ~1.1 s each); a forked
+Importing is most of a kill -> recover cycle (measured: two import phases of ~1.1 s each); a forked
 child starts with everything imported and runs :func:`durable_chaos.harness.worker.main` directly. The
 protocol on stdin/stdout is one line per message:
 

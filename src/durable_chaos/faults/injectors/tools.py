@@ -1,6 +1,6 @@
 """Tool faults inside the tool call, beneath the durable unit that wraps it.
 
-``FunctionToolset.call_tool`` runs inside the engine's task/step/activity (ENGINE-NOTES), so an
+``FunctionToolset.call_tool`` runs inside the engine's task/step/activity, so an
 exception raised here is seen by the engine's own retry machinery, unlike agent hooks or a
 ``WrapperToolset``, which run in the workflow outside the unit.
 """
@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pydantic_ai.toolsets.function import FunctionToolset
+from pydantic_core import to_jsonable_python
 
 from durable_chaos.faults.context import Attempt, active, apply_common, replay_watch
 from durable_chaos.faults.model import Fault, ToolErrorFault, exception_class
@@ -50,7 +51,9 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
         fault = attempt.strike("before")
         if fault is not None:
             await _apply(fault)
-        attempt.finish("execute", call_id=call_id)
+        # The arguments go with the execution so that an idempotency key read from one of them can be
+        # compared across re-executions (``tools_exactly_once``).
+        attempt.finish("execute", call_id=call_id, args=to_jsonable_python(args, fallback=repr))
         with replay_watch() as replays:
             result = await original(toolset, name, args, ctx, tool)
         fault = attempt.strike("after")
