@@ -1341,3 +1341,18 @@ def test_tools_exactly_once_does_not_take_a_bare_name_for_another_servers_functi
     trial.tool_call("faulted", unit("tool_call", "ledger:record_invoice", 1, "fp-x"))
     trial.tool_call("resume-1", unit("tool_call", "ledger:record_invoice", 1, "fp-x"), attempt=2)
     assert tools_exactly_once(trial.evidence(side_effecting=("record_invoice",))).held is True
+
+
+def test_counts_of_concurrent_model_requests_are_marked_as_depending_on_scheduling() -> None:
+    sequential = Trial()
+    sequential.golden_run()
+    assert model_calls(sequential.evidence()).concurrent == 0
+    fan_out = Trial()
+    for u in (M1, M2):  # both sent before either answered: a concurrent fan-out
+        fan_out.event("golden", "invoke", u, 1, {})
+    for u in (M1, M2):
+        fan_out.event("golden", "ok", u, 1, {})
+    calls = model_calls(fan_out.evidence())
+    assert calls.concurrent == 2
+    detail = no_duplicate_model_calls(fan_out.evidence()).detail
+    assert "counts depend on scheduling: 2 model requests" in detail

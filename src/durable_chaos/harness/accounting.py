@@ -17,6 +17,9 @@ class ModelCalls:
     duplicates: int
     expected_reexecutions: int
     duplicate_sends: list[dict[str, Any]] = field(default_factory=list)
+    concurrent: int = 0
+    """Model requests of the golden run that were in flight together with another: when more than one,
+    how a fault or kill lands among them depends on scheduling, and so can the counts."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,33 @@ def model_calls(evidence: Evidence) -> ModelCalls:
         duplicates=len(duplicates),
         expected_reexecutions=reexecutions,
         duplicate_sends=duplicates,
+        concurrent=concurrent_model_requests(evidence),
     )
+
+
+def concurrent_model_requests(evidence: Evidence) -> int:
+    """How many of the golden run's model request attempts overlapped in time with another one (a
+    concurrent fan-out): their order, and so which of them a selector or a kill strikes, depends on
+    scheduling."""
+    open_at: dict[tuple[Any, ...], float] = {}
+    spans: list[tuple[float, float]] = []
+    for event in evidence.role_events("golden"):
+        unit = event.get("unit") or {}
+        if unit.get("kind") != "model_request":
+            continue
+        key = (event.get("pid"), unit.get("fingerprint"), event.get("attempt"))
+        if event["event"] == "invoke":
+            open_at[key] = event["t"]
+        elif event["event"] in ("ok", "fail") and key in open_at:
+            spans.append((open_at.pop(key), event["t"]))
+    spans.sort()
+    overlapping: set[int] = set()
+    for i, (_start, end) in enumerate(spans):
+        for j in range(i + 1, len(spans)):
+            if spans[j][0] >= end:
+                break
+            overlapping |= {i, j}
+    return len(overlapping)
 
 
 FAILING_FAULTS = frozenset(

@@ -85,11 +85,18 @@ def _unit_label(unit: dict[str, Any]) -> str:
 def no_duplicate_model_calls(evidence: Evidence) -> Verdict:
     """No model request is sent again after its response was checkpointed."""
     calls = model_calls(evidence)
+    scheduling = (
+        f" (counts depend on scheduling: {calls.concurrent} model requests ran concurrently, so which of "
+        "them a fault or kill strikes varies from run to run)"
+        if calls.concurrent > 1
+        else ""
+    )
     if calls.duplicates == 0:
         return Verdict(
             True,
             f"{calls.total} model call(s), none repeated after checkpoint; "
-            f"{calls.expected_reexecutions} expected re-execution(s) of requests in flight at a fault",
+            f"{calls.expected_reexecutions} expected re-execution(s) of requests in flight at a fault"
+            f"{scheduling}",
         )
     first = calls.duplicate_sends[0]
     units = sorted({_unit_label(s["unit"]) for s in calls.duplicate_sends})

@@ -186,6 +186,7 @@ class TrialResult:
                 "total": self.calls.total if self.calls else 0,
                 "duplicates": self.calls.duplicates if self.calls else 0,
                 "expected_reexecutions": self.calls.expected_reexecutions if self.calls else 0,
+                "depends_on_scheduling": bool(self.calls and self.calls.concurrent > 1),
             },
             "tokens": {
                 "golden": self.tokens.golden if self.tokens else 0,
