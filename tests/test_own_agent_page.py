@@ -59,6 +59,6 @@ def test_a_new_project_reaches_a_green_chaos_run_by_following_the_page(tmp_path:
         assert done.returncode == 0, f"$ {command}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
         if command.startswith("pytest"):
             assert "3 passed" in done.stdout and "every guarantee held" in done.stdout
-            assert len(refunds.read_text().splitlines()) - before >= 6  # tools really run, as it says
+            assert len(refunds.read_text().splitlines()) - before >= 4  # tools really run, as it says
     assert (tmp_path / "cassettes" / "triage.yaml").exists()
     assert (tmp_path / "chaos-report.html").exists()

@@ -176,7 +176,13 @@ def test_history_and_ledger_record_every_unit_and_fault(runner: TrialRunner) -> 
     assert keys and all(e["engine"]["task_run_id"] for e in keys)
     report = result.to_report()
     assert report["faults"][0]["fired"] == 4
-    assert report["model_calls"] == {"golden": 3, "total": 3, "duplicates": 0, "expected_reexecutions": 0}
+    assert report["model_calls"] == {
+        "golden": 3,
+        "total": 3,
+        "duplicates": 0,
+        "expected_reexecutions": 0,
+        "depends_on_scheduling": False,
+    }
 
 
 def test_kill_resumes_the_same_flow_run_in_a_new_worker(runner: TrialRunner) -> None:
