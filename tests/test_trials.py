@@ -6,6 +6,7 @@ declares exactly the violations it must produce) and passing correct ones.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -239,7 +240,9 @@ def test_no_process_outlives_a_killed_trial_or_the_session(tmp_path: Path) -> No
         assert result.verdict == "pass", result.reason
         assert result.resumes == 1
         started = {pid: info for pid, info in harness_processes().items() if pid not in before}
-        zygotes = {pid for pid, (_, cmd) in started.items() if "harness.zygote" in cmd}
+        zygotes = {  # this process's own: another session on the machine may have its warm workers too
+            pid for pid, (parent, cmd) in started.items() if "harness.zygote" in cmd and parent == os.getpid()
+        }
         # Between trials only the runner's own long-lived processes remain: its warm worker and its
         # Prefect server. Every worker forked for the trial (killed or finished) is gone.
         forked = [pid for pid, (parent, _) in started.items() if parent in zygotes]
