@@ -604,17 +604,17 @@ def _parse_yaml(path: Path, text: str) -> _Document:
     return _Document(data=data, text=text, node=node)
 
 
-def _node_field(root: yaml.Node, target: yaml.Node) -> str | None:
-    """Dotted field of ``target`` in the tree (first path found, aliases not followed twice)."""
+def _walk(root: yaml.Node) -> Iterator[tuple[yaml.Node, Loc]]:
+    """Every node of the tree with its location, depth first, each node once (aliases not followed
+    twice)."""
     seen: set[int] = set()
     stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
     while stack:
         node, loc = stack.pop()
-        if node is target:
-            return _dotted(loc) or None
         if id(node) in seen:
             continue
         seen.add(id(node))
+        yield node, loc
         if isinstance(node, yaml.SequenceNode):
             stack.extend((child, (*loc, index)) for index, child in enumerate(node.value))
         elif isinstance(node, yaml.MappingNode):
@@ -622,28 +622,23 @@ def _node_field(root: yaml.Node, target: yaml.Node) -> str | None:
                 name = key.value if isinstance(key, yaml.ScalarNode) else "?"
                 stack.append((key, (*loc, name)))
                 stack.append((value, (*loc, name)))
-    return None
+
+
+def _node_field(root: yaml.Node, target: yaml.Node) -> str | None:
+    """Dotted field of ``target`` in the tree (first path found, aliases not followed twice)."""
+    return next((_dotted(loc) or None for node, loc in _walk(root) if node is target), None)
 
 
 def _field_at_mark(root: yaml.Node, mark: yaml.Mark) -> str | None:
     """Dotted field of the node that starts at ``mark``."""
-    seen: set[int] = set()
-    stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
-    while stack:
-        node, loc = stack.pop()
-        if node.start_mark.index == mark.index and isinstance(node, yaml.ScalarNode):
-            return _dotted(loc) or None
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((child, (*loc, index)) for index, child in enumerate(node.value))
-        elif isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
-                stack.append((key, (*loc, name)))
-                stack.append((value, (*loc, name)))
-    return None
+    return next(
+        (
+            _dotted(loc) or None
+            for node, loc in _walk(root)
+            if node.start_mark.index == mark.index and isinstance(node, yaml.ScalarNode)
+        ),
+        None,
+    )
 
 
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)\s*$")
