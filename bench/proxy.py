@@ -17,7 +17,12 @@ so machine noise hits both alike; after one warm-up round, N rounds (default 7).
 the median direct and proxied time and the median of the per-round ratios proxy/direct (target
 <= 1.3x). With the embedded server, also the proxy process's own CPU time per MB and per request
 (from /proc), a figure that machine load disturbs much less than wall-clock ratios: on a shared
-machine, a proxy is one more process to schedule on every hop. A benchmark: it prints numbers and
+machine, a proxy is one more process to schedule on every hop.
+
+A third path puts the figure in context: a *floor relay*, the cheapest user-space TCP relay there is
+(``os.splice`` through a pipe, zero copies in user space, no Python per byte), timed in the same rounds.
+Its ratio to direct is what one more loopback hop and one more process cost on this machine whatever
+the proxy; ``proxy / floor`` is what the embedded server adds on top. A benchmark: it prints numbers and
 exits 0 whatever they are.
 """
 
@@ -28,6 +33,8 @@ import asyncio
 import http.client
 import json
 import os
+import select
+import socket
 import statistics
 import subprocess
 import sys
@@ -76,6 +83,59 @@ async def _serve_upstream() -> None:
     await server.serve_forever()
 
 
+# -- floor relay: a zero-copy splice relay, the cheapest possible proxy --------------------------------
+
+
+def _serve_floor_relay(upstream_port: int) -> None:
+    loop = asyncio.new_event_loop()
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    listener.setblocking(False)
+
+    def relay(src: socket.socket, dst: socket.socket, closing: Callable[[], None]) -> Callable[[], None]:
+        pipe_r, pipe_w = os.pipe()
+
+        def readable() -> None:
+            try:
+                while True:
+                    n = os.splice(
+                        src.fileno(), pipe_w, 1 << 20, flags=os.SPLICE_F_NONBLOCK | os.SPLICE_F_MOVE
+                    )
+                    if n == 0:
+                        closing()
+                        return
+                    while n:  # wait for the destination rather than buffer: the simplest correct relay
+                        try:
+                            n -= os.splice(pipe_r, dst.fileno(), n, flags=os.SPLICE_F_MOVE)
+                        except BlockingIOError:
+                            select.select([], [dst], [])
+            except BlockingIOError:
+                return
+            except OSError:
+                closing()
+
+        return readable
+
+    def accept() -> None:
+        client, _ = listener.accept()
+        upstream = socket.create_connection(("127.0.0.1", upstream_port))
+        pair = (client, upstream)
+
+        def closing() -> None:
+            for sock in pair:
+                if sock.fileno() >= 0:
+                    loop.remove_reader(sock.fileno())
+                    sock.close()
+
+        for src, dst in ((client, upstream), (upstream, client)):
+            src.setblocking(False)
+            src.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            loop.add_reader(src.fileno(), relay(src, dst, closing))
+
+    loop.add_reader(listener.fileno(), accept)
+    print(listener.getsockname()[1], flush=True)
+    loop.run_forever()
+
+
 # -- client ------------------------------------------------------------------------------------------
 
 
@@ -119,9 +179,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--upstream-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-relay", type=int, metavar="UPSTREAM_PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.upstream_server:
         asyncio.run(_serve_upstream())
+        return 0
+    if args.floor_relay:
+        _serve_floor_relay(args.floor_relay)
         return 0
 
     upstream = subprocess.Popen(
@@ -130,19 +194,30 @@ def main() -> int:
     try:
         assert upstream.stdout is not None
         upstream_port = int(upstream.stdout.readline())
+        floor = subprocess.Popen(
+            [sys.executable, __file__, f"--floor-relay={upstream_port}"],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert floor.stdout is not None
+        floor_port = int(floor.stdout.readline())
         with ToxiproxyProcess.from_env() as toxiproxy, ToxiproxyClient(toxiproxy.url or "") as client:
             if "bench_proxy" in client.proxies():
                 client.delete_proxy("bench_proxy")
             proxy = client.create_proxy("bench_proxy", f"127.0.0.1:{upstream_port}")
             try:
                 pid = toxiproxy.process.pid if toxiproxy.process is not None else None
-                results = _measure(upstream_port, proxy.port, args.rounds, pid)
+                results = _measure(
+                    {"direct": upstream_port, "floor": floor_port, "proxy": proxy.port}, args.rounds, pid
+                )
             finally:
                 client.delete_proxy("bench_proxy")
             server = f"embedded {toxiproxy.version}" if toxiproxy.embedded else f"real {toxiproxy.version}"
     finally:
-        upstream.terminate()
-        upstream.wait(timeout=5)
+        for process in (upstream, locals().get("floor")):
+            if isinstance(process, subprocess.Popen):
+                process.terminate()
+                process.wait(timeout=5)
 
     if args.json:
         print(json.dumps({"server": server, "rounds": args.rounds, "target": TARGET, "workloads": results}))
@@ -151,7 +226,8 @@ def main() -> int:
     for name, result in results.items():
         print(
             f"  {name:<22} direct {result['direct_ms']:8.1f} ms   proxy {result['proxy_ms']:8.1f} ms   "
-            f"ratio {result['ratio']:.2f}x"
+            f"ratio {result['ratio']:.2f}x   floor relay {result['floor_ratio']:.2f}x   "
+            f"proxy/floor {result['proxy_over_floor']:.2f}x"
             + "".join(
                 f"   proxy CPU {value:.0f} us/{key.rsplit('_', 1)[1]}"
                 for key, value in result.items()
@@ -162,35 +238,34 @@ def main() -> int:
     return 0
 
 
-def _measure(
-    direct_port: int, proxy_port: int, rounds: int, proxy_pid: int | None = None
-) -> dict[str, dict[str, float]]:
+def _measure(ports: dict[str, int], rounds: int, proxy_pid: int | None = None) -> dict[str, dict[str, float]]:
+    """Time each workload on each path (``direct``, ``floor``, ``proxy``), rotating the order per round."""
     workloads: dict[str, Callable[[int], None]] = {"1 MB response": _big, "1,000 small requests": _small}
     units = {"1 MB response": ("MB", BIG_FETCHES), "1,000 small requests": ("request", SMALL_REQUESTS)}
-    samples: dict[str, dict[str, list[float]]] = {
-        w: {"direct": [], "proxy": [], "cpu": []} for w in workloads
-    }
+    samples: dict[str, dict[str, list[float]]] = {w: {p: [] for p in [*ports, "cpu"]} for w in workloads}
+    paths = list(ports.items())
     for round_no in range(rounds + 1):  # round 0 warms up
         for name, fn in workloads.items():
-            order = [("direct", direct_port), ("proxy", proxy_port)]
-            if round_no % 2:
-                order.reverse()
-            times = {}
-            for label, port in order:
+            shift = round_no % len(paths)
+            for label, port in paths[shift:] + paths[:shift]:
                 cpu = _cpu_seconds(proxy_pid)
-                times[label] = _timed(fn, port)
-                if label == "proxy":
-                    times["cpu"] = _cpu_seconds(proxy_pid) - cpu
-            if round_no:
-                for label, seconds in times.items():
+                seconds = _timed(fn, port)
+                if round_no:
                     samples[name][label].append(seconds)
+                    if label == "proxy":
+                        samples[name]["cpu"].append(_cpu_seconds(proxy_pid) - cpu)
     results = {}
     for name, sample in samples.items():
         ratios = [p / d for p, d in zip(sample["proxy"], sample["direct"], strict=True)]
+        floor = [f / d for f, d in zip(sample["floor"], sample["direct"], strict=True)]
+        over_floor = [p / f for p, f in zip(sample["proxy"], sample["floor"], strict=True)]
         results[name] = {
             "direct_ms": statistics.median(sample["direct"]) * 1000,
             "proxy_ms": statistics.median(sample["proxy"]) * 1000,
+            "floor_ms": statistics.median(sample["floor"]) * 1000,
             "ratio": statistics.median(ratios),
+            "floor_ratio": statistics.median(floor),
+            "proxy_over_floor": statistics.median(over_floor),
             "ratios": ratios,  # type: ignore[dict-item]
         }
         if proxy_pid is not None:
@@ -200,5 +275,4 @@ def _measure(
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())
