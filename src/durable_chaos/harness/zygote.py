@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterable
 
 from durable_chaos.processes import die_with_parent
 
@@ -36,9 +37,29 @@ def preload(modules: list[str], target: tuple[str, str] | None = None) -> None:
     if directory not in sys.path:
         sys.path.insert(0, directory)
     try:
-        importlib.import_module(module)
+        loaded = importlib.import_module(module)
     except BaseException:  # noqa: BLE001 - even sys.exit() at import: the child will say so
         sys.modules.pop(module, None)
+        return
+    warm_models(vars(loaded).values())
+
+
+def warm_models(objects: Iterable[object]) -> None:
+    """Resolve the model names of the agents among ``objects`` once, so the provider SDK each one
+    needs (``openai:...`` imports the OpenAI SDK, about a second) is imported before the fork, not in
+    every resumed worker. Best effort: a model that cannot be built here fails in the child instead."""
+    from pydantic_ai.agent import AbstractAgent
+    from pydantic_ai.models import infer_model
+
+    for value in objects:
+        if not isinstance(value, AbstractAgent):
+            continue
+        try:
+            model = value.model
+            if isinstance(model, str):
+                infer_model(model)
+        except Exception:  # noqa: BLE001, S112 - an optimisation only
+            continue
 
 
 def child(job_path: str, log_path: str) -> None:
