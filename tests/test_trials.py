@@ -255,8 +255,8 @@ def test_no_process_outlives_a_killed_trial_or_the_session(tmp_path: Path) -> No
         own.close()
     # Left over: a new process that is this one's child or an orphan (re-parented to init). Other
     # sessions on the machine start harness processes too; theirs have a living parent of their own.
-    left = {pid for pid, (parent, _) in harness_processes().items() if pid not in before}
-    assert not {pid for pid in left if harness_processes().get(pid, (0,))[0] in (os.getpid(), 1)}
+    left = {pid: parent for pid, (parent, _) in harness_processes().items() if pid not in before}
+    assert not [pid for pid, parent in left.items() if parent in (os.getpid(), 1)]
 
 
 def test_dbos_kill_and_recovery_on_postgres(
