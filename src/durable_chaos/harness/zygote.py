@@ -15,6 +15,7 @@ when it forks.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -22,12 +23,19 @@ from collections.abc import Iterable
 
 from durable_chaos.processes import die_with_parent
 
+WARM_EXTRAS = ("anyio._backends._asyncio", "genai_prices.decompose", "genai_prices.validation")
+"""Modules every run imports lazily (anyio's asyncio backend, genai-prices' price calculation): imported
+once here instead of in every worker. Best effort: another release may have moved them."""
+
 
 def preload(modules: list[str], target: tuple[str, str] | None = None) -> None:
     """Import the worker, the engine's modules and (best effort) the scenario's target module. A target
     that fails to import here is simply imported again by the forked child, which reports the error."""
     for name in ["durable_chaos.harness.worker", *modules]:
         importlib.import_module(name)
+    for name in WARM_EXTRAS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     if target is None:
         return
     from durable_chaos.harness.runner import ensure_placeholder_credentials
