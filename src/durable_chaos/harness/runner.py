@@ -49,6 +49,7 @@ from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
 from durable_chaos.harness import preflight
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.harness.checkers import Verdict, check, judge
+from durable_chaos.harness.engine_logs import log_file_name, logs_to
 from durable_chaos.harness.evidence import (
     FAULTED,
     GOLDEN,
@@ -513,6 +514,8 @@ class TrialRunner:
         misses = unique(golden_misses + faulted_misses + aborted_misses(events))
         errors = setup_errors(scenario, golden, misses, armed, variants, other_aborts(events))
         verdicts = check(evidence, list(properties))
+        if aborts(events):  # a harness error, not the agent's: nothing about the agent can be judged
+            verdicts = {}
         for name, problem in self.unusable.get(spec.engine, {}).items():
             if name in verdicts:
                 verdicts[name] = Verdict(None, f"not applicable: {problem}")
@@ -570,6 +573,7 @@ async def run_role(
         adapter.observing(),
         activated(injection),
         aborting(end_process) as abort,
+        logs_to(workdir / log_file_name(role)),
     ):
         observer.history.mark("run_start", role, resume=resume)
         try:
