@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -412,3 +413,26 @@ def test_under_xdist_every_trial_reaches_the_controller_with_the_same_verdicts(
 def test_each_trial_prints_its_engine_and_duration_as_it_finishes(project: pytest.Pytester) -> None:
     result = project.runpytest("--chaos", "scenarios", "-v")
     result.stdout.re_match_lines([r".*analyst\[prefect-tool-error\] PASSED \[prefect, \d+\.\ds\].*"])
+
+
+def test_a_cassette_miss_is_one_short_error_and_engine_logs_go_to_the_trials_artifacts(
+    project: pytest.Pytester,
+) -> None:
+    unrecorded = SCENARIO.replace("Analyze the sales data for Q4", "A prompt that was never recorded")
+    (project.path / "scenarios" / "analyst.yaml").write_text(unrecorded)
+    result = project.runpytest_subprocess(
+        "--chaos", "scenarios", "-p", "no:cacheprovider", "-p", "no:warnings"
+    )
+    assert result.ret == 3
+    output = result.stdout.str() + result.stderr.str()
+    assert "is not in cassette" in output and "--chaos-record" in output
+    # no engine log, traceback or vcrpy advice on the terminal: those go to the trial's artifacts
+    for noise in ("prefect.flow_runs", "prefect.task_runs", "Crash detected", "Traceback", "record_mode"):
+        assert noise not in output, noise
+    assert "VIOLATED completes" not in output and "VIOLATED:" not in output  # an error, not a violation
+    # said once in each place: the failure, the session's details, the exit status
+    assert re.sub(r"\s+", " ", output).count("is not in cassette") == 3
+    match = re.search(r"engine-<role>\.log, worker logs\) kept in (\S+)", re.sub(r"\n +", "", output))
+    assert match is not None, output
+    log = Path(match.group(1)) / "engine-golden.log"
+    assert "prefect.flow_runs" in log.read_text()

@@ -67,6 +67,7 @@ CORRECT = [
     ("dated_report.yaml", "tool-exception-flow-retry"),
     ("dbos_journaled_copy.yaml", "kill-before-second-model-request"),
     ("dbos_journaled_copy.yaml", "slow-first-model-request"),
+    ("dbos_tool_error.yaml", "crm-unavailable-once"),
 ]
 
 
@@ -89,6 +90,12 @@ KNOWN_BAD = [
     ("kill_fresh_run.yaml", {"stable_cache_keys", "no_duplicate_model_calls"}, "different flow runs"),
     ("side_effects.yaml", {"tools_exactly_once"}, "'load_dataset'"),
     ("dbos_plain_tool.yaml", {"tools_exactly_once"}, "@DBOS.step"),
+    ("dbos_plain_tool_error.yaml", {"completes"}, "tool `load_dataset` is not a durable unit under DBOS"),
+    (
+        "untasked_tool_error.yaml",
+        {"completes"},
+        "tool `compute_statistics` is not a durable unit under Prefect",
+    ),
     ("kill_budget.yaml", {"completes_within"}, "completed only after 2 resume(s), more than the bound of 1"),
     ("retry_storm.yaml", {"bounded_retries"}, "made 5 engine-level attempts in role faulted"),
     ("dated_attempt_in_output.yaml", {"output_matches_golden"}, "'produced_by_attempt' differs"),
@@ -431,3 +438,64 @@ def test_warm_worker_imports_the_provider_sdk_of_a_deferred_model_before_forking
     env = {**os.environ, "OPENAI_API_KEY": "placeholder-" + "key"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def tool_attempts(result: TrialResult, name: str) -> list[dict[str, object]]:
+    return [
+        e
+        for e in result.events
+        if e["role"] == "faulted" and e.get("unit", {}).get("name") == name and e["event"] != "identity"
+    ]
+
+
+def test_a_tool_error_on_dbos_fires_inside_the_step_its_body_opens_and_dbos_retries_it(
+    runner: TrialRunner,
+) -> None:
+    result = run_plan(runner, "dbos_tool_error.yaml", "crm-unavailable-once")
+    assert result.verdict == "pass", result.reason
+    assert held(result)["completes"] is True and held(result)["tools_exactly_once"] is True
+    seen = [(e["event"], e["attempt"]) for e in tool_attempts(result, "load_dataset")]
+    assert seen == [("invoke", 1), ("execute", 1), ("fault", 1), ("fail", 1), ("invoke", 2), ("ok", 2)]
+    events = tool_attempts(result, "load_dataset")
+    fault = next(e for e in events if e["event"] == "fault")
+    retry = next(e for e in events if e["event"] == "invoke" and e["attempt"] == 2)
+    # inside the step: DBOS names it, and the retry is attempt 2 of the same step (same unit, same id)
+    assert fault["engine"]["step_attempt"] == 0 and fault["engine"]["max_attempts"] == 3
+    assert retry["engine"]["step_id"] == fault["engine"]["step_id"] and retry["engine"]["step_attempt"] == 1
+    assert {e["unit"]["ordinal"] for e in events} == {1}
+    assert "outside_unit" not in fault["fault"]
+
+
+def test_a_tool_error_after_a_dbos_step_ran_is_retried_and_its_effect_counted_twice(
+    runner: TrialRunner,
+) -> None:
+    result = run_plan(runner, "dbos_tool_error.yaml", "result-lost-after-the-step-ran")
+    assert result.verdict == "pass", result.reason
+    assert held(result)["completes"] is True and held(result)["tools_exactly_once"] is False
+    executes = [e["attempt"] for e in tool_attempts(result, "load_dataset") if e["event"] == "execute"]
+    assert executes == [1, 2]
+
+
+def test_a_plain_dbos_tool_gets_the_not_a_durable_unit_verdict_with_the_fix(runner: TrialRunner) -> None:
+    result = run_plan(runner, "dbos_plain_tool_error.yaml")
+    assert result.verdict == "pass", result.reason
+    detail = result.verdicts["completes"].detail
+    assert "ConnectionError: CRM unavailable" in detail
+    assert "tool `load_dataset` is not a durable unit under DBOS" in detail
+    assert "@DBOS.step(retries_allowed=True" in detail
+    fault = next(e for e in tool_attempts(result, "load_dataset") if e["event"] == "fault")
+    assert fault["fault"]["outside_unit"] is True and fault["engine"] == {}
+
+
+def test_a_tool_error_fires_inside_the_prefect_tool_task_and_outside_an_untasked_tool(
+    runner: TrialRunner,
+) -> None:
+    correct = run_plan(runner, "tool_error.yaml", "tool-error-absorbed-by-task-retry")
+    assert correct.verdict == "pass", correct.reason
+    fault = next(e for e in tool_attempts(correct, "compute_statistics") if e["event"] == "fault")
+    assert fault["engine"]["task_run_count"] == 1 and "outside_unit" not in fault["fault"]
+    bad = run_plan(runner, "untasked_tool_error.yaml")
+    assert bad.verdict == "pass", bad.reason
+    fault = next(e for e in tool_attempts(bad, "compute_statistics") if e["event"] == "fault")
+    assert fault["fault"]["outside_unit"] is True and fault["engine"] == {}
+    assert "metadata={'prefect': False}" in bad.verdicts["completes"].detail

@@ -59,6 +59,22 @@ with warnings.catch_warnings():
     )
 
 
+# KNOWN-BAD: `compute_statistics` opts out of its Prefect task (metadata {'prefect': False}), so it runs
+# in the flow: when it fails, no task retry sees the failure and the flow run fails. The harness must
+# report `completes`, naming the tool as not a durable unit.
+untasked_tools = FunctionToolset(id="analyst_tools")
+untasked_tools.tool_plain(load_dataset)
+untasked_tools.tool_plain(compute_statistics, metadata={"prefect": False})
+analyst_untasked_tool = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[untasked_tools],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS)],
+)
+
+
 # KNOWN-BAD: the request time travels in the run's deps, and the flow builds the deps afresh on
 # every attempt. pydantic-ai's cache policy hashes deps into each tool task's key (a tool may read
 # them), so after a flow retry every tool task has a new key and runs again, although nothing it

@@ -3,8 +3,9 @@ steps, replayed from the system database after a crash. Its requests are identic
 version's, so it replays the same cassette.
 
 Under DBOS, plain function tools are NOT steps: they run in the workflow and run again on every
-recovery. ``analyst`` journals its side-effecting tool in a ``@DBOS.step``; ``analyst_plain_tools``
-does not (known-bad when ``load_dataset`` has a side effect).
+recovery. ``analyst`` journals its side-effecting tool in a ``@DBOS.step``; ``analyst_retried_tool`` in a
+step that DBOS retries (``retries_allowed=True``); ``analyst_plain_tools`` does not (known-bad when
+``load_dataset`` has a side effect or can fail: no step retry sees its failure).
 """
 
 from __future__ import annotations
@@ -31,9 +32,20 @@ def load_dataset_journaled(name: str) -> dict[str, list[float] | list[str]]:
     return load_dataset_step(name)
 
 
-def toolset(journaled: bool) -> FunctionToolset:
+@DBOS.step(name="data_analyst.load_dataset_retried", retries_allowed=True, max_attempts=3, interval_seconds=0.05)
+def load_dataset_retried_step(name: str) -> dict[str, list[float] | list[str]]:
+    return load_dataset(name)
+
+
+def load_dataset_retried(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    return load_dataset_retried_step(name)
+
+
+def toolset(journaled: bool, retried: bool = False) -> FunctionToolset:
     tools = FunctionToolset(id="analyst_tools")
-    tools.tool_plain(load_dataset_journaled if journaled else load_dataset, name="load_dataset")
+    body = load_dataset_retried if retried else load_dataset_journaled if journaled else load_dataset
+    tools.tool_plain(body, name="load_dataset")
     tools.tool_plain(compute_statistics)
     return tools
 
@@ -44,6 +56,16 @@ analyst = Agent(
     instructions=INSTRUCTIONS,
     output_type=DataAnalysis,
     toolsets=[toolset(journaled=True)],
+    capabilities=[DBOSDurability(model_step_config=MODEL_STEPS)],
+)
+
+# `load_dataset`'s body is a step DBOS retries (3 attempts): a failure inside it is retried by DBOS.
+analyst_retried_tool = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst_dbos_retried",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[toolset(journaled=True, retried=True)],
     capabilities=[DBOSDurability(model_step_config=MODEL_STEPS)],
 )
 

@@ -14,8 +14,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -61,15 +61,24 @@ class Attempt:
     attempt: int
     fired: list[dict[str, Any]] = field(default_factory=list)
 
-    def strike(self, phase: Phase, *, streaming: bool = False) -> Fault | None:
-        """The fault that fires at this phase, recorded in the history before it acts."""
+    def strike(
+        self,
+        phase: Phase,
+        *,
+        streaming: bool = False,
+        where: Callable[[Fault], bool] | None = None,
+        **noted: Any,
+    ) -> Fault | None:
+        """The fault that fires at this phase, recorded in the history before it acts. ``where``: only
+        faults it accepts may fire here; ``noted``: extra fields of the recorded fault (e.g.
+        ``outside_unit``)."""
         plan, tracker = self.injection.plan, self.injection.tracker
         self.injection.lift_network(self, phase)
-        chosen = plan.select(tracker, self.unit, self.attempt, phase, streaming=streaming)
+        chosen = plan.select(tracker, self.unit, self.attempt, phase, streaming=streaming, where=where)
         if chosen is None:
             return None
         index, fault = chosen
-        record = {"index": index, "kind": fault.kind, "phase": phase}
+        record = {"index": index, "kind": fault.kind, "phase": phase, **noted}
         self.fired.append(record)
         self.injection.emit("fault", self, fault=record)
         if isinstance(fault, NetworkFault):
@@ -192,6 +201,41 @@ def note_replay(name: str) -> None:
     replays = _replays.get()
     if replays is not None:
         replays.append(name)
+
+
+UnitListener = Callable[[Hashable], AbstractContextManager[None]]
+_unit_listener: contextvars.ContextVar[UnitListener | None] = contextvars.ContextVar(
+    "durable_chaos_unit_listener", default=None
+)
+
+
+@contextmanager
+def unit_body(key: Hashable) -> Iterator[None]:
+    """Engine adapters run each attempt of a durable unit's body inside this block (a DBOS step, a
+    Restate ``ctx.run`` action): ``key`` names the unit, the same for every attempt of it. An injector
+    that waits for the durable unit beneath a call it saw outside any unit (a tool called in workflow
+    code whose body opens a step) is told here, and may fail this attempt from inside the unit, where the
+    engine's own retry sees it. Units opened inside the block do not reach the listener."""
+    listener = _unit_listener.get()
+    if listener is None:
+        yield
+        return
+    token = _unit_listener.set(None)
+    try:
+        with listener(key):
+            yield
+    finally:
+        _unit_listener.reset(token)
+
+
+@contextmanager
+def listening_for_units(listener: UnitListener | None) -> Iterator[None]:
+    """Hand the durable units opened in the block (see :func:`unit_body`) to ``listener``."""
+    token = _unit_listener.set(listener)
+    try:
+        yield
+    finally:
+        _unit_listener.reset(token)
 
 
 def active() -> Injection | None:

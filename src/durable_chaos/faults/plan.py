@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from durable_chaos.faults.model import Fault, Phase, Selector
@@ -21,13 +21,23 @@ class ArmedPlan:
             self.fired = [0] * len(self.faults)
 
     def select(
-        self, tracker: UnitTracker, unit: UnitRef, attempt: int, phase: Phase, *, streaming: bool = False
+        self,
+        tracker: UnitTracker,
+        unit: UnitRef,
+        attempt: int,
+        phase: Phase,
+        *,
+        streaming: bool = False,
+        where: Callable[[Fault], bool] | None = None,
     ) -> tuple[int, Fault] | None:
         """The first fault that strikes this unit attempt at this phase, counted as fired.
-        ``streaming``: the unit is a model request whose response streams (stream faults need one)."""
+        ``streaming``: the unit is a model request whose response streams (stream faults need one).
+        ``where``: only faults it accepts are considered (the others stay armed for another place)."""
         for index, fault in enumerate(self.faults):
             selector = fault.at
             if self.fired[index] >= selector.times or selector.phase != phase:
+                continue
+            if where is not None and not where(fault):
                 continue
             if fault.streaming_only and not streaming:
                 continue

@@ -48,8 +48,13 @@ def completes(evidence: Evidence) -> Verdict:
         if refused_identities(evidence)
         else ""
     )
+    outside = sorted(
+        {e["unit"]["name"] for e in evidence.faulted_events("fault") if e["fault"].get("outside_unit")}
+    )
+    units = "".join(f". {evidence.rules.not_a_unit_hint(name)}" for name in outside)
     return Verdict(
-        False, f"the run did not complete after {faults} fault(s): {evidence.faulted.error}{why}{network}"
+        False,
+        f"the run did not complete after {faults} fault(s): {evidence.faulted.error}{why}{network}{units}",
     )
 
 

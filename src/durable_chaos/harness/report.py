@@ -274,7 +274,9 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
         )
     if result.workdir is not None:
         lines += _wrapped(
-            f"artifacts (history, ledger, worker and engine logs) kept in {result.workdir}", "      ", width
+            f"artifacts (history, ledger, engine-<role>.log, worker logs) kept in {result.workdir}",
+            "      ",
+            width,
         )
     return lines
 

@@ -17,20 +17,21 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from durable_chaos import jsonl
+from durable_chaos.faults.abort import TrialAborted, aborting
 from durable_chaos.faults.context import Injection, activated
 from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.injectors.mcp import mcp_faults
 from durable_chaos.faults.injectors.tools import tool_faults
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
-from durable_chaos.fixtures.cassettes import CassetteError, CassetteMode, cassette_traffic
+from durable_chaos.fixtures.cassettes import MISS, CassetteError, CassetteMode, cassette_traffic
 from durable_chaos.fixtures.engines import (
     EngineAdapter,
     EngineUnavailable,
@@ -48,6 +49,7 @@ from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
 from durable_chaos.harness import preflight
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.harness.checkers import Verdict, check, judge
+from durable_chaos.harness.engine_logs import log_file_name, logs_to
 from durable_chaos.harness.evidence import (
     FAULTED,
     GOLDEN,
@@ -472,7 +474,11 @@ class TrialRunner:
                 golden_misses += reference_misses + shared_misses
                 variants.append(VariantRuns(variant.name, reference, shared))
         armed = ArmedPlan(list(spec.plan.faults))
-        if in_process and not plan_kills(spec.plan):
+        if aborts(history.events()):
+            # The golden run met a harness error (a cassette miss) that the faulted run would meet too.
+            faulted = RunOutcome(FAULTED, False, error="not run: the golden run was aborted")
+            faulted_misses: list[str] = []
+        elif in_process and not plan_kills(spec.plan):
             faulted, faulted_misses = await run_role(
                 scenario,
                 target,
@@ -504,8 +510,12 @@ class TrialRunner:
             rules=engine_spec(spec.engine).rules,
         )
 
-        errors = setup_errors(scenario, golden, golden_misses + faulted_misses, armed, variants)
+        events = history.events()
+        misses = unique(golden_misses + faulted_misses + aborted_misses(events))
+        errors = setup_errors(scenario, golden, misses, armed, variants, other_aborts(events))
         verdicts = check(evidence, list(properties))
+        if aborts(events):  # a harness error, not the agent's: nothing about the agent can be judged
+            verdicts = {}
         for name, problem in self.unusable.get(spec.engine, {}).items():
             if name in verdicts:
                 verdicts[name] = Verdict(None, f"not applicable: {problem}")
@@ -543,10 +553,12 @@ async def run_role(
     previous_ids: dict[str, Any] | None = None,
     allow_kill: bool = False,
     network: NetworkHandle | None = None,
+    end_process: Callable[[str], None] | None = None,
 ) -> tuple[RunOutcome, list[str]]:
     """One run of the target in this process, with every fault and observation layer installed.
     Returns the outcome and the model requests the cassette could not answer. A variant's roles run
-    the variant's inputs."""
+    the variant's inputs. A harness error (a cassette miss) aborts the run (:mod:`faults.abort`): in a
+    worker ``end_process`` ends the process then and there; here the run's outcome says so."""
     injection = Injection(
         plan, tracker or UnitTracker(), observer, role, allow_kill=allow_kill, network=network
     )
@@ -560,12 +572,18 @@ async def run_role(
         mcp_faults(),
         adapter.observing(),
         activated(injection),
+        aborting(end_process) as abort,
+        logs_to(workdir / log_file_name(role)),
     ):
         observer.history.mark("run_start", role, resume=resume)
         try:
             outcome = await adapter.run(target, request)
+        except TrialAborted:
+            outcome = RunOutcome(role, False)
         finally:
             injection.close_network()
+        if abort.reason is not None:  # whatever the engine made of it, the run was aborted
+            outcome = RunOutcome(role, False, error=f"aborted: {abort.reason}", engine_ids=outcome.engine_ids)
         observer.history.mark("run_end", role, completed=outcome.completed, error=outcome.error)
     return outcome, misses
 
@@ -674,16 +692,36 @@ def fired_counts(events: list[dict[str, Any]], n_faults: int) -> list[int]:
     return counts
 
 
+def aborts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs of the trial that a harness error aborted (``aborted`` events, see ``faults.abort``)."""
+    return [e for e in events if e["event"] == "aborted"]
+
+
+def aborted_misses(events: list[dict[str, Any]]) -> list[str]:
+    """Cassette misses that aborted a run (in a worker, which reported nothing else)."""
+    return [e["detail"] for e in aborts(events) if e.get("kind") == MISS]
+
+
+def other_aborts(events: list[dict[str, Any]]) -> list[str]:
+    others = [e for e in aborts(events) if e.get("kind") != MISS]
+    return [f"the {e['role']} run was aborted: {e['reason']}" for e in others]
+
+
+def unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
 def setup_errors(
     scenario: Scenario,
     golden: RunOutcome,
     misses: list[str],
     armed: ArmedPlan,
     variants: list[VariantRuns] | None = None,
+    aborted: list[str] | None = None,
 ) -> list[str]:
     """Reasons the trial cannot be judged: a broken golden run, a variant that fails even alone,
-    cassette misses, unfired faults."""
-    errors: list[str] = []
+    cassette misses and other harness errors that aborted a run, unfired faults."""
+    errors: list[str] = list(unique(aborted or []))
     if misses:
         source = scenario.path or scenario.name
         more = f" (and {len(misses) - 1} more)" if len(misses) > 1 else ""
@@ -692,7 +730,7 @@ def setup_errors(
             f"`pytest --chaos --chaos-record {source}` (recorded requests are kept), or delete the cassette "
             "first to record it afresh"
         )
-    if not golden.completed and not misses:  # a miss is why the golden run failed: said once, above
+    if not golden.completed and not misses and not aborted:  # the reason above is why: said once
         errors.append(f"the golden run (no faults) failed: {golden.error}")
     for variant in variants or []:
         if not variant.reference.completed:
@@ -700,7 +738,7 @@ def setup_errors(
                 f"variant {variant.name!r} failed in a fresh engine context (no faults, nothing shared): "
                 f"{variant.reference.error}"
             )
-    for index, fault in armed.unfired():
+    for index, fault in [] if misses or aborted else armed.unfired():  # aborted: they had no chance
         where = fault.at.model_dump(exclude_defaults=True) or "any unit"
         errors.append(
             f"planned fault #{index + 1} ({fault.kind} at {where}) never fired: no unit matched its selector"

@@ -8,11 +8,12 @@ outcome as JSON. A kill fault ends the process with SIGKILL before it gets that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
@@ -25,7 +26,7 @@ from durable_chaos.harness.network import NetworkHandle
 from durable_chaos.harness.runner import fired_counts, load_target, run_role
 from durable_chaos.harness.scenario import Plan
 from durable_chaos.harness.scenario_loader import load_scenario
-from durable_chaos.harness.workers import WorkerJob
+from durable_chaos.harness.workers import ABORTED_EXIT_CODE, WorkerJob
 
 
 def prior_invocations(events: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
@@ -69,6 +70,7 @@ async def work(job: WorkerJob) -> dict[str, Any]:
         previous_ids=job.previous_ids,
         allow_kill=True,
         network=NetworkHandle.from_env(),
+        end_process=lambda reason: end_aborted(job, reason),
     )
     return {
         "completed": outcome.completed,
@@ -77,6 +79,18 @@ async def work(job: WorkerJob) -> dict[str, Any]:
         "engine_ids": outcome.engine_ids,
         "misses": misses,
     }
+
+
+def end_aborted(job: WorkerJob, reason: str) -> NoReturn:
+    """The run met a harness error (``faults.abort``): write its outcome and end this process now, before
+    the engine can retry anything. The history already holds the ``aborted`` event."""
+    outcome: dict[str, Any] = {"completed": False, "output": None, "error": f"aborted: {reason}"}
+    outcome |= {"engine_ids": {}, "misses": []}
+    Path(job.outcome_path).write_text(json.dumps(outcome))
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(ABORTED_EXIT_CODE)
 
 
 def main(argv: list[str] | None = None) -> int:

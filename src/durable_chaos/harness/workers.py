@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from durable_chaos.harness.runner import TrialRunner, TrialSpec
 
 WORKER_TIMEOUT_SECONDS = 300.0
+ABORTED_EXIT_CODE = 3
+"""A worker that a harness error aborted (``faults.abort``) wrote its outcome and ended with this code."""
 
 
 class WorkerJob(BaseModel):

@@ -1,20 +1,36 @@
-"""Tool faults inside the tool call, beneath the durable unit that wraps it.
+"""Tool faults beneath the durable unit that runs the tool's body.
 
-``FunctionToolset.call_tool`` runs inside the engine's task/step/activity, so an
-exception raised here is seen by the engine's own retry machinery, unlike agent hooks or a
-``WrapperToolset``, which run in the workflow outside the unit.
+Where the engine wraps the tool call itself (a Prefect task, a Temporal activity, a Restate
+``ctx.run`` with ``auto_wrap_tools``), ``FunctionToolset.call_tool`` runs inside the unit, so an
+exception raised here is seen by the engine's own retry machinery (unlike agent hooks or a
+``WrapperToolset``, which run in the workflow outside the unit).
+
+Where the tool is called in workflow code (a function tool under DBOS, which its body may journal in a
+``@DBOS.step``), a fault that fails the tool waits for the durable unit the body opens (the adapter
+reports it through :func:`~durable_chaos.faults.context.unit_body`) and fires inside it; each time the
+engine retries that unit is an attempt of the tool call. A tool whose body opens no unit is not a
+durable unit at all: the fault is raised where the tool is called, after its body ran, and is noted
+``outside_unit`` so that the verdict says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic_ai.toolsets.function import FunctionToolset
 from pydantic_core import to_jsonable_python
 
-from durable_chaos.faults.context import Attempt, active, apply_common, replay_watch
+from durable_chaos.faults.context import (
+    Attempt,
+    Injection,
+    active,
+    apply_common,
+    listening_for_units,
+    replay_watch,
+)
 from durable_chaos.faults.model import Fault, ToolErrorFault, exception_class
 from durable_chaos.faults.units import fingerprint
 
@@ -39,28 +55,108 @@ def tool_fingerprint(name: str, args: dict[str, Any], call_id: str | None) -> st
     return fingerprint("tool", name, args, call_id)
 
 
+def fails_the_tool(fault: Fault) -> bool:
+    """Faults that fail the tool (``tool_error``). When the tool is called outside any durable unit
+    (in workflow code, e.g. a plain function tool under DBOS), they wait for the durable unit its body
+    opens and fire inside it; a tool whose body opens none gets them where it is called, noted
+    ``outside_unit`` (the ``completes`` verdict then says the tool is not a durable unit)."""
+    return isinstance(fault, ToolErrorFault)
+
+
+def _other(fault: Fault) -> bool:
+    return not fails_the_tool(fault)
+
+
+@dataclass
+class ToolScope:
+    """A tool call made outside any durable unit, waiting for the durable unit its body opens.
+
+    The first unit opened (its key from :func:`unit_body`) is the tool's: each time the engine runs it
+    (its retries) is an attempt of the tool call, recorded as such, and the tool's failing faults strike
+    there. Other units the body opens are left alone.
+    """
+
+    injection: Injection
+    attempt: Attempt
+    name: str
+    fingerprint: str
+    call_id: str | None
+    args: Any
+    unit: Hashable | None = None
+    ran: bool = False
+    """Some attempt got past its ``before`` boundary (the unit's body ran)."""
+    failed: bool = False
+    """The current attempt already recorded its failure."""
+
+    @contextmanager
+    def body(self, key: Hashable) -> Iterator[None]:
+        if self.unit is None:
+            self.unit = key
+        elif key != self.unit:
+            yield
+            return
+        else:
+            self.attempt = self.injection.begin(
+                "tool_call", self.name, self.fingerprint, call_id=self.call_id
+            )
+            self.failed = False
+            if self.ran:  # the earlier attempt's body ran: this one runs it again
+                self.attempt.finish("execute", call_id=self.call_id, args=self.args)
+        self.raise_if(self.attempt.strike("before", where=fails_the_tool))
+        self.ran = True
+        try:
+            yield
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        self.raise_if(self.attempt.strike("after", where=fails_the_tool))
+
+    def raise_if(self, fault: Fault | None) -> None:
+        if isinstance(fault, ToolErrorFault):
+            exc = exception_for(fault)
+            self.fail(exc)
+            raise exc
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.failed:
+            self.failed = True
+            self.attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
+
+
 async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ctx: Any, tool: Any) -> Any:
     injection = active()
     if injection is None:
         return await original(toolset, name, args, ctx, tool)
     call_id = getattr(ctx, "tool_call_id", None)
-    attempt: Attempt = injection.begin(
-        "tool_call", name, tool_fingerprint(name, args, call_id), call_id=call_id
-    )
+    fp = tool_fingerprint(name, args, call_id)
+    inside = bool(injection.observer.unit_context())
+    attempt: Attempt = injection.begin("tool_call", name, fp, call_id=call_id)
+    jsonable_args = to_jsonable_python(args, fallback=repr)
+    scope = None if inside else ToolScope(injection, attempt, name, fp, call_id, jsonable_args)
     try:
-        fault = attempt.strike("before")
+        fault = attempt.strike("before", where=None if inside else _other)
         if fault is not None:
             await _apply(fault)
         # The arguments go with the execution so that an idempotency key read from one of them can be
         # compared across re-executions (``tools_exactly_once``).
-        attempt.finish("execute", call_id=call_id, args=to_jsonable_python(args, fallback=repr))
-        with replay_watch() as replays:
+        attempt.finish("execute", call_id=call_id, args=jsonable_args)
+        with replay_watch() as replays, listening_for_units(scope.body if scope else None):
             result = await original(toolset, name, args, ctx, tool)
-        fault = attempt.strike("after")
+        if scope is not None:
+            attempt = scope.attempt
+            if scope.unit is None and not replays:  # no durable unit beneath: the fault fires here
+                for phase in ("before", "after"):
+                    fault = attempt.strike(phase, where=fails_the_tool, outside_unit=True)
+                    if fault is not None:
+                        await _apply(fault)
+        fault = attempt.strike("after", where=None if inside else _other)
         if fault is not None:
             await _apply(fault)
     except BaseException as exc:
-        attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
+        if scope is None:
+            attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
+        else:
+            scope.fail(exc)  # once per attempt: a failure inside the unit is already recorded
         raise
     attempt.finish("ok", replayed=replays)
     return result
