@@ -21,15 +21,25 @@ class ArmedPlan:
             self.fired = [0] * len(self.faults)
 
     def select(
-        self, tracker: UnitTracker, unit: UnitRef, attempt: int, phase: Phase, *, streaming: bool = False
+        self,
+        tracker: UnitTracker,
+        unit: UnitRef,
+        attempt: int,
+        phase: Phase,
+        *,
+        streaming: bool = False,
+        resumed: bool = False,
     ) -> tuple[int, Fault] | None:
         """The first fault that strikes this unit attempt at this phase, counted as fired.
-        ``streaming``: the unit is a model request whose response streams (stream faults need one)."""
+        ``streaming``: the unit is a model request whose response streams (stream faults need one).
+        ``resumed``: this process resumes a killed run (faults ``during: recovery`` fire only then)."""
         for index, fault in enumerate(self.faults):
             selector = fault.at
             if self.fired[index] >= selector.times or selector.phase != phase:
                 continue
             if fault.streaming_only and not streaming:
+                continue
+            if not fault.fires_in(resumed=resumed):
                 continue
             if not (fault.applies_to(unit.kind) and strikes(selector, tracker, unit, attempt)):
                 continue

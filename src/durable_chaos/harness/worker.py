@@ -22,6 +22,7 @@ from durable_chaos.harness.checkers import jsonable
 from durable_chaos.harness.evidence import is_faulted
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.network import NetworkHandle
+from durable_chaos.harness.restarts import RestartClient
 from durable_chaos.harness.runner import fired_counts, load_target, run_role
 from durable_chaos.harness.scenario import Plan
 from durable_chaos.harness.scenario_loader import load_scenario
@@ -69,6 +70,7 @@ async def work(job: WorkerJob) -> dict[str, Any]:
         previous_ids=job.previous_ids,
         allow_kill=True,
         network=NetworkHandle.from_env(),
+        restarts=RestartClient.from_env(),
     )
     return {
         "completed": outcome.completed,
