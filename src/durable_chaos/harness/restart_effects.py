@@ -36,7 +36,7 @@ def restart_effects(events: list[dict[str, Any]], completed: bool) -> list[str]:
                 for e in reversed(run[:position])
                 if e["event"] == "fault" and e["fault"]["index"] == index
             ),
-            "",
+            None,
         )
         during = f", during recovery ({stopped['role']})" if stopped.get("during") == "recovery" else ""
         what = f"{stopped.get('service')} (the engine's {stopped.get('target')})"
@@ -60,8 +60,9 @@ def restart_effects(events: list[dict[str, Any]], completed: bool) -> list[str]:
                 came_back = f"could not be started again ({event.get('error')})"
                 break
         outcome = "the run recovered" if completed else "the run did not recover: it was left stranded"
+        moment = f"{_where(stopped)}{f' {phase}' if phase else ''}{during}"
         sentences.append(
-            f"restart fault #{index + 1}: {what} stopped{_where(stopped)} {phase}{during} for "
+            f"restart fault #{index + 1}: {what} stopped{moment} for "
             f"{float(stopped.get('downtime', 0)):.1f} s, {came_back}; {outcome}"
         )
     return sentences
