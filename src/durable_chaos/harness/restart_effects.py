@@ -23,7 +23,8 @@ def _where(event: dict[str, Any]) -> str:
 
 def restart_effects(events: list[dict[str, Any]], completed: bool) -> list[str]:
     """One sentence per restart in the faulted run and its resumes, ending with whether the run
-    recovered (``completed``) or was left stranded."""
+    recovered (``completed``); what the engine holds of a run that did not (a stranded workflow) is in
+    the run's error, asked of the engine once the infrastructure is back (``EngineAdapter.stranded``)."""
     run = [e for e in events if is_faulted(e["role"])]
     sentences = []
     for position, stopped in enumerate(run):
@@ -59,7 +60,7 @@ def restart_effects(events: list[dict[str, Any]], completed: bool) -> list[str]:
             ):
                 came_back = f"could not be started again ({event.get('error')})"
                 break
-        outcome = "the run recovered" if completed else "the run did not recover: it was left stranded"
+        outcome = "the run recovered" if completed else "the run did not recover"
         moment = f"{_where(stopped)}{f' {phase}' if phase else ''}{during}"
         sentences.append(
             f"restart fault #{index + 1}: {what} stopped{moment} for "

@@ -504,6 +504,10 @@ class TrialRunner:
             await replay_check(scenario, adapter, observer, target, faulted, workdir)
         if restarts is not None:
             restarts.close()  # a server still down comes back now, and says so in the history
+            if not faulted.completed:
+                note = await asyncio.to_thread(adapter.stranded, workdir, faulted)
+                if note:
+                    faulted = replace(faulted, error=f"{faulted.error}; {note}")
         evidence = Evidence(
             golden,
             faulted,

@@ -94,4 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Exit hard, as a warm worker's forked child does: a run given up on (a recovery deadline passed while
+    # the engine waits for its database) must not finish in a background thread during interpreter exit.
+    exit_code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
