@@ -86,11 +86,13 @@ def test_during_recovery_fires_only_in_a_resumed_process() -> None:
 def test_preflight_refuses_a_target_the_engine_cannot_restart() -> None:
     scenario = load_scenario(NETWORK / "dbos_postgres_restart.yaml")
     assert problems(scenario, ["dbos"], None) == []
-    found = problems(scenario, ["prefect"], None)
+    found = problems(scenario, ["temporal"], None)
     assert found and all(
-        "which engine 'prefect' cannot restart (it can restart: nothing yet)" in p for p in found
+        "which engine 'temporal' cannot restart (it can restart: nothing yet)" in p for p in found
     )
     assert "plan 'postgres-restarted-during-recovery' fault #2 restarts the database" in found[0]
+    (prefect,) = set(problems(scenario, ["prefect"], None)[:1])
+    assert "which engine 'prefect' cannot restart (it can restart: engine_api)" in prefect
 
 
 # -- the handshake: a worker asks, the session stops and starts ------------------------------------------
@@ -328,6 +330,18 @@ def test_postgres_down_past_the_recovery_deadline_strands_the_workflow(dbos_runn
     assert "status unreadable, the system database is unreachable" in verdict.detail, verdict.detail
     assert "-faulted is still PENDING after the run ended: stranded" in verdict.detail  # named
     assert "for 8.0 s" in verdict.detail and verdict.detail.endswith("the run did not recover")
+
+
+def test_prefect_api_restarted_mid_run_recovers(runner: TrialRunner) -> None:
+    result = run(runner, "prefect_api_restart.yaml", "prefect-api-restarted-mid-run")
+    assert result.verdict == "pass", result.reason
+    detail = result.verdicts["completes"].detail
+    assert (
+        "(the engine's API server) stopped at model_request #2 (gpt-4o) attempt 1 before for 2.0 s" in detail
+    )
+    assert detail.endswith("the run recovered")
+    restarts = [e for e in result.events if e["event"] == "restart"]
+    assert [e["action"] for e in restarts] == ["stopped", "started"]
 
 
 def test_restart_trials_are_skipped_without_postgres_binaries(

@@ -11,7 +11,7 @@ from typing import Any
 
 from durable_chaos.harness.evidence import is_faulted
 
-_DURING = {"recovery": "during recovery"}
+_TARGETS = {"database": "the engine's database", "engine_api": "the engine's API server"}
 
 
 def _where(event: dict[str, Any]) -> str:
@@ -40,7 +40,8 @@ def restart_effects(events: list[dict[str, Any]], completed: bool) -> list[str]:
             None,
         )
         during = f", during recovery ({stopped['role']})" if stopped.get("during") == "recovery" else ""
-        what = f"{stopped.get('service')} (the engine's {stopped.get('target')})"
+        target = str(stopped.get("target"))
+        what = f"{stopped.get('service')} ({_TARGETS.get(target, target)})"
         came_back = "not started again"
         for event in run[position + 1 :]:
             if (
