@@ -328,7 +328,7 @@ def test_postgres_down_past_the_recovery_deadline_strands_the_workflow(dbos_runn
     verdict = result.verdicts["completes"]
     assert verdict.held is False
     assert "status unreadable, the system database is unreachable" in verdict.detail, verdict.detail
-    assert "-faulted is still PENDING after the run ended: stranded" in verdict.detail  # named
+    assert "-faulted is still PENDING after the run ended: stranded" in verdict.detail, verdict.detail
     assert "for 8.0 s" in verdict.detail and verdict.detail.endswith("the run did not recover")
 
 
