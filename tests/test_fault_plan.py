@@ -110,12 +110,14 @@ def test_fault_kinds_are_the_union_members() -> None:
         "stream_stall",
         "stream_malformed",
         "network",
+        "restart",
         "mcp_server_exit",
         "kill",
     )
     required: dict[str, dict[str, object]] = {
         "latency": {"seconds": 1},
         "network": {"target": "model_endpoint", "toxic": "down"},
+        "restart": {"target": "database"},
     }
     for kind in FAULT_KINDS:
         extra = required.get(kind, {})

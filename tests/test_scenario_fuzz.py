@@ -47,6 +47,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "stream_malformed": {"event": 1},
     "mcp_server_exit": {},
     "network": {"target": "model_endpoint", "toxic": "latency", "attributes": {"latency": 100}},
+    "restart": {"target": "database", "downtime": 1.5, "during": "recovery"},
     "kill": {},
 }
 

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from durable_chaos.faults.model import Fault, KillFault, LatencyFault, NetworkFault, Phase
+from durable_chaos.faults.model import Fault, KillFault, LatencyFault, NetworkFault, Phase, RestartFault
 from durable_chaos.faults.plan import ArmedPlan, strikes
 from durable_chaos.faults.units import UnitRef, UnitTracker
 
@@ -48,6 +48,16 @@ class NetworkControl(Protocol):
         """Undo :meth:`apply` (a toxic already gone is fine)."""
 
 
+class RestartControl(Protocol):
+    """Restarts the engine's infrastructure (implemented by the harness: the worker asks the process
+    that owns the infrastructure, which stops it now and starts it again after the fault's downtime)."""
+
+    def restart(self, index: int, fault: RestartFault, role: str) -> dict[str, Any]:
+        """Stop fault #``index``'s target and return once it is down (what was stopped, for the history);
+        the owner starts it again ``fault.downtime`` seconds later. Raises ``RuntimeError`` if it could
+        not be stopped."""
+
+
 class FaultInjected(Exception):
     """Marker base for errors raised by injectors (for messages only, never caught by engines)."""
 
@@ -74,7 +84,15 @@ class Attempt:
         ``outside_unit``)."""
         plan, tracker = self.injection.plan, self.injection.tracker
         self.injection.lift_network(self, phase)
-        chosen = plan.select(tracker, self.unit, self.attempt, phase, streaming=streaming, where=where)
+        chosen = plan.select(
+            tracker,
+            self.unit,
+            self.attempt,
+            phase,
+            streaming=streaming,
+            where=where,
+            resumed=self.injection.resumed,
+        )
         if chosen is None:
             return None
         index, fault = chosen
@@ -84,6 +102,9 @@ class Attempt:
         if isinstance(fault, NetworkFault):
             self.injection.apply_network(index, fault, self)
             return None  # the network acts on the traffic; the unit itself goes ahead
+        if isinstance(fault, RestartFault):
+            self.injection.restart(index, fault, self)
+            return None  # the server is down; the unit goes ahead and meets the outage
         return fault
 
     def finish(self, event: str, **fields: Any) -> None:
@@ -105,6 +126,23 @@ class Injection:
     applied: dict[int, NetworkFault] = field(default_factory=dict)
     """Network faults applied by this process and not yet removed, by plan index."""
     timers: dict[int, threading.Timer] = field(default_factory=dict)
+    resumed: bool = False
+    """This process resumes a killed run (faults ``during: recovery`` fire only here)."""
+    restarts: RestartControl | None = None
+    """Where restart faults go; ``None`` when the trial has none (one firing then is a harness bug)."""
+
+    def restart(self, index: int, fault: RestartFault, attempt: Attempt) -> None:
+        """Have the fault's target stopped (started again after its downtime by its owner), recorded as
+        a ``restart`` event (``action`` stopped, or failed with ``error``) once it is down."""
+        if self.restarts is None:
+            raise RuntimeError("durable-chaos: a restart fault fired but the trial set up no restarts")
+        fields = {"index": index, "target": fault.target, "downtime": fault.downtime, "during": fault.during}
+        try:
+            done = self.restarts.restart(index, fault, self.role)
+        except Exception as exc:  # noqa: BLE001 - recorded; the trial is then an error, never a pass
+            self.emit("restart", attempt, action="failed", error=f"{type(exc).__name__}: {exc}", **fields)
+            return
+        self.emit("restart", attempt, action="stopped", **fields, **done)
 
     def apply_network(self, index: int, fault: NetworkFault, attempt: Attempt) -> None:
         """Apply a network fault that fired, and arrange its removal (``duration`` or ``until``).

@@ -64,6 +64,11 @@ class _Fault(_Strict):
         """Whether this fault kind can strike a unit of the given kind at all."""
         return True
 
+    def fires_in(self, *, resumed: bool) -> bool:
+        """Whether the fault may fire in this process of the run (``resumed``: a worker started after a
+        kill, recovering the run)."""
+        return True
+
 
 class TimeoutFault(_Fault):
     """The client times out talking to the model endpoint or MCP server, after an optional delay."""
@@ -272,6 +277,36 @@ class NetworkFault(_Fault):
         return f"{self.toxic}{f' ({attrs})' if attrs else ''} on {self.target}"
 
 
+RestartTarget = Literal["database", "engine_api"]
+RESTART_TARGETS: tuple[str, ...] = ("database", "engine_api")
+
+
+class RestartFault(_Fault):
+    """The engine's ``database`` (e.g. DBOS's Postgres) or ``engine_api`` server (e.g. Prefect's) is
+    stopped when the boundary ``at`` is reached and started again ``downtime`` seconds later.
+
+    - ``during``: ``any`` (default: the first process of the run that reaches the boundary) or
+      ``recovery`` (only in a resumed worker, after a kill: the restart hits the run while it recovers).
+
+    The worker cannot restart infrastructure itself: it asks the process that owns it (the session) and
+    goes on once the server is down; the engine must ride out the outage (or the run is left stranded).
+    Which targets an engine can restart is the engine's to say (``EngineSpec.restart_targets``).
+    """
+
+    kind: Literal["restart"]
+    target: RestartTarget
+    downtime: Annotated[float, Field(ge=0, le=600)] = 1.0
+    during: Literal["any", "recovery"] = "any"
+
+    def fires_in(self, *, resumed: bool) -> bool:
+        return self.during == "any" or resumed
+
+    def describe(self) -> str:
+        """``database down 2.0 s, during recovery`` — for messages."""
+        during = ", during recovery" if self.during == "recovery" else ""
+        return f"{self.target} down {self.downtime:.1f} s{during}"
+
+
 class McpServerExitFault(_Fault):
     """The MCP server's stdio process dies (SIGKILL) just before the call reaches it; the call then
     fails the way a call to a dead server fails. Strikes only MCP units."""
@@ -298,6 +333,7 @@ Fault = Annotated[
     | StreamStallFault
     | StreamMalformedFault
     | NetworkFault
+    | RestartFault
     | McpServerExitFault
     | KillFault,
     Field(discriminator="kind"),
@@ -315,6 +351,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "stream_stall",
     "stream_malformed",
     "network",
+    "restart",
     "mcp_server_exit",
     "kill",
 )

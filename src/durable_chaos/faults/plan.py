@@ -29,10 +29,12 @@ class ArmedPlan:
         *,
         streaming: bool = False,
         where: Callable[[Fault], bool] | None = None,
+        resumed: bool = False,
     ) -> tuple[int, Fault] | None:
         """The first fault that strikes this unit attempt at this phase, counted as fired.
         ``streaming``: the unit is a model request whose response streams (stream faults need one).
-        ``where``: only faults it accepts are considered (the others stay armed for another place)."""
+        ``where``: only faults it accepts are considered (the others stay armed for another place).
+        ``resumed``: this process resumes a killed run (faults ``during: recovery`` fire only then)."""
         for index, fault in enumerate(self.faults):
             selector = fault.at
             if self.fired[index] >= selector.times or selector.phase != phase:
@@ -40,6 +42,8 @@ class ArmedPlan:
             if where is not None and not where(fault):
                 continue
             if fault.streaming_only and not streaming:
+                continue
+            if not fault.fires_in(resumed=resumed):
                 continue
             if not (fault.applies_to(unit.kind) and strikes(selector, tracker, unit, attempt)):
                 continue

@@ -8,6 +8,7 @@ from typing import Any
 
 from durable_chaos.fixtures.ledger import tokens
 from durable_chaos.harness.evidence import Evidence
+from durable_chaos.harness.network_effects import network_failures
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,17 @@ FAILING_FAULTS = frozenset(
         "kill",
     }
 )
+"""Fault kinds that fail the unit they strike. A ``network`` fault fails no unit by itself: the units
+that failed while its toxic was applied count instead (:func:`network_failures`), a lost model response
+as a request that was sent. ``restart`` faults are not counted: they act on the engine's own
+infrastructure (its database, its API server), which a system without checkpoints does not have."""
 
 
 def restart_losses(evidence: Evidence) -> int:
     """Tokens a naive system (no checkpoints) would lose to the faults: each unit struck by a
-    failing fault forces one restart from scratch, losing the golden run's model calls made before
-    that unit (and the struck request itself when the fault hit after it was sent)."""
+    failing fault, or failed by the network while a network fault was applied, forces one restart
+    from scratch, losing the golden run's model calls made before that unit (and the struck request
+    itself when the fault hit after it was sent)."""
     golden_sends = sorted(evidence.golden_ledger(), key=lambda e: e["t"])
     first_invoke: dict[str, float] = {}
     for event in evidence.events:
@@ -139,6 +145,8 @@ def restart_losses(evidence: Evidence) -> int:
         if fault["fault"]["kind"] in FAILING_FAULTS:
             fp = fault["unit"]["fingerprint"]
             struck[fp] = struck.get(fp, False) or fault["fault"]["phase"] == "after"
+    for fp, sent in network_failures(evidence.events).items():
+        struck[fp] = struck.get(fp, False) or sent
     lost = 0
     for fp, after in struck.items():
         if fp not in first_invoke:

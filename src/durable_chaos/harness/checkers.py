@@ -23,6 +23,7 @@ from durable_chaos.harness.evidence import (
     variant_role,
 )
 from durable_chaos.harness.network_effects import network_effects
+from durable_chaos.harness.restart_effects import restart_effects
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ Checker = Callable[[Evidence], Verdict]
 def completes(evidence: Evidence) -> Verdict:
     """The faulted run finishes with an output (after retries and resumes)."""
     faults = len(evidence.faulted_events("fault"))
-    network = "".join(f"; {sentence}" for sentence in network_effects(evidence.events))
+    effects = network_effects(evidence.events) + restart_effects(evidence.events, evidence.faulted.completed)
+    network = "".join(f"; {sentence}" for sentence in effects)
     if evidence.faulted.completed:
         return Verdict(True, f"the run completed; {faults} fault(s) fired{network}")
     why = (

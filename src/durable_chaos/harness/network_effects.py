@@ -27,33 +27,59 @@ def _where(event: dict[str, Any]) -> str:
     return f" at {unit['kind']} #{unit['ordinal']} ({unit['name']}) attempt {event.get('attempt')}"
 
 
-def network_effects(events: list[dict[str, Any]]) -> list[str]:
-    """One sentence per network fault applied in the faulted run and its resumes."""
+def applied_spans(
+    events: list[dict[str, Any]],
+) -> list[tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]]:
+    """Per network fault applied in the faulted run and its resumes: the ``applied`` event, the event
+    that ended it (its ``removed`` event, or the worker's ``killed``; ``None`` if the run ended first),
+    and the unit attempts that failed in between."""
     run = [e for e in events if is_faulted(e["role"])]
-    sentences = []
+    spans = []
     for start, applied in enumerate(run):
         if applied["event"] != "network" or applied.get("action") != "applied":
             continue
-        index = applied["index"]
-        fault = f"network fault #{index + 1} ({applied.get('toxic')} on {applied.get('target')})"
-        failures: Counter[str] = Counter()
-        ended = "still applied when the run ended"
+        ended: dict[str, Any] | None = None
+        failed: list[dict[str, Any]] = []
         for event in run[start + 1 :]:
-            if (
-                event["event"] == "network"
-                and event.get("index") == index
-                and event.get("action") == "removed"
-            ):
-                seconds = event["t"] - applied["t"]
-                ended = (
-                    f"{_REMOVED.get(event.get('why', ''), 'removed')}{_where(event)} ({seconds:.1f} s later)"
-                )
-                break
-            if event["event"] == "killed":
-                ended = "still applied when the worker was killed (healed before the resume)"
+            removed = event["event"] == "network" and event.get("action") == "removed"
+            if (removed and event.get("index") == applied["index"]) or event["event"] == "killed":
+                ended = event
                 break
             if event["event"] == "fail" and event.get("unit"):
-                failures[str(event.get("error") or f"HTTP {event.get('status')}")] += 1
+                failed.append(event)
+        spans.append((applied, ended, failed))
+    return spans
+
+
+def network_failures(events: list[dict[str, Any]]) -> dict[str, bool]:
+    """Units whose attempts failed while a network fault was applied (fingerprint -> whether the request
+    had been sent: a lost response on the model endpoint), which a system without checkpoints would
+    have to restart from scratch, as after a timeout."""
+    struck: dict[str, bool] = {}
+    for applied, _ended, failed in applied_spans(events):
+        sent = applied.get("target") == "model_endpoint"
+        for event in failed:
+            fp = event["unit"]["fingerprint"]
+            struck[fp] = struck.get(fp, False) or sent
+    return struck
+
+
+def network_effects(events: list[dict[str, Any]]) -> list[str]:
+    """One sentence per network fault applied in the faulted run and its resumes."""
+    sentences = []
+    for applied, end, failed in applied_spans(events):
+        index = applied["index"]
+        fault = f"network fault #{index + 1} ({applied.get('toxic')} on {applied.get('target')})"
+        failures: Counter[str] = Counter(
+            str(event.get("error") or f"HTTP {event.get('status')}") for event in failed
+        )
+        if end is None:
+            ended = "still applied when the run ended"
+        elif end["event"] == "killed":
+            ended = "still applied when the worker was killed (healed before the resume)"
+        else:
+            seconds = end["t"] - applied["t"]
+            ended = f"{_REMOVED.get(end.get('why', ''), 'removed')}{_where(end)} ({seconds:.1f} s later)"
         if failures:
             kinds = ", ".join(f"{name} x{count}" for name, count in failures.most_common())
             effect = f"{sum(failures.values())} unit attempt(s) failed while it was applied ({kinds})"

@@ -36,6 +36,21 @@ def engine_problem(engine: str) -> str | None:
     return None
 
 
+def restart_problems(scenario: Scenario, engine: str) -> list[str]:
+    """``restart`` faults naming a target the engine cannot restart."""
+    offered = engine_spec(engine).restart_targets
+    found = []
+    for plan in scenario.plans:
+        for index, fault in enumerate(plan.faults, 1):
+            if fault.kind == "restart" and fault.target not in offered:
+                found.append(
+                    f"plan {plan.name!r} fault #{index} restarts the {fault.target}, which engine {engine!r} "
+                    f"cannot restart (it can restart: {', '.join(offered) or 'nothing yet'}); see "
+                    "docs/network.md"
+                )
+    return found
+
+
 def _matches(pattern: str, names: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for name in names)
 
@@ -104,6 +119,7 @@ def problems(scenario: Scenario, engines: Iterable[str], target: object | None) 
         problem = engine_problem(engine)
         if problem is not None:
             found.append(problem)
+        found.extend(restart_problems(scenario, engine))
     if target is None:
         return found
     if scenario.agent is not None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from durable_chaos import jsonl
 from durable_chaos.faults.abort import TrialAborted, aborting
-from durable_chaos.faults.context import Injection, activated
+from durable_chaos.faults.context import Injection, RestartControl, activated
 from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.injectors.mcp import mcp_faults
 from durable_chaos.faults.injectors.tools import tool_faults
@@ -42,7 +42,7 @@ from durable_chaos.fixtures.engines import (
     adapter_for,
     engine_spec,
 )
-from durable_chaos.fixtures.engines.base import import_object
+from durable_chaos.fixtures.engines.base import RestartUnavailable, import_object
 from durable_chaos.fixtures.hooks import check_hooks
 from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
@@ -74,6 +74,7 @@ from durable_chaos.harness.network import (
     relay_model_traffic,
 )
 from durable_chaos.harness.pricing import Cost, cost
+from durable_chaos.harness.restarts import TrialRestarts, restart_errors, restart_faults
 from durable_chaos.harness.scenario import Plan, Scenario
 from durable_chaos.harness.trial_spec import TrialSpec
 from durable_chaos.harness.workers import WarmWorkerGone, WorkerFailed, WorkerPool, Zygote, run_process
@@ -381,7 +382,7 @@ class TrialRunner:
                 result = asyncio.run(self._run(spec, workdir))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
-        except TargetNotOffered as exc:
+        except (TargetNotOffered, RestartUnavailable) as exc:
             result = TrialResult(spec, "skipped", str(exc))
         except (TrialSetupError, EngineUnavailable, CassetteError, NetworkUnavailable) as exc:
             result = TrialResult(spec, "error", str(exc))
@@ -416,12 +417,19 @@ class TrialRunner:
         history = History(workdir / "history.jsonl")
         ledger = Ledger(workdir / "ledger.jsonl")
         observer = TrialObserver(history, ledger, adapter)
-        network = self.network.trial(spec.plan.faults, adapter, workdir)
+        # Restarts first: the engine may put the trial on infrastructure it owns, which the network
+        # targets and the workers' environment then name.
+        restarts = TrialRestarts.open(spec.plan.faults, adapter, workdir, history)
         try:
-            return await self._judge(spec, workdir, target, adapter, observer, network)
+            network = self.network.trial(spec.plan.faults, adapter, workdir)
+            try:
+                return await self._judge(spec, workdir, target, adapter, observer, network, restarts)
+            finally:
+                if network is not None:
+                    network.close()
         finally:
-            if network is not None:
-                network.close()
+            if restarts is not None:
+                restarts.close()
 
     async def _judge(
         self,
@@ -431,15 +439,20 @@ class TrialRunner:
         adapter: EngineAdapter,
         observer: TrialObserver,
         network: TrialNetwork | None,
+        restarts: TrialRestarts | None = None,
     ) -> TrialResult:
         scenario = spec.scenario
         history, ledger = observer.history, observer.ledger
         expect = scenario.expect_for(spec.plan)
         properties = scenario.properties_for(spec.plan)
         comparator = load_comparator(scenario, spec.plan)
-        workers = WorkerPool(self, spec, adapter, history, workdir, network=network)
+        workers = WorkerPool(self, spec, adapter, history, workdir, network=network, restarts=restarts)
         handle = network.handle if network is not None else None
-        in_process = adapter.runs_in_process and not needs_worker(spec.plan.faults)
+        in_process = (
+            adapter.runs_in_process
+            and not needs_worker(spec.plan.faults)
+            and not restart_faults(spec.plan.faults)
+        )
 
         async def unfaulted(role: str) -> tuple[RunOutcome, list[str]]:
             if in_process:
@@ -495,6 +508,12 @@ class TrialRunner:
             armed.fired = fired_counts(history.events(), len(spec.plan.faults))
         if "deterministic_replay" in properties and faulted.completed:
             await replay_check(scenario, adapter, observer, target, faulted, workdir)
+        if restarts is not None:
+            restarts.close()  # a server still down comes back now, and says so in the history
+            if not faulted.completed:
+                note = await asyncio.to_thread(adapter.stranded, workdir, faulted)
+                if note:
+                    faulted = replace(faulted, error=f"{faulted.error}; {note}")
         evidence = Evidence(
             golden,
             faulted,
@@ -513,6 +532,7 @@ class TrialRunner:
         events = history.events()
         misses = unique(golden_misses + faulted_misses + aborted_misses(events))
         errors = setup_errors(scenario, golden, misses, armed, variants, other_aborts(events))
+        errors += restart_errors(evidence.events)
         verdicts = check(evidence, list(properties))
         if aborts(events):  # a harness error, not the agent's: nothing about the agent can be judged
             verdicts = {}
@@ -554,13 +574,21 @@ async def run_role(
     allow_kill: bool = False,
     network: NetworkHandle | None = None,
     end_process: Callable[[str], None] | None = None,
+    restarts: RestartControl | None = None,
 ) -> tuple[RunOutcome, list[str]]:
     """One run of the target in this process, with every fault and observation layer installed.
     Returns the outcome and the model requests the cassette could not answer. A variant's roles run
     the variant's inputs. A harness error (a cassette miss) aborts the run (:mod:`faults.abort`): in a
     worker ``end_process`` ends the process then and there; here the run's outcome says so."""
     injection = Injection(
-        plan, tracker or UnitTracker(), observer, role, allow_kill=allow_kill, network=network
+        plan,
+        tracker or UnitTracker(),
+        observer,
+        role,
+        allow_kill=allow_kill,
+        network=network,
+        resumed=resume,
+        restarts=restarts,
     )
     target = role_target(scenario, target, role)
     request = run_request(scenario, adapter, role, workdir, resume, previous_ids or {}, allow_kill)

@@ -23,6 +23,7 @@ from durable_chaos.harness.checkers import jsonable
 from durable_chaos.harness.evidence import is_faulted
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.network import NetworkHandle
+from durable_chaos.harness.restarts import RestartClient
 from durable_chaos.harness.runner import fired_counts, load_target, run_role
 from durable_chaos.harness.scenario import Plan
 from durable_chaos.harness.scenario_loader import load_scenario
@@ -71,6 +72,7 @@ async def work(job: WorkerJob) -> dict[str, Any]:
         allow_kill=True,
         network=NetworkHandle.from_env(),
         end_process=lambda reason: end_aborted(job, reason),
+        restarts=RestartClient.from_env(),
     )
     return {
         "completed": outcome.completed,
@@ -106,4 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Exit hard, as a warm worker's forked child does: a run given up on (a recovery deadline passed while
+    # the engine waits for its database) must not finish in a background thread during interpreter exit.
+    exit_code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)

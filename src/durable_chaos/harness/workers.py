@@ -29,6 +29,7 @@ from durable_chaos.processes import own_session_dying_with_parent
 
 if TYPE_CHECKING:
     from durable_chaos.harness.network import TrialNetwork
+    from durable_chaos.harness.restarts import TrialRestarts
     from durable_chaos.harness.runner import TrialRunner, TrialSpec
 
 WORKER_TIMEOUT_SECONDS = 300.0
@@ -76,6 +77,8 @@ class WorkerPool:
     workdir: Path
     network: TrialNetwork | None = None
     """The trial's proxies: routed in the worker's environment, healed after a kill."""
+    restarts: TrialRestarts | None = None
+    """The trial's restart service, named in the worker's environment."""
     started: int = 0
 
     async def run(self, role: str, *, armed: bool, resume: bool = False) -> tuple[RunOutcome, list[str]]:
@@ -107,7 +110,11 @@ class WorkerPool:
 
     def environment(self) -> dict[str, str]:
         env = self.adapter.worker_environment(self.workdir)
-        return self.network.worker_environment(self.adapter, env) if self.network is not None else env
+        if self.network is not None:
+            env = self.network.worker_environment(self.adapter, env)
+        if self.restarts is not None:
+            env = {**env, **self.restarts.environment()}
+        return env
 
     async def spawn(
         self, role: str, *, armed: bool, resume: bool

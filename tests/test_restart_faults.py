@@ -1,0 +1,378 @@
+"""The ``restart`` fault kind: the model and its checks, ``during: recovery``, the worker-to-session
+handshake, the verdict's words, preflight, network faults in the naive-restart accounting, and
+end-to-end trials that restart a real Postgres under DBOS (a correct run recovers; a run whose recovery
+is given up before the database is back is caught, stranded)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from durable_chaos.faults.context import Injection
+from durable_chaos.faults.model import Fault, RestartFault
+from durable_chaos.faults.plan import ArmedPlan
+from durable_chaos.faults.units import UnitTracker
+from durable_chaos.fixtures.engines.base import RunOutcome
+from durable_chaos.fixtures.engines.dbos.postgres import PostgresServer, find_bin_dir
+from durable_chaos.harness.accounting import restart_losses
+from durable_chaos.harness.checkers import completes
+from durable_chaos.harness.evidence import Evidence
+from durable_chaos.harness.history import History
+from durable_chaos.harness.preflight import problems
+from durable_chaos.harness.restart_effects import restart_effects
+from durable_chaos.harness.restarts import RestartClient, TrialRestarts, restart_errors
+from durable_chaos.harness.runner import TrialRunner, TrialSpec
+from durable_chaos.harness.scenario_loader import ScenarioError, load_scenario
+
+NETWORK = Path(__file__).resolve().parent.parent / "scenarios" / "network"
+FAULT = TypeAdapter(Fault)
+needs_postgres = pytest.mark.skipif(find_bin_dir() is None, reason="no PostgreSQL server binaries")
+
+
+def restart(**fields: Any) -> RestartFault:
+    fault = FAULT.validate_python({"kind": "restart", "target": "database", **fields})
+    assert isinstance(fault, RestartFault)
+    return fault
+
+
+# -- the model -------------------------------------------------------------------------------------------
+
+
+def test_restart_fault_model() -> None:
+    fault = restart(downtime=2, during="recovery")
+    assert fault.describe() == "database down 2.0 s, during recovery"
+    assert restart().downtime == 1.0 and restart().during == "any"
+    with pytest.raises(ValidationError):
+        restart(target="the_internet")
+    with pytest.raises(ValidationError):
+        restart(downtime=-1)
+    with pytest.raises(ValidationError):
+        restart(during="later")
+
+
+def test_bad_restart_fault_is_one_line_per_field_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "schema_version: 1\nname: bad\nagent: x:y\nprompt: p\nengines: [dbos]\ncassette: c.yaml\n"
+        "plans:\n  - name: p\n    faults:\n      - kind: restart\n        target: the_internet\n"
+        "        during: later\n"
+    )
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    lines = str(error.value).splitlines()
+    assert lines == [
+        f"{path}:11: plans[0].faults[0].target: "
+        "Input should be 'database' or 'engine_api' (got 'the_internet')",
+        f"{path}:12: plans[0].faults[0].during: Input should be 'any' or 'recovery' (got 'later')",
+    ]
+
+
+def test_during_recovery_fires_only_in_a_resumed_process() -> None:
+    tracker = UnitTracker()
+    unit, attempt = tracker.observe("model_request", "gpt-4o", "fp")
+    at = {"kind": "model_request"}
+    first = ArmedPlan([restart(during="recovery", at=at)])
+    assert first.select(tracker, unit, attempt, "before") is None
+    assert first.select(tracker, unit, attempt, "before", resumed=True) is not None
+    anywhere = ArmedPlan([restart(at=at)])
+    assert anywhere.select(tracker, unit, attempt, "before") is not None
+
+
+def test_preflight_refuses_a_target_the_engine_cannot_restart() -> None:
+    scenario = load_scenario(NETWORK / "dbos_postgres_restart.yaml")
+    assert problems(scenario, ["dbos"], None) == []
+    found = problems(scenario, ["temporal"], None)
+    assert found and all(
+        "which engine 'temporal' cannot restart (it can restart: nothing yet)" in p for p in found
+    )
+    assert "plan 'postgres-restarted-during-recovery' fault #2 restarts the database" in found[0]
+    (prefect,) = set(problems(scenario, ["prefect"], None)[:1])
+    assert "which engine 'prefect' cannot restart (it can restart: engine_api)" in prefect
+
+
+# -- the handshake: a worker asks, the session stops and starts ------------------------------------------
+
+
+class RecordingService:
+    """A stand-in server: records when it was stopped and started (the real one is Postgres, below)."""
+
+    name = "test server"
+
+    def __init__(self, fail_start: bool = False) -> None:
+        self.calls: list[tuple[str, float]] = []
+        self.fail_start = fail_start
+
+    def stop(self) -> None:
+        self.calls.append(("stop", time.monotonic()))
+
+    def start(self) -> None:
+        self.calls.append(("start", time.monotonic()))
+        if self.fail_start:
+            raise OSError("port in use")
+
+
+class Events:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def event(self, record: dict[str, Any]) -> None:
+        self.events.append(record)
+
+    def model_exchange(self, record: dict[str, Any]) -> None:
+        pass
+
+    def unit_context(self) -> dict[str, Any]:
+        return {}
+
+
+def test_worker_asks_session_stops_then_starts_after_the_downtime(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.jsonl")
+    service = RecordingService()
+    restarts = TrialRestarts({"database": service}, history)
+    try:
+        host, port = restarts.environment()["DURABLE_CHAOS_RESTART"].rsplit(":", 1)
+        client = RestartClient((host, int(port)))
+        observer = Events()
+        fault = restart(downtime=0.3, at={"kind": "tool_call"})
+        injection = Injection(ArmedPlan([fault]), UnitTracker(), observer, restarts=client)
+        attempt = injection.begin("tool_call", "load", "fp")
+        assert attempt.strike("before") is None  # the unit goes ahead and meets the outage
+        assert [c[0] for c in service.calls] == ["stop"]
+        stopped = [e for e in observer.events if e["event"] == "restart"]
+        assert stopped[0]["action"] == "stopped" and stopped[0]["service"] == "test server"
+        time.sleep(0.8)
+        assert [c[0] for c in service.calls] == ["stop", "start"]
+        assert service.calls[1][1] - service.calls[0][1] >= 0.3
+    finally:
+        restarts.close()
+    started = [e for e in history.events() if e["event"] == "restart"]
+    assert started[0]["action"] == "started" and started[0]["why"] == "downtime"
+    assert started[0]["down_for"] >= 0.3
+
+
+def test_a_server_still_down_when_the_trial_ends_is_started_then(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.jsonl")
+    service = RecordingService()
+    restarts = TrialRestarts({"database": service}, history)
+    restarts.stop(1, "database", 60.0, "faulted")
+    restarts.close()
+    assert [c[0] for c in service.calls] == ["stop", "start"]
+    (event,) = history.events()
+    assert event["why"] == "trial_end"
+    sentence = restart_effects([_stopped(), {**event, "t": 2.0}], completed=True)[0]
+    assert "started again only when the trial ended" in sentence
+
+
+def test_a_server_that_does_not_come_back_is_a_trial_error(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.jsonl")
+    restarts = TrialRestarts({"database": RecordingService(fail_start=True)}, history)
+    restarts.stop(0, "database", 0.0, "faulted")
+    restarts.close()
+    errors = restart_errors(history.events())
+    assert errors == ["restart fault #1 could not start again the database: OSError: port in use"]
+
+
+def test_a_stop_that_fails_is_recorded_and_a_trial_error() -> None:
+    class Refusing:
+        def restart(self, index: int, fault: RestartFault, role: str) -> dict[str, Any]:
+            raise RuntimeError("no restartable database in this trial")
+
+    observer = Events()
+    injection = Injection(
+        ArmedPlan([restart(at={"kind": "tool_call"})]), UnitTracker(), observer, restarts=Refusing()
+    )
+    injection.begin("tool_call", "load", "fp").strike("before")
+    (event,) = [e for e in observer.events if e["event"] == "restart"]
+    assert event["action"] == "failed"
+    assert restart_errors([event]) == [
+        "restart fault #1 could not stop the database: RuntimeError: no restartable database in this trial"
+    ]
+
+
+# -- the verdict's words -----------------------------------------------------------------------------------
+
+UNIT = {"kind": "model_request", "name": "gpt-4o", "ordinal": 2, "fingerprint": "f2"}
+
+
+def _stopped(role: str = "resume-1", during: str = "recovery") -> dict[str, Any]:
+    return {
+        "t": 1.0,
+        "pid": 2,
+        "role": role,
+        "event": "restart",
+        "action": "stopped",
+        "index": 1,
+        "target": "database",
+        "downtime": 2.0,
+        "during": during,
+        "service": "Postgres on 127.0.0.1:5433",
+        "unit": UNIT,
+        "attempt": 2,
+    }
+
+
+def _restart_events() -> list[dict[str, Any]]:
+    fault = {"t": 1.0, "pid": 2, "role": "resume-1", "event": "fault", "unit": UNIT, "attempt": 2}
+    fault["fault"] = {"index": 1, "kind": "restart", "phase": "after"}
+    started = {"t": 3.3, "pid": 1, "role": "resume-1", "event": "restart", "action": "started", "index": 1}
+    started.update(target="database", why="downtime", down_for=2.3)
+    return [fault, _stopped(), started]
+
+
+def test_completes_says_what_the_restart_did() -> None:
+    events = _restart_events()
+    recovered = completes(Evidence(RunOutcome("golden", True), RunOutcome("resume-1", True), events, [], ()))
+    assert recovered.held is True
+    assert (
+        "restart fault #2: Postgres on 127.0.0.1:5433 (the engine's database) stopped at model_request #2 "
+        "(gpt-4o) attempt 2 after, during recovery (resume-1) for 2.0 s, started again 2.3 s later; "
+        "the run recovered" in recovered.detail
+    )
+    error = "RecoveryTimeout: workflow w did not finish within 4s of recovery (status PENDING)"
+    stranded = completes(
+        Evidence(RunOutcome("golden", True), RunOutcome("resume-1", False, error=error), events, [], ())
+    )
+    assert stranded.held is False
+    assert error in stranded.detail
+    assert stranded.detail.endswith("the run did not recover")
+
+
+# -- network faults in what a naive restart would lose ---------------------------------------------------
+
+
+def _accounting_evidence(*, failed: bool, target: str = "model_endpoint") -> Evidence:
+    def send(t: float, fp: str) -> dict[str, Any]:
+        return {
+            "t": t,
+            "role": "golden",
+            "fingerprint": fp,
+            "usage": {"input_tokens": 100, "output_tokens": 10},
+        }
+
+    def event(t: float, role: str, name: str, fp: str, **fields: Any) -> dict[str, Any]:
+        unit = {
+            "kind": "model_request",
+            "name": "gpt-4o",
+            "ordinal": 1 if fp == "f1" else 2,
+            "fingerprint": fp,
+        }
+        return {"t": t, "pid": 1, "role": role, "event": name, "unit": unit, "attempt": 1, **fields}
+
+    events = [
+        event(0.0, "golden", "invoke", "f1"),
+        event(1.0, "golden", "invoke", "f2"),
+        event(10.0, "faulted", "fault", "f2", fault={"index": 0, "kind": "network", "phase": "before"}),
+        event(10.0, "faulted", "network", "f2", action="applied", index=0, target=target, toxic="down"),
+    ]
+    if failed:
+        events.append(event(10.5, "faulted", "fail", "f2", error="ConnectError"))
+    events.append(
+        event(11.0, "faulted", "network", "f2", action="removed", index=0, target=target, why="until")
+    )
+    ledger = [send(0.5, "f1"), send(1.5, "f2")]
+    return Evidence(RunOutcome("golden", True), RunOutcome("faulted", True), events, ledger, ())
+
+
+def test_a_network_fault_that_failed_a_unit_forces_a_naive_restart() -> None:
+    per_call = restart_losses(_accounting_evidence(failed=False, target="database"))
+    assert per_call == 0  # the toxic failed nothing: a naive system loses nothing either
+    lost = restart_losses(_accounting_evidence(failed=True))
+    # Model request 2 failed on the model endpoint: a naive restart loses request 1, and request 2 itself
+    # (it was sent; its response was lost on the way).
+    one = restart_losses(_accounting_evidence(failed=True, target="database"))
+    assert lost == 2 * one > 0
+
+
+# -- end to end: a real Postgres restarted under DBOS -----------------------------------------------------
+
+
+def run(runner: TrialRunner, file: str, plan: str) -> Any:
+    scenario = load_scenario(NETWORK / file)
+    chosen = next(p for p in scenario.plans if p.name == plan)
+    return runner.run(TrialSpec(scenario, scenario.engines[0], chosen))
+
+
+@pytest.fixture(scope="module")
+def dbos_runner() -> Any:
+    runner = TrialRunner()
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+@needs_postgres
+def test_postgres_restarted_during_dbos_recovery_recovers(dbos_runner: TrialRunner) -> None:
+    result = run(dbos_runner, "dbos_postgres_restart.yaml", "postgres-restarted-during-recovery")
+    assert result.verdict == "pass", result.reason
+    detail = result.verdicts["completes"].detail
+    assert (
+        "(the engine's database) stopped at model_request #2 (gpt-4o) attempt 2 after, during recovery"
+        in detail
+    )
+    assert detail.endswith("the run recovered")
+    assert result.resumes == 1
+
+
+@needs_postgres
+def test_postgres_down_past_the_recovery_deadline_strands_the_workflow(dbos_runner: TrialRunner) -> None:
+    result = run(
+        dbos_runner, "dbos_postgres_restart_stranded.yaml", "postgres-down-longer-than-the-recovery-deadline"
+    )
+    assert result.verdict == "pass", result.reason  # the known-bad setup was caught
+    verdict = result.verdicts["completes"]
+    assert verdict.held is False
+    assert "status unreadable, the system database is unreachable" in verdict.detail, verdict.detail
+    assert "-faulted is still PENDING after the run ended: stranded" in verdict.detail, verdict.detail
+    assert "for 8.0 s" in verdict.detail and verdict.detail.endswith("the run did not recover")
+
+
+def test_prefect_api_restarted_mid_run_recovers(runner: TrialRunner) -> None:
+    result = run(runner, "prefect_api_restart.yaml", "prefect-api-restarted-mid-run")
+    assert result.verdict == "pass", result.reason
+    detail = result.verdicts["completes"].detail
+    assert (
+        "(the engine's API server) stopped at model_request #2 (gpt-4o) attempt 1 before for 2.0 s" in detail
+    )
+    assert detail.endswith("the run recovered")
+    restarts = [e for e in result.events if e["event"] == "restart"]
+    assert [e["action"] for e in restarts] == ["stopped", "started"]
+
+
+def test_restart_trials_are_skipped_without_postgres_binaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DURABLE_CHAOS_PG_BIN", str(tmp_path))
+    runner = TrialRunner(warm_workers=False)
+    try:
+        result = run(runner, "dbos_postgres_restart.yaml", "postgres-restarted-mid-run")
+    finally:
+        runner.close()
+    assert result.verdict == "skipped"
+    assert "needs a PostgreSQL server the harness owns" in result.reason
+    assert "DURABLE_CHAOS_PG_BIN" in result.reason
+
+
+@needs_postgres
+def test_owned_postgres_stops_and_starts_on_the_same_port() -> None:
+    import sqlalchemy as sa
+
+    with PostgresServer() as server:
+        engine = sa.create_engine(server.url)
+        port = server.port
+        server.stop_server()
+        with pytest.raises(sa.exc.OperationalError), engine.connect():
+            pass
+        starter = threading.Thread(target=server.start_server)  # as a restart timer does
+        starter.start()
+        starter.join()
+        time.sleep(0.3)  # the starting thread is gone: the server must not have died with it
+        assert server.port == port and server.running
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+        engine.dispose()
