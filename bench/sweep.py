@@ -19,14 +19,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "scenarios" / "data_analyst"
 VERBOSE = False
-TARGETS = {"prefect": "agent: data_analyst_agent:analyst\nprompt: Analyze the sales data for Q4"}
+PROMPT = "prompt: Analyze the sales data for Q4"
+TARGETS = {
+    "prefect": ("data_analyst", f"agent: data_analyst_agent:analyst\n{PROMPT}"),
+    "dbos": ("data_analyst", f"agent: data_analyst_dbos:analyst\n{PROMPT}"),
+    "temporal": ("temporal", f"agent: data_analyst_temporal:analyst\n{PROMPT}"),
+    "restate": ("restate", f"agent: data_analyst_restate:analyst\n{PROMPT}"),
+}
+"""Per engine: the examples directory holding its data analyst, and the scenario's target lines."""
 
 
 def scenario(engine: str, unit_kinds: list[str]) -> str:
     return (
-        f"schema_version: 1\nname: sweep-bench\n{TARGETS[engine]}\nengines: [{engine}]\n"
+        f"schema_version: 1\nname: sweep-bench\n{TARGETS[engine][1]}\nengines: [{engine}]\n"
         "cassette: cassettes/data_analyst.yaml\nmodel_server: {script: script.yaml}\n"
         f"sweep:\n  unit_kinds: [{', '.join(unit_kinds)}]\n"
     )
@@ -34,10 +40,11 @@ def scenario(engine: str, unit_kinds: list[str]) -> str:
 
 def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, dict[str, int]]:
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
+        examples = ROOT / "scenarios" / TARGETS[engine][0]
         target = Path(tmp) / "scenarios"
-        shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
-        shutil.copytree(EXAMPLES / "cassettes", target / "cassettes", dirs_exist_ok=True)
-        shutil.copy(EXAMPLES / "script.yaml", target)
+        shutil.copytree(examples, target, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
+        shutil.copytree(examples / "cassettes", target / "cassettes", dirs_exist_ok=True)
+        shutil.copy(examples / "script.yaml", target)
         (target / "bench.yaml").write_text(scenario(engine, unit_kinds))
         report = Path(tmp) / "chaos.json"
         command = [sys.executable, "-m", "pytest", "--chaos", "scenarios", f"--chaos-report={report}"]

@@ -336,9 +336,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     terminalreporter.section("durable-chaos")
     if results:
+        from durable_chaos.harness.fault_coverage import coverage_lines
         from durable_chaos.harness.sweep import sweep_lines
 
-        for line in [*terminal_lines(results), "", *sweep_lines(results)]:
+        for line in [*terminal_lines(results), "", *sweep_lines(results), *coverage_lines(results)]:
             terminalreporter.write_line(line)
     if outcome is not None:
         for line in outcome_lines(outcome):

@@ -70,6 +70,11 @@ class CrashPoint:
 
 def golden_units(events: Iterable[dict[str, Any]]) -> list[Unit]:
     """The golden run's units in order of first appearance, from its ``invoke`` events."""
+    return list(units_by_fingerprint(events).values())
+
+
+def units_by_fingerprint(events: Iterable[dict[str, Any]]) -> dict[str, Unit]:
+    """The golden run's units by request fingerprint (a retry of a unit has its first attempt's)."""
     seen: dict[str, Unit] = {}
     counts: dict[tuple[str, str], int] = {}
     for event in events:
@@ -81,7 +86,7 @@ def golden_units(events: Iterable[dict[str, Any]]) -> list[Unit]:
         key = (unit["kind"], unit["name"])
         counts[key] = counts.get(key, 0) + 1
         seen[unit["fingerprint"]] = Unit(unit["kind"], unit["name"], counts[key])
-    return list(seen.values())
+    return seen
 
 
 def crash_points(
@@ -147,16 +152,6 @@ def coverage(points: Sequence[CrashPoint], exercised: Iterable[CrashPoint]) -> d
         "percent": round(100.0 * (total - len(missed)) / total, 1) if total else 100.0,
         "missed": [f"{p.unit.label} {p.phase} {p.fault} {p.recovery}" for p in missed],
     }
-
-
-def coverage_lines(name: str, engine: str, cov: dict[str, Any]) -> list[str]:
-    """coverage.py style: ``Name  Points  Miss  Cover  Missing``."""
-    head = f"{'Scenario':<40} {'Engine':<10} {'Points':>6} {'Miss':>5} {'Cover':>6}"
-    row = (
-        f"{name:<40} {engine:<10} {cov['points']:>6} {cov['points'] - cov['exercised']:>5} "
-        f"{cov['percent']:>5.0f}%"
-    )
-    return [head, "-" * len(head), row, *(f"  missing: {m}" for m in cov["missed"])]
 
 
 def matrix(verdicts: dict[CrashPoint, str]) -> list[str]:
@@ -226,18 +221,21 @@ def sweep_report(results: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def sweep_lines(results: Sequence[Any]) -> list[str]:
-    """The terminal's sweep section: per scenario and engine, the matrix then coverage."""
+    """The terminal's sweep section: per scenario and engine, the matrix (coverage is reported with
+    every scenario's, see :mod:`durable_chaos.harness.fault_coverage`)."""
     lines: list[str] = []
     for group in sweep_report(results):
-        verdicts = {
-            r.spec.point: r.verdict
-            for r in results
-            if isinstance(r.spec.point, CrashPoint)
-            and (r.spec.scenario.name, r.spec.engine) == (group["scenario"], group["engine"])
-        }
+        verdicts = sweep_verdicts(results, group["scenario"], group["engine"])
         lines += [f"sweep {group['scenario']} on {group['engine']} (P pass, F fail, E error, . not run):"]
-        lines += (
-            matrix(verdicts) + [""] + coverage_lines(group["scenario"], group["engine"], group["coverage"])
-        )
-        lines.append("")
+        lines += [*matrix(verdicts), ""]
     return lines
+
+
+def sweep_verdicts(results: Sequence[Any], scenario: str, engine: str) -> dict[CrashPoint, str]:
+    """The verdict of each crash point swept of one scenario on one engine."""
+    return {
+        r.spec.point: r.verdict
+        for r in results
+        if isinstance(r.spec.point, CrashPoint)
+        and (r.spec.scenario.name, r.spec.engine) == (scenario, engine)
+    }
