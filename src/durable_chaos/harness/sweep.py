@@ -171,10 +171,12 @@ def matrix(verdicts: dict[CrashPoint, str]) -> list[str]:
 
 
 def sweep_specs(scenario: Scenario, engine: str, runner: Any) -> list[TrialSpec]:
-    """The sweep's trials on one engine: the golden run is made now (a trial without faults, whose
-    golden run the runner then reuses for every point); raises :class:`SweepUnavailable` when it fails."""
+    """The sweep's trials on one engine: the golden run is made now (only it: the runner then reuses it
+    for every point), with the warm worker of the kill points starting beside it; raises
+    :class:`SweepUnavailable` when it fails."""
     assert scenario.sweep is not None
-    baseline = runner.run(TrialSpec(scenario, engine, Plan(name="sweep-baseline")))
+    runner.prewarm(scenario, engine, kills=any(mode != "retry" for mode in scenario.sweep.recovery))
+    baseline = runner.run(TrialSpec(scenario, engine, Plan(name="sweep-baseline")), golden_only=True)
     units = [u for u in golden_units(baseline.events) if u.kind in scenario.sweep.unit_kinds]
     if baseline.golden is None or not baseline.golden.completed or not units:
         raise SweepUnavailable(
