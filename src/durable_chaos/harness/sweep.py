@@ -154,19 +154,31 @@ def coverage(points: Sequence[CrashPoint], exercised: Iterable[CrashPoint]) -> d
     }
 
 
-def matrix(verdicts: dict[CrashPoint, str]) -> list[str]:
-    """Units (rows) x fault/phase/recovery (columns), each cell the trial's verdict (P, F, E, .)."""
+def matrix_cells(verdicts: dict[CrashPoint, str]) -> tuple[list[str], list[tuple[str, list[str | None]]]]:
+    """The matrix as data: column headings (``fault/phase/recovery``) and per unit (rows, by kind, name,
+    occurrence) its label and each column's verdict (``None``: not run)."""
     columns = sorted({(p.fault, p.phase, p.recovery) for p in verdicts})
     units = sorted({p.unit for p in verdicts}, key=lambda u: (u.kind, u.name, u.occurrence))
-    width = max([len(u.label) for u in units] + [4])
-    marks = {"pass": "P", "fail": "F", "error": "E", "invalid": "I"}
-    lines = [" " * width + "  " + "  ".join(f"{f}/{ph}/{r}" for f, ph, r in columns)]
-    for unit in units:
-        cells = []
-        for f, ph, r in columns:
-            verdict = verdicts.get(CrashPoint(unit, ph, f, r))  # type: ignore[arg-type]
-            cells.append((marks.get(verdict, "?") if verdict else ".").center(len(f"{f}/{ph}/{r}")))
-        lines.append(f"{unit.label:<{width}}  " + "  ".join(cells))
+    rows = [
+        (unit.label, [verdicts.get(CrashPoint(unit, ph, f, r)) for f, ph, r in columns])  # type: ignore[arg-type]
+        for unit in units
+    ]
+    return [f"{f}/{ph}/{r}" for f, ph, r in columns], rows
+
+
+MARKS = {"pass": "P", "fail": "F", "error": "E", "invalid": "I", "skipped": "S"}
+
+
+def matrix(verdicts: dict[CrashPoint, str]) -> list[str]:
+    """Units (rows) x fault/phase/recovery (columns), each cell the trial's verdict (P, F, E, .)."""
+    columns, rows = matrix_cells(verdicts)
+    width = max([len(label) for label, _ in rows] + [4])
+    lines = [" " * width + "  " + "  ".join(columns)]
+    for label, cells in rows:
+        marks = [
+            (MARKS.get(v, "?") if v else ".").center(len(c)) for v, c in zip(cells, columns, strict=True)
+        ]
+        lines.append(f"{label:<{width}}  " + "  ".join(marks))
     return lines
 
 
