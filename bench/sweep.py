@@ -4,7 +4,10 @@
 
 Sweeps the data-analysis example (``scenarios/data_analyst``, the capability-form agent) in a temp
 copy, with ``pytest --chaos -n N``, and prints per engine and worker count: crash points (trials),
-wall time, and crash points per minute (numbers, not pass/fail). Target: 60 per minute with ``-n 2``.
+wall time, crash points per minute, each point's own mean seconds (its trial: the faulted run, resumes
+and checks), the rest of the wall time (``setup s``: pytest and the engine starting, the golden run,
+the warm worker's imports; estimated as wall - trial seconds / N) and the verdicts (numbers, not
+pass/fail). Target: 60 per minute with ``-n 2``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def scenario(engine: str, unit_kinds: list[str]) -> str:
     )
 
 
-def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, dict[str, int]]:
+def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, float, dict[str, int]]:
+    """One sweep: its points, wall seconds, the sum of its trials' own seconds, verdict counts."""
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         examples = ROOT / "scenarios" / TARGETS[engine][0]
         target = Path(tmp) / "scenarios"
@@ -62,7 +66,7 @@ def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, d
         if VERBOSE:
             for trial in swept:
                 print(f"  {trial['plan']}: {trial['verdict']} {trial['reason'][:200]}", file=sys.stderr)
-        return len(swept), seconds, verdicts
+        return len(swept), seconds, sum(t["seconds"] for t in swept), verdicts
 
 
 def main() -> None:
@@ -74,13 +78,20 @@ def main() -> None:
     args = parser.parse_args()
     global VERBOSE  # noqa: PLW0603 - a bench script's switch
     VERBOSE = args.verbose
-    print(f"{'engine':<10} {'-n':>3} {'points':>7} {'seconds':>8} {'points/min':>11}  verdicts")
+    print(
+        f"{'engine':<10} {'-n':>3} {'points':>7} {'seconds':>8} {'points/min':>11} {'s/point':>8} "
+        f"{'setup s':>8}  verdicts"
+    )
     for engine in args.engine or sorted(TARGETS):
         for workers in args.workers:
-            points, seconds, verdicts = run(engine, workers, args.unit_kinds)
+            points, seconds, trials, verdicts = run(engine, workers, args.unit_kinds)
             rate = 60.0 * points / seconds if seconds else 0.0
+            per_point = trials / points if points else 0.0
+            setup = seconds - trials / workers  # session start, engine, golden run, warm worker: not trials
             print(
-                f"{engine:<10} {workers:>3} {points:>7} {seconds:>8.1f} {rate:>11.1f}  {verdicts}", flush=True
+                f"{engine:<10} {workers:>3} {points:>7} {seconds:>8.1f} {rate:>11.1f} {per_point:>8.2f} "
+                f"{setup:>8.1f}  {verdicts}",
+                flush=True,
             )
 
 
