@@ -4,7 +4,10 @@
 
 Sweeps the data-analysis example (``scenarios/data_analyst``, the capability-form agent) in a temp
 copy, with ``pytest --chaos -n N``, and prints per engine and worker count: crash points (trials),
-wall time, and crash points per minute (numbers, not pass/fail). Target: 60 per minute with ``-n 2``.
+wall time, crash points per minute, each point's own mean seconds (its trial: the faulted run, resumes
+and checks), the rest of the wall time (``setup s``: pytest and the engine starting, the golden run,
+the warm worker's imports; estimated as wall - trial seconds / N) and the verdicts (numbers, not
+pass/fail). Target: 60 per minute with ``-n 2``.
 """
 
 from __future__ import annotations
@@ -19,25 +22,33 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "scenarios" / "data_analyst"
 VERBOSE = False
-TARGETS = {"prefect": "agent: data_analyst_agent:analyst\nprompt: Analyze the sales data for Q4"}
+PROMPT = "prompt: Analyze the sales data for Q4"
+TARGETS = {
+    "prefect": ("data_analyst", f"agent: data_analyst_agent:analyst\n{PROMPT}"),
+    "dbos": ("data_analyst", f"agent: data_analyst_dbos:analyst\n{PROMPT}"),
+    "temporal": ("temporal", f"agent: data_analyst_temporal:analyst\n{PROMPT}"),
+    "restate": ("restate", f"agent: data_analyst_restate:analyst\n{PROMPT}"),
+}
+"""Per engine: the examples directory holding its data analyst, and the scenario's target lines."""
 
 
 def scenario(engine: str, unit_kinds: list[str]) -> str:
     return (
-        f"schema_version: 1\nname: sweep-bench\n{TARGETS[engine]}\nengines: [{engine}]\n"
+        f"schema_version: 1\nname: sweep-bench\n{TARGETS[engine][1]}\nengines: [{engine}]\n"
         "cassette: cassettes/data_analyst.yaml\nmodel_server: {script: script.yaml}\n"
         f"sweep:\n  unit_kinds: [{', '.join(unit_kinds)}]\n"
     )
 
 
-def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, dict[str, int]]:
+def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, float, dict[str, int]]:
+    """One sweep: its points, wall seconds, the sum of its trials' own seconds, verdict counts."""
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
+        examples = ROOT / "scenarios" / TARGETS[engine][0]
         target = Path(tmp) / "scenarios"
-        shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
-        shutil.copytree(EXAMPLES / "cassettes", target / "cassettes", dirs_exist_ok=True)
-        shutil.copy(EXAMPLES / "script.yaml", target)
+        shutil.copytree(examples, target, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
+        shutil.copytree(examples / "cassettes", target / "cassettes", dirs_exist_ok=True)
+        shutil.copy(examples / "script.yaml", target)
         (target / "bench.yaml").write_text(scenario(engine, unit_kinds))
         report = Path(tmp) / "chaos.json"
         command = [sys.executable, "-m", "pytest", "--chaos", "scenarios", f"--chaos-report={report}"]
@@ -55,7 +66,7 @@ def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, d
         if VERBOSE:
             for trial in swept:
                 print(f"  {trial['plan']}: {trial['verdict']} {trial['reason'][:200]}", file=sys.stderr)
-        return len(swept), seconds, verdicts
+        return len(swept), seconds, sum(t["seconds"] for t in swept), verdicts
 
 
 def main() -> None:
@@ -67,13 +78,20 @@ def main() -> None:
     args = parser.parse_args()
     global VERBOSE  # noqa: PLW0603 - a bench script's switch
     VERBOSE = args.verbose
-    print(f"{'engine':<10} {'-n':>3} {'points':>7} {'seconds':>8} {'points/min':>11}  verdicts")
+    print(
+        f"{'engine':<10} {'-n':>3} {'points':>7} {'seconds':>8} {'points/min':>11} {'s/point':>8} "
+        f"{'setup s':>8}  verdicts"
+    )
     for engine in args.engine or sorted(TARGETS):
         for workers in args.workers:
-            points, seconds, verdicts = run(engine, workers, args.unit_kinds)
+            points, seconds, trials, verdicts = run(engine, workers, args.unit_kinds)
             rate = 60.0 * points / seconds if seconds else 0.0
+            per_point = trials / points if points else 0.0
+            setup = seconds - trials / workers  # session start, engine, golden run, warm worker: not trials
             print(
-                f"{engine:<10} {workers:>3} {points:>7} {seconds:>8.1f} {rate:>11.1f}  {verdicts}", flush=True
+                f"{engine:<10} {workers:>3} {points:>7} {seconds:>8.1f} {rate:>11.1f} {per_point:>8.2f} "
+                f"{setup:>8.1f}  {verdicts}",
+                flush=True,
             )
 
 

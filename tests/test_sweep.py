@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from durable_chaos.harness.fault_coverage import coverage_table
 from durable_chaos.harness.scenario_loader import load_scenario
 from durable_chaos.harness.sweep import (
     CrashPoint,
     Unit,
     coverage,
-    coverage_lines,
     crash_points,
     expand,
     golden_units,
@@ -70,8 +70,9 @@ def test_coverage_lists_the_missed_points_and_the_matrix_shows_verdicts() -> Non
         "model_request:gpt-4o#1 after kill kill",
         "model_request:gpt-4o#1 after kill fresh",
     ]
-    lines = coverage_lines("analyst", "prefect", cov)
-    assert "67%" in lines[2] and lines[-1].startswith("  missing:")
+    row = {"scenario": "analyst", "engine": "prefect", "source": "sweep", **cov}
+    lines = coverage_table([row])
+    assert "66%" in lines[2] and lines[3].startswith("  missing:") and lines[-1].startswith("TOTAL")
     grid = matrix({p: "pass" for p in points[:5]} | {points[5]: "fail"})
     assert len(grid) == 2 and grid[1].startswith("model_request:gpt-4o#1") and "F" in grid[1]
     assert CrashPoint(Unit("tool_call", "x", 1), "before", "kill", "kill").slug.startswith("sweep-tool-x-1")

@@ -1,6 +1,7 @@
 """The HTML report: one self-contained page (inline CSS and JS, no network): ``--chaos-html PATH``.
 
-The page shows the totals, a table of trials (filterable by verdict) and, per trial, its properties
+The page shows the totals, a table of trials (filterable by verdict), each sweep's verdict matrix (cells
+linked to their trials), the fault coverage (every missed crash point, folded) and, per trial, its properties
 and a timeline of every process of the trial: one lane per role (golden, faulted, resume-1, ...),
 each unit attempt a bar from ``invoke`` to ``ok`` / ``fail``, with markers for the faults that fired
 and the SIGKILLs, and ticks for checkpoints, unit identities (cache keys, step functions, activity
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos.harness.evidence import is_faulted
+from durable_chaos.harness.fault_coverage import coverage_rows
 from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.harness.report import dollars, percent, property_order, summary
 from durable_chaos.harness.runner import TrialResult
+from durable_chaos.harness.sweep import CrashPoint, matrix_cells, sweep_report, sweep_verdicts
 
 # History events drawn as small ticks on a lane, and the field that labels them.
 TICKS = ("checkpoint", "identity", "replay", "execute", "workflow_task")
@@ -237,6 +240,71 @@ def _card(i: int, result: TrialResult, trial: dict[str, Any], open_: bool) -> st
     )
 
 
+def sweep_html(results: Sequence[TrialResult]) -> str:
+    """Per sweep, its matrix (units x fault/phase/recovery, each cell the trial's verdict, linked to it)."""
+    index = {id(r): i for i, r in enumerate(results)}
+    parts = []
+    for group in sweep_report(results):
+        name, engine = group["scenario"], group["engine"]
+        columns, rows = matrix_cells(sweep_verdicts(results, name, engine))
+        links = {
+            (
+                r.spec.point.unit.label,
+                f"{r.spec.point.fault}/{r.spec.point.phase}/{r.spec.point.recovery}",
+            ): index[id(r)]
+            for r in results
+            if isinstance(r.spec.point, CrashPoint)
+            and (r.spec.scenario.name, r.spec.engine) == (name, engine)
+        }
+        body = "".join(
+            f"<tr><td>{escape(label)}</td>"
+            + "".join(
+                f'<td class="cell"><a href="#trial-{links[(label, column)]}">{_pill(verdict)}</a></td>'
+                if verdict
+                else '<td class="cell muted">-</td>'
+                for verdict, column in zip(cells, columns, strict=True)
+            )
+            + "</tr>"
+            for label, cells in rows
+        )
+        heads = "".join(f"<th>{escape(c)}</th>" for c in columns)
+        parts.append(
+            f'<h3 class="sweep">Sweep: {escape(name)} on {escape(engine)}</h3>'
+            f'<table class="trials matrix"><thead><tr><th>unit</th>{heads}</tr></thead>'
+            f"<tbody>{body}</tbody></table>"
+        )
+    return f'<h2 id="sweeps">Sweeps</h2>{"".join(parts)}' if parts else ""
+
+
+def coverage_html(results: Sequence[TrialResult]) -> str:
+    """Fault coverage per scenario, engine and source, every missed crash point listed (folded)."""
+    rows = coverage_rows(results)
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{escape(row['scenario'])}</td><td>{escape(row['engine'])}</td>"
+        f'<td>{escape(row["source"])}</td><td class="num">{row["points"]}</td>'
+        f'<td class="num">{row["points"] - row["exercised"]}</td>'
+        f'<td class="num">{int(row["percent"])}%</td><td>'
+        + (
+            f"<details><summary>{len(row['missed'])} missed</summary><ul>"
+            + "".join(f"<li>{escape(m)}</li>" for m in row["missed"])
+            + "</ul></details>"
+            if row["missed"]
+            else "none"
+        )
+        + "</td></tr>"
+        for row in rows
+    )
+    return (
+        '<h2 id="coverage">Fault coverage</h2><p class="muted">Crash points of the golden run (unit x phase '
+        "x fault x recovery) that the trials exercised.</p>"
+        '<table class="trials coverage"><thead><tr><th>scenario</th><th>engine</th><th>source</th>'
+        '<th class="num">points</th><th class="num">missed</th><th class="num">cover</th><th>missing</th>'
+        f"</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
 def _gate_banner(gate: dict[str, Any] | None) -> str:
     """The session's exit status and why (the trials that did not pass have their own details)."""
     if gate is None:
@@ -283,6 +351,7 @@ def render_html(results: Sequence[TrialResult], gate: dict[str, Any] | None = No
         ),
         "DATA": script_json(data),
         "GATE": _gate_banner(gate),
+        "SWEEPS": sweep_html(results) + coverage_html(results),
     }
     # One pass, so that text taken from the trials is never searched for markers.
     return re.sub(r"%%([A-Z_]+)%%", lambda m: values[m.group(1)], PAGE)
@@ -342,6 +411,8 @@ tr.trial-row:hover { background:var(--bg); }
   color:#fff; text-transform:uppercase; }
 .pill.pass { background:var(--pass); } .pill.fail { background:var(--fail); }
 .pill.error { background:var(--error); }
+table.matrix td.cell { text-align:center; } table.matrix a { text-decoration:none; }
+h3.sweep { font-size:15px; margin:16px 0 6px; }
 .hidden { display:none !important; }
 h2 { font-size:16px; margin:26px 0 8px; }
 details.trial { background:var(--card); border:1px solid var(--line); border-left-width:4px;
@@ -443,6 +514,7 @@ ul.props li.expected .state { color:var(--error); } ul.props li.na .state { colo
 <th class="num">dup/calls</th><th class="num">tokens saved</th><th class="num">$ saved</th>
 <th class="num">time</th></tr></thead>
 <tbody>%%ROWS%%</tbody></table>
+%%SWEEPS%%
 <h2>Trials</h2>
 <div class="legend">
  <span><svg width="26" height="10"><rect x="1" y="1" width="24" height="8" rx="2" fill="#3366cc"/></svg>

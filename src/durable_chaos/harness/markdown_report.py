@@ -1,7 +1,8 @@
 """The Markdown summary (GitHub-flavoured), for a CI step summary: ``--chaos-markdown PATH``.
 
-``cat chaos.md >> "$GITHUB_STEP_SUMMARY"`` shows the totals, one table row per trial, and for every
-trial that did not pass the detail of each violated property (which names the unit and the fix).
+``cat chaos.md >> "$GITHUB_STEP_SUMMARY"`` shows the totals, one table row per trial, each sweep's
+matrix, the fault coverage, and for every trial that did not pass the detail of each violated property
+(which names the unit and the fix).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from durable_chaos.harness.fault_coverage import coverage_rows
 from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.harness.report import cost_text, dollars, percent, reason_is_details, summary
 from durable_chaos.harness.runner import TrialResult
+from durable_chaos.harness.sweep import matrix_cells, sweep_report, sweep_verdicts
 from durable_chaos.scrub import scrub_text
 
 TITLE = "durable-chaos"
@@ -151,6 +154,48 @@ def gate_section(gate: dict[str, Any], results: Sequence[TrialResult]) -> list[s
     return lines + [f"- {b}" for b in bullets] + ([""] if bullets else [])
 
 
+MISSED_LISTED = 5
+"""How many missed crash points a coverage row lists (the JSON report lists all)."""
+
+
+def sweep_sections(results: Sequence[TrialResult]) -> list[str]:
+    """Per sweep, its matrix: units x fault/phase/recovery, each cell the trial's verdict."""
+    lines: list[str] = []
+    for group in sweep_report(results):
+        columns, rows = matrix_cells(sweep_verdicts(results, group["scenario"], group["engine"]))
+        lines += [f"### Sweep: {escape_text(group['scenario'])} on {escape_text(group['engine'])}", ""]
+        lines.append("| Unit | " + " | ".join(escape_cell(c) for c in columns) + " |")
+        lines.append("|" + "---|" * (len(columns) + 1))
+        for label, cells in rows:
+            marks = [(v.upper() if v != "pass" else "pass") if v else "-" for v in cells]
+            lines.append(f"| {escape_cell(label)} | " + " | ".join(marks) + " |")
+        lines.append("")
+    return lines
+
+
+def coverage_section(results: Sequence[TrialResult]) -> list[str]:
+    """Fault coverage per scenario, engine and source (sweep or plans), the first missed points listed."""
+    rows = coverage_rows(results)
+    if not rows:
+        return []
+    lines = [
+        "### Fault coverage",
+        "",
+        "Crash points of the golden run (unit x phase x fault x recovery) that the trials exercised.",
+        "",
+        "| Scenario | Engine | Source | Points | Missed | Cover | Missing |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        missed = [_code(m) for m in row["missed"][:MISSED_LISTED]]
+        if len(row["missed"]) > MISSED_LISTED:
+            missed.append(f"and {len(row['missed']) - MISSED_LISTED} more")
+        cells = [escape_cell(row["scenario"]), escape_cell(row["engine"]), row["source"]]
+        cells += [str(row["points"]), str(row["points"] - row["exercised"]), f"{int(row['percent'])}%"]
+        lines.append("| " + " | ".join([*cells, ", ".join(missed) or "none"]) + " |")
+    return [*lines, ""]
+
+
 def render_markdown(results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> str:
     """The Markdown summary: a totals line, a table with one row per trial, then a section for each
     trial that did not pass with each violated property's detail. ``gate`` (``GateOutcome.as_dict()``)
@@ -164,6 +209,7 @@ def render_markdown(results: Sequence[TrialResult], gate: dict[str, Any] | None 
     lines += [totals_line(results), ""]
     lines += trial_table(results)
     lines.append("")
+    lines += sweep_sections(results) + coverage_section(results)
     for result in results:
         if result.verdict != "pass":
             lines += trial_section(result)

@@ -119,7 +119,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="also sweep every scenario without a 'sweep' table: each unit of its golden run x phase x "
-        "tool_error/http_error/kill x retry/kill/fresh, one trial each",
+        "tool_error/http_error/kill x retry/kill/fresh, one trial each (a progress line per sweep with the "
+        "time left, silent with -q; a verdict matrix and fault coverage in every report)",
     )
     group.addoption(
         "--chaos-keep-artifacts",
@@ -142,6 +143,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if distributed.is_controller(config):  # under xdist the workers' reports bring the results
             config.stash[CONTROLLER_KEY] = distributed.Controller(config, config.stash[RESULTS_KEY])
             config.pluginmanager.register(config.stash[CONTROLLER_KEY], "durable-chaos-controller")
+        if not distributed.is_worker(config):  # the process that owns the terminal
+            from durable_chaos.harness.progress import SweepProgress
+
+            config.pluginmanager.register(SweepProgress(config), "durable-chaos-progress")
         from durable_chaos.harness.gating import EXIT_INVALID, GateConfigError
         from durable_chaos.harness.markdown_report import write_invalid_configuration
 
@@ -158,8 +163,19 @@ def pytest_configure(config: pytest.Config) -> None:
             pytest.exit(message, returncode=EXIT_INVALID)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    config.stash[PLANNED_KEY] = sum(1 for item in items if isinstance(item, TrialItem))
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The trials selected (after ``-k``/``-m`` deselection, which runs in pytest's own
+    ``pytest_collection_modifyitems``, possibly after ours); each sweep item learns how many points of its
+    sweep were selected (the progress line's total)."""
+    session.config.stash[PLANNED_KEY] = sum(1 for item in session.items if isinstance(item, TrialItem))
+    if not session.config.getoption("chaos"):
+        return
+    from durable_chaos.harness.progress import count_points
+
+    counts = count_points(session.items)
+    for item in session.items:
+        if isinstance(item, TrialItem) and item.sweep_group is not None:
+            item.sweep_total = counts[item.sweep_group]
 
 
 def pyproject_path(config: pytest.Config) -> Path:
@@ -237,7 +253,10 @@ class ScenarioFile(pytest.File):
         else:
             specs = [TrialSpec(scenario, engine, Plan(name="sweep"))]
         for spec in specs:
-            yield TrialItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
+            item = TrialItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
+            if spec.point is not None:
+                item.sweep_group = (scenario.name, engine)
+            yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ScenarioCollectError):
@@ -259,6 +278,10 @@ class TrialItem(pytest.Item):
         self.spec = spec
         self.add_marker(pytest.mark.chaos)
         self.result: TrialResult | None = None
+        self.sweep_group: tuple[str, str] | None = None
+        """A sweep's point: its (scenario, engine)."""
+        self.sweep_total = 0
+        """A sweep's point: how many points of its sweep the session selected."""
 
     def runtest(self) -> None:
         if not self.config.getoption("chaos"):
@@ -296,6 +319,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if isinstance(item, TrialItem):
         report.durable_chaos_engine = item.spec.engine  # progress lines (pytest_report_teststatus)
+        if item.sweep_group is not None:  # the sweep's progress line (harness.progress)
+            report.durable_chaos_sweep = [*item.sweep_group, item.sweep_total]
     if call.when == "call" and isinstance(item, TrialItem) and item.result is not None:
         from durable_chaos.harness import distributed
 
@@ -336,9 +361,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     terminalreporter.section("durable-chaos")
     if results:
+        from durable_chaos.harness.fault_coverage import coverage_lines
         from durable_chaos.harness.sweep import sweep_lines
 
-        for line in [*terminal_lines(results), "", *sweep_lines(results)]:
+        for line in [*terminal_lines(results), "", *sweep_lines(results), *coverage_lines(results)]:
             terminalreporter.write_line(line)
     if outcome is not None:
         for line in outcome_lines(outcome):

@@ -65,11 +65,13 @@ def json_report(results: Sequence[TrialResult], gate: dict[str, Any] | None = No
         "summary": summary(results),
         "trials": [r.to_report() for r in results],
     }
+    from durable_chaos.harness.fault_coverage import coverage_rows
     from durable_chaos.harness.sweep import sweep_report
 
     sweeps = sweep_report(results)
     if sweeps:
         report["sweeps"] = sweeps
+    report["coverage"] = coverage_rows(results)
     if gate is not None:
         report["gate"] = gate
     return report

@@ -323,6 +323,8 @@ class TrialRunner:
                 return zygote.run(job_path, log_path)
             except WarmWorkerGone:  # the job never started: run it as a plain process
                 zygote.close()
+                if not zygote.ready:  # it could not even import: no warm workers this session
+                    self.warm_workers = False
         return run_process(job_path, log_path)
 
     def zygote(self, adapter: EngineAdapter, scenario: Scenario | None = None) -> Zygote | None:
@@ -367,7 +369,22 @@ class TrialRunner:
                 else:
                     child.unlink(missing_ok=True)
 
-    def run(self, spec: TrialSpec) -> TrialResult:
+    def prewarm(self, scenario: Scenario, engine: str, *, kills: bool) -> None:
+        """Start the warm worker of a scenario's trials on an engine now, without waiting for it: its
+        imports overlap the engine's start and the golden run. Only when trials will need worker
+        processes (``kills``, or an engine that runs nothing in process)."""
+        if not self.warm_workers or engine in self.engine_errors:
+            return
+        try:
+            adapter = self.engines.get(engine) or adapter_for(engine)
+        except EngineUnavailable:
+            return
+        if kills or not adapter.runs_in_process:
+            self.zygote(adapter, scenario)
+
+    def run(self, spec: TrialSpec, *, golden_only: bool = False) -> TrialResult:
+        """Run one trial. ``golden_only``: make (or take from the cache) only its golden run, as a
+        result whose verdict is ``pass`` when the golden run completed (a sweep expands from it)."""
         started = time.monotonic()
         self.counter += 1
         workdir = self.root / f"{self.counter:03d}-{spec.scenario.name}-{spec.id}"
@@ -379,7 +396,7 @@ class TrialRunner:
             preflight.check(spec.scenario, spec.engine, load_target(spec.scenario).obj)
             self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
             with deadline(spec.scenario.timeout or self.timeout, history):
-                result = asyncio.run(self._run(spec, workdir))
+                result = asyncio.run(self._run(spec, workdir, golden_only))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
         except (TargetNotOffered, RestartUnavailable) as exc:
@@ -409,7 +426,7 @@ class TrialRunner:
             self.kept.append(workdir)
         return result
 
-    async def _run(self, spec: TrialSpec, workdir: Path) -> TrialResult:
+    async def _run(self, spec: TrialSpec, workdir: Path, golden_only: bool = False) -> TrialResult:
         scenario = spec.scenario
         target = load_target(scenario)
         adapter = self.engine(spec.engine)
@@ -423,7 +440,9 @@ class TrialRunner:
         try:
             network = self.network.trial(spec.plan.faults, adapter, workdir)
             try:
-                return await self._judge(spec, workdir, target, adapter, observer, network, restarts)
+                return await self._judge(
+                    spec, workdir, target, adapter, observer, network, restarts, golden_only
+                )
             finally:
                 if network is not None:
                     network.close()
@@ -440,6 +459,7 @@ class TrialRunner:
         observer: TrialObserver,
         network: TrialNetwork | None,
         restarts: TrialRestarts | None = None,
+        golden_only: bool = False,
     ) -> TrialResult:
         scenario = spec.scenario
         history, ledger = observer.history, observer.ledger
@@ -477,6 +497,11 @@ class TrialRunner:
             golden, golden_misses = await unfaulted(GOLDEN)
             if key is not None and golden.completed and not golden_misses:
                 self.goldens[key] = GoldenRun.snapshot(golden, history, ledger)
+        if golden_only:
+            errors = setup_errors(scenario, golden, golden_misses, ArmedPlan([]))
+            verdict = "error" if errors else "pass"
+            reason = "; ".join(errors) or "the golden run completed"
+            return TrialResult(spec, verdict, reason, golden=golden, events=history.events())
         variants: list[VariantRuns] = []
         if "no_false_cache_sharing" in properties and golden.completed:
             # Each variant in a fresh engine context (what it sends when nothing is shared), then in the

@@ -70,6 +70,11 @@ class CrashPoint:
 
 def golden_units(events: Iterable[dict[str, Any]]) -> list[Unit]:
     """The golden run's units in order of first appearance, from its ``invoke`` events."""
+    return list(units_by_fingerprint(events).values())
+
+
+def units_by_fingerprint(events: Iterable[dict[str, Any]]) -> dict[str, Unit]:
+    """The golden run's units by request fingerprint (a retry of a unit has its first attempt's)."""
     seen: dict[str, Unit] = {}
     counts: dict[tuple[str, str], int] = {}
     for event in events:
@@ -81,7 +86,7 @@ def golden_units(events: Iterable[dict[str, Any]]) -> list[Unit]:
         key = (unit["kind"], unit["name"])
         counts[key] = counts.get(key, 0) + 1
         seen[unit["fingerprint"]] = Unit(unit["kind"], unit["name"], counts[key])
-    return list(seen.values())
+    return seen
 
 
 def crash_points(
@@ -149,37 +154,41 @@ def coverage(points: Sequence[CrashPoint], exercised: Iterable[CrashPoint]) -> d
     }
 
 
-def coverage_lines(name: str, engine: str, cov: dict[str, Any]) -> list[str]:
-    """coverage.py style: ``Name  Points  Miss  Cover  Missing``."""
-    head = f"{'Scenario':<40} {'Engine':<10} {'Points':>6} {'Miss':>5} {'Cover':>6}"
-    row = (
-        f"{name:<40} {engine:<10} {cov['points']:>6} {cov['points'] - cov['exercised']:>5} "
-        f"{cov['percent']:>5.0f}%"
-    )
-    return [head, "-" * len(head), row, *(f"  missing: {m}" for m in cov["missed"])]
+def matrix_cells(verdicts: dict[CrashPoint, str]) -> tuple[list[str], list[tuple[str, list[str | None]]]]:
+    """The matrix as data: column headings (``fault/phase/recovery``) and per unit (rows, by kind, name,
+    occurrence) its label and each column's verdict (``None``: not run)."""
+    columns = sorted({(p.fault, p.phase, p.recovery) for p in verdicts})
+    units = sorted({p.unit for p in verdicts}, key=lambda u: (u.kind, u.name, u.occurrence))
+    rows = [
+        (unit.label, [verdicts.get(CrashPoint(unit, ph, f, r)) for f, ph, r in columns])  # type: ignore[arg-type]
+        for unit in units
+    ]
+    return [f"{f}/{ph}/{r}" for f, ph, r in columns], rows
+
+
+MARKS = {"pass": "P", "fail": "F", "error": "E", "invalid": "I", "skipped": "S"}
 
 
 def matrix(verdicts: dict[CrashPoint, str]) -> list[str]:
     """Units (rows) x fault/phase/recovery (columns), each cell the trial's verdict (P, F, E, .)."""
-    columns = sorted({(p.fault, p.phase, p.recovery) for p in verdicts})
-    units = sorted({p.unit for p in verdicts}, key=lambda u: (u.kind, u.name, u.occurrence))
-    width = max([len(u.label) for u in units] + [4])
-    marks = {"pass": "P", "fail": "F", "error": "E", "invalid": "I"}
-    lines = [" " * width + "  " + "  ".join(f"{f}/{ph}/{r}" for f, ph, r in columns)]
-    for unit in units:
-        cells = []
-        for f, ph, r in columns:
-            verdict = verdicts.get(CrashPoint(unit, ph, f, r))  # type: ignore[arg-type]
-            cells.append((marks.get(verdict, "?") if verdict else ".").center(len(f"{f}/{ph}/{r}")))
-        lines.append(f"{unit.label:<{width}}  " + "  ".join(cells))
+    columns, rows = matrix_cells(verdicts)
+    width = max([len(label) for label, _ in rows] + [4])
+    lines = [" " * width + "  " + "  ".join(columns)]
+    for label, cells in rows:
+        marks = [
+            (MARKS.get(v, "?") if v else ".").center(len(c)) for v, c in zip(cells, columns, strict=True)
+        ]
+        lines.append(f"{label:<{width}}  " + "  ".join(marks))
     return lines
 
 
 def sweep_specs(scenario: Scenario, engine: str, runner: Any) -> list[TrialSpec]:
-    """The sweep's trials on one engine: the golden run is made now (a trial without faults, whose
-    golden run the runner then reuses for every point); raises :class:`SweepUnavailable` when it fails."""
+    """The sweep's trials on one engine: the golden run is made now (only it: the runner then reuses it
+    for every point), with the warm worker of the kill points starting beside it; raises
+    :class:`SweepUnavailable` when it fails."""
     assert scenario.sweep is not None
-    baseline = runner.run(TrialSpec(scenario, engine, Plan(name="sweep-baseline")))
+    runner.prewarm(scenario, engine, kills=any(mode != "retry" for mode in scenario.sweep.recovery))
+    baseline = runner.run(TrialSpec(scenario, engine, Plan(name="sweep-baseline")), golden_only=True)
     units = [u for u in golden_units(baseline.events) if u.kind in scenario.sweep.unit_kinds]
     if baseline.golden is None or not baseline.golden.completed or not units:
         raise SweepUnavailable(
@@ -226,18 +235,21 @@ def sweep_report(results: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def sweep_lines(results: Sequence[Any]) -> list[str]:
-    """The terminal's sweep section: per scenario and engine, the matrix then coverage."""
+    """The terminal's sweep section: per scenario and engine, the matrix (coverage is reported with
+    every scenario's, see :mod:`durable_chaos.harness.fault_coverage`)."""
     lines: list[str] = []
     for group in sweep_report(results):
-        verdicts = {
-            r.spec.point: r.verdict
-            for r in results
-            if isinstance(r.spec.point, CrashPoint)
-            and (r.spec.scenario.name, r.spec.engine) == (group["scenario"], group["engine"])
-        }
+        verdicts = sweep_verdicts(results, group["scenario"], group["engine"])
         lines += [f"sweep {group['scenario']} on {group['engine']} (P pass, F fail, E error, . not run):"]
-        lines += (
-            matrix(verdicts) + [""] + coverage_lines(group["scenario"], group["engine"], group["coverage"])
-        )
-        lines.append("")
+        lines += [*matrix(verdicts), ""]
     return lines
+
+
+def sweep_verdicts(results: Sequence[Any], scenario: str, engine: str) -> dict[CrashPoint, str]:
+    """The verdict of each crash point swept of one scenario on one engine."""
+    return {
+        r.spec.point: r.verdict
+        for r in results
+        if isinstance(r.spec.point, CrashPoint)
+        and (r.spec.scenario.name, r.spec.engine) == (scenario, engine)
+    }

@@ -201,9 +201,25 @@ class Zygote:
             preexec_fn=own_session_dying_with_parent,
             bufsize=0,  # unbuffered: a read-ahead would hide a second line from select()
         )
-        if self.read_line(120.0) != "ready":
+        self.log_path = log_path
+        self.ready = False
+        """Whether it said ``ready``: awaited at its first job, so its imports overlap other work (the
+        engine's infrastructure starting, the golden run)."""
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until it has imported everything; :class:`WarmWorkerGone` when it never does (no job
+        has started, so a plain process may run it)."""
+        if self.ready:
+            return
+        try:
+            line = self.read_line(timeout)
+        except WorkerFailed as exc:
             self.close()
-            raise WorkerFailed(f"the warm worker did not start; see {log_path}")
+            raise WarmWorkerGone(f"the warm worker did not start: {exc}; see {self.log_path}") from None
+        if line != "ready":
+            self.close()
+            raise WarmWorkerGone(f"the warm worker did not start; see {self.log_path}")
+        self.ready = True
 
     def read_line(self, timeout: float) -> str:
         assert self.process.stdout is not None
@@ -214,6 +230,7 @@ class Zygote:
 
     def run(self, job_path: Path, log_path: Path) -> int:
         assert self.process.stdin is not None
+        self.wait_ready()
         self.process.stdin.write(f"{job_path}\t{log_path}\n".encode())
         self.process.stdin.flush()
         started = self.read_line(30.0).split()

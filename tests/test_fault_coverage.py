@@ -1,0 +1,121 @@
+"""Fault coverage of plain scenario trials: which of the golden run's crash points their faults hit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from durable_chaos.harness.fault_coverage import (
+    coverage_rows,
+    coverage_table,
+    exercised,
+    plan_coverage,
+    universe,
+)
+from durable_chaos.harness.scenario import Plan
+from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.harness.sweep import CrashPoint, Unit
+from durable_chaos.harness.trial_spec import TrialSpec
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
+
+
+def unit(kind: str, name: str, fp: str) -> dict[str, Any]:
+    return {"kind": kind, "name": name, "ordinal": 0, "fingerprint": fp}
+
+
+GOLDEN = [
+    {"role": "golden", "event": "invoke", "unit": unit("model_request", "gpt-4o", "m1")},
+    {"role": "golden", "event": "invoke", "unit": unit("tool_call", "load_dataset", "t1")},
+    {"role": "golden", "event": "invoke", "unit": unit("model_request", "gpt-4o", "m2")},
+]
+
+
+def fault(kind: str, phase: str, fp: str, unit_kind: str, name: str, role: str = "faulted") -> dict[str, Any]:
+    return {
+        "role": role,
+        "event": "fault",
+        "unit": unit(unit_kind, name, fp),
+        "fault": {"index": 0, "kind": kind, "phase": phase},
+    }
+
+
+@dataclass
+class Result:
+    spec: TrialSpec
+    events: list[dict[str, Any]]
+    verdict: str = "pass"
+    fired: list[int] = field(default_factory=lambda: [1])
+
+
+def result(scenario_file: str, plan: str, events: list[dict[str, Any]], resume: str | None = None) -> Result:
+    scenario = load_scenario(EXAMPLES / scenario_file)
+    if resume is not None:
+        path = scenario.path
+        scenario = scenario.model_copy(update={"resume": resume})
+        scenario._path = path
+    return Result(TrialSpec(scenario, "prefect", Plan(name=plan)), GOLDEN + events)
+
+
+def test_the_universe_is_a_default_sweep_of_the_golden_run() -> None:
+    points = universe(GOLDEN)
+    assert len(points) == 3 * 2 * 3  # units x phases x (retry, kill, fresh)
+    assert {p.fault for p in points if p.recovery == "retry" and p.unit.kind == "tool_call"} == {"tool_error"}
+    assert {p.fault for p in points if p.recovery == "retry" and p.unit.kind == "model_request"} == {
+        "http_error"
+    }
+
+
+def test_fired_faults_map_to_crash_points_by_unit_phase_kind_and_resume_mode() -> None:
+    model2 = Unit("model_request", "gpt-4o", 2)
+    tool = Unit("tool_call", "load_dataset", 1)
+    events = GOLDEN + [
+        fault("timeout", "before", "m2", "model_request", "gpt-4o"),  # a retry point, named http_error
+        fault("kill", "after", "t1", "tool_call", "load_dataset", role="resume-1"),
+        fault("latency", "before", "m1", "model_request", "gpt-4o"),  # outside the universe
+        fault("kill", "before", "zz", "model_request", "gpt-4o"),  # a unit the golden run never had
+    ]
+    assert exercised(events, "same_run") == [
+        CrashPoint(model2, "before", "http_error", "retry"),
+        CrashPoint(tool, "after", "kill", "kill"),
+    ]
+    assert exercised(events, "new_run")[1] == CrashPoint(tool, "after", "kill", "fresh")
+    # only the faulted run's faults count: one in the golden run's role is not an exercised point
+    golden_fault = fault("kill", "after", "t1", "tool_call", "load_dataset", "golden")
+    assert exercised([*GOLDEN, golden_fault], "same_run") == []
+
+
+def test_plan_coverage_is_the_union_over_a_scenarios_trials_with_the_missed_points_listed() -> None:
+    kills = [
+        result("kill.yaml", "kill-a", [fault("kill", "before", "m2", "model_request", "gpt-4o")]),
+        result("kill.yaml", "kill-b", [fault("kill", "after", "t1", "tool_call", "load_dataset")]),
+        result("kill.yaml", "kill-c", [fault("kill", "after", "t1", "tool_call", "load_dataset")]),
+    ]
+    errors = [result("tool_error.yaml", "tool-error", [fault("tool_error", "after", "t1", "tool_call", "x")])]
+    fresh = [
+        result("kill_fresh_run.yaml", "f", [fault("kill", "after", "t1", "tool_call", "x")], resume="new_run")
+    ]
+    rows = {r["scenario"]: r for r in plan_coverage(kills + errors + fresh)}
+    kill = rows["data-analyst-kill"]
+    assert (kill["points"], kill["exercised"], kill["trials"], kill["source"]) == (18, 2, 3, "plans")
+    assert kill["percent"] == 11.1 and len(kill["missed"]) == 16
+    assert "tool_call:load_dataset#1 after kill kill" not in kill["missed"]
+    assert "tool_call:load_dataset#1 after tool_error retry" in kill["missed"]
+    assert rows["data-analyst-tool-error"]["exercised"] == 1
+    assert "tool_call:load_dataset#1 after kill fresh" not in rows["data-analyst-kill-fresh-run"]["missed"]
+    # a pair whose trials never made a golden run (an error before it) has nothing to measure
+    broken = Result(kills[0].spec, [], verdict="error")
+    assert plan_coverage([broken]) == []
+    # sweep trials are not plan trials: they are counted per sweep
+    assert [r["source"] for r in coverage_rows(kills)] == ["plans"]
+
+
+def test_the_terminal_table_lists_the_first_missed_points_and_a_total() -> None:
+    kills = [result("kill.yaml", "kill-a", [fault("kill", "before", "m2", "model_request", "gpt-4o")])]
+    lines = coverage_table(plan_coverage(kills), missed=3)
+    assert lines[0].split() == ["Scenario", "Engine", "Points", "Miss", "Cover"]
+    assert lines[2].split() == ["data-analyst-kill", "(plans)", "prefect", "18", "17", "5%"]
+    assert [line.startswith("  missing: ") for line in lines[3:6]] == [True] * 3
+    assert lines[6] == "  ... and 14 more (all in the JSON report)"
+    assert lines[-1].split() == ["TOTAL", "18", "17", "5%"]
