@@ -11,8 +11,8 @@ from durable_chaos import strategies
 HERE = Path(__file__).parent
 KNOWN_BAD = HERE / "breaker.yaml"
 FIXED = HERE / "breaker_fixed.yaml"
-EXPLORE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FAULTS = {"kinds": ["http_error", "tool_error"], "statuses": [429], "max_faults": 4}
+EXPLORE = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAULTS = {"kinds": ["http_error", "tool_error"], "statuses": [429], "max_faults": 3}
 
 
 @EXPLORE
@@ -21,7 +21,7 @@ def test_breaker_bills_each_query_once(chaos, plan):
     chaos.run(KNOWN_BAD, plan).assert_held("completes", "output_matches_golden")
 
 
-@EXPLORE
+@settings(EXPLORE, max_examples=10)
 @given(plan=strategies.fault_plans(scenario=FIXED, **FAULTS))
 def test_fixed_breaker_bills_each_query_once(chaos, plan):
     chaos.run(FIXED, plan).assert_held("completes", "output_matches_golden")

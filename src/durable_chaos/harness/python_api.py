@@ -125,7 +125,7 @@ def _fault_text(fault: Any) -> str:
     return f"{fault.kind}{extra} at {where or 'any unit'}"
 
 
-@dataclass
+@dataclass(repr=False)
 class Chaos:
     """The ``chaos`` fixture: runs trials on a session's runner.
 
@@ -249,6 +249,9 @@ class Chaos:
             )
         except OSError:  # a read-only tree still gets its verdicts
             return None
+
+    def __repr__(self) -> str:  # Hypothesis prints the fixture in its falsifying examples
+        return f"<chaos fixture: seed {self.seed}, {self.trials} trial(s) run>"
 
     @contextlib.contextmanager
     def active(self) -> Iterator[Chaos]:
