@@ -120,6 +120,40 @@ def test_the_same_seed_generates_the_same_schedules() -> None:
     assert generated(7) != generated(8)
 
 
+SEEDED_TEST = """
+import json
+from hypothesis import given, settings
+from durable_chaos import strategies
+from durable_chaos.harness.sweep import Unit
+
+UNITS = [Unit("model_request", "gpt-4o", 1), Unit("tool_call", "load_dataset", 1)]
+
+@settings(max_examples=10)
+@given(plan=strategies.fault_plans(units=UNITS))
+def test_schedules(chaos, plan):
+    with open("drawn.jsonl", "a") as out:
+        out.write(plan.model_dump_json() + "\\n")
+"""
+
+
+def test_the_chaos_seed_seeds_given_tests_that_use_the_fixture_and_is_printed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_seeded=SEEDED_TEST)
+    drawn = pytester.path / "drawn.jsonl"
+    runs = []
+    for seed_value in ("11", "11", "12"):
+        drawn.unlink(missing_ok=True)
+        result = pytester.runpytest_subprocess("--chaos-seed", seed_value, "-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"durable-chaos seed: {seed_value} (from --chaos-seed*"])
+        runs.append(drawn.read_text())
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+    unseeded = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    unseeded.assert_outcomes(passed=1)
+    assert "durable-chaos seed" not in unseeded.stdout.str()  # no --chaos, no seed: nothing to say
+
+
 def test_bad_strategy_arguments_are_one_line_errors() -> None:
     with pytest.raises(ValueError, match="fault kinds must be among"):
         strategies.faults(kinds=["explode"], units=UNITS)
