@@ -270,3 +270,34 @@ def test_given_and_the_chaos_fixture_find_the_two_fault_bug_and_its_regression_r
         "storm-alone": "pass",
         "lost-tool-result-alone": "pass",
     }
+
+
+def test_a_scenario_built_in_python_runs_and_assert_held_names_the_violation(
+    runner: Any, tmp_path: Path
+) -> None:
+    """The Python API on the session's runner: a side-effecting tool whose result is lost after it ran
+    runs twice (caught, named, written out); a tool error before it ran holds; the same plan twice is
+    one trial."""
+    chaos = Chaos(runner=lambda: runner, seed=9, regressions=tmp_path)
+    scenario = chaos.scenario(
+        name="analyst-in-python",
+        agent="data_analyst_agent:analyst",
+        prompt="Analyze the sales data for Q4",
+        engines=["prefect"],
+        cassette="cassettes/data_analyst.yaml",
+        side_effecting_tools=["load_dataset"],
+        base_dir=EXAMPLES,
+    )
+    lost = [{"kind": "tool_error", "at": {"kind": "tool_call", "name": "load_dataset", "phase": "after"}}]
+    broken = chaos.run(scenario, lost)
+    assert broken.verdict == "fail" and broken.violated == ["tools_exactly_once"], broken.describe()
+    assert broken.held("completes") is True
+    with pytest.raises(AssertionError, match="tools_exactly_once VIOLATED: .*load_dataset") as failure:
+        broken.assert_held()
+    assert broken.regression is not None and str(broken.regression) in str(failure.value)
+    assert "seed 9" in broken.regression.read_text()
+    broken.assert_held("completes", "no_duplicate_model_calls")  # only these must hold: they do
+    before = [{"kind": "tool_error", "at": {"kind": "tool_call", "name": "load_dataset", "phase": "before"}}]
+    chaos.run(scenario, before).assert_held()
+    trials = chaos.trials
+    assert chaos.run(scenario, before).verdict == "pass" and chaos.trials == trials  # memoized
