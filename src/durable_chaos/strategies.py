@@ -22,7 +22,7 @@ Shrinking goes towards fewer faults, the first fault kind listed, the earliest u
 ``before`` rather than ``after``, status 429 and fewer ``times``. A plan lists its faults in the order
 the run meets them (unit order of the golden run, then phase), so a shrunk schedule reads in order.
 
-Hypothesis is imported here only: the pytest plugin never imports this module.
+Hypothesis (the `hypothesis` extra) is imported here only: the pytest plugin never imports this module.
 """
 
 from __future__ import annotations
@@ -31,8 +31,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
+try:
+    from hypothesis import HealthCheck, settings
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "durable_chaos.strategies needs Hypothesis: pip install 'durable-chaos[hypothesis]'"
+    ) from exc
 from pydantic import TypeAdapter
 
 from durable_chaos.faults.model import Fault
