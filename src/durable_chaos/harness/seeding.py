@@ -39,10 +39,9 @@ def header_line(config: pytest.Config) -> str:
     seed, source = seed_in_use(config)
     if seed is None:
         how = (
-            "Hypothesis chooses it (a non-numeric --hypothesis-seed)"
+            "Hypothesis's own (a non-numeric --hypothesis-seed)"
             if source == "--hypothesis-seed"
-            else "none given: @given tests use Hypothesis's own random seed and example database; "
-            "pass --chaos-seed N to generate the same fault schedules every run"
+            else "none (Hypothesis seeds @given tests itself; --chaos-seed N repeats the fault schedules)"
         )
         return f"durable-chaos seed: {how}"
     return f"durable-chaos seed: {seed} (from {source}; --chaos-seed {seed} generates the same schedules)"
