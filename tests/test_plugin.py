@@ -149,6 +149,7 @@ def test_options_are_documented_in_help(pytester: pytest.Pytester) -> None:
             "*--chaos-require=PROP*",
             "*--chaos-min-savings=FRACTION*",
             "*--chaos-dbos-url=URL*",
+            "*--chaos-seed=N*",
         ]
     )
 

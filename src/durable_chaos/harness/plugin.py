@@ -32,6 +32,7 @@ from durable_chaos.fixtures.engines.command_line import command_line_options
 if TYPE_CHECKING:
     from durable_chaos.harness.distributed import Controller  # noqa: F401 - in a StashKey string
     from durable_chaos.harness.gating import GateConfig, GateOutcome
+    from durable_chaos.harness.python_api import Chaos
     from durable_chaos.harness.runner import TrialResult, TrialRunner
     from durable_chaos.harness.trial_spec import TrialSpec
 
@@ -44,6 +45,8 @@ FILES_KEY = pytest.StashKey[int]()
 """How many scenario files were collected."""
 PLANNED_KEY = pytest.StashKey[int]()
 """How many trials the session selected to run (after deselection)."""
+CURRENT_TEST_KEY = pytest.StashKey[str]()
+"""The node id of the test running now (regression files are named after it)."""
 CONTROLLER_KEY = pytest.StashKey["Controller"]()
 """Under pytest-xdist, on the controller: the results and counts the workers report."""
 
@@ -123,6 +126,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "time left, silent with -q; a verdict matrix and fault coverage in every report)",
     )
     group.addoption(
+        "--chaos-seed",
+        metavar="N",
+        type=int,
+        default=None,
+        help="seed the Hypothesis tests that use the 'chaos' fixture with N (as Hypothesis's @seed(N)): "
+        "the same seed generates the same fault schedules and verdicts; printed and recorded in the "
+        "JSON report and regression files",
+    )
+    group.addoption(
         "--chaos-keep-artifacts",
         action="store_true",
         default=False,
@@ -176,6 +188,46 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         if isinstance(item, TrialItem) and item.sweep_group is not None:
             item.sweep_total = counts[item.sweep_group]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("chaos_seed") is not None:
+        from durable_chaos.harness.seeding import seed_chaos_tests
+
+        seed_chaos_tests(config, items)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """The seed in use, when there is one or chaos trials run."""
+    if config.getoption("chaos") or config.getoption("chaos_seed") is not None:
+        from durable_chaos.harness.seeding import header_line
+
+        return header_line(config)
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Remember the running test: the ``chaos`` fixture names regression files after it."""
+    item.config.stash[CURRENT_TEST_KEY] = item.nodeid
+
+
+@pytest.fixture(scope="session")
+def chaos(request: pytest.FixtureRequest) -> Iterator[Chaos]:
+    """Run a trial of an agent or entry point with a fault plan and get its verdicts:
+    ``chaos.run("scenario.yaml", plan).assert_held()``. Session-scoped (safe with ``@given``), on the
+    session's trial runner (shared with the scenario files' items); works with or without ``--chaos``.
+    Override it in a conftest.py like any fixture. See docs/exploration.md."""
+    from durable_chaos.harness.python_api import Chaos
+    from durable_chaos.harness.seeding import seed_in_use
+
+    config = request.config
+    api = Chaos(
+        runner=lambda: runner_for(config),
+        seed=seed_in_use(config)[0],
+        current_test=lambda: config.stash.get(CURRENT_TEST_KEY, None),
+    )
+    with api.active():
+        yield api
 
 
 def pyproject_path(config: pytest.Config) -> Path:
@@ -355,6 +407,10 @@ def runner_for(config: pytest.Config) -> TrialRunner:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     results = config.stash.get(RESULTS_KEY, [])
     outcome = config.stash.get(OUTCOME_KEY, None)
+    if config.getoption("chaos_seed") is not None and not results and outcome is None:
+        from durable_chaos.harness.seeding import header_line
+
+        terminalreporter.write_line(header_line(config))
     if not results and outcome is None:
         return
     from durable_chaos.harness.report import terminal_lines
@@ -369,6 +425,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if outcome is not None:
         for line in outcome_lines(outcome):
             terminalreporter.write_line(line)
+    from durable_chaos.harness.seeding import header_line
+
+    terminalreporter.write_line(header_line(config))
 
 
 def outcome_lines(outcome: GateOutcome) -> list[str]:
@@ -392,9 +451,13 @@ def write_reports(config: pytest.Config, results: list[TrialResult], outcome: Ga
 
         write_html(path, results)
 
+    from durable_chaos.harness.seeding import seed_in_use
+
+    seed, source = seed_in_use(config)
+    seed_record = {"seed": seed, "source": source}
     writers: list[tuple[str, str, Callable[[Path, dict[str, Any]], None]]] = [
         ("chaos_html", "HTML report", html),
-        ("chaos_report", "JSON report", lambda path, gate: write_json(path, results, gate)),
+        ("chaos_report", "JSON report", lambda path, gate: write_json(path, results, gate, seed_record)),
         ("chaos_markdown", "Markdown summary", lambda path, gate: write_markdown(path, results, gate)),
     ]
     for option, what, write in writers:

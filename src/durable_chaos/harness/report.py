@@ -57,8 +57,11 @@ def summary(results: Sequence[TrialResult]) -> dict[str, Any]:
     }
 
 
-def json_report(results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON report; ``gate`` (the CI gate's outcome, see :mod:`durable_chaos.harness.gating`) is
+def json_report(
+    results: Sequence[TrialResult], gate: dict[str, Any] | None = None, seed: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON report; ``gate`` (the CI gate's outcome, see :mod:`durable_chaos.harness.gating`) and
+    ``seed`` (the session's chaos seed and its source, see :mod:`durable_chaos.harness.seeding`) are
     included when given."""
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -74,12 +77,19 @@ def json_report(results: Sequence[TrialResult], gate: dict[str, Any] | None = No
     report["coverage"] = coverage_rows(results)
     if gate is not None:
         report["gate"] = gate
+    if seed is not None:
+        report["chaos_seed"] = seed
     return report
 
 
-def write_json(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
+def write_json(
+    path: Path,
+    results: Sequence[TrialResult],
+    gate: dict[str, Any] | None = None,
+    seed: dict[str, Any] | None = None,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(scrub_json(json_report(results, gate)), indent=2, default=str) + "\n")
+    path.write_text(json.dumps(scrub_json(json_report(results, gate, seed)), indent=2, default=str) + "\n")
 
 
 def dollars(value: float | None) -> str:

@@ -260,6 +260,8 @@ class ScenarioBase(_Strict):
     )
 
     _path: Path | None = PrivateAttr(default=None)
+    _base_dir: Path | None = PrivateAttr(default=None)
+    """For a scenario built in Python (no file): the folder its relative paths resolve against."""
 
     @field_validator("cassette")
     @classmethod
@@ -331,7 +333,9 @@ class ScenarioBase(_Strict):
     @property
     def base_dir(self) -> Path:
         """Directory that relative paths (cassette, script, target modules) resolve against."""
-        return self._path.parent if self._path is not None else Path.cwd()
+        if self._path is not None:
+            return self._path.parent
+        return self._base_dir if self._base_dir is not None else Path.cwd()
 
     def resolve(self, relative: str) -> Path:
         """Resolve a path written in the scenario relative to the scenario file."""
