@@ -84,8 +84,8 @@ class SweepProgress:
         if reporter is None:
             return
         reporter.ensure_newline()  # after the dots of a file's line
-        writer = getattr(reporter, "_tw", None)  # xdist's dots have no file line: end theirs too
-        if writer is not None and getattr(writer, "width_of_current_line", 0):
+        writer: Any = getattr(reporter, "_tw", None)  # xdist's dots have no file line: end theirs too
+        if writer is not None and writer.width_of_current_line:
             reporter.write("\n")
         reporter.write_line(line)
 
