@@ -138,7 +138,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chaos-keep-artifacts",
         action="store_true",
         default=False,
-        help="keep each trial's history, ledger and engine data in the temp directory",
+        help="keep each trial's history, ledger, engine logs (engine-<role>.log) and engine data in the temp "
+        "directory (those of trials that did not pass are always kept, and named in the report)",
     )
 
 
