@@ -154,6 +154,20 @@ def test_the_chaos_seed_seeds_given_tests_that_use_the_fixture_and_is_printed(
     assert "durable-chaos seed" not in unseeded.stdout.str()  # no --chaos, no seed: nothing to say
 
 
+def test_the_durable_chaos_settings_profile_loads_from_the_command_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_profile="""
+from hypothesis import HealthCheck, settings
+
+def test_profile():
+    assert settings.default.deadline is None and settings.default.max_examples == 20
+    assert HealthCheck.too_slow in settings.default.suppress_health_check
+"""
+    )
+    result = pytester.runpytest_subprocess("--hypothesis-profile", "durable-chaos", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
 def test_bad_strategy_arguments_are_one_line_errors() -> None:
     with pytest.raises(ValueError, match="fault kinds must be among"):
         strategies.faults(kinds=["explode"], units=UNITS)

@@ -141,8 +141,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos: a durable-chaos trial collected from a scenario file")
+    if config.getoption("hypothesis_profile", None) == "durable-chaos":  # before Hypothesis loads it
+        from durable_chaos.strategies import register_profile
+
+        register_profile()
     for option in command_line_options():
         value = config.getoption(option.dest, None)
         if value:
