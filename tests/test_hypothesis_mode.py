@@ -154,6 +154,20 @@ def test_the_chaos_seed_seeds_given_tests_that_use_the_fixture_and_is_printed(
     assert "durable-chaos seed" not in unseeded.stdout.str()  # no --chaos, no seed: nothing to say
 
 
+def test_the_durable_chaos_settings_profile_loads_from_the_command_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_profile="""
+from hypothesis import HealthCheck, settings
+
+def test_profile():
+    assert settings.default.deadline is None and settings.default.max_examples == 20
+    assert HealthCheck.too_slow in settings.default.suppress_health_check
+"""
+    )
+    result = pytester.runpytest_subprocess("--hypothesis-profile", "durable-chaos", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
 def test_bad_strategy_arguments_are_one_line_errors() -> None:
     with pytest.raises(ValueError, match="fault kinds must be among"):
         strategies.faults(kinds=["explode"], units=UNITS)
@@ -301,3 +315,30 @@ def test_a_scenario_built_in_python_runs_and_assert_held_names_the_violation(
     chaos.run(scenario, before).assert_held()
     trials = chaos.trials
     assert chaos.run(scenario, before).verdict == "pass" and chaos.trials == trials  # memoized
+
+
+def test_a_scenario_files_explore_table_is_one_item_that_shrinks_to_the_two_faults(
+    pytester: pytest.Pytester,
+) -> None:
+    root = copy_breaker_project(pytester.path)
+    shutil.copy(HERE / "breaker_explore.yaml", root)
+    report = root / "chaos.json"
+    collected = pytester.runpytest_subprocess("--collect-only", "-q", "breaker_explore.yaml")
+    collected.stdout.fnmatch_lines(["breaker_explore.yaml::data-analyst-breaker-explore[[]prefect-explore]"])
+    result = pytester.runpytest_subprocess(
+        "--chaos", "breaker_explore.yaml", "--chaos-seed", "3", f"--chaos-report={report}", "-W", "ignore"
+    )
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["*output_matches_golden VIOLATED*", "*regression scenario written to *regression-*explore*.yaml"]
+    )
+    (regression,) = root.glob("regression-*.yaml")
+    storm, lost = load_scenario(regression).plans[0].faults
+    assert (storm.kind, storm.at.kind, lost.kind, lost.at.phase) == (
+        "http_error",
+        "model_request",
+        "tool_error",
+        "after",
+    )
+    (trial,) = json.loads(report.read_text())["trials"]
+    assert trial["verdict"] == "fail" and trial["properties"]["output_matches_golden"]["held"] is False

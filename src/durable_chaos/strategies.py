@@ -63,13 +63,19 @@ PHASES: tuple[str, ...] = ("before", "after")
 GENERIC_OCCURRENCES = 3
 _FAULT: TypeAdapter[Any] = TypeAdapter(Fault)
 
-settings.register_profile(
-    "durable-chaos",
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-"""``--hypothesis-profile durable-chaos``: trials take seconds, not microseconds."""
+PROFILE = "durable-chaos"
+
+
+def register_profile() -> None:
+    """``--hypothesis-profile durable-chaos``: trials take seconds, not microseconds (20 examples, no
+    deadline, ``too_slow`` suppressed). The plugin registers it before Hypothesis loads profiles, when
+    that profile is asked for."""
+    settings.register_profile(
+        PROFILE, max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+
+
+register_profile()
 
 UnitsSource = Sequence[Unit | tuple[str, str, int]] | None
 ScenarioSource = str | Path | Scenario | None

@@ -28,7 +28,7 @@ def golden_key(spec: TrialSpec) -> tuple[str, ...]:
     """What the golden run depends on: the scenario (file and contents, less its plans and
     expectations) and the engine."""
     scenario = spec.scenario
-    contents = scenario.model_dump_json(exclude={"plans", "expect", "description", "sweep"})
+    contents = scenario.model_dump_json(exclude={"plans", "expect", "description", "sweep", "explore"})
     return (str(scenario.path), spec.engine, contents)
 
 

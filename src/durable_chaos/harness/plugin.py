@@ -143,8 +143,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos: a durable-chaos trial collected from a scenario file")
+    if config.getoption("hypothesis_profile", None) == "durable-chaos":  # before Hypothesis loads it
+        from durable_chaos.strategies import register_profile
+
+        register_profile()
     for option in command_line_options():
         value = config.getoption(option.dest, None)
         if value:
@@ -264,6 +269,7 @@ class ScenarioFile(pytest.File):
     """A scenario file: one item per (engine x plan)."""
 
     def collect(self) -> Iterator[TrialItem]:
+        from durable_chaos.harness.scenario import Plan
         from durable_chaos.harness.scenario_loader import ScenarioError, load_scenario
         from durable_chaos.harness.trial_spec import TrialSpec
 
@@ -280,6 +286,9 @@ class ScenarioFile(pytest.File):
             for plan in scenario.plans:
                 spec = TrialSpec(scenario, engine, plan)
                 yield TrialItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
+            if scenario.explore is not None:
+                spec = TrialSpec(scenario, engine, Plan(name="explore"))
+                yield ExploreItem.from_parent(self, name=f"{scenario.name}[{spec.id}]", spec=spec)
             if scenario.sweep is not None:
                 yield from self.sweep(scenario, engine)
             elif self.config.getoption("chaos_sweep"):
@@ -364,6 +373,36 @@ class TrialItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"chaos trial {self.name}"
+
+
+class ExploreItem(TrialItem):
+    """A scenario's ``explore:`` table on one engine: Hypothesis generates fault plans, runs each as a
+    trial and shrinks a failure (see :mod:`durable_chaos.harness.explore`). Its result is the minimal
+    failing trial's (or the last trial's when every schedule held)."""
+
+    def runtest(self) -> None:
+        if not self.config.getoption("chaos"):
+            pytest.skip("durable-chaos exploration: run with --chaos")
+        from durable_chaos.harness.explore import explore
+        from durable_chaos.harness.python_api import Chaos
+        from durable_chaos.harness.seeding import seed_in_use
+
+        config = self.config
+        api = Chaos(
+            runner=lambda: runner_for(config), seed=seed_in_use(config)[0], current_test=lambda: self.nodeid
+        )
+        outcome, failed = explore(api, self.spec.scenario, self.spec.engine)
+        self.result = outcome.result
+        config.stash[RESULTS_KEY].append(outcome.result)
+        for name, verdict in outcome.result.verdicts.items():
+            self.user_properties.append((f"chaos.{name}", verdict.held))
+        if failed:
+            raise TrialFailed(outcome.describe())
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, TrialFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
 
 
 @pytest.hookimpl(wrapper=True)

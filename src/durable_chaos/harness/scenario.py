@@ -231,6 +231,27 @@ class Sweep(_Strict):
     recovery: list[SweepRecovery] = Field(default_factory=lambda: list(SWEEP_RECOVERY), min_length=1)
 
 
+ExploreFault = Literal["http_error", "tool_error", "timeout", "kill"]
+EXPLORE_FAULTS: tuple[ExploreFault, ...] = ("http_error", "tool_error", "timeout", "kill")
+
+
+def _explore_faults() -> list[ExploreFault]:
+    return list(EXPLORE_FAULTS)
+
+
+class Explore(_Strict):
+    """Generated fault plans, explored by Hypothesis as one pytest item that shrinks a failure to the
+    minimal schedule and writes it out as a regression scenario (see
+    :mod:`durable_chaos.harness.explore`). Boundaries come from the golden run's units."""
+
+    max_examples: Annotated[int, Field(ge=1, le=1000)] = 20
+    max_faults: Annotated[int, Field(ge=1, le=10)] = 3
+    kinds: list[ExploreFault] = Field(default_factory=_explore_faults, min_length=1)
+    statuses: list[Annotated[int, Field(ge=400, le=599)]] = Field(
+        default_factory=lambda: [429, 500], min_length=1
+    )
+
+
 class ScenarioBase(_Strict):
     """A scenario file, schema version 1, without the engines' option tables (see :data:`Scenario`)."""
 
@@ -249,6 +270,7 @@ class ScenarioBase(_Strict):
     )
     plans: list[Plan] = Field(default_factory=list)
     sweep: Sweep | None = None
+    explore: Explore | None = None
     expect: Expect = Field(default_factory=Expect)
     variants: list[Variant] = Field(default_factory=list)
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
@@ -305,8 +327,8 @@ class ScenarioBase(_Strict):
             raise ValueError("an 'agent' target needs a 'prompt'")
         if self.cassette is None and self.model_server is None:
             raise ValueError("give a 'cassette' (recorded model traffic) or a 'model_server' script")
-        if not self.plans and self.sweep is None:
-            raise ValueError("give at least one plan in 'plans', or a 'sweep'")
+        if not self.plans and self.sweep is None and self.explore is None:
+            raise ValueError("give at least one plan in 'plans', a 'sweep' or an 'explore' table")
         names = [plan.name for plan in self.plans]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
