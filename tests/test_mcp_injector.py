@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from event_recorder import EventRecorder
 from fastmcp import FastMCP
 from fastmcp.client.transports import PythonStdioTransport
 from pydantic import TypeAdapter, ValidationError
@@ -27,23 +28,6 @@ from durable_chaos.faults.units import UnitTracker
 
 FAULT: TypeAdapter[Fault] = TypeAdapter(Fault)
 LEDGER = Path(__file__).parents[1] / "scenarios" / "mcp" / "ledger_server.py"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def event(self, record: dict[str, Any]) -> None:
-        self.events.append(record)
-
-    def model_exchange(self, record: dict[str, Any]) -> None:
-        pass
-
-    def unit_context(self) -> dict[str, Any]:
-        return {}
-
-    def of(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == event]
 
 
 def server() -> FastMCP:
@@ -73,8 +57,8 @@ def scripted(tool: str, args: dict[str, Any]) -> FunctionModel:
 
 
 @contextmanager
-def injected(*faults: dict[str, Any]) -> Iterator[tuple[Recorder, ArmedPlan]]:
-    recorder = Recorder()
+def injected(*faults: dict[str, Any]) -> Iterator[tuple[EventRecorder, ArmedPlan]]:
+    recorder = EventRecorder()
     plan = ArmedPlan([FAULT.validate_python(f) for f in faults])
     with mcp_faults(), activated(Injection(plan, UnitTracker(), recorder)):
         yield recorder, plan

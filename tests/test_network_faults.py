@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from event_recorder import EventRecorder
 from pydantic import TypeAdapter, ValidationError
 
 from durable_chaos.faults.context import Injection
@@ -68,22 +69,8 @@ class Control:
         self.calls.append(("remove", index))
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def event(self, record: dict[str, Any]) -> None:
-        self.events.append(record)
-
-    def model_exchange(self, record: dict[str, Any]) -> None:
-        pass
-
-    def unit_context(self) -> dict[str, Any]:
-        return {}
-
-
-def injection(*faults: NetworkFault) -> tuple[Injection, Control, Events]:
-    control, observer = Control(), Events()
+def injection(*faults: NetworkFault) -> tuple[Injection, Control, EventRecorder]:
+    control, observer = Control(), EventRecorder()
     return Injection(ArmedPlan(list(faults)), UnitTracker(), observer, network=control), control, observer
 
 
@@ -113,7 +100,7 @@ def test_removed_after_its_duration_or_at_the_run_end() -> None:
 
 
 def test_a_network_fault_without_proxies_is_a_harness_error() -> None:
-    inj = Injection(ArmedPlan([network()]), UnitTracker(), Events())
+    inj = Injection(ArmedPlan([network()]), UnitTracker(), EventRecorder())
     with pytest.raises(RuntimeError, match="set up no proxies"):
         inj.begin("model_request", "gpt", "fp").strike("before")
 

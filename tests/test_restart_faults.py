@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from event_recorder import EventRecorder
 from pydantic import TypeAdapter, ValidationError
 
 from durable_chaos.faults.context import Injection
@@ -116,20 +117,6 @@ class RecordingService:
             raise OSError("port in use")
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def event(self, record: dict[str, Any]) -> None:
-        self.events.append(record)
-
-    def model_exchange(self, record: dict[str, Any]) -> None:
-        pass
-
-    def unit_context(self) -> dict[str, Any]:
-        return {}
-
-
 def test_worker_asks_session_stops_then_starts_after_the_downtime(tmp_path: Path) -> None:
     history = History(tmp_path / "history.jsonl")
     service = RecordingService()
@@ -137,7 +124,7 @@ def test_worker_asks_session_stops_then_starts_after_the_downtime(tmp_path: Path
     try:
         host, port = restarts.environment()["DURABLE_CHAOS_RESTART"].rsplit(":", 1)
         client = RestartClient((host, int(port)))
-        observer = Events()
+        observer = EventRecorder()
         fault = restart(downtime=0.3, at={"kind": "tool_call"})
         injection = Injection(ArmedPlan([fault]), UnitTracker(), observer, restarts=client)
         attempt = injection.begin("tool_call", "load", "fp")
@@ -182,7 +169,7 @@ def test_a_stop_that_fails_is_recorded_and_a_trial_error() -> None:
         def restart(self, index: int, fault: RestartFault, role: str) -> dict[str, Any]:
             raise RuntimeError("no restartable database in this trial")
 
-    observer = Events()
+    observer = EventRecorder()
     injection = Injection(
         ArmedPlan([restart(at={"kind": "tool_call"})]), UnitTracker(), observer, restarts=Refusing()
     )
