@@ -119,3 +119,13 @@ def test_the_terminal_table_lists_the_first_missed_points_and_a_total() -> None:
     assert [line.startswith("  missing: ") for line in lines[3:6]] == [True] * 3
     assert lines[6] == "  ... and 14 more (all in the JSON report)"
     assert lines[-1].split() == ["TOTAL", "18", "17", "5%"]
+
+
+def test_without_verbose_plain_scenarios_missed_points_are_left_to_the_json_report() -> None:
+    kills = [result("kill.yaml", "kill-a", [fault("kill", "before", "m2", "model_request", "gpt-4o")])]
+    quiet = coverage_table(plan_coverage(kills), plans_missed=0)
+    assert not [line for line in quiet if "missing:" in line or "more" in line]
+    assert quiet[2].split() == ["data-analyst-kill", "(plans)", "prefect", "18", "17", "5%"]
+    sweep_row = {"scenario": "s", "engine": "prefect", "source": "sweep", "points": 2, "exercised": 1}
+    listed = coverage_table([sweep_row | {"missed": ["tool_call:t#1 before kill kill"]}], plans_missed=0)
+    assert "  missing: tool_call:t#1 before kill kill" in listed  # a sweep's misses are always listed

@@ -102,9 +102,12 @@ def coverage_rows(results: Sequence[Any]) -> list[dict[str, Any]]:
     return sweeps + plan_coverage(results)
 
 
-def coverage_table(rows: Sequence[dict[str, Any]], missed: int = TERMINAL_MISSED) -> list[str]:
+def coverage_table(
+    rows: Sequence[dict[str, Any]], missed: int = TERMINAL_MISSED, plans_missed: int | None = None
+) -> list[str]:
     """coverage.py's report: one row per (scenario x engine x source) with its points, misses and
-    cover, the first ``missed`` missed points under it (``... and K more``), and a TOTAL row."""
+    cover, the first ``missed`` missed points under it (``... and K more``; ``plans_missed`` for the
+    rows of plain trials, when it differs), and a TOTAL row."""
     if not rows:
         return []
     width = max([len(r["scenario"]) + len(r["source"]) + 3 for r in rows] + [len("Scenario")])
@@ -116,9 +119,10 @@ def coverage_table(rows: Sequence[dict[str, Any]], missed: int = TERMINAL_MISSED
             f"{label:<{width}} {row['engine']:<10} {row['points']:>6} "
             f"{row['points'] - row['exercised']:>5} {_percent(row['points'], row['exercised']):>6}"
         )
-        lines += [f"  missing: {m}" for m in row["missed"][:missed]]
-        if len(row["missed"]) > missed:
-            lines.append(f"  ... and {len(row['missed']) - missed} more (all in the JSON report)")
+        shown = missed if plans_missed is None or row["source"] == "sweep" else plans_missed
+        lines += [f"  missing: {m}" for m in row["missed"][:shown]]
+        if shown and len(row["missed"]) > shown:
+            lines.append(f"  ... and {len(row['missed']) - shown} more (all in the JSON report)")
     total = sum(r["points"] for r in rows)
     done = sum(r["exercised"] for r in rows)
     summary = f"{'TOTAL':<{width}} {'':<10} {total:>6} {total - done:>5} {_percent(total, done):>6}"
@@ -126,8 +130,10 @@ def coverage_table(rows: Sequence[dict[str, Any]], missed: int = TERMINAL_MISSED
     return lines
 
 
-def coverage_lines(results: Sequence[Any]) -> list[str]:
-    """The terminal's fault-coverage section (nothing when no trial has a golden run to measure)."""
+def coverage_lines(results: Sequence[Any], verbose: bool = True) -> list[str]:
+    """The terminal's fault-coverage section (nothing when no trial has a golden run to measure). A
+    sweep's missed points are always listed (a planned fault that never fired); those of plain trials
+    only when ``verbose`` (``-v``), as coverage.py lists missing lines only when asked."""
     rows = coverage_rows(results)
     if not rows:
         return []
@@ -135,7 +141,13 @@ def coverage_lines(results: Sequence[Any]) -> list[str]:
         "fault coverage: crash points (golden-run unit x phase x fault x recovery) exercised; "
         "see docs/exploration.md"
     )
-    return [title, *coverage_table(rows), ""]
+    table = coverage_table(rows, plans_missed=None if verbose else 0)
+    hint = (
+        []
+        if verbose
+        else ["(-v lists the crash points plain scenarios missed; the JSON report has them all)"]
+    )
+    return [title, *table, *hint, ""]
 
 
 def _percent(points: int, done: int) -> str:

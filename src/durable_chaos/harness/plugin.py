@@ -460,7 +460,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         from durable_chaos.harness.fault_coverage import coverage_lines
         from durable_chaos.harness.sweep import sweep_lines
 
-        for line in [*terminal_lines(results), "", *sweep_lines(results), *coverage_lines(results)]:
+        coverage = coverage_lines(results, verbose=config.get_verbosity() > 0)
+        for line in [*terminal_lines(results), "", *sweep_lines(results), *coverage]:
             terminalreporter.write_line(line)
     if outcome is not None:
         for line in outcome_lines(outcome):
