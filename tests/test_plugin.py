@@ -431,8 +431,9 @@ def test_a_cassette_miss_is_one_short_error_and_engine_logs_go_to_the_trials_art
     for noise in ("prefect.flow_runs", "prefect.task_runs", "Crash detected", "Traceback", "record_mode"):
         assert noise not in output, noise
     assert "VIOLATED completes" not in output and "VIOLATED:" not in output  # an error, not a violation
-    # said once in each place: the failure, the session's details, the exit status
-    assert re.sub(r"\s+", " ", output).count("is not in cassette") == 3
+    # said once in each place of the report: the failure, the session's details, the exit status
+    report = re.sub(r"\s+", " ", result.stdout.str())
+    assert report.count("is not in cassette") == 3, result.stdout.str()
     match = re.search(r"engine-<role>\.log, worker logs\) kept in (\S+)", re.sub(r"\n +", "", output))
     assert match is not None, output
     log = Path(match.group(1)) / "engine-golden.log"

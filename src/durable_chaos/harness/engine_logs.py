@@ -4,8 +4,10 @@ While a run is in progress, log records of every library (Prefect's flow and tas
 Temporal, Restate, pydantic-ai, the provider SDKs) are written to one file in the trial directory,
 ``engine-<role>.log``, instead of the handlers that would print them (console handlers, pytest's log
 capture, Python's last-resort handler). Handlers that do not print (Prefect's API log handler) are left
-alone. A worker's own output already goes to ``worker-<n>-<role>.log`` beside it. The report names the
-trial directory when the trial did not pass; passing trials' directories are removed with the session.
+alone. What an engine logs while the session starts or stops it (a late record of a run, a client
+service flushed at the end) goes to ``engine-session-<engine>.log`` in the session directory. A
+worker's own output already goes to ``worker-<n>-<role>.log`` beside it. The report names the trial
+directory when the trial did not pass; passing trials' directories are removed with the session.
 """
 
 from __future__ import annotations

@@ -298,7 +298,8 @@ class TrialRunner:
         if name not in self.engines:
             try:
                 adapter = adapter_for(name)
-                adapter.start(self.root / f"engine-{name}")
+                with logs_to(self.root / log_file_name(f"session-{name}")):
+                    adapter.start(self.root / f"engine-{name}")
             except EngineUnavailable as exc:
                 self.engine_errors[name] = str(exc)
                 raise
@@ -352,8 +353,9 @@ class TrialRunner:
         for zygote in self.zygotes.values():
             zygote.close()
         self.zygotes.clear()
-        for adapter in self.engines.values():
-            adapter.stop()
+        for name, adapter in self.engines.items():
+            with logs_to(self.root / log_file_name(f"session-{name}")):  # late records: not the terminal
+                adapter.stop()
         self.engines.clear()
         self.network.close()
         (self.root / OWNER_FILE).unlink(missing_ok=True)
@@ -363,7 +365,7 @@ class TrialRunner:
             shutil.rmtree(self.root, ignore_errors=True)
             return
         for child in self.root.iterdir():  # keep what explains the trials that did not pass
-            if child not in self.kept and not child.name.startswith("warm-worker-"):
+            if child not in self.kept and not child.name.startswith(("warm-worker-", "engine-session-")):
                 if child.is_dir():
                     shutil.rmtree(child, ignore_errors=True)
                 else:
