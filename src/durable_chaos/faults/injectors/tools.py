@@ -6,13 +6,15 @@ exception raised here is seen by the engine's own retry machinery (unlike agent 
 ``WrapperToolset``, which run in the workflow outside the unit).
 
 Where the tool is called in workflow code (a function tool under DBOS, which its body may journal in a
-``@DBOS.step``), a fault that fails the tool waits for the durable unit the body opens (the adapter
-reports it through :func:`~durable_chaos.faults.context.unit_body`) and fires inside it; each time the
-engine retries that unit is an attempt of the tool call, whether the engine retries the unit in place
-(a DBOS step's retries) or by running the caller again up to it (a Restate invocation retried after a
-failed ``ctx.run`` replays its journal and calls the tool again: that call is the unit's next attempt,
-see :attr:`Injection.interrupted_tools`). A tool whose body opens no unit is not a durable unit at all: the fault is raised where the tool is called, after its body ran, and is noted
-``outside_unit`` so that the verdict says so.
+``@DBOS.step``; a function tool of ``RestateAgent(agent)``, whose body may run its work in ``ctx.run``),
+a fault that fails the tool waits for the durable unit the body opens (the adapter reports it through
+:func:`~durable_chaos.faults.context.unit_body`) and fires inside it. Each time the engine retries that
+unit is an attempt of the tool call, whether the engine retries it in place (a DBOS step's retries) or
+by running the caller again up to it (Restate retries a failed ``ctx.run`` by retrying the invocation,
+which replays its journal and calls the tool again: that call is the unit's next attempt, see
+:attr:`~durable_chaos.faults.context.Injection.interrupted_tools`). A tool whose body opens no unit is
+not a durable unit at all: the fault is raised where the tool is called, after its body ran, and is
+noted ``outside_unit`` so that the verdict says so.
 """
 
 from __future__ import annotations
