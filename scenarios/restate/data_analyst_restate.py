@@ -9,6 +9,11 @@ replays the same cassette.
 * ``analyst``: the agent as a scenario's ``agent:`` target; the harness serves it in a service of its
   own.
 * ``analyze``: the same agent inside the user's own service, as a scenario's ``entry:`` target.
+* ``analyst_run_tools``: function tools in handler code (``RestateAgent(agent)`` without
+  ``auto_wrap_tools``) whose bodies run their work in ``ctx.run`` themselves: ``load_dataset`` through
+  ``restate_context().run_typed`` with a sync action (Restate runs it in an executor),
+  ``compute_statistics`` through ``ctx.run`` with an async action. Each is a journal entry with retries,
+  so a failure inside it is retried by Restate and a replay does not run it again.
 * ``analyst_plain_tools``: KNOWN-BAD. ``RestateAgent(agent)`` leaves function tools outside ``ctx.run``
   (``auto_wrap_tools`` defaults to False), so every replay after a crash runs the side-effecting
   ``load_dataset`` again.
@@ -19,24 +24,49 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import data_analyst_core as core
 import restate
 from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset
 from pydantic_ai import Agent, FunctionToolset
 from pydantic_ai.models.openai import OpenAIChatModel
-from restate.ext.pydantic import RestateAgent
+from restate.ext.pydantic import RestateAgent, restate_context
 
 MODEL = OpenAIChatModel("gpt-4o")  # one client for every agent here (building one costs ~0.1 s, per worker)
 RUN_OPTIONS = restate.RunOptions(max_attempts=4, initial_retry_interval=timedelta(milliseconds=50))
 
 
-def agent(name: str) -> Agent[None, DataAnalysis]:
+def agent(
+    name: str, load: Any = load_dataset, compute: Any = compute_statistics
+) -> Agent[None, DataAnalysis]:
+    # The tools keep their names (and so the requests) whatever their bodies: one cassette replays.
     tools = FunctionToolset(id="analyst_tools")
-    tools.tool_plain(load_dataset)
-    tools.tool_plain(compute_statistics)
+    tools.tool_plain(load, name="load_dataset")
+    tools.tool_plain(compute, name="compute_statistics")
     return Agent(MODEL, name=name, instructions=INSTRUCTIONS, output_type=DataAnalysis, toolsets=[tools])
 
 
 analyst = RestateAgent(agent("data_analyst_restate"), auto_wrap_tools=True, run_options=RUN_OPTIONS)
+
+
+async def load_dataset_in_run(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    return await restate_context().run_typed("load_dataset", core.load_dataset, RUN_OPTIONS, name=name)
+
+
+async def compute_statistics_in_run(column: str) -> dict[str, float]:
+    """Mean, max and min of a numeric column of the loaded dataset."""
+
+    async def compute() -> dict[str, float]:
+        return core.compute_statistics(column)
+
+    return await restate_context().run("compute_statistics", compute, max_attempts=RUN_OPTIONS.max_attempts)
+
+
+# Correct: the tools run in handler code and put their work in ctx.run entries of their own.
+analyst_run_tools = RestateAgent(
+    agent("data_analyst_restate_run_tools", load_dataset_in_run, compute_statistics_in_run),
+    run_options=RUN_OPTIONS,
+)
 
 # KNOWN-BAD: function tools run outside ctx.run, so a replay after a crash runs them again.
 analyst_plain_tools = RestateAgent(agent("data_analyst_restate_plain"), run_options=RUN_OPTIONS)

@@ -130,6 +130,10 @@ class Injection:
     """This process resumes a killed run (faults ``during: recovery`` fire only here)."""
     restarts: RestartControl | None = None
     """Where restart faults go; ``None`` when the trial has none (one firing then is a harness bug)."""
+    interrupted_tools: dict[str, bool] = field(default_factory=dict)
+    """Tool calls (by fingerprint) whose last attempt failed inside the durable unit their body opened,
+    with whether that attempt's body ran. An engine that retries such a unit by running the caller again
+    (replaying up to it) calls the tool again with the same call: that call is the unit's next attempt."""
 
     def restart(self, index: int, fault: RestartFault, attempt: Attempt) -> None:
         """Have the fault's target stopped (started again after its downtime by its owner), recorded as
@@ -266,9 +270,18 @@ def unit_body(key: Hashable) -> Iterator[None]:
         _unit_listener.reset(token)
 
 
+def current_unit_listener() -> UnitListener | None:
+    """The listener :func:`unit_body` would tell in this context now. An engine that runs a unit's body
+    later and elsewhere (a closure scheduled for another task, a thread with a copied context) captures
+    it where the unit is opened and runs the body under it with :func:`listening_for_units`, so the unit
+    reaches the tool call that opened it and no other."""
+    return _unit_listener.get()
+
+
 @contextmanager
 def listening_for_units(listener: UnitListener | None) -> Iterator[None]:
-    """Hand the durable units opened in the block (see :func:`unit_body`) to ``listener``."""
+    """Hand the durable units opened in the block (see :func:`unit_body`) to ``listener``; ``None``
+    hands them to nobody."""
     token = _unit_listener.set(listener)
     try:
         yield

@@ -6,11 +6,15 @@ exception raised here is seen by the engine's own retry machinery (unlike agent 
 ``WrapperToolset``, which run in the workflow outside the unit).
 
 Where the tool is called in workflow code (a function tool under DBOS, which its body may journal in a
-``@DBOS.step``), a fault that fails the tool waits for the durable unit the body opens (the adapter
-reports it through :func:`~durable_chaos.faults.context.unit_body`) and fires inside it; each time the
-engine retries that unit is an attempt of the tool call. A tool whose body opens no unit is not a
-durable unit at all: the fault is raised where the tool is called, after its body ran, and is noted
-``outside_unit`` so that the verdict says so.
+``@DBOS.step``; a function tool of ``RestateAgent(agent)``, whose body may run its work in ``ctx.run``),
+a fault that fails the tool waits for the durable unit the body opens (the adapter reports it through
+:func:`~durable_chaos.faults.context.unit_body`) and fires inside it. Each time the engine retries that
+unit is an attempt of the tool call, whether the engine retries it in place (a DBOS step's retries) or
+by running the caller again up to it (Restate retries a failed ``ctx.run`` by retrying the invocation,
+which replays its journal and calls the tool again: that call is the unit's next attempt, see
+:attr:`~durable_chaos.faults.context.Injection.interrupted_tools`). A tool whose body opens no unit is
+not a durable unit at all: the fault is raised where the tool is called, after its body ran, and is
+noted ``outside_unit`` so that the verdict says so.
 """
 
 from __future__ import annotations
@@ -84,17 +88,21 @@ class ToolScope:
     args: Any
     unit: Hashable | None = None
     ran: bool = False
-    """Some attempt got past its ``before`` boundary (the unit's body ran)."""
+    """The current attempt got past its ``before`` boundary (the unit's body ran). The first attempt's
+    ``execute`` is recorded where the tool is called; a later attempt records one only when the attempt
+    before it ran the body (else the earlier ``execute`` stands for this attempt's effect)."""
     failed: bool = False
     """The current attempt already recorded its failure."""
+    closed: bool = False
+    """The tool call returned or raised: a unit opened later (an action left running) is not its."""
 
     @contextmanager
     def body(self, key: Hashable) -> Iterator[None]:
-        if self.unit is None:
-            self.unit = key
-        elif key != self.unit:
+        if self.closed or (self.unit is not None and key != self.unit):
             yield
             return
+        if self.unit is None:
+            self.unit = key
         else:
             self.attempt = self.injection.begin(
                 "tool_call", self.name, self.fingerprint, call_id=self.call_id
@@ -102,25 +110,28 @@ class ToolScope:
             self.failed = False
             if self.ran:  # the earlier attempt's body ran: this one runs it again
                 self.attempt.finish("execute", call_id=self.call_id, args=self.args)
+            self.ran = False
         self.raise_if(self.attempt.strike("before", where=fails_the_tool))
         self.ran = True
         try:
             yield
         except BaseException as exc:
-            self.fail(exc)
+            self.fail(exc, in_unit=True)
             raise
         self.raise_if(self.attempt.strike("after", where=fails_the_tool))
 
     def raise_if(self, fault: Fault | None) -> None:
         if isinstance(fault, ToolErrorFault):
             exc = exception_for(fault)
-            self.fail(exc)
+            self.fail(exc, in_unit=True)
             raise exc
 
-    def fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException, *, in_unit: bool = False) -> None:
         if not self.failed:
             self.failed = True
             self.attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
+        if in_unit:  # an engine that retries the unit by calling the tool again continues from here
+            self.injection.interrupted_tools[self.fingerprint] = self.ran
 
 
 async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ctx: Any, tool: Any) -> Any:
@@ -130,21 +141,34 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
     call_id = getattr(ctx, "tool_call_id", None)
     fp = tool_fingerprint(name, args, call_id)
     inside = bool(injection.observer.unit_context())
+    # This call retries a unit that failed in an earlier call of the same tool call (the engine ran the
+    # caller again): True/False = that attempt's body ran or not, None = a first call.
+    retried = None if inside else injection.interrupted_tools.pop(fp, None)
     attempt: Attempt = injection.begin("tool_call", name, fp, call_id=call_id)
     jsonable_args = to_jsonable_python(args, fallback=repr)
     scope = None if inside else ToolScope(injection, attempt, name, fp, call_id, jsonable_args)
+    executed = False
     try:
         fault = attempt.strike("before", where=None if inside else _other)
         if fault is not None:
             await _apply(fault)
         # The arguments go with the execution so that an idempotency key read from one of them can be
-        # compared across re-executions (``tools_exactly_once``).
-        attempt.finish("execute", call_id=call_id, args=jsonable_args)
-        with replay_watch() as replays, listening_for_units(scope.body if scope else None):
-            result = await original(toolset, name, args, ctx, tool)
+        # compared across re-executions (``tools_exactly_once``). The retry of a unit whose earlier
+        # attempt never ran its body has its effect counted by that attempt's ``execute``.
+        if retried is not False:
+            attempt.finish("execute", call_id=call_id, args=jsonable_args)
+            executed = True
+        try:
+            with replay_watch() as replays, listening_for_units(scope.body if scope else None):
+                result = await original(toolset, name, args, ctx, tool)
+        finally:
+            if scope is not None:
+                scope.closed = True
         if scope is not None:
             attempt = scope.attempt
             if scope.unit is None and not replays:  # no durable unit beneath: the fault fires here
+                if not executed:  # the retried call's body ran outside any unit after all
+                    attempt.finish("execute", call_id=call_id, args=jsonable_args)
                 for phase in ("before", "after"):
                     fault = attempt.strike(phase, where=fails_the_tool, outside_unit=True)
                     if fault is not None:
@@ -158,6 +182,8 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
         else:
             scope.fail(exc)  # once per attempt: a failure inside the unit is already recorded
         raise
+    if scope is not None:
+        injection.interrupted_tools.pop(fp, None)  # retried in place and done: nothing to continue
     attempt.finish("ok", replayed=replays)
     return result
 
