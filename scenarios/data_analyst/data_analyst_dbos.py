@@ -32,7 +32,9 @@ def load_dataset_journaled(name: str) -> dict[str, list[float] | list[str]]:
     return load_dataset_step(name)
 
 
-@DBOS.step(name="data_analyst.load_dataset_retried", retries_allowed=True, max_attempts=3, interval_seconds=0.05)
+@DBOS.step(
+    name="data_analyst.load_dataset_retried", retries_allowed=True, max_attempts=3, interval_seconds=0.05
+)
 def load_dataset_retried_step(name: str) -> dict[str, list[float] | list[str]]:
     return load_dataset(name)
 
