@@ -1,7 +1,8 @@
 """The ``restart`` fault kind: the model and its checks, ``during: recovery``, the worker-to-session
 handshake, the verdict's words, preflight, network faults in the naive-restart accounting, and
-end-to-end trials that restart a real Postgres under DBOS (a correct run recovers; a run whose recovery
-is given up before the database is back is caught, stranded)."""
+end-to-end trials that restart real servers: Postgres under DBOS, the Prefect API server, the Temporal
+dev server and the Restate server (a correct run recovers; a run whose recovery is given up before the
+server is back is caught, stranded; a server the harness did not start is not restarted)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def test_preflight_refuses_a_target_the_engine_cannot_restart() -> None:
     assert problems(scenario, ["dbos"], None) == []
     found = problems(scenario, ["temporal"], None)
     assert found and all(
-        "which engine 'temporal' cannot restart (it can restart: nothing yet)" in p for p in found
+        "which engine 'temporal' cannot restart (it can restart: engine_api)" in p for p in found
     )
     assert "plan 'postgres-restarted-during-recovery' fault #2 restarts the database" in found[0]
     (prefect,) = set(problems(scenario, ["prefect"], None)[:1])
@@ -367,3 +368,156 @@ def test_owned_postgres_stops_and_starts_on_the_same_port() -> None:
         with engine.connect() as connection:
             assert connection.execute(sa.text("SELECT 1")).scalar() == 1
         engine.dispose()
+
+
+# -- end to end: the Temporal dev server and the Restate server restarted -----------------------------------
+
+
+def assert_recovered(result: Any, restarts: int = 1) -> str:
+    assert result.verdict == "pass", result.reason
+    for name in ("completes", "no_duplicate_model_calls"):
+        assert result.verdicts[name].held is True, result.verdicts[name].detail
+    events = [e for e in result.events if e["event"] == "restart"]
+    assert [e["action"] for e in events] == ["stopped", "started"] * restarts
+    assert all(e["why"] == "downtime" for e in events if e["action"] == "started")
+    detail: str = result.verdicts["completes"].detail
+    assert detail.endswith("the run recovered"), detail
+    return detail
+
+
+@pytest.mark.parametrize(
+    ("file", "server"),
+    [
+        ("temporal_server_restart.yaml", "Temporal dev server on 127.0.0.1:"),
+        ("restate_server_restart.yaml", "Restate server on 127.0.0.1:"),
+    ],
+)
+def test_engine_server_restarted_mid_run_recovers(runner: TrialRunner, file: str, server: str) -> None:
+    plan = file.removesuffix("_restart.yaml").replace("_", "-") + "-restarted-mid-run"
+    detail = assert_recovered(run(runner, file, plan))
+    assert f"restart fault #1: {server}" in detail
+    assert (
+        "(the engine's API server) stopped at model_request #2 (gpt-4o) attempt 1 before for 2.0 s" in detail
+    )
+    assert re.search(r"started again \d+\.\d s later", detail)
+
+
+@pytest.mark.parametrize("file", ["temporal_server_restart.yaml", "restate_server_restart.yaml"])
+def test_engine_server_restarted_during_recovery_recovers(runner: TrialRunner, file: str) -> None:
+    plan = file.removesuffix("_restart.yaml").replace("_", "-") + "-restarted-during-recovery"
+    result = run(runner, file, plan)
+    detail = assert_recovered(result)
+    assert result.resumes == 1
+    assert (
+        "(the engine's API server) stopped at model_request #2 (gpt-4o) attempt 2 after, during recovery "
+        "(resume-1) for 2.0 s" in detail
+    )
+    (stopped,) = [e for e in result.events if e["event"] == "restart" and e["action"] == "stopped"]
+    assert stopped["role"] == "resume-1"
+
+
+def test_temporal_server_down_past_the_run_timeout_strands_the_workflow(runner: TrialRunner) -> None:
+    result = run(
+        runner,
+        "temporal_server_restart_stranded.yaml",
+        "temporal-server-down-longer-than-the-recovery-deadline",
+    )
+    assert result.verdict == "pass", result.reason  # the known-bad setup was caught
+    verdict = result.verdicts["completes"]
+    assert verdict.held is False
+    assert "RunTimeout: workflow " in verdict.detail and "did not finish within 4s" in verdict.detail
+    assert re.search(
+        r"workflow \S+-faulted is still RUNNING after the run ended: stranded until a worker polls task "
+        r"queue \S+ again",
+        verdict.detail,
+    ), verdict.detail
+    assert "for 8.0 s" in verdict.detail and verdict.detail.endswith("the run did not recover")
+
+
+def test_restate_server_down_past_the_recovery_timeout_strands_the_invocation(runner: TrialRunner) -> None:
+    result = run(
+        runner,
+        "restate_server_restart_stranded.yaml",
+        "restate-server-down-longer-than-the-recovery-deadline",
+    )
+    assert result.verdict == "pass", result.reason  # the known-bad setup was caught
+    verdict = result.verdicts["completes"]
+    assert verdict.held is False
+    assert "RecoveryTimeout: invocation of DataAnalyst/analyze did not finish within 4s" in verdict.detail
+    assert "status: unreadable, the server is unreachable" in verdict.detail, verdict.detail
+    assert re.search(
+        r"invocation inv_\w+ of DataAnalyst/analyze is still [a-z-]+ after the run ended: stranded until a "
+        r"service endpoint serves http://127\.0\.0\.1:\d+ again",
+        verdict.detail,
+    ), verdict.detail
+    assert "for 8.0 s" in verdict.detail and verdict.detail.endswith("the run did not recover")
+
+
+def test_a_users_temporal_server_is_not_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from durable_chaos.fixtures.engines.temporal.server import DevServer
+
+    with DevServer(tmp_path / "theirs") as theirs:
+        monkeypatch.setenv("TEMPORAL_ADDRESS", theirs.address)
+        monkeypatch.setenv("DURABLE_CHAOS_TEMPORAL_NAMESPACE", theirs.namespace)
+        user_runner = TrialRunner(warm_workers=False)
+        try:
+            result = run(user_runner, "temporal_server_restart.yaml", "temporal-server-restarted-mid-run")
+        finally:
+            user_runner.close()
+        assert theirs.process is not None and theirs.process.poll() is None
+    assert result.verdict == "skipped"
+    assert result.reason == (
+        f"TEMPORAL_ADDRESS={theirs.address} points at a Temporal server the harness did not start, which is "
+        "not its to restart; unset TEMPORAL_ADDRESS to let the harness start (and restart) its own dev server"
+    )
+
+
+def test_a_users_restate_server_is_not_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from durable_chaos.fixtures.engines.restate.server import EmbeddedServer
+
+    theirs = EmbeddedServer(tmp_path / "theirs")
+    endpoints = theirs.start()
+    try:
+        monkeypatch.setenv("RESTATE_ADMIN_URL", endpoints.admin_url)
+        monkeypatch.setenv("RESTATE_INGRESS_URL", endpoints.ingress_url)
+        user_runner = TrialRunner(warm_workers=False)
+        try:
+            result = run(user_runner, "restate_server_restart.yaml", "restate-server-restarted-mid-run")
+        finally:
+            user_runner.close()
+        assert theirs.process is not None and theirs.process.poll() is None
+    finally:
+        theirs.stop()
+    assert result.verdict == "skipped"
+    assert "point at a Restate server the harness did not start, which is not its to restart" in result.reason
+    assert "unset both" in result.reason
+
+
+def test_engine_servers_restart_in_place_keeping_their_state(tmp_path: Path) -> None:
+    """Crash and launch again from a thread that ends at once (as a restart timer does): same address,
+    same data, and the server outlives that thread."""
+    from durable_chaos.fixtures.engines.restate.server import EmbeddedServer, RestateServerService
+    from durable_chaos.fixtures.engines.temporal.server import DevServer, DevServerService, port_open
+
+    temporal = DevServer(tmp_path / "temporal")
+    restate = EmbeddedServer(tmp_path / "restate")
+    try:
+        temporal.start()
+        endpoints = restate.start()
+        restate_service, temporal_service = RestateServerService(restate), DevServerService(temporal)
+        deployments = endpoints.query("SELECT id FROM sys_deployment")
+        for service in (temporal_service, restate_service):
+            service.stop()
+        assert not port_open("127.0.0.1", temporal.port) and not endpoints.healthy()
+        for service in (temporal_service, restate_service):
+            starter = threading.Thread(target=service.start)
+            starter.start()
+            starter.join()
+        time.sleep(0.3)  # the starting thread is gone: the servers must not have died with it
+        assert temporal.database.exists() and port_open("127.0.0.1", temporal.port)
+        assert endpoints.healthy() and endpoints.query("SELECT id FROM sys_deployment") == deployments
+        assert temporal_service.name == f"Temporal dev server on {temporal.address}"
+        assert restate_service.name == f"Restate server on {restate.address}"
+    finally:
+        temporal.stop()
+        restate.stop()
