@@ -389,7 +389,7 @@ def assert_recovered(result: Any, restarts: int = 1) -> str:
     ("file", "server"),
     [
         ("temporal_server_restart.yaml", "Temporal dev server on 127.0.0.1:"),
-        ("restate_server_restart.yaml", "Restate server on 127.0.0.1:"),
+        ("restate_server_restart.yaml", "Restate server with ingress 127.0.0.1:"),
     ],
 )
 def test_engine_server_restarted_mid_run_recovers(runner: TrialRunner, file: str, server: str) -> None:
@@ -517,7 +517,7 @@ def test_engine_servers_restart_in_place_keeping_their_state(tmp_path: Path) -> 
         assert temporal.database.exists() and port_open("127.0.0.1", temporal.port)
         assert endpoints.healthy() and endpoints.query("SELECT id FROM sys_deployment") == deployments
         assert temporal_service.name == f"Temporal dev server on {temporal.address}"
-        assert restate_service.name == f"Restate server on {restate.address}"
+        assert restate_service.name == f"Restate server with {restate.address}"
     finally:
         temporal.stop()
         restate.stop()
