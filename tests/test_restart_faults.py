@@ -521,3 +521,39 @@ def test_engine_servers_restart_in_place_keeping_their_state(tmp_path: Path) -> 
     finally:
         temporal.stop()
         restate.stop()
+
+
+def test_the_temporal_result_wait_rides_out_a_server_outage(tmp_path: Path) -> None:
+    """The client's own retries of the result's long poll give up (here after 0.3 s, by default after
+    about 10 s); ``result_across_outages`` keeps asking until the server is back."""
+    import asyncio
+
+    from temporalio.client import Client, WorkflowFailureError
+    from temporalio.service import RetryConfig, RPCError
+
+    from durable_chaos.fixtures.engines.temporal.adapter import result_across_outages
+    from durable_chaos.fixtures.engines.temporal.server import DevServer
+
+    async def scenario(server: DevServer) -> tuple[str, str]:
+        impatient = RetryConfig(max_elapsed_time_millis=300, max_interval_millis=100)
+        client = await Client.connect(server.address, namespace=server.namespace, retry_config=impatient)
+        # No worker polls this task queue: the workflow stays running until terminated.
+        handle = await client.start_workflow("NoWorkerHere", id="w", task_queue="nobody-polls")
+        plain = asyncio.ensure_future(handle.result())
+        riding = asyncio.ensure_future(result_across_outages(handle))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(server.crash)
+        with pytest.raises(RPCError) as plain_error:
+            await asyncio.wait_for(plain, 10)
+        await asyncio.sleep(1.0)
+        assert not riding.done()
+        await asyncio.to_thread(server.launch)
+        await handle.terminate("the test is done")
+        with pytest.raises(WorkflowFailureError) as ended:
+            await asyncio.wait_for(riding, 10)
+        return plain_error.value.status.name, str(ended.value.cause)
+
+    with DevServer(tmp_path / "server") as server:
+        status, cause = asyncio.run(scenario(server))
+    assert status in ("UNAVAILABLE", "UNKNOWN")  # the plain wait failed with the outage ...
+    assert "the test is done" in cause  # ... the riding one got the workflow's end once the server was back
