@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from event_recorder import EventRecorder
 from pydantic import TypeAdapter
 
 from durable_chaos.faults.context import Injection, activated, unit_body
@@ -17,26 +18,12 @@ from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def event(self, record: dict[str, Any]) -> None:
-        self.events.append(record)
-
-    def model_exchange(self, record: dict[str, Any]) -> None:
-        pass
-
-    def unit_context(self) -> dict[str, Any]:
-        return {}
-
-
 def run_tool(phase: str, *, opens_unit: bool = True) -> tuple[list[tuple[str, int]], int, Injection]:
     """Call the tool until it succeeds, the way an engine that replays its caller retries the unit."""
     tool_error = TypeAdapter(Fault).validate_python(
         {"kind": "tool_error", "exception": "ConnectionError", "at": {"kind": "tool_call", "phase": phase}}
     )
-    recorder = Recorder()
+    recorder = EventRecorder()
     injection = Injection(ArmedPlan([tool_error]), UnitTracker(), recorder)
     effects = 0
 
