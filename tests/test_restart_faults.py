@@ -496,15 +496,17 @@ def test_a_users_restate_server_is_not_restarted(tmp_path: Path, monkeypatch: py
 def test_engine_servers_restart_in_place_keeping_their_state(tmp_path: Path) -> None:
     """Crash and launch again from a thread that ends at once (as a restart timer does): same address,
     same data, and the server outlives that thread."""
-    from durable_chaos.fixtures.engines.restate.server import EmbeddedServer, RestateServerService
-    from durable_chaos.fixtures.engines.temporal.server import DevServer, DevServerService, port_open
+    from durable_chaos.fixtures.engines.restate.server import EmbeddedServer
+    from durable_chaos.fixtures.engines.restate.server import engine_api_service as restate_api
+    from durable_chaos.fixtures.engines.temporal.server import DevServer, port_open
+    from durable_chaos.fixtures.engines.temporal.server import engine_api_service as temporal_api
 
     temporal = DevServer(tmp_path / "temporal")
     restate = EmbeddedServer(tmp_path / "restate")
     try:
         temporal.start()
         endpoints = restate.start()
-        restate_service, temporal_service = RestateServerService(restate), DevServerService(temporal)
+        restate_service, temporal_service = restate_api(restate), temporal_api(temporal)
         deployments = endpoints.query("SELECT id FROM sys_deployment")
         for service in (temporal_service, restate_service):
             service.stop()
