@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("prefect")
+from durable_chaos.fixtures.engines.prefect import database
+from durable_chaos.fixtures.engines.prefect.adapter import PrefectServer, healthy
 
-from durable_chaos.fixtures.engines.prefect import database  # noqa: E402
-from durable_chaos.fixtures.engines.prefect.adapter import PrefectServer, healthy  # noqa: E402
+# Not importorskip: importing prefect here (its context module, without its flows) would leave a partial
+# Prefect in this process for the in-process pytester sessions of other tests, whose Flow class would
+# then not be the one Prefect's context was built with.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("prefect") is None, reason="no prefect installed")
 
 
 def tables(path: Path) -> set[str]:
