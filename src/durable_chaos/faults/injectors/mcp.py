@@ -24,13 +24,11 @@ import asyncio
 import contextvars
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
-
-from fastmcp import Client
-from pydantic_ai.mcp import MCPToolset
 
 from durable_chaos.faults.context import Attempt, active, apply_common
 from durable_chaos.faults.injectors.tools import exception_for
@@ -39,6 +37,8 @@ from durable_chaos.faults.units import fingerprint
 from durable_chaos.patching import patched
 
 LISTING = "tools/list"
+MCP_CLIENT_MODULES = ("pydantic_ai.mcp", "fastmcp")
+"""Loaded by any agent that has an MCP server (pydantic-ai's MCP toolsets, FastMCP's client)."""
 REQUEST_TIMEOUT = -32001
 """JSON-RPC error code the MCP SDK uses for a request that timed out."""
 
@@ -154,7 +154,17 @@ def mcp_fingerprint(server: str, tool: str, args: dict[str, Any] | None, call_id
 @contextmanager
 def mcp_faults() -> Iterator[None]:
     """Install the MCP fault layer (``MCPToolset.call_tool`` and ``list_tools``, the FastMCP client's
-    requests, and the record of spawned stdio servers) for the duration of the block."""
+    requests, and the record of spawned stdio servers) for the duration of the block.
+
+    Only in a process that has loaded an MCP client by then (the agent's module imports it): an agent
+    without MCP servers has no MCP call to fault, and importing the clients costs about 2.5 s of every
+    session's start."""
+    if not any(name in sys.modules for name in MCP_CLIENT_MODULES):
+        yield
+        return
+    from fastmcp import Client
+    from pydantic_ai.mcp import MCPToolset
+
     call_tool = MCPToolset.call_tool
     list_tools = MCPToolset.list_tools
     client_call = Client.call_tool
