@@ -168,3 +168,20 @@ def test_server_exit_kills_the_stdio_server_and_the_call_meets_a_dead_server(tmp
     assert not ledger.exists()  # the server died before it could book anything
     assert "booked" not in output and "INV-" not in output
     assert "ledger:record_invoice" in {e["unit"]["name"] for e in recorder.of("fault")}
+
+
+def test_an_agent_without_mcp_servers_never_imports_the_mcp_clients() -> None:
+    """Importing them costs seconds of every session's start; only an agent that has MCP needs them."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import durable_chaos.harness.runner\n"
+        "from durable_chaos.faults.injectors.mcp import MCP_CLIENT_MODULES, mcp_faults\n"
+        "with mcp_faults():\n"
+        "    pass\n"
+        "print([name for name in MCP_CLIENT_MODULES if name in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
