@@ -6,7 +6,10 @@ server is back is caught, stranded; a server the harness did not start is not re
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -124,8 +127,8 @@ def test_worker_asks_session_stops_then_starts_after_the_downtime(tmp_path: Path
     service = RecordingService()
     restarts = TrialRestarts({"database": service}, history)
     try:
-        host, port = restarts.environment()["DURABLE_CHAOS_RESTART"].rsplit(":", 1)
-        client = RestartClient((host, int(port)))
+        client = RestartClient.from_env(restarts.environment())
+        assert client is not None
         observer = EventRecorder()
         fault = restart(downtime=0.3, at={"kind": "tool_call"})
         injection = Injection(ArmedPlan([fault]), UnitTracker(), observer, restarts=client)
@@ -142,6 +145,52 @@ def test_worker_asks_session_stops_then_starts_after_the_downtime(tmp_path: Path
     started = [e for e in history.events() if e["event"] == "restart"]
     assert started[0]["action"] == "started" and started[0]["why"] == "downtime"
     assert started[0]["down_for"] >= 0.3
+
+
+_INTRUDER = """
+import json, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+for secret in sys.argv[2:]:
+    request = {"index": 0, "target": "database", "downtime": 0.1, "role": "intruder"}
+    if secret != "-":
+        request["secret"] = secret
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(json.dumps(request).encode() + b"\\n")
+        print(sock.makefile("rb").readline().decode().strip())
+"""
+
+
+def test_another_process_without_the_secret_cannot_stop_a_server(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.jsonl")
+    service = RecordingService()
+    restarts = TrialRestarts({"database": service}, history)
+    try:
+        env = restarts.environment()
+        assert len(env["DURABLE_CHAOS_RESTART_SECRET"]) == 32
+        other = TrialRestarts({}, history)
+        other.close()
+        assert other.secret != restarts.secret  # one secret per service
+        # Another process on the machine: no secret, a wrong one, a guess of the right length.
+        attempt = subprocess.run(
+            [sys.executable, "-c", _INTRUDER, env["DURABLE_CHAOS_RESTART"], "-", "", "0" * 32],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        answers = [json.loads(line) for line in attempt.stdout.splitlines()]
+        assert len(answers) == 3, attempt.stderr
+        for answer in answers:
+            assert answer == {
+                "error": "PermissionError: refused: the request does not carry this session's restart secret"
+            }
+        assert service.calls == [] and history.events() == []
+        # The worker, with the secret from its environment, is obeyed.
+        client = RestartClient.from_env(env)
+        assert client is not None
+        client.restart(0, restart(downtime=0.05), "faulted")
+        assert [c[0] for c in service.calls] == ["stop"]
+    finally:
+        restarts.close()
 
 
 def test_a_server_still_down_when_the_trial_ends_is_started_then(tmp_path: Path) -> None:

@@ -3,9 +3,11 @@
 A ``restart`` fault (``durable_chaos.faults.model.RestartFault``) fires in the worker running the agent,
 at a unit boundary; the infrastructure belongs to the session process. So the session opens, for each
 trial whose plan has restart faults, a small loopback TCP service (:class:`TrialRestarts`) whose
-address the workers get in ``DURABLE_CHAOS_RESTART``:
+address the workers get in ``DURABLE_CHAOS_RESTART``, and its secret in ``DURABLE_CHAOS_RESTART_SECRET``:
 
-1. the worker (:class:`RestartClient`) sends one JSON line ``{"index", "target", "downtime", "role"}``;
+1. the worker (:class:`RestartClient`) sends one JSON line ``{"secret", "index", "target", "downtime",
+   "role"}``; a request without the service's secret (another process on the machine) is refused and
+   stops nothing;
 2. the session stops the engine's server for that target (``EngineAdapter.restart_service``) and
    answers ``{"service": ..., "stopped_in": ...}`` once it is down (or ``{"error": ...}``);
 3. the worker records a ``restart`` event (``action: stopped``) at its boundary and goes on: the unit
@@ -22,8 +24,10 @@ the trial an error (:func:`restart_errors`), never a pass.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
+import secrets
 import socket
 import socketserver
 import threading
@@ -36,7 +40,11 @@ from durable_chaos.fixtures.engines.base import EngineAdapter, RestartableServic
 from durable_chaos.harness.history import History
 
 ENV_RESTART = "DURABLE_CHAOS_RESTART"
+ENV_RESTART_SECRET = "DURABLE_CHAOS_RESTART_SECRET"
 REQUEST_TIMEOUT_SECONDS = 120.0
+READ_TIMEOUT_SECONDS = 10.0  # a connection that sends no request line is dropped after this
+MAX_REQUEST_BYTES = 4096
+REFUSED = "refused: the request does not carry this session's restart secret"
 
 
 def restart_faults(faults: Any) -> list[RestartFault]:
@@ -46,19 +54,28 @@ def restart_faults(faults: Any) -> list[RestartFault]:
 class RestartClient:
     """In a worker: asks the session to restart a target (implements the fault layer's RestartControl)."""
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], secret: str) -> None:
         self.address = address
+        self.secret = secret
 
     @classmethod
-    def from_env(cls) -> RestartClient | None:
-        raw = os.environ.get(ENV_RESTART)
+    def from_env(cls, env: dict[str, str] | None = None) -> RestartClient | None:
+        """The client described by ``env`` (default: this process's environment), or None."""
+        env = dict(os.environ) if env is None else env
+        raw = env.get(ENV_RESTART)
         if not raw:
             return None
         host, _, port = raw.rpartition(":")
-        return cls((host, int(port)))
+        return cls((host, int(port)), env.get(ENV_RESTART_SECRET, ""))
 
     def restart(self, index: int, fault: RestartFault, role: str) -> dict[str, Any]:
-        request = {"index": index, "target": fault.target, "downtime": fault.downtime, "role": role}
+        request = {
+            "secret": self.secret,
+            "index": index,
+            "target": fault.target,
+            "downtime": fault.downtime,
+            "role": role,
+        }
         with socket.create_connection(self.address, timeout=REQUEST_TIMEOUT_SECONDS) as sock:
             sock.sendall(json.dumps(request).encode() + b"\n")
             answer = json.loads(sock.makefile("rb").readline() or b"{}")
@@ -72,7 +89,11 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         try:
-            request = json.loads(self.rfile.readline())
+            self.connection.settimeout(READ_TIMEOUT_SECONDS)
+            request = json.loads(self.rfile.readline(MAX_REQUEST_BYTES))
+            if not isinstance(request, dict) or not self.server.owner.authentic(request.get("secret")):
+                raise PermissionError(REFUSED)
+            self.connection.settimeout(None)
             answer = self.server.owner.stop(
                 int(request["index"]),
                 str(request["target"]),
@@ -102,6 +123,8 @@ class TrialRestarts:
         """Target -> (when it was stopped, the timer that starts it again, the role that asked, the
         fault's index)."""
         self.closed = False
+        self.secret = secrets.token_hex(16)
+        """Made here, for this trial's service only; handed to its workers in their environment."""
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.owner = self
         self.thread = threading.Thread(target=self.server.serve_forever, name="durable-chaos-restarts")
@@ -122,7 +145,11 @@ class TrialRestarts:
 
     def environment(self) -> dict[str, str]:
         host, port = self.server.server_address[:2]
-        return {ENV_RESTART: f"{host!s}:{port}"}
+        return {ENV_RESTART: f"{host!s}:{port}", ENV_RESTART_SECRET: self.secret}
+
+    def authentic(self, secret: object) -> bool:
+        """Whether a request carries this service's secret (compared in constant time)."""
+        return isinstance(secret, str) and hmac.compare_digest(secret.encode(), self.secret.encode())
 
     def stop(self, index: int, target: str, downtime: float, role: str) -> dict[str, Any]:
         """Stop ``target`` now (waiting first for an earlier restart of it to finish); start it again
