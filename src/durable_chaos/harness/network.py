@@ -22,7 +22,9 @@ boundary, when the run in its process ends, and (kill faults) before a resumed w
 harness heals the proxies after each killed worker. At the end of the trial its proxies are deleted.
 
 Workers get the proxies in ``DURABLE_CHAOS_NETWORK`` (JSON: Toxiproxy URL, proxy names, listen
-addresses), read by :meth:`NetworkHandle.from_env`.
+addresses), read by :meth:`NetworkHandle.from_env`, and the embedded server's session token in
+``DURABLE_CHAOS_TOXIPROXY_TOKEN``: the trial's proxies are created with it, so only the session and its
+workers can change them or their toxics.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient
 from durable_chaos.fixtures.toxiproxy.embedded import ToxiproxyProcess, ToxiproxyStartError
 
 ENV_NETWORK = "DURABLE_CHAOS_NETWORK"
+ENV_TOXIPROXY_TOKEN = "DURABLE_CHAOS_TOXIPROXY_TOKEN"
 MODEL_ENDPOINT = "model_endpoint"
 _HEADER = struct.Struct("!Q")
 ECHO_TIMEOUT_SECONDS = 120.0
@@ -136,13 +139,18 @@ class NetworkHandle:
     """Target -> proxy name."""
     listen: dict[str, str]
     """Target -> ``host:port`` the proxy listens on."""
+    token: str | None = None
+    """The embedded Toxiproxy's session token (None for a real Toxiproxy)."""
     applied: dict[int, AppliedToxic] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.client = ToxiproxyClient(self.url)
+        self.client = ToxiproxyClient(self.url, token=self.token)
 
     def to_env(self) -> dict[str, str]:
-        return {ENV_NETWORK: json.dumps({"url": self.url, "proxies": self.proxies, "listen": self.listen})}
+        env = {ENV_NETWORK: json.dumps({"url": self.url, "proxies": self.proxies, "listen": self.listen})}
+        if self.token:
+            env[ENV_TOXIPROXY_TOKEN] = self.token
+        return env
 
     @classmethod
     def from_env(cls) -> NetworkHandle | None:
@@ -150,7 +158,7 @@ class NetworkHandle:
         if not raw:
             return None
         data = json.loads(raw)
-        return cls(data["url"], data["proxies"], data["listen"])
+        return cls(data["url"], data["proxies"], data["listen"], os.environ.get(ENV_TOXIPROXY_TOKEN) or None)
 
     def apply(self, index: int, fault: NetworkFault) -> None:
         proxy = self.proxies.get(fault.target)
@@ -240,7 +248,8 @@ class NetworkSession:
                 f"does not offer in this configuration (it offers: {offered}); see docs/network.md"
             )
         url, echo = self.start()
-        client = ToxiproxyClient(url)
+        token = self.toxiproxy.token if self.toxiproxy is not None else None
+        client = ToxiproxyClient(url, token=token)
         proxies: dict[str, str] = {}
         listen: dict[str, str] = {}
         try:
@@ -256,7 +265,7 @@ class NetworkSession:
                 proxies[target], listen[target] = name, info.listen
         finally:
             client.close()
-        handle = NetworkHandle(url, proxies, listen)
+        handle = NetworkHandle(url, proxies, listen, token)
         routes = {t: handle.address(t) for t in targets if t != MODEL_ENDPOINT}
         return TrialNetwork(handle, routes)
 
