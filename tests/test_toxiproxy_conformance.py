@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import socketserver
 import threading
@@ -218,6 +219,18 @@ def test_listen_address_in_use_raises(client: ToxiproxyClient, echo_upstream: st
         client.create_proxy("conf_l2", echo_upstream, listen=first.listen)
     assert info.value.status == 500
     assert "conf_l2" not in client.proxies()
+    # Toxiproxy's own text (api_test.go), with a host name resolved as Go's net.Listen does.
+    taken = _raw(
+        client.url,
+        "POST",
+        "/proxies",
+        {"name": "conf_l3", "upstream": echo_upstream, "listen": f"localhost:{first.port}"},
+    )
+    message = f"listen tcp 127.0.0.1:{first.port}: bind: address already in use"
+    assert (taken.status_code, taken.json()) == (500, {"error": message, "status": 500})
+    assert taken.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert taken.headers["X-Content-Type-Options"] == "nosniff"
+    assert taken.text.endswith("}\n")
 
 
 def test_disabled_proxy_refuses_and_closes_connections(client: ToxiproxyClient, echo_upstream: str) -> None:
@@ -268,6 +281,36 @@ def test_populate_creates_then_keeps(client: ToxiproxyClient, echo_upstream: str
     assert bad.json()["error"] == "missing required field: upstream at proxy 1"
 
 
+def test_populate_keeps_the_proxies_before_a_bad_one_then_fails(
+    client: ToxiproxyClient, echo_upstream: str
+) -> None:
+    specs = [
+        {"name": "conf_q1", "upstream": echo_upstream, "listen": "127.0.0.1:0"},
+        {"name": "conf_q2", "upstream": echo_upstream, "listen": "local373"},
+        {"name": "conf_q3", "upstream": echo_upstream, "listen": "127.0.0.1:0"},
+    ]
+    answer = _raw(client.url, "POST", "/populate", specs)
+    assert answer.status_code == 500
+    body = answer.json()
+    assert body["error"] == "listen tcp: address local373: missing port in address"
+    assert body["status"] == 500
+    assert [p["name"] for p in body["proxies"]] == ["conf_q1"]
+    names = set(client.proxies())
+    assert "conf_q1" in names and not names & {"conf_q2", "conf_q3"}
+    with _connect(client.get_proxy("conf_q1")) as sock:
+        assert _roundtrip(sock, b"kept") == b"kept"
+    # The first proxy failing creates nothing; an empty list creates nothing and lists null.
+    first_bad = _raw(
+        client.url,
+        "POST",
+        "/populate",
+        [{"name": "conf_q4", "upstream": echo_upstream, "listen": "local373"}],
+    )
+    assert first_bad.json()["proxies"] is None and "conf_q4" not in client.proxies()
+    empty = _raw(client.url, "POST", "/populate", [])
+    assert (empty.status_code, empty.json()) == (201, {"proxies": None})
+
+
 def test_reset_enables_proxies_and_removes_toxics(client: ToxiproxyClient, echo_upstream: str) -> None:
     client.create_proxy("conf_reset", echo_upstream)
     client.add_toxic("conf_reset", "latency", {"latency": 10})
@@ -279,8 +322,66 @@ def test_reset_enables_proxies_and_removes_toxics(client: ToxiproxyClient, echo_
 
 
 def test_unknown_route_and_wrong_method(client: ToxiproxyClient) -> None:
-    assert _raw(client.url, "GET", "/nothing").status_code == 404
+    missing = _raw(client.url, "GET", "/nothing")
+    assert (missing.status_code, missing.text) == (404, "404 page not found\n")
+    assert missing.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert _raw(client.url, "PUT", "/proxies").status_code == 405
+    # The router answers these before its middleware: no request id, and browsers are not singled out.
+    assert "X-Toxiproxy-Request-Id" not in missing.headers
+    browser = requests.get(client.url + "/nothing", headers={"User-Agent": "Mozilla/5.0"}, timeout=3)
+    assert browser.status_code == 404
+
+
+def test_browsers_are_refused(client: ToxiproxyClient) -> None:
+    answer = requests.get(client.url + "/proxies", headers={"User-Agent": "Mozilla/5.0 (X11)"}, timeout=3)
+    assert (answer.status_code, answer.text) == (403, "User agent not allowed\n")
+    assert answer.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_version_bytes_and_content_type(client: ToxiproxyClient) -> None:
+    answer = _raw(client.url, "GET", "/version")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/json;charset=utf-8"
+    assert re.fullmatch(rb'\{"version": "[^"]+"\}\n', answer.content), answer.content
+
+
+def test_every_routed_answer_has_a_request_id(client: ToxiproxyClient, echo_upstream: str) -> None:
+    ids = set()
+    for method, path, body in [
+        ("GET", "/version", None),
+        ("GET", "/proxies", None),
+        ("POST", "/proxies", {"name": "conf_rid", "upstream": echo_upstream}),
+        ("GET", "/proxies/conf_none", None),  # an error answer too
+        ("DELETE", "/proxies/conf_rid", None),  # and a 204
+    ]:
+        answer = _raw(client.url, method, path, body)
+        request_id = answer.headers.get("X-Toxiproxy-Request-Id", "")
+        # rs/xid, as Toxiproxy's hlog.RequestIDHandler makes them: 20 characters of base32hex.
+        assert re.fullmatch(r"[0-9a-v]{20}", request_id), (method, path, answer.headers)
+        ids.add(request_id)
+    assert len(ids) == 5
+
+
+def test_json_is_written_as_go_writes_it(client: ToxiproxyClient, echo_upstream: str) -> None:
+    client.create_proxy("conf_json", echo_upstream)
+    answer = _raw(client.url, "POST", "/proxies/conf_json/toxics", {"type": "latency", "name": "a<b&c"})
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.content == (
+        b'{"attributes":{"latency":0,"jitter":0},"name":"a\\u003cb\\u0026c","type":"latency",'
+        b'"stream":"downstream","toxicity":1}'
+    )
+    third = _raw(client.url, "POST", "/proxies/conf_json/toxics/a<b&c", {"toxicity": 1 / 3})
+    assert b'"toxicity":0.33333334' in third.content  # a float32
+
+
+def test_noop_toxic_passes_bytes(client: ToxiproxyClient, echo_upstream: str) -> None:
+    proxy = client.create_proxy("conf_noop", echo_upstream)
+    toxic = client.add_toxic("conf_noop", "noop", name="foobar")
+    assert (toxic.name, toxic.type, toxic.stream, toxic.toxicity) == ("foobar", "noop", "downstream", 1.0)
+    assert toxic.attributes == {}
+    payload = bytes(range(256)) * 400
+    with _connect(proxy) as sock:
+        assert _roundtrip(sock, payload) == payload
 
 
 # -- API: toxics -----------------------------------------------------------------------------------
@@ -296,6 +397,7 @@ def test_unknown_route_and_wrong_method(client: ToxiproxyClient) -> None:
         ("reset_peer", {"timeout"}),
         ("slicer", {"average_size", "size_variation", "delay"}),
         ("limit_data", {"bytes"}),
+        ("noop", set()),
     ],
 )
 def test_toxic_defaults(
