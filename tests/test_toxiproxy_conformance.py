@@ -626,3 +626,13 @@ def test_slow_close_delays_the_close(client: ToxiproxyClient, blob_upstream: str
     with _connect(proxy) as sock:
         assert _recv_all(sock) == BLOB
     assert 0.28 <= time.monotonic() - start < 0.9
+
+
+def test_field_names_match_case_insensitively(client: ToxiproxyClient, echo_upstream: str) -> None:
+    # Go's JSON decoder matches struct fields case-insensitively.
+    answer = _raw(client.url, "POST", "/proxies", {"Name": "conf_case", "UPSTREAM": echo_upstream})
+    assert answer.status_code == 201 and answer.json()["name"] == "conf_case"
+    toxic = _raw(
+        client.url, "POST", "/proxies/conf_case/toxics", {"Type": "latency", "Attributes": {"Latency": 7}}
+    )
+    assert toxic.json()["attributes"] == {"latency": 7, "jitter": 0}
