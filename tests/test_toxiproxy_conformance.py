@@ -636,3 +636,19 @@ def test_field_names_match_case_insensitively(client: ToxiproxyClient, echo_upst
         client.url, "POST", "/proxies/conf_case/toxics", {"Type": "latency", "Attributes": {"Latency": 7}}
     )
     assert toxic.json()["attributes"] == {"latency": 7, "jitter": 0}
+
+
+def test_populate_compares_the_resolved_listen_address(client: ToxiproxyClient, echo_upstream: str) -> None:
+    # Toxiproxy's Differs: the new listen address, resolved, against the bound one.
+    first = client.create_proxy("conf_res", echo_upstream)
+    client.add_toxic("conf_res", "latency", name="kept")
+    same = client.populate(
+        [{"name": "conf_res", "upstream": echo_upstream, "listen": f"localhost:{first.port}"}]
+    )
+    assert same[0].listen == first.listen and [t.name for t in same[0].toxics] == ["kept"]
+    moved = client.populate([{"name": "conf_res", "upstream": echo_upstream, "listen": "127.0.0.1:0"}])
+    assert moved[0].listen != first.listen and moved[0].toxics == ()  # replaced: a new proxy
+    again = client.populate([{"name": "conf_res", "upstream": echo_upstream}])
+    assert again[0].listen != moved[0].listen  # no listen never equals a bound address
+    kept = client.update_proxy("conf_res", listen=f"localhost:{again[0].port}")
+    assert kept.listen == again[0].listen
