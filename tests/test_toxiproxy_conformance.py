@@ -652,3 +652,19 @@ def test_populate_compares_the_resolved_listen_address(client: ToxiproxyClient, 
     assert again[0].listen != moved[0].listen  # no listen never equals a bound address
     kept = client.update_proxy("conf_res", listen=f"localhost:{again[0].port}")
     assert kept.listen == again[0].listen
+
+
+def test_concurrent_creates_of_one_name_make_one_proxy(client: ToxiproxyClient, echo_upstream: str) -> None:
+    body = {"name": "conf_race", "upstream": echo_upstream, "listen": "localhost:0"}  # resolving awaits
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda: statuses.append(_raw(client.url, "POST", "/proxies", body).status_code)
+        )
+        for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(statuses) == [201] + [409] * 5
