@@ -49,9 +49,9 @@ from durable_chaos.faults.transports import is_model_request, module_of, on_ever
 from durable_chaos.fixtures.engines.base import EngineAdapter
 from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient
 from durable_chaos.fixtures.toxiproxy.embedded import ToxiproxyProcess, ToxiproxyStartError
+from durable_chaos.fixtures.toxiproxy.server import ENV_TOKEN as ENV_TOXIPROXY_TOKEN
 
 ENV_NETWORK = "DURABLE_CHAOS_NETWORK"
-ENV_TOXIPROXY_TOKEN = "DURABLE_CHAOS_TOXIPROXY_TOKEN"
 MODEL_ENDPOINT = "model_endpoint"
 _HEADER = struct.Struct("!Q")
 ECHO_TIMEOUT_SECONDS = 120.0
