@@ -668,3 +668,9 @@ def test_concurrent_creates_of_one_name_make_one_proxy(client: ToxiproxyClient, 
     for thread in threads:
         thread.join(timeout=10)
     assert sorted(statuses) == [201] + [409] * 5
+
+
+def test_only_the_first_json_value_of_a_body_is_read(client: ToxiproxyClient, echo_upstream: str) -> None:
+    body = b'{"name": "conf_first", "upstream": "%s"} trailing' % echo_upstream.encode()
+    answer = _raw(client.url, "POST", "/proxies", data=body)
+    assert answer.status_code == 201 and answer.json()["name"] == "conf_first"
