@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -189,6 +190,20 @@ def test_another_process_without_the_secret_cannot_stop_a_server(tmp_path: Path)
         assert client is not None
         client.restart(0, restart(downtime=0.05), "faulted")
         assert [c[0] for c in service.calls] == ["stop"]
+    finally:
+        restarts.close()
+
+
+def test_a_silent_connection_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("durable_chaos.harness.restarts.READ_TIMEOUT_SECONDS", 0.2)
+    restarts = TrialRestarts({"database": RecordingService()}, History(tmp_path / "history.jsonl"))
+    try:
+        host, port = restarts.environment()["DURABLE_CHAOS_RESTART"].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            started = time.monotonic()
+            answer = sock.makefile("rb").readline()  # we send nothing
+        assert time.monotonic() - started < 3
+        assert b"TimeoutError" in answer or b"timeout" in answer
     finally:
         restarts.close()
 
