@@ -39,14 +39,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from durable_chaos.faults.injectors.network import AppliedToxic, ToxicSpec, apply_toxic, remove_toxic
 from durable_chaos.faults.model import NetworkFault
 from durable_chaos.faults.transports import is_model_request, module_of, on_every_transport
 from durable_chaos.fixtures.engines.base import EngineAdapter
-from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient
 from durable_chaos.fixtures.toxiproxy.embedded import ToxiproxyProcess, ToxiproxyStartError
+
+if TYPE_CHECKING:
+    from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient
 
 ENV_NETWORK = "DURABLE_CHAOS_NETWORK"
 MODEL_ENDPOINT = "model_endpoint"
@@ -139,7 +141,7 @@ class NetworkHandle:
     applied: dict[int, AppliedToxic] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.client = ToxiproxyClient(self.url)
+        self.client = _client(self.url)
 
     def to_env(self) -> dict[str, str]:
         return {ENV_NETWORK: json.dumps({"url": self.url, "proxies": self.proxies, "listen": self.listen})}
@@ -176,6 +178,17 @@ class NetworkHandle:
     def address(self, target: str) -> tuple[str, int]:
         host, _, port = self.listen[target].rpartition(":")
         return host, int(port)
+
+
+def _client(url: str) -> ToxiproxyClient:
+    """A client of the Toxiproxy at ``url``; imported here, as network faults run (the ``network`` extra)."""
+    from durable_chaos.extras import MissingExtra, missing
+
+    if missing("network"):
+        raise NetworkUnavailable(str(MissingExtra("network faults", "network")))
+    from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient
+
+    return ToxiproxyClient(url)
 
 
 def _named(name: str) -> ToxicSpec:
@@ -240,7 +253,7 @@ class NetworkSession:
                 f"does not offer in this configuration (it offers: {offered}); see docs/network.md"
             )
         url, echo = self.start()
-        client = ToxiproxyClient(url)
+        client = _client(url)
         proxies: dict[str, str] = {}
         listen: dict[str, str] = {}
         try:
