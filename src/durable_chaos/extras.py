@@ -40,7 +40,7 @@ def install_hint(extra: str) -> str:
     return f"install it with: pip install 'durable-chaos[{extra}]'"
 
 
-def _installed(module: str) -> bool:
+def installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a parent package missing, or a module half-imported
@@ -49,7 +49,7 @@ def _installed(module: str) -> bool:
 
 def missing(extra: str, modules: Iterable[str] | None = None) -> list[str]:
     """The modules of ``extra`` (or those of its ``modules`` the feature needs) that are not installed."""
-    return [module for module in modules or EXTRA_MODULES[extra] if not _installed(module)]
+    return [module for module in modules or EXTRA_MODULES[extra] if not installed(module)]
 
 
 def problem(feature: str, extra: str, modules: Iterable[str] | None = None) -> str | None:
