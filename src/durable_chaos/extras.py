@@ -90,7 +90,9 @@ class MissingExtra(ImportError):
     """A feature was used whose extra is not installed; the message names the extra."""
 
     def __init__(self, feature: str, extra: str) -> None:
-        super().__init__(problem(feature, extra) or f"{feature}: needs the {extra!r} extra; {install_hint(extra)}")
+        super().__init__(
+            problem(feature, extra) or f"{feature}: needs the {extra!r} extra; {install_hint(extra)}"
+        )
         self.extra = extra
 
 

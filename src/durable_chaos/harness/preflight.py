@@ -58,10 +58,10 @@ def extra_problems(scenario: Scenario) -> list[str]:
     found = []
     networked = [plan.name for plan in scenario.plans if any(f.kind == "network" for f in plan.faults)]
     if networked:
-        plans = ", ".join(repr(name) for name in networked)
-        found.append(extras.problem(f"the network faults of plan {plans}", "network"))
+        plans = ("plans " if len(networked) > 1 else "plan ") + ", ".join(repr(name) for name in networked)
+        found.append(extras.problem(f"the network faults of {plans}", "network"))
     if scenario.explore is not None:
-        found.append(extras.problem("the 'explore' table (Hypothesis generates its fault plans)", "hypothesis"))
+        found.append(extras.problem("the 'explore' table (Hypothesis makes its plans)", "hypothesis"))
     return [line for line in found if line is not None]
 
 
