@@ -93,6 +93,8 @@ def test_the_plugin_cli_and_harness_import_and_validate_without_any_optional_lib
             "dbos": run("validate", {str(SCENARIOS / "data_analyst" / "dbos_kill.yaml")!r}),
             "temporal": run("validate", {str(SCENARIOS / "temporal" / "kill.yaml")!r}),
             "restate": run("validate", {str(SCENARIOS / "restate" / "kill.yaml")!r}),
+            "mcp": run("validate", {str(SCENARIOS / "mcp" / "prefect.yaml")!r}),
+            "explore": run("validate", {str(REPO / "tests" / "breaker_explore.yaml")!r}),
         }}
         try:
             import durable_chaos.strategies
@@ -112,6 +114,8 @@ def test_the_plugin_cli_and_harness_import_and_validate_without_any_optional_lib
         "dbos": "durable-chaos[dbos]",
         "temporal": "durable-chaos[temporal]",
         "restate": "durable-chaos[restate]",
+        "mcp": "durable-chaos[mcp]",
+        "explore": "durable-chaos[hypothesis]",
     }
     for case, extra in expected.items():
         code, output = results[case]

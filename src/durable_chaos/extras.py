@@ -18,7 +18,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "restate": ("restate", "hypercorn"),
     "network": ("toxiproxy", "requests"),
     "providers": ("anthropic", "google.genai"),
-    "mcp": ("mcp",),
+    "mcp": ("mcp", "fastmcp"),
     "hypothesis": ("hypothesis",),
 }
 """Each extra (``pip install 'durable-chaos[<extra>]'``) and the modules it installs that the harness
