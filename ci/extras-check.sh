@@ -38,7 +38,7 @@ for extra in "${extras[@]}"; do
   venv="$work/venv-$extra"
   echo "+ [extras] $extra: fresh venv, pip install '$(basename "$wheel")[$extra]'"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --no-compile "$wheel[$extra]"  # no byte-compiling: half the install time
+  "$venv/bin/pip" install -q --no-compile "$wheel[$extra]"  # no byte-compiling: less CPU
   if [ "$extra" = restate ]; then
     "$venv/bin/python" -m durable_chaos.fixtures.engines.restate.install --quiet
   fi
