@@ -56,8 +56,8 @@ def _configuration_problems(scenario: Scenario) -> list[str]:
         warnings.simplefilter("ignore")  # the target's import-time warnings are not validate's to show
         try:
             target = preflight.import_target(scenario)
-        except preflight.TargetImportError as exc:
-            return [str(exc)]
+        except preflight.TargetImportError as exc:  # a missing engine or extra first: it explains why
+            return [*preflight.problems(scenario, scenario.engines, None), str(exc)]
         return preflight.problems(scenario, scenario.engines, target)
 
 

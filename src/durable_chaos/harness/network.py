@@ -41,15 +41,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from durable_chaos.faults.injectors.network import AppliedToxic, ToxicSpec, apply_toxic, remove_toxic
 from durable_chaos.faults.model import NetworkFault
 from durable_chaos.faults.transports import is_model_request, module_of, on_every_transport
 from durable_chaos.fixtures.engines.base import EngineAdapter
-from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient
 from durable_chaos.fixtures.toxiproxy.embedded import ToxiproxyProcess, ToxiproxyStartError
 from durable_chaos.fixtures.toxiproxy.server import ENV_TOKEN as ENV_TOXIPROXY_TOKEN
+
+if TYPE_CHECKING:
+    from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient
 
 ENV_NETWORK = "DURABLE_CHAOS_NETWORK"
 MODEL_ENDPOINT = "model_endpoint"
@@ -144,7 +146,7 @@ class NetworkHandle:
     applied: dict[int, AppliedToxic] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.client = ToxiproxyClient(self.url, token=self.token)
+        self.client = _client(self.url, self.token)
 
     def to_env(self) -> dict[str, str]:
         env = {ENV_NETWORK: json.dumps({"url": self.url, "proxies": self.proxies, "listen": self.listen})}
@@ -184,6 +186,17 @@ class NetworkHandle:
     def address(self, target: str) -> tuple[str, int]:
         host, _, port = self.listen[target].rpartition(":")
         return host, int(port)
+
+
+def _client(url: str, token: str | None = None) -> ToxiproxyClient:
+    """A client of the Toxiproxy at ``url``; imported here, as network faults run (the ``network`` extra)."""
+    from durable_chaos.extras import MissingExtra, missing
+
+    if missing("network"):
+        raise NetworkUnavailable(str(MissingExtra("network faults", "network")))
+    from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient
+
+    return ToxiproxyClient(url, token=token)
 
 
 def _named(name: str) -> ToxicSpec:
@@ -249,7 +262,7 @@ class NetworkSession:
             )
         url, echo = self.start()
         token = self.toxiproxy.token if self.toxiproxy is not None else None
-        client = ToxiproxyClient(url, token=token)
+        client = _client(url, token)
         proxies: dict[str, str] = {}
         listen: dict[str, str] = {}
         try:

@@ -383,6 +383,15 @@ class ExploreItem(TrialItem):
     def runtest(self) -> None:
         if not self.config.getoption("chaos"):
             pytest.skip("durable-chaos exploration: run with --chaos")
+        from durable_chaos.harness.preflight import problems
+
+        found = problems(self.spec.scenario, [self.spec.engine], None)  # Hypothesis not installed, ...
+        if found:
+            from durable_chaos.harness.runner import TrialResult
+
+            self.result = TrialResult(self.spec, "invalid", "; ".join(found))
+            self.config.stash[RESULTS_KEY].append(self.result)
+            raise TrialFailed(f"INVALID: {self.result.reason}")
         from durable_chaos.harness.explore import explore
         from durable_chaos.harness.python_api import Chaos
         from durable_chaos.harness.seeding import seed_in_use

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 
+from durable_chaos import extras
 from durable_chaos.fixtures.engines import engine_spec, install_hint, missing_modules
 from durable_chaos.fixtures.engines.base import TargetMismatch, import_object
 from durable_chaos.fixtures.engines.durability import agent_mismatch
@@ -49,6 +50,19 @@ def restart_problems(scenario: Scenario, engine: str) -> list[str]:
                     "docs/network.md"
                 )
     return found
+
+
+def extra_problems(scenario: Scenario) -> list[str]:
+    """Features of the scenario whose extra is not installed: network faults (``network``), an
+    ``explore:`` table (``hypothesis``)."""
+    found = []
+    networked = [plan.name for plan in scenario.plans if any(f.kind == "network" for f in plan.faults)]
+    if networked:
+        plans = ("plans " if len(networked) > 1 else "plan ") + ", ".join(repr(name) for name in networked)
+        found.append(extras.problem(f"the network faults of {plans}", "network"))
+    if scenario.explore is not None:
+        found.append(extras.problem("the 'explore' table (Hypothesis makes its plans)", "hypothesis"))
+    return [line for line in found if line is not None]
 
 
 def _matches(pattern: str, names: Iterable[str]) -> bool:
@@ -108,7 +122,15 @@ def import_target(scenario: Scenario) -> object:
     try:
         return import_object(import_path, scenario.base_dir)
     except Exception as exc:  # noqa: BLE001 - reported as one line
-        raise TargetImportError(f"cannot import {import_path!r}: {type(exc).__name__}: {exc}") from exc
+        raise TargetImportError(import_failure(import_path, exc)) from exc
+
+
+def import_failure(import_path: str, exc: BaseException) -> str:
+    """One line for a target that cannot be imported, naming the extra to install when a missing
+    optional library is the cause."""
+    line = f"cannot import {import_path!r}: {type(exc).__name__}: {exc}"
+    extra = extras.missing_extra_of(exc)
+    return f"{line}; {extras.install_hint(extra)}" if extra is not None else line
 
 
 def problems(scenario: Scenario, engines: Iterable[str], target: object | None) -> list[str]:
@@ -120,6 +142,7 @@ def problems(scenario: Scenario, engines: Iterable[str], target: object | None) 
         if problem is not None:
             found.append(problem)
         found.extend(restart_problems(scenario, engine))
+    found.extend(extra_problems(scenario))
     if target is None:
         return found
     if scenario.agent is not None:
@@ -128,7 +151,11 @@ def problems(scenario: Scenario, engines: Iterable[str], target: object | None) 
             if mismatch is not None:
                 found.append(mismatch)
                 break
-    found.extend(target_problems(scenario, describe(scenario.agent or scenario.entry or "", target)))
+    info = describe(scenario.agent or scenario.entry or "", target)
+    model = extras.model_problem(info.model_spec or "")
+    if model is not None:
+        found.append(model)
+    found.extend(target_problems(scenario, info))
     return found
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos import jsonl
+from durable_chaos.extras import missing_extra_of
 from durable_chaos.faults.abort import TrialAborted, aborting
 from durable_chaos.faults.context import Injection, RestartControl, activated
 from durable_chaos.faults.injectors.http import model_faults
@@ -245,7 +246,10 @@ def load_target(scenario: Scenario) -> Target:
     try:
         obj = import_object(import_path, scenario.base_dir)
     except Exception as exc:  # noqa: BLE001 - reported as a trial error
-        raise TrialSetupError(f"cannot import {import_path!r}: {type(exc).__name__}: {exc}") from exc
+        message = preflight.import_failure(import_path, exc)
+        if missing_extra_of(exc) is not None:  # an extra to install: the configuration is invalid
+            raise preflight.ConfigurationError(message) from exc
+        raise TrialSetupError(message) from exc
     if scenario.agent is not None:
         return Target("agent", obj, import_path, prompt=scenario.prompt)
     return Target("entry", obj, import_path, args=dict(scenario.args))
