@@ -1104,6 +1104,32 @@ def test_step_identity_compares_the_faulted_run_with_the_golden_run_modulo_ids()
     assert f"first: 1 of the root run was {DOWNLOAD!r} in the golden run and {MODEL!r}" in verdict.detail
 
 
+def test_step_identity_compares_paths_modulo_the_engines_durable_sleep_before_a_retry() -> None:
+    """A 429 with Retry-After beyond the SDK's retries: pydantic-ai ends the DBOS model step returning
+    the wait, sleeps with DBOS.sleep (a journaled step) and sends the request again as a new step, so
+    every later step id shifts. That is the engine's own reaction, not another path."""
+    trial = Trial()
+    dbos_run(trial, "golden", "wf-golden", [MODEL, DOWNLOAD, MODEL])
+    storm = [MODEL, "DBOS.sleep", MODEL, "DBOS.sleep", MODEL, DOWNLOAD, MODEL, "DBOS.sleep", MODEL]
+    dbos_run(trial, "faulted", "wf-faulted", storm)
+    verdict = stable_cache_keys(trial.evidence(engine="dbos"))
+    assert verdict.held is True, verdict.detail
+    assert "3 of them paired" in verdict.detail and "modulo 3 wait(s)" in verdict.detail
+
+    # A sleep that is not between two attempts of one unit is compared like any other step.
+    moved = Trial()
+    dbos_run(moved, "golden", "wf-golden", [MODEL, DOWNLOAD, MODEL])
+    dbos_run(moved, "faulted", "wf-faulted", [MODEL, "DBOS.sleep", DOWNLOAD, MODEL])
+    verdict = stable_cache_keys(moved.evidence(engine="dbos"))
+    assert verdict.held is False and "'DBOS.sleep' in the faulted run" in verdict.detail
+
+    # The same shape on an engine that declares no such reaction is a divergence.
+    other = Trial()
+    dbos_run(other, "golden", "wf-golden", [MODEL, DOWNLOAD])
+    dbos_run(other, "faulted", "wf-faulted", [MODEL, "DBOS.sleep", MODEL, DOWNLOAD])
+    assert stable_cache_keys(other.evidence(engine="restate")).held is False
+
+
 def test_step_identity_does_not_compare_with_golden_after_a_fault_that_changes_the_conversation() -> None:
     trial = Trial()
     dbos_run(trial, "golden", "wf-golden", [MODEL, MODEL])

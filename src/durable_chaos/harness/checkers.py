@@ -355,18 +355,59 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
             f"{held}; not compared with the golden run because a {', '.join(sorted(struck))} fault "
             "legitimately changed the conversation",
         )
-    golden = identities(evidence.role_events(GOLDEN))
-    paired = sorted((str(k), k) for k in faulted if k in golden)
-    diverged = [k for _, k in paired if distinct(golden[k])[0] != distinct(faulted[k])[0]]
+    reactions = rules.engine_reactions
+    golden = paths(identities(evidence.role_events(GOLDEN)), reactions)
+    ours = paths(faulted, reactions)
+    pairs = [
+        ((scope, position), was, now)
+        for scope in sorted(set(golden) & set(ours))
+        for (_, was), (position, now) in zip(golden[scope], ours[scope], strict=False)
+    ]
+    diverged = [pair for pair in pairs if pair[1] != pair[2]]
     if diverged:
-        key = diverged[0]
+        key, was, now = diverged[0]
         return Verdict(
             False,
             f"{len(diverged)} unit(s) differ from the golden run's with the same inputs; first: "
-            f"{_place(key)} was {distinct(golden[key])[0]!r} in the golden run and "
-            f"{distinct(faulted[key])[0]!r} in the faulted run. {rules.divergence_hint()}",
+            f"{_place(key)} was {was!r} in the golden run and {now!r} in the faulted run. "
+            f"{rules.divergence_hint()}",
         )
-    return Verdict(True, f"{held}; {len(paired)} of them paired with the golden run's, all the same")
+    skipped = sum(1 for obs in faulted.values() if distinct(obs)[0] in reactions) - sum(
+        1 for path in ours.values() for _, name in path if name in reactions
+    )
+    modulo = (
+        f" (modulo {skipped} wait(s) the engine inserted before retrying a unit: "
+        f"{', '.join(sorted(reactions))})"
+        if skipped
+        else ""
+    )
+    return Verdict(True, f"{held}; {len(pairs)} of them paired with the golden run's, all the same{modulo}")
+
+
+def _position_order(entry: tuple[Any, str]) -> tuple[int, Any]:
+    position = entry[0]
+    return (0, position) if isinstance(position, int) else (1, str(position))
+
+
+def paths(
+    groups: dict[Position, list[dict[str, Any]]], reactions: frozenset[str]
+) -> dict[str, list[tuple[Any, str]]]:
+    """Per scope, a run's path: its units' (position, identity) in position order, modulo the engine's
+    own reactions (:attr:`EngineRules.engine_reactions`): a unit, a reaction, then the same unit again is
+    one unit, retried, kept at the retry's position."""
+    by_scope: dict[str, list[tuple[Any, str]]] = {}
+    for (scope, position), observations in groups.items():
+        by_scope.setdefault(scope, []).append((position, distinct(observations)[0]))
+    out: dict[str, list[tuple[Any, str]]] = {}
+    for scope, entries in by_scope.items():
+        path: list[tuple[Any, str]] = []
+        for position, name in sorted(entries, key=_position_order):
+            if len(path) >= 2 and path[-1][1] in reactions and path[-2][1] == name and name not in reactions:
+                path[-2:] = [(position, name)]
+            else:
+                path.append((position, name))
+        out[scope] = path
+    return out
 
 
 def deterministic_replay(evidence: Evidence) -> Verdict:
