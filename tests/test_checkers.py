@@ -352,6 +352,38 @@ def test_resend_after_a_delivered_response_without_engine_ids_is_a_duplicate() -
     assert verdict.detail.startswith("1 model call(s) were sent again")
 
 
+def test_a_fresh_run_the_harness_forced_reports_its_cost_not_a_violation() -> None:
+    """A sweep's opt-in ``fresh`` point: the harness abandons the run after the kill and starts a new
+    one, so repeats are that recovery's cost (not judged); the same repeats under the scenario's own
+    ``resume: new_run`` (the user's operations) stay violations."""
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.tool_call("faulted", T1)
+    trial.model_request("resume-1", M1, attempt=2)
+    trial.tool_call("resume-1", T1, attempt=2)
+    forced = trial.evidence(side_effecting=("lookup",))
+    forced.extra["forced_fresh_run"] = True
+    for checker in (no_duplicate_model_calls, tools_exactly_once):
+        verdict = checker(forced)
+        assert verdict.held is None and verdict.detail.startswith("not judged: the sweep's opt-in fresh")
+    assert "1 of 2 model call(s) sent again" in no_duplicate_model_calls(forced).detail
+    assert "1 side-effecting call(s) executed again" in tools_exactly_once(forced).detail
+    operated = trial.evidence(side_effecting=("lookup",))
+    operated.extra["resume"] = "new_run"
+    assert no_duplicate_model_calls(operated).held is False
+    assert tools_exactly_once(operated).held is False
+
+    keys = Trial()  # Prefect: the fresh flow run computes other cache keys
+    keys.cache_key("faulted", "k-old", "run-1")
+    keys.cache_key("resume-1", "k-new", "run-2", epoch="2.1")
+    forced_keys = keys.evidence()
+    assert stable_cache_keys(forced_keys).held is False
+    forced_keys.extra["forced_fresh_run"] = True
+    verdict = stable_cache_keys(forced_keys)
+    assert verdict.held is None and "1 unit(s) got another cache key in the fresh run" in verdict.detail
+
+
 def test_resend_after_a_checkpointed_unit_attempt_is_a_duplicate() -> None:
     trial = Trial()
     trial.model_request("faulted", M1, engine=task("r1"))

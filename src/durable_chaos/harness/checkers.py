@@ -89,9 +89,27 @@ def _unit_label(unit: dict[str, Any]) -> str:
     return f"{unit['kind']} #{unit['ordinal']} ({unit['name']})"
 
 
+FRESH_RUN_COST = (
+    "not judged: the sweep's opt-in fresh mode made the harness itself abandon the run after the kill and "
+    "start a new one, so nothing the abandoned run journaled could be reused; the cost of that recovery"
+)
+
+
+def forced_fresh_run(evidence: Evidence) -> bool:
+    """Whether the harness (a sweep's ``fresh`` point), not the scenario's own ``resume: new_run``,
+    started a fresh run after the kill: its repeats are the forced recovery's cost, not the user's."""
+    return bool(evidence.extra.get("forced_fresh_run"))
+
+
 def no_duplicate_model_calls(evidence: Evidence) -> Verdict:
     """No model request is sent again after its response was checkpointed."""
     calls = model_calls(evidence)
+    if forced_fresh_run(evidence):
+        return Verdict(
+            None,
+            f"{FRESH_RUN_COST}: {calls.duplicates} of {calls.total} model call(s) sent again after their "
+            "response had been checkpointed in the abandoned run",
+        )
     scheduling = (
         f" (counts depend on scheduling: {calls.concurrent} model requests ran concurrently, so which of "
         "them a fault or kill strikes varies from run to run)"
@@ -238,6 +256,13 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
     for event in _tool_executions(evidence, is_faulted, tools - set(spec_of)):
         executions.setdefault(event["unit"]["fingerprint"], []).append(event)
     repeated = {fp: runs for fp, runs in executions.items() if len(runs) > 1}
+    if repeated and forced_fresh_run(evidence):
+        again = sum(len(runs) - 1 for runs in repeated.values())
+        return Verdict(
+            None,
+            f"{FRESH_RUN_COST}: {len(repeated)} side-effecting call(s) executed again ({again} extra "
+            "execution(s))",
+        )
     if not repeated:
         idempotent = (
             f"; {idempotent_runs} execution(s) of idempotent tools, every re-execution with its first key"
@@ -325,6 +350,8 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
         return Verdict(None, "the engine reported no unit identities (cache keys, steps) for this run")
     noun = rules.identity_noun
     changed = {key: obs for key, obs in faulted.items() if len(distinct(obs)) > 1}
+    if changed and forced_fresh_run(evidence):
+        return Verdict(None, f"{FRESH_RUN_COST}: {len(changed)} unit(s) got another {noun} in the fresh run")
     if changed:
         key, observations = min(changed.items(), key=lambda item: str(item[0]))
         names = distinct(observations)

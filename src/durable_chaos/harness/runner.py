@@ -548,7 +548,11 @@ class TrialRunner:
             ledger.entries(),
             scenario.side_effecting_names(),
             idempotency=scenario.idempotency(),
-            extra={"engine": spec.engine, "resume": scenario.resume},
+            extra={
+                "engine": spec.engine,
+                "resume": scenario.resume,
+                "forced_fresh_run": getattr(spec.point, "recovery", None) == "fresh",
+            },
             max_resumes_to_complete=expect.max_resumes_to_complete,
             comparator=comparator,
             comparator_name=expect.comparator,
