@@ -446,6 +446,13 @@ def deterministic_replay(evidence: Evidence) -> Verdict:
     if not checks:
         return Verdict(None, "the engine offers no replay check of finished runs")
     problems = [p for check in checks for p in check.get("problems") or []]
+    undecided = [check["undecided"] for check in checks if check.get("undecided")]
+    if undecided and not problems:
+        return Verdict(
+            None,
+            f"the replay check could not decide, for a reason of the infrastructure, not of the workflow: "
+            f"{undecided[0]}",
+        )
     if not problems:
         return Verdict(True, f"{len(checks)} finished run(s) replayed against their history, no divergence")
     return Verdict(

@@ -42,7 +42,7 @@ from durable_chaos.fixtures.engines import (
     adapter_for,
     engine_spec,
 )
-from durable_chaos.fixtures.engines.base import RestartUnavailable, import_object
+from durable_chaos.fixtures.engines.base import ReplayUndecided, RestartUnavailable, import_object
 from durable_chaos.fixtures.hooks import check_hooks
 from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
@@ -682,7 +682,11 @@ async def replay_check(
     ``replay_check`` event, which ``deterministic_replay`` judges). Nothing is recorded when the engine
     has no replay check."""
     request = run_request(scenario, adapter, FAULTED, workdir)
-    problems = await adapter.replay_check(target, faulted, request)
+    try:
+        problems = await adapter.replay_check(target, faulted, request)
+    except ReplayUndecided as exc:
+        observer.history.mark("replay_check", FAULTED, problems=[], undecided=str(exc))
+        return
     if problems is not None:
         observer.history.mark("replay_check", FAULTED, problems=problems)
 
