@@ -1188,6 +1188,15 @@ def test_deterministic_replay_is_not_applicable_without_a_replay_check() -> None
     assert verdict.held is None and "no replay check" in verdict.detail
 
 
+def test_an_undecided_replay_check_is_infrastructure_not_a_divergence() -> None:
+    trial = Trial()
+    trial.event("faulted", "replay_check", problems=[], undecided="[TMPRL1101] Potential deadlock detected")
+    verdict = CHECKERS["deterministic_replay"](trial.evidence())
+    assert verdict.held is None and "infrastructure, not of the workflow" in verdict.detail
+    trial.event("faulted", "replay_check", problems=["workflow wf-1 event 7: activity b instead of a"])
+    assert CHECKERS["deterministic_replay"](trial.evidence()).held is False  # a divergence still counts
+
+
 def test_deterministic_replay_judges_the_engines_replay_check() -> None:
     trial = Trial()
     trial.event("faulted", "replay_check", problems=[])
