@@ -23,6 +23,9 @@ HERE = Path(__file__).resolve().parent / "correct_agents"
 ENGINES = {
     # engine: (example directory with the core, the cassette and the script; module; target line)
     "dbos": ("data_analyst", "dbos_correct.py", {"agent": "dbos_correct:analyst"}),
+    "prefect": ("data_analyst", "prefect_correct.py", {"agent": "prefect_correct:analyst"}),
+    "temporal": ("temporal", "temporal_correct.py", {"agent": "temporal_correct:analyst"}),
+    "restate": ("restate", "restate_correct.py", {"agent": "restate_correct:analyst"}),
 }
 
 
@@ -76,3 +79,28 @@ def test_a_correct_agent_passes_the_broad_plan_set_and_a_sweep(
     results = [runner.run(spec) for spec in specs]
     assert violations(results) == [], "\n".join(violations(results))
     assert len(results) == len(scenario.plans) + 8  # 2 tools x 2 phases x (retry, kill)
+
+
+def test_hypothesis_finds_no_failing_schedule_in_retry_after_storms_on_dbos(
+    runner: TrialRunner, tmp_path: Path
+) -> None:
+    """A 429 storm with Retry-After, longer than the provider SDK's retries, on any model request but
+    the last: pydantic-ai answers it under DBOS with a DBOS.sleep step and the request as a new step.
+    Hypothesis, exploring such storms on the correct DBOS agent, finds no failing schedule."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from durable_chaos.harness.python_api import Chaos
+
+    chaos = Chaos(runner=lambda: runner, seed=1, regressions=tmp_path / "regressions")
+    scenario = chaos.scenario(scenario_file("dbos", tmp_path / "scenario"))
+
+    @settings(max_examples=3, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(occurrence=st.integers(1, 2), times=st.integers(3, 7), status=st.sampled_from([429, 503]))
+    def storms_hold(occurrence: int, times: int, status: int) -> None:
+        at = {"kind": "model_request", "occurrence": occurrence, "times": times}
+        chaos.run(
+            scenario, [{"kind": "http_error", "status": status, "retry_after": 0.05, "at": at}]
+        ).assert_held()
+
+    storms_hold()
