@@ -352,6 +352,38 @@ def test_resend_after_a_delivered_response_without_engine_ids_is_a_duplicate() -
     assert verdict.detail.startswith("1 model call(s) were sent again")
 
 
+def test_a_fresh_run_the_harness_forced_reports_its_cost_not_a_violation() -> None:
+    """A sweep's opt-in ``fresh`` point: the harness abandons the run after the kill and starts a new
+    one, so repeats are that recovery's cost (not judged); the same repeats under the scenario's own
+    ``resume: new_run`` (the user's operations) stay violations."""
+    trial = Trial()
+    trial.golden_run()
+    trial.model_request("faulted", M1)
+    trial.tool_call("faulted", T1)
+    trial.model_request("resume-1", M1, attempt=2)
+    trial.tool_call("resume-1", T1, attempt=2)
+    forced = trial.evidence(side_effecting=("lookup",))
+    forced.extra["forced_fresh_run"] = True
+    for checker in (no_duplicate_model_calls, tools_exactly_once):
+        verdict = checker(forced)
+        assert verdict.held is None and verdict.detail.startswith("not judged: the sweep's opt-in fresh")
+    assert "1 of 2 model call(s) sent again" in no_duplicate_model_calls(forced).detail
+    assert "1 side-effecting call(s) executed again" in tools_exactly_once(forced).detail
+    operated = trial.evidence(side_effecting=("lookup",))
+    operated.extra["resume"] = "new_run"
+    assert no_duplicate_model_calls(operated).held is False
+    assert tools_exactly_once(operated).held is False
+
+    keys = Trial()  # Prefect: the fresh flow run computes other cache keys
+    keys.cache_key("faulted", "k-old", "run-1")
+    keys.cache_key("resume-1", "k-new", "run-2", epoch="2.1")
+    forced_keys = keys.evidence()
+    assert stable_cache_keys(forced_keys).held is False
+    forced_keys.extra["forced_fresh_run"] = True
+    verdict = stable_cache_keys(forced_keys)
+    assert verdict.held is None and "1 unit(s) got another cache key in the fresh run" in verdict.detail
+
+
 def test_resend_after_a_checkpointed_unit_attempt_is_a_duplicate() -> None:
     trial = Trial()
     trial.model_request("faulted", M1, engine=task("r1"))
@@ -1104,6 +1136,32 @@ def test_step_identity_compares_the_faulted_run_with_the_golden_run_modulo_ids()
     assert f"first: 1 of the root run was {DOWNLOAD!r} in the golden run and {MODEL!r}" in verdict.detail
 
 
+def test_step_identity_compares_paths_modulo_the_engines_durable_sleep_before_a_retry() -> None:
+    """A 429 with Retry-After beyond the SDK's retries: pydantic-ai ends the DBOS model step returning
+    the wait, sleeps with DBOS.sleep (a journaled step) and sends the request again as a new step, so
+    every later step id shifts. That is the engine's own reaction, not another path."""
+    trial = Trial()
+    dbos_run(trial, "golden", "wf-golden", [MODEL, DOWNLOAD, MODEL])
+    storm = [MODEL, "DBOS.sleep", MODEL, "DBOS.sleep", MODEL, DOWNLOAD, MODEL, "DBOS.sleep", MODEL]
+    dbos_run(trial, "faulted", "wf-faulted", storm)
+    verdict = stable_cache_keys(trial.evidence(engine="dbos"))
+    assert verdict.held is True, verdict.detail
+    assert "3 of them paired" in verdict.detail and "modulo 3 wait(s)" in verdict.detail
+
+    # A sleep that is not between two attempts of one unit is compared like any other step.
+    moved = Trial()
+    dbos_run(moved, "golden", "wf-golden", [MODEL, DOWNLOAD, MODEL])
+    dbos_run(moved, "faulted", "wf-faulted", [MODEL, "DBOS.sleep", DOWNLOAD, MODEL])
+    verdict = stable_cache_keys(moved.evidence(engine="dbos"))
+    assert verdict.held is False and "'DBOS.sleep' in the faulted run" in verdict.detail
+
+    # The same shape on an engine that declares no such reaction is a divergence.
+    other = Trial()
+    dbos_run(other, "golden", "wf-golden", [MODEL, DOWNLOAD])
+    dbos_run(other, "faulted", "wf-faulted", [MODEL, "DBOS.sleep", MODEL, DOWNLOAD])
+    assert stable_cache_keys(other.evidence(engine="restate")).held is False
+
+
 def test_step_identity_does_not_compare_with_golden_after_a_fault_that_changes_the_conversation() -> None:
     trial = Trial()
     dbos_run(trial, "golden", "wf-golden", [MODEL, MODEL])
@@ -1128,6 +1186,15 @@ def test_step_identity_pairs_a_fresh_run_with_the_golden_run() -> None:
 def test_deterministic_replay_is_not_applicable_without_a_replay_check() -> None:
     verdict = CHECKERS["deterministic_replay"](Trial().evidence(engine="dbos"))
     assert verdict.held is None and "no replay check" in verdict.detail
+
+
+def test_an_undecided_replay_check_is_infrastructure_not_a_divergence() -> None:
+    trial = Trial()
+    trial.event("faulted", "replay_check", problems=[], undecided="[TMPRL1101] Potential deadlock detected")
+    verdict = CHECKERS["deterministic_replay"](trial.evidence())
+    assert verdict.held is None and "infrastructure, not of the workflow" in verdict.detail
+    trial.event("faulted", "replay_check", problems=["workflow wf-1 event 7: activity b instead of a"])
+    assert CHECKERS["deterministic_replay"](trial.evidence()).held is False  # a divergence still counts
 
 
 def test_deterministic_replay_judges_the_engines_replay_check() -> None:

@@ -60,7 +60,8 @@ def result(scenario_file: str, plan: str, events: list[dict[str, Any]], resume: 
 
 def test_the_universe_is_a_default_sweep_of_the_golden_run() -> None:
     points = universe(GOLDEN)
-    assert len(points) == 3 * 2 * 3  # units x phases x (retry, kill, fresh)
+    assert len(points) == 3 * 2 * 2  # units x phases x (retry, kill): fresh is opt-in
+    assert len(universe(GOLDEN, fresh=True)) == 3 * 2 * 3
     assert {p.fault for p in points if p.recovery == "retry" and p.unit.kind == "tool_call"} == {"tool_error"}
     assert {p.fault for p in points if p.recovery == "retry" and p.unit.kind == "model_request"} == {
         "http_error"
@@ -98,12 +99,14 @@ def test_plan_coverage_is_the_union_over_a_scenarios_trials_with_the_missed_poin
     ]
     rows = {r["scenario"]: r for r in plan_coverage(kills + errors + fresh)}
     kill = rows["data-analyst-kill"]
-    assert (kill["points"], kill["exercised"], kill["trials"], kill["source"]) == (18, 2, 3, "plans")
-    assert kill["percent"] == 11.1 and len(kill["missed"]) == 16
+    assert (kill["points"], kill["exercised"], kill["trials"], kill["source"]) == (12, 2, 3, "plans")
+    assert kill["percent"] == 16.7 and len(kill["missed"]) == 10
+    assert not [m for m in kill["missed"] if m.endswith("fresh")]  # not opted in: not counted
     assert "tool_call:load_dataset#1 after kill kill" not in kill["missed"]
     assert "tool_call:load_dataset#1 after tool_error retry" in kill["missed"]
     assert rows["data-analyst-tool-error"]["exercised"] == 1
-    assert "tool_call:load_dataset#1 after kill fresh" not in rows["data-analyst-kill-fresh-run"]["missed"]
+    opted_in = rows["data-analyst-kill-fresh-run"]  # resume: new_run opts in to the fresh points
+    assert opted_in["points"] == 18 and "tool_call:load_dataset#1 after kill fresh" not in opted_in["missed"]
     # a pair whose trials never made a golden run (an error before it) has nothing to measure
     broken = Result(kills[0].spec, [], verdict="error")
     assert plan_coverage([broken]) == []
@@ -115,17 +118,17 @@ def test_the_terminal_table_lists_the_first_missed_points_and_a_total() -> None:
     kills = [result("kill.yaml", "kill-a", [fault("kill", "before", "m2", "model_request", "gpt-4o")])]
     lines = coverage_table(plan_coverage(kills), missed=3)
     assert lines[0].split() == ["Scenario", "Engine", "Points", "Miss", "Cover"]
-    assert lines[2].split() == ["data-analyst-kill", "(plans)", "prefect", "18", "17", "5%"]
+    assert lines[2].split() == ["data-analyst-kill", "(plans)", "prefect", "12", "11", "8%"]
     assert [line.startswith("  missing: ") for line in lines[3:6]] == [True] * 3
-    assert lines[6] == "  ... and 14 more (all in the JSON report)"
-    assert lines[-1].split() == ["TOTAL", "18", "17", "5%"]
+    assert lines[6] == "  ... and 8 more (all in the JSON report)"
+    assert lines[-1].split() == ["TOTAL", "12", "11", "8%"]
 
 
 def test_without_verbose_plain_scenarios_missed_points_are_left_to_the_json_report() -> None:
     kills = [result("kill.yaml", "kill-a", [fault("kill", "before", "m2", "model_request", "gpt-4o")])]
     quiet = coverage_table(plan_coverage(kills), plans_missed=0)
     assert not [line for line in quiet if "missing:" in line or "more" in line]
-    assert quiet[2].split() == ["data-analyst-kill", "(plans)", "prefect", "18", "17", "5%"]
+    assert quiet[2].split() == ["data-analyst-kill", "(plans)", "prefect", "12", "11", "8%"]
     sweep_row = {"scenario": "s", "engine": "prefect", "source": "sweep", "points": 2, "exercised": 1}
     listed = coverage_table([sweep_row | {"missed": ["tool_call:t#1 before kill kill"]}], plans_missed=0)
     assert "  missing: tool_call:t#1 before kill kill" in listed  # a sweep's misses are always listed

@@ -46,7 +46,10 @@ def test_units_come_from_the_golden_runs_first_attempts_in_order() -> None:
 
 def test_every_unit_phase_fault_and_recovery_mode_is_one_trial() -> None:
     units = golden_units(EVENTS)
-    points = crash_points(units, faults=("tool_error", "http_error", "kill"))
+    assert {p.recovery for p in crash_points(units)} == {"retry", "kill"}  # fresh is opt-in
+    points = crash_points(
+        units, faults=("tool_error", "http_error", "kill"), recovery=("retry", "kill", "fresh")
+    )
     # per unit and phase: retry (1 fault kind that fails it) + kill + fresh
     assert len(points) == 3 * 2 * 3
     scenario = load_scenario(EXAMPLES / "kill.yaml")
@@ -63,7 +66,7 @@ def test_every_unit_phase_fault_and_recovery_mode_is_one_trial() -> None:
 
 
 def test_coverage_lists_the_missed_points_and_the_matrix_shows_verdicts() -> None:
-    points = crash_points(golden_units(EVENTS)[:1], faults=("http_error", "kill"))
+    points = crash_points(golden_units(EVENTS)[:1], ("http_error", "kill"), ("retry", "kill", "fresh"))
     cov = coverage(points, points[:4])
     assert cov["points"] == 6 and cov["exercised"] == 4 and cov["percent"] == 66.7
     assert cov["missed"] == [

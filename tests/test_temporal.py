@@ -64,6 +64,7 @@ def test_dev_server_starts_on_loopback_and_stops(tmp_path: Path) -> None:
     address = server.start()
     try:
         assert address.startswith("127.0.0.1:") and port_open(server.port)
+        assert server.frontend_ready()  # the namespace is served, not only the port open
         assert (tmp_path / "temporal.db").exists()
     finally:
         server.stop()
@@ -204,6 +205,17 @@ def test_a_deterministic_user_workflow_replays_cleanly(runner: TrialRunner) -> N
     result = trial(runner, "user_workflow.yaml", "kill-before-second-model-request")
     assert result.verdict == "pass", result.reason
     assert held(result)["deterministic_replay"] is True
+
+
+def test_the_replayers_deadlock_detector_under_starvation_is_not_a_replay_divergence(
+    runner: TrialRunner,
+) -> None:
+    """TMPRL1101 (the workflow did not yield within 2 s) fires when the replaying thread starves: the
+    check retries with the detector off, and the workflow's determinism is still judged."""
+    result = trial(runner, "starved_replayer.yaml", "clean")
+    assert result.verdict == "pass", result.reason
+    verdict = result.verdicts["deterministic_replay"]
+    assert verdict.held is True, verdict.detail
 
 
 def test_a_wall_clock_branch_is_caught_by_deterministic_replay_only(runner: TrialRunner) -> None:

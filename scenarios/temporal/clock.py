@@ -10,3 +10,8 @@ from datetime import datetime
 def seconds_behind(moment: datetime) -> float:
     """How far the wall clock is past ``moment``."""
     return time.time() - moment.timestamp()
+
+
+def starve(seconds: float) -> None:
+    """Hold the workflow thread as a CPU-starved machine does (a blocking wait, no decision made)."""
+    time.sleep(seconds)

@@ -2,6 +2,8 @@
 
 * ``AnalyzeQuarter`` (correct): an activity of its own, then the agent.
 * ``AnalyzeWithClockBranch`` (KNOWN-BAD): the workflow's path depends on the wall clock.
+* ``AnalyzeOnStarvedReplayer`` (correct): ``AnalyzeQuarter`` whose replays stall as on a CPU-starved
+  machine, so temporalio's deadlock detector fires in the replay check: infrastructure, not a verdict.
 """
 
 from __future__ import annotations
@@ -54,5 +56,22 @@ class AnalyzeWithClockBranch(PydanticAIWorkflow):
     async def run(self, prompt: str) -> dict[str, object]:
         if clock.seconds_behind(workflow.now()) < 0.5:  # BUG: wall clock in workflow code
             await workflow.execute_activity(record_request, "Q4", start_to_close_timeout=AUDIT_TIMEOUT)
+        result = await analyst.run(prompt)
+        return result.output.model_dump(mode="json")
+
+
+@workflow.defn(name="data_analyst.analyze_on_starved_replayer")
+class AnalyzeOnStarvedReplayer(PydanticAIWorkflow):
+    """Correct, as ``AnalyzeQuarter``; when replaying (the replay check), its thread stalls 2.5 s before
+    the first command, as under CPU starvation: temporalio's deadlock detector (2 s) fires, although
+    every decision still comes from inputs and history."""
+
+    __pydantic_ai_agents__ = [analyst]
+
+    @workflow.run
+    async def run(self, prompt: str) -> dict[str, object]:
+        if workflow.unsafe.is_replaying():
+            clock.starve(2.5)  # no decision depends on it: the same commands follow
+        await workflow.execute_activity(record_request, "Q4", start_to_close_timeout=AUDIT_TIMEOUT)
         result = await analyst.run(prompt)
         return result.output.model_dump(mode="json")

@@ -89,9 +89,27 @@ def _unit_label(unit: dict[str, Any]) -> str:
     return f"{unit['kind']} #{unit['ordinal']} ({unit['name']})"
 
 
+FRESH_RUN_COST = (
+    "not judged: the sweep's opt-in fresh mode made the harness itself abandon the run after the kill and "
+    "start a new one, so nothing the abandoned run journaled could be reused; the cost of that recovery"
+)
+
+
+def forced_fresh_run(evidence: Evidence) -> bool:
+    """Whether the harness (a sweep's ``fresh`` point), not the scenario's own ``resume: new_run``,
+    started a fresh run after the kill: its repeats are the forced recovery's cost, not the user's."""
+    return bool(evidence.extra.get("forced_fresh_run"))
+
+
 def no_duplicate_model_calls(evidence: Evidence) -> Verdict:
     """No model request is sent again after its response was checkpointed."""
     calls = model_calls(evidence)
+    if forced_fresh_run(evidence):
+        return Verdict(
+            None,
+            f"{FRESH_RUN_COST}: {calls.duplicates} of {calls.total} model call(s) sent again after their "
+            "response had been checkpointed in the abandoned run",
+        )
     scheduling = (
         f" (counts depend on scheduling: {calls.concurrent} model requests ran concurrently, so which of "
         "them a fault or kill strikes varies from run to run)"
@@ -238,6 +256,13 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
     for event in _tool_executions(evidence, is_faulted, tools - set(spec_of)):
         executions.setdefault(event["unit"]["fingerprint"], []).append(event)
     repeated = {fp: runs for fp, runs in executions.items() if len(runs) > 1}
+    if repeated and forced_fresh_run(evidence):
+        again = sum(len(runs) - 1 for runs in repeated.values())
+        return Verdict(
+            None,
+            f"{FRESH_RUN_COST}: {len(repeated)} side-effecting call(s) executed again ({again} extra "
+            "execution(s))",
+        )
     if not repeated:
         idempotent = (
             f"; {idempotent_runs} execution(s) of idempotent tools, every re-execution with its first key"
@@ -325,6 +350,8 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
         return Verdict(None, "the engine reported no unit identities (cache keys, steps) for this run")
     noun = rules.identity_noun
     changed = {key: obs for key, obs in faulted.items() if len(distinct(obs)) > 1}
+    if changed and forced_fresh_run(evidence):
+        return Verdict(None, f"{FRESH_RUN_COST}: {len(changed)} unit(s) got another {noun} in the fresh run")
     if changed:
         key, observations = min(changed.items(), key=lambda item: str(item[0]))
         names = distinct(observations)
@@ -355,18 +382,59 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
             f"{held}; not compared with the golden run because a {', '.join(sorted(struck))} fault "
             "legitimately changed the conversation",
         )
-    golden = identities(evidence.role_events(GOLDEN))
-    paired = sorted((str(k), k) for k in faulted if k in golden)
-    diverged = [k for _, k in paired if distinct(golden[k])[0] != distinct(faulted[k])[0]]
+    reactions = rules.engine_reactions
+    golden = paths(identities(evidence.role_events(GOLDEN)), reactions)
+    ours = paths(faulted, reactions)
+    pairs = [
+        ((scope, position), was, now)
+        for scope in sorted(set(golden) & set(ours))
+        for (_, was), (position, now) in zip(golden[scope], ours[scope], strict=False)
+    ]
+    diverged = [pair for pair in pairs if pair[1] != pair[2]]
     if diverged:
-        key = diverged[0]
+        key, was, now = diverged[0]
         return Verdict(
             False,
             f"{len(diverged)} unit(s) differ from the golden run's with the same inputs; first: "
-            f"{_place(key)} was {distinct(golden[key])[0]!r} in the golden run and "
-            f"{distinct(faulted[key])[0]!r} in the faulted run. {rules.divergence_hint()}",
+            f"{_place(key)} was {was!r} in the golden run and {now!r} in the faulted run. "
+            f"{rules.divergence_hint()}",
         )
-    return Verdict(True, f"{held}; {len(paired)} of them paired with the golden run's, all the same")
+    skipped = sum(1 for obs in faulted.values() if distinct(obs)[0] in reactions) - sum(
+        1 for path in ours.values() for _, name in path if name in reactions
+    )
+    modulo = (
+        f" (modulo {skipped} wait(s) the engine inserted before retrying a unit: "
+        f"{', '.join(sorted(reactions))})"
+        if skipped
+        else ""
+    )
+    return Verdict(True, f"{held}; {len(pairs)} of them paired with the golden run's, all the same{modulo}")
+
+
+def _position_order(entry: tuple[Any, str]) -> tuple[int, Any]:
+    position = entry[0]
+    return (0, position) if isinstance(position, int) else (1, str(position))
+
+
+def paths(
+    groups: dict[Position, list[dict[str, Any]]], reactions: frozenset[str]
+) -> dict[str, list[tuple[Any, str]]]:
+    """Per scope, a run's path: its units' (position, identity) in position order, modulo the engine's
+    own reactions (:attr:`EngineRules.engine_reactions`): a unit, a reaction, then the same unit again is
+    one unit, retried, kept at the retry's position."""
+    by_scope: dict[str, list[tuple[Any, str]]] = {}
+    for (scope, position), observations in groups.items():
+        by_scope.setdefault(scope, []).append((position, distinct(observations)[0]))
+    out: dict[str, list[tuple[Any, str]]] = {}
+    for scope, entries in by_scope.items():
+        path: list[tuple[Any, str]] = []
+        for position, name in sorted(entries, key=_position_order):
+            if len(path) >= 2 and path[-1][1] in reactions and path[-2][1] == name and name not in reactions:
+                path[-2:] = [(position, name)]
+            else:
+                path.append((position, name))
+        out[scope] = path
+    return out
 
 
 def deterministic_replay(evidence: Evidence) -> Verdict:
@@ -378,6 +446,13 @@ def deterministic_replay(evidence: Evidence) -> Verdict:
     if not checks:
         return Verdict(None, "the engine offers no replay check of finished runs")
     problems = [p for check in checks for p in check.get("problems") or []]
+    undecided = [check["undecided"] for check in checks if check.get("undecided")]
+    if undecided and not problems:
+        return Verdict(
+            None,
+            f"the replay check could not decide, for a reason of the infrastructure, not of the workflow: "
+            f"{undecided[0]}",
+        )
     if not problems:
         return Verdict(True, f"{len(checks)} finished run(s) replayed against their history, no divergence")
     return Verdict(

@@ -4,9 +4,10 @@ The *universe* of a (scenario x engine) is the crash points a default sweep of i
 (:func:`durable_chaos.harness.sweep.crash_points` with the default fault kinds and recovery modes): every
 model request and tool call of the golden run x phase (``before``, ``after``) x recovery mode
 (``retry``: the fault kind that fails the unit in the same process, ``http_error`` for a model request and
-``tool_error`` for a tool call; ``kill`` and ``fresh``: a SIGKILL, then the same run resumed or a fresh
-run). Six points per unit. It is the same for every scenario of an agent, whatever its plans, so adding
-a plan never lowers the figure (as adding a test never lowers coverage.py's).
+``tool_error`` for a tool call; ``kill``: a SIGKILL, then the same run resumed). Four points per unit.
+It is the same for every scenario of an agent, whatever its plans, so adding a plan never lowers the
+figure (as adding a test never lowers coverage.py's). ``fresh`` points (a SIGKILL, then a fresh run) are
+opt-in: they join the universe only of a scenario that runs with ``resume: new_run``.
 
 A trial *exercises* a point when one of its faults fired there, read from its history: the ``fault``
 event's unit (by fingerprint, the golden run's unit), its phase and kind, and the recovery the trial
@@ -26,6 +27,7 @@ from typing import Any
 
 from durable_chaos.harness.evidence import is_faulted
 from durable_chaos.harness.sweep import (
+    RECOVERY_MODES,
     RETRY_FAULTS,
     CrashPoint,
     coverage,
@@ -65,10 +67,11 @@ def _retry_fault(kind: str) -> str:
     return next(f for f in DEFAULT_FAULTS if f in RETRY_FAULTS[kind])
 
 
-def universe(events: Iterable[dict[str, Any]]) -> list[CrashPoint]:
-    """The crash points of a default sweep of the golden run these events hold."""
+def universe(events: Iterable[dict[str, Any]], fresh: bool = False) -> list[CrashPoint]:
+    """The crash points of a default sweep of the golden run these events hold (with the opt-in
+    ``fresh`` points when ``fresh``)."""
     units = [u for u in golden_units(events) if u.kind in UNIVERSE_KINDS]
-    return crash_points(units, DEFAULT_FAULTS)
+    return crash_points(units, DEFAULT_FAULTS, (*RECOVERY_MODES, "fresh") if fresh else RECOVERY_MODES)
 
 
 def plan_coverage(results: Sequence[Any]) -> list[dict[str, Any]]:
@@ -81,7 +84,8 @@ def plan_coverage(results: Sequence[Any]) -> list[dict[str, Any]]:
             groups.setdefault((result.spec.scenario.name, result.spec.engine), []).append(result)
     out = []
     for (name, engine), members in groups.items():
-        points = next((p for p in (universe(r.events) for r in members) if p), [])
+        fresh = any(r.spec.scenario.resume == "new_run" for r in members)
+        points = next((p for p in (universe(r.events, fresh) for r in members) if p), [])
         if not points:
             continue
         hit = [p for r in members for p in exercised(r.events, r.spec.scenario.resume)]

@@ -122,7 +122,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="also sweep every scenario without a 'sweep' table: each unit of its golden run x phase x "
-        "tool_error/http_error/kill x retry/kill/fresh, one trial each (a progress line per sweep with the "
+        "tool_error/http_error/kill x retry/kill, one trial each (a progress line per sweep with the "
         "time left, silent with -q; a verdict matrix and fault coverage in every report)",
     )
     group.addoption(

@@ -43,7 +43,7 @@ from durable_chaos.fixtures.engines import (
     adapter_for,
     engine_spec,
 )
-from durable_chaos.fixtures.engines.base import RestartUnavailable, import_object
+from durable_chaos.fixtures.engines.base import ReplayUndecided, RestartUnavailable, import_object
 from durable_chaos.fixtures.hooks import check_hooks
 from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
@@ -552,7 +552,11 @@ class TrialRunner:
             ledger.entries(),
             scenario.side_effecting_names(),
             idempotency=scenario.idempotency(),
-            extra={"engine": spec.engine, "resume": scenario.resume},
+            extra={
+                "engine": spec.engine,
+                "resume": scenario.resume,
+                "forced_fresh_run": getattr(spec.point, "recovery", None) == "fresh",
+            },
             max_resumes_to_complete=expect.max_resumes_to_complete,
             comparator=comparator,
             comparator_name=expect.comparator,
@@ -682,7 +686,11 @@ async def replay_check(
     ``replay_check`` event, which ``deterministic_replay`` judges). Nothing is recorded when the engine
     has no replay check."""
     request = run_request(scenario, adapter, FAULTED, workdir)
-    problems = await adapter.replay_check(target, faulted, request)
+    try:
+        problems = await adapter.replay_check(target, faulted, request)
+    except ReplayUndecided as exc:
+        observer.history.mark("replay_check", FAULTED, problems=[], undecided=str(exc))
+        return
     if problems is not None:
         observer.history.mark("replay_check", FAULTED, problems=problems)
 

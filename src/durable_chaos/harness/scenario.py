@@ -217,7 +217,8 @@ SweepRecovery = Literal["retry", "kill", "fresh"]
 SweepUnitKind = Literal["model_request", "tool_call"]
 SWEEP_UNIT_KINDS: tuple[SweepUnitKind, ...] = ("model_request", "tool_call")
 SWEEP_FAULTS: tuple[SweepFault, ...] = ("tool_error", "http_error", "kill")
-SWEEP_RECOVERY: tuple[SweepRecovery, ...] = ("retry", "kill", "fresh")
+SWEEP_RECOVERY: tuple[SweepRecovery, ...] = ("retry", "kill")
+"""The default recovery modes; ``fresh`` (the harness abandons the run and starts a new one) is opt-in."""
 
 
 class Sweep(_Strict):

@@ -7,7 +7,9 @@ golden run (kind, name, occurrence among the units of that kind and name) and th
   calls, ``http_error`` 500 or ``timeout`` for model requests);
 - ``kill``: SIGKILL of the worker at the boundary, then the same run resumes in a new process
   (the scenario's ``resume: same_run``);
-- ``fresh``: SIGKILL, then the work is resumed as a fresh run (``resume: new_run``).
+- ``fresh`` (opt-in, not in the default modes): SIGKILL, then the harness abandons the run and starts a
+  fresh one (``resume: new_run``). What that costs (model calls and tools run again, new identities) is the
+  forced recovery's, not the user's: its cells report it without judging it (see :mod:`checkers`).
 
 Design (collection before the golden run exists): a sweep expands from the golden run's *recorded
 units*. The units are pure data read from the golden run's history (:func:`golden_units`), so the
@@ -34,7 +36,8 @@ from durable_chaos.harness.scenario import Plan, Scenario
 from durable_chaos.harness.trial_spec import TrialSpec
 
 Recovery = Literal["retry", "kill", "fresh"]
-RECOVERY_MODES: tuple[Recovery, ...] = ("retry", "kill", "fresh")
+RECOVERY_MODES: tuple[Recovery, ...] = ("retry", "kill")
+"""The default recovery modes (``fresh`` is opt-in)."""
 PHASES = ("before", "after")
 RETRY_FAULTS = {"tool_call": ("tool_error",), "model_request": ("http_error", "timeout")}
 """The fault kinds that fail a unit of each kind in the same process (the ``retry`` mode)."""
