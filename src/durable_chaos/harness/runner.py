@@ -168,6 +168,8 @@ class TrialResult:
     resumes: int = 0
     cost: Cost | None = None
     variants: list[VariantRuns] = field(default_factory=list)
+    harness_changes: list[str] = field(default_factory=list)
+    """What the harness changed in how the engine ran the user's units (the engine adapter's list)."""
 
     def to_report(self) -> dict[str, Any]:
         """This trial in the JSON report (version 1)."""
@@ -205,6 +207,7 @@ class TrialResult:
                 {"name": v.name, "completed": v.shared.completed, "fresh_completed": v.reference.completed}
                 for v in self.variants
             ],
+            "harness_changes": list(self.harness_changes),
             "seconds": round(self.seconds, 3),
         }
 
@@ -571,7 +574,7 @@ class TrialRunner:
             scenario, golden, misses, armed, variants, other_aborts(events), golden_failure_is_error=False
         )
         errors += restart_errors(evidence.events)
-        judged = list(properties)
+        judged: list[str] = list(properties)
         if not golden.completed and "completes" not in judged:  # the agent's own failure is always said
             judged.insert(0, "completes")
         verdicts = check(evidence, judged)
@@ -596,6 +599,7 @@ class TrialRunner:
             resumes=evidence.resumes(),
             cost=cost(evidence, tokens.naive_restart, tokens.golden),
             variants=variants,
+            harness_changes=adapter.harness_changes(scenario.engine_options(adapter.name)),
         )
 
 
