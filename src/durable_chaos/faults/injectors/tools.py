@@ -15,6 +15,11 @@ which replays its journal and calls the tool again: that call is the unit's next
 :attr:`~durable_chaos.faults.context.Injection.interrupted_tools`). A tool whose body opens no unit is
 not a durable unit at all: the fault is raised where the tool is called, after its body ran, and is
 noted ``outside_unit`` so that the verdict says so.
+
+A ``kill`` with ``phase: after`` on such a tool fires inside the unit too, once the unit's body returned
+and before the engine journals its result: the effect happened, the result is not yet saved (the
+at-least-once window), as on engines whose unit is the tool call itself. Fired where the tool is called,
+it would come after the journal write, and recovery would replay the unit instead of running it again.
 """
 
 from __future__ import annotations
