@@ -848,7 +848,55 @@ def test_tools_exactly_once_passes_an_idempotent_tool_re_executed_with_its_first
     assert "2 execution(s) of idempotent tools" in verdict.detail
     # The same history fails a tool that is side-effecting but not declared idempotent.
     plain = tools_exactly_once(trial.evidence(side_effecting=("send_refund",)))
-    assert plain.held is False and "declare how" in plain.detail
+    assert plain.held is False and "deduplicate" in plain.detail
+
+
+def test_tools_exactly_once_judges_observed_effects_over_declared_idempotency() -> None:
+    """A tool declared idempotent that really wrote twice is caught on its observed effects; one that
+    wrote no more than in the golden run holds, however often its body ran."""
+    trial = Trial()
+    refund(trial, "golden", "call_1", "r-1")
+    refund(trial, "faulted", "call_1", "r-1", kind="kill")
+    refund(trial, "resume-1", "call_1", "r-1", attempt=2)
+    twice = trial.evidence(
+        side_effecting=("send_refund",), idempotency=BY_ARGUMENT, effects={"send_refund": (1, 2)}
+    )
+    verdict = tools_exactly_once(twice)
+    assert verdict.held is False
+    assert "'send_refund' made 2 real effect(s)" in verdict.detail and "golden run made 1" in verdict.detail
+    assert "at-least-once window" in verdict.detail and "deduplicate" in verdict.detail
+    once = tools_exactly_once(
+        trial.evidence(side_effecting=("send_refund",), effects={"send_refund": (1, 1)})
+    )
+    assert once.held is True, once.detail
+    assert "'send_refund' made 1 real effect(s), the golden run 1" in once.detail
+
+
+def test_a_repeated_mcp_call_gets_a_hint_for_mcp_calls_not_for_function_tools() -> None:
+    mcp = unit("mcp", "ledger:post_entry", 1, "fp-m1")
+    trial = Trial()
+    for role, attempt in (("faulted", 1), ("resume-1", 2)):
+        trial.event(role, "invoke", mcp, attempt)
+        trial.event(role, "execute", mcp, attempt)
+        trial.event(role, "ok", mcp, attempt)
+    verdict = tools_exactly_once(trial.evidence(side_effecting=("post_entry",), engine="dbos"))
+    assert verdict.held is False
+    assert "MCP" in verdict.detail and "plain function tools" not in verdict.detail
+
+
+def test_a_golden_run_that_fails_in_the_agents_code_violates_completes() -> None:
+    evidence = Trial().evidence()
+    broken = Evidence(
+        RunOutcome("golden", False, error="DBOSMaxStepRetriesExceeded: step failed 3 times"),
+        evidence.faulted,
+        evidence.events,
+        evidence.ledger,
+        rules=evidence.rules,
+    )
+    verdict = completes(broken)
+    assert verdict.held is False
+    assert "the golden run (no faults) failed: DBOSMaxStepRetriesExceeded" in verdict.detail
+    assert output_matches_golden(broken).held is None
 
 
 def test_tools_exactly_once_catches_an_idempotency_key_that_changes_on_resume() -> None:

@@ -120,3 +120,18 @@ def test_a_prefect_api_url_that_is_not_prefect_says_so(
             adapter_for("prefect").start(tmp_path)
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("engine", ["prefect", "dbos", "temporal", "restate"])
+def test_every_engine_lists_what_the_harness_changes_and_never_a_heartbeat_unasked(engine: str) -> None:
+    try:
+        adapter = adapter_for(engine)
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    options = engine_spec(engine).options()
+    changes = adapter.harness_changes(options)
+    assert changes and all(isinstance(change, str) and change for change in changes)
+    assert not any("heartbeats in the background" in change for change in changes)
+    if engine == "temporal":
+        opted = adapter.harness_changes(options.model_copy(update={"harness_heartbeats": True}))
+        assert any("heartbeats in the background" in change for change in opted)

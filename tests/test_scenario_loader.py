@@ -124,6 +124,26 @@ def test_an_unknown_idempotency_is_reported_at_its_line(tmp_path: Path) -> None:
     assert f":{line_of(text, 'idempotency: clock')}:" in rendered and "side_effecting_tools" in rendered
 
 
+def test_an_effects_function_is_imported_next_to_the_scenario(tmp_path: Path) -> None:
+    write(tmp_path, "refunds_made.py", "def made():\n    return []\n")
+    text = VALID_YAML + "side_effecting_tools:\n  - {name: send_refund, effects: 'refunds_made:made'}\n"
+    scenario = load_scenario(write(tmp_path, "demo.yaml", text))
+    assert scenario.effects_functions() == {"send_refund": "refunds_made:made"}
+
+
+@pytest.mark.parametrize(
+    ("effects", "message"),
+    [("no_such_module_here:made", "cannot import 'no_such_module_here:made'"), ("os:sep", "is not callable")],
+)
+def test_an_effects_function_that_does_not_import_is_reported_at_its_line(
+    tmp_path: Path, effects: str, message: str
+) -> None:
+    text = VALID_YAML + f"side_effecting_tools:\n  - {{name: send_refund, effects: '{effects}'}}\n"
+    rendered = str(error_for(write(tmp_path, "demo.yaml", text)))
+    assert f":{line_of(text, effects)}:" in rendered and "side_effecting_tools" in rendered
+    assert message in rendered
+
+
 def test_valid_toml_loads(tmp_path: Path) -> None:
     path = write(tmp_path, "demo.toml", VALID_TOML)
     scenario = load_scenario(str(path))

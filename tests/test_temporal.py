@@ -300,3 +300,19 @@ def test_a_temporalio_without_the_activity_retry_policy_is_reported(monkeypatch:
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_the_harness_adds_no_heartbeat_to_an_activity_that_forgets_to_heartbeat(runner: TrialRunner) -> None:
+    """An activity whose heartbeat timeout is shorter than its silent work fails on Temporal: the golden
+    run fails, which is the agent's violation of completes (not an infrastructure error). Only a scenario
+    that opts in (temporal.harness_heartbeats) gets heartbeats from the harness, and its report says so."""
+    result = trial(runner, "silent_activity.yaml", "kill-before-second-model-request")
+    assert result.verdict == "pass", result.reason
+    assert {name for name, value in held(result).items() if value is False} == {"completes"}
+    assert "the golden run (no faults) failed" in result.verdicts["completes"].detail
+    assert not any("heartbeats in the background" in change for change in result.harness_changes)
+    assert any("workflow task timeout" in change for change in result.to_report()["harness_changes"])
+
+    hidden = trial(runner, "silent_activity_heartbeated.yaml", "kill-before-second-model-request")
+    assert hidden.verdict == "pass", hidden.reason  # the opt-in hides the bug, and the report says why
+    assert any("heartbeats in the background" in change for change in hidden.harness_changes)

@@ -14,7 +14,14 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from data_analyst_core import INSTRUCTIONS, SALES_Q4, DataAnalysis, compute_statistics, load_dataset  # noqa: E402, F401
+from data_analyst_core import (  # noqa: F401
+    INSTRUCTIONS,
+    SALES_Q4,
+    DataAnalysis,
+    bill_query,
+    compute_statistics,
+    load_dataset,
+)
 from prefect import flow, task
 from prefect.cache_policies import TASK_SOURCE, CachePolicy
 from pydantic_ai import Agent, FunctionToolset, RunContext
@@ -235,3 +242,46 @@ async def analyze_sales_dated_attempt(prompt: str) -> dict[str, object]:
         "generated_at": dt.datetime.now(dt.UTC).isoformat(),
         "produced_by_attempt": flow_run.run_count,
     }
+
+
+# The at-least-once twins: `load_dataset` bills a warehouse query in its Prefect task. A task's result
+# is stored only after its body returns: a crash in between runs the task again when the flow run is
+# resumed. KNOWN-BAD `analyst_billed` bills every run of the task; `analyst_billed_once` bills once per
+# (flow run, dataset), a key the resumed flow run keeps, so the repeat is deduplicated.
+def load_dataset_billed(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    bill_query(name)
+    return load_dataset(name)
+
+
+def load_dataset_billed_once(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    from prefect.runtime import flow_run
+
+    bill_query(name, key=f"{flow_run.id}:{name}")
+    return load_dataset(name)
+
+
+def billed_tools(body: Any) -> FunctionToolset:
+    toolset = FunctionToolset(id="analyst_tools")
+    toolset.tool_plain(body, name="load_dataset")
+    toolset.tool_plain(compute_statistics)
+    return toolset
+
+
+analyst_billed = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[billed_tools(load_dataset_billed)],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS)],
+)
+analyst_billed_once = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[billed_tools(load_dataset_billed_once)],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS)],
+)

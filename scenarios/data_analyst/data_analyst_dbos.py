@@ -6,6 +6,12 @@ Under DBOS, plain function tools are NOT steps: they run in the workflow and run
 recovery. ``analyst`` journals its side-effecting tool in a ``@DBOS.step``; ``analyst_retried_tool`` in a
 step that DBOS retries (``retries_allowed=True``); ``analyst_plain_tools`` does not (known-bad when
 ``load_dataset`` has a side effect or can fail: no step retry sees its failure).
+
+The at-least-once twins bill a warehouse query (``data_analyst_core.bill_query``) inside a
+``@DBOS.step``. A step is journaled only after its body returns: a crash in between runs the body
+again on recovery. ``analyst_billed_step`` (KNOWN-BAD) bills every run of the body, so the query is
+billed twice; ``analyst_billed_once_step`` bills once per (workflow id, dataset), a key that recovery
+keeps, so the repeat is deduplicated.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import data_analyst_core as core
 from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset
 from dbos import DBOS
 from pydantic_ai import Agent, FunctionToolset
@@ -44,9 +52,32 @@ def load_dataset_retried(name: str) -> dict[str, list[float] | list[str]]:
     return load_dataset_retried_step(name)
 
 
-def toolset(journaled: bool, retried: bool = False) -> FunctionToolset:
+@DBOS.step(name="data_analyst.load_dataset_billed")
+def load_dataset_billed_step(name: str) -> dict[str, list[float] | list[str]]:
+    core.bill_query(name)  # KNOWN-BAD: billed again when the step's body runs again
+    return load_dataset(name)
+
+
+def load_dataset_billed(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    return load_dataset_billed_step(name)
+
+
+@DBOS.step(name="data_analyst.load_dataset_billed_once")
+def load_dataset_billed_once_step(name: str) -> dict[str, list[float] | list[str]]:
+    core.bill_query(name, key=f"{DBOS.workflow_id}:{name}")  # the workflow id survives recovery
+    return load_dataset(name)
+
+
+def load_dataset_billed_once(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    return load_dataset_billed_once_step(name)
+
+
+def toolset(journaled: bool, retried: bool = False, body: Any = None) -> FunctionToolset:
     tools = FunctionToolset(id="analyst_tools")
-    body = load_dataset_retried if retried else load_dataset_journaled if journaled else load_dataset
+    if body is None:
+        body = load_dataset_retried if retried else load_dataset_journaled if journaled else load_dataset
     tools.tool_plain(body, name="load_dataset")
     tools.tool_plain(compute_statistics)
     return tools
@@ -78,6 +109,25 @@ analyst_plain_tools = Agent(
     instructions=INSTRUCTIONS,
     output_type=DataAnalysis,
     toolsets=[toolset(journaled=False)],
+    capabilities=[DBOSDurability(model_step_config=MODEL_STEPS)],
+)
+
+
+# The at-least-once twins (see the module docstring).
+analyst_billed_step = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst_dbos_billed",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[toolset(journaled=True, body=load_dataset_billed)],
+    capabilities=[DBOSDurability(model_step_config=MODEL_STEPS)],
+)
+analyst_billed_once_step = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst_dbos_billed_once",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[toolset(journaled=True, body=load_dataset_billed_once)],
     capabilities=[DBOSDurability(model_step_config=MODEL_STEPS)],
 )
 

@@ -68,6 +68,41 @@ analyst_run_tools = RestateAgent(
     run_options=RUN_OPTIONS,
 )
 
+
+# The at-least-once twins: `load_dataset` bills a warehouse query in a ctx.run entry its body opens.
+# Restate journals the entry's result only after the action returns: a crash in between has the retried
+# invocation run the action again. KNOWN-BAD `analyst_billed_run` bills every run of the action;
+# `analyst_billed_once_run` bills once per (invocation id, dataset), which the retries keep.
+async def load_dataset_billed_in_run(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+
+    def billed(name: str) -> dict[str, list[float] | list[str]]:
+        core.bill_query(name)
+        return core.load_dataset(name)
+
+    return await restate_context().run_typed("load_dataset", billed, RUN_OPTIONS, name=name)
+
+
+async def load_dataset_billed_once_in_run(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    key = f"{restate_context().request().id}:{name}"  # the invocation's id: its retries keep it
+
+    def billed_once(name: str) -> dict[str, list[float] | list[str]]:
+        core.bill_query(name, key=key)
+        return core.load_dataset(name)
+
+    return await restate_context().run_typed("load_dataset", billed_once, RUN_OPTIONS, name=name)
+
+
+analyst_billed_run = RestateAgent(
+    agent("data_analyst_restate_billed", load_dataset_billed_in_run, compute_statistics_in_run),
+    run_options=RUN_OPTIONS,
+)
+analyst_billed_once_run = RestateAgent(
+    agent("data_analyst_restate_billed_once", load_dataset_billed_once_in_run, compute_statistics_in_run),
+    run_options=RUN_OPTIONS,
+)
+
 # KNOWN-BAD: function tools run outside ctx.run, so a replay after a crash runs them again.
 analyst_plain_tools = RestateAgent(agent("data_analyst_restate_plain"), run_options=RUN_OPTIONS)
 

@@ -4,6 +4,11 @@ replay the same cassette)."""
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
+import tempfile
+from pathlib import Path
+
 from pydantic import BaseModel
 
 SALES_Q4 = {
@@ -33,3 +38,38 @@ def compute_statistics(column: str) -> dict[str, float]:
 
 
 INSTRUCTIONS = "You are an expert data analyst. Load the dataset, compute statistics, then report."
+
+
+# The side effect of the at-least-once twins (``load_dataset`` billed as a warehouse query): a row in an
+# SQLite ledger that every process of a trial shares (the worker that is killed, the one that recovers),
+# one per checkout of the examples (this module has a copy in each example folder: they share it).
+# ``bill_query(name)`` bills every call; ``bill_query(name, key)`` bills a key once (INSERT OR IGNORE):
+# the idempotent twin keys it by something its engine keeps across retries and recoveries.
+LEDGER = Path(tempfile.gettempdir()) / (
+    "data-analyst-billing-"
+    + hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:12]
+    + ".sqlite"
+)
+
+
+def _ledger() -> sqlite3.Connection:
+    connection = sqlite3.connect(LEDGER, timeout=30, isolation_level=None)
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS billed (id INTEGER PRIMARY KEY, name TEXT, key TEXT UNIQUE)"
+    )
+    return connection
+
+
+def bill_query(name: str, key: str | None = None) -> None:
+    """Bill one warehouse query of dataset ``name`` (once per ``key`` when a key is given)."""
+    with _ledger() as connection:
+        connection.execute("INSERT OR IGNORE INTO billed (name, key) VALUES (?, ?)", (name, key))
+    connection.close()
+
+
+def billed_queries() -> int:
+    """The queries billed so far (the effects function of the twins' scenarios)."""
+    with _ledger() as connection:
+        (count,) = connection.execute("SELECT count(*) FROM billed").fetchone()
+    connection.close()
+    return int(count)

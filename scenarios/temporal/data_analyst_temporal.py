@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import warnings
 from datetime import timedelta
+from typing import Any
 
-from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset
+from data_analyst_core import INSTRUCTIONS, DataAnalysis, bill_query, compute_statistics, load_dataset
 from pydantic_ai import Agent, FunctionToolset
 from pydantic_ai.durable_exec.temporal import TemporalAgent, TemporalDurability
 from pydantic_ai.exceptions import PydanticAIDeprecationWarning
@@ -59,3 +60,47 @@ with warnings.catch_warnings():
         activity_config=ACTIVITIES,
         model_activity_config=MODEL_ACTIVITIES,
     )
+
+
+# The at-least-once twins: `load_dataset` bills a warehouse query in its activity. The server learns an
+# activity's result only after its body returns: a worker killed in between has the activity run again.
+# KNOWN-BAD `analyst_billed` bills every attempt; `analyst_billed_once` bills once per (workflow id,
+# activity id), which every attempt of the activity shares, so the repeat is deduplicated.
+def load_dataset_billed(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    bill_query(name)
+    return load_dataset(name)
+
+
+def load_dataset_billed_once(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    from temporalio import activity
+
+    info = activity.info()
+    bill_query(name, key=f"{info.workflow_id}:{info.activity_id}")
+    return load_dataset(name)
+
+
+def billed_tools(body: Any) -> FunctionToolset:
+    toolset = FunctionToolset(id="analyst_tools")
+    toolset.tool_plain(body, name="load_dataset")
+    toolset.tool_plain(compute_statistics)
+    return toolset
+
+
+analyst_billed = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst_billed",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[billed_tools(load_dataset_billed)],
+    capabilities=[TemporalDurability(activity_config=ACTIVITIES, model_activity_config=MODEL_ACTIVITIES)],
+)
+analyst_billed_once = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst_billed_once",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[billed_tools(load_dataset_billed_once)],
+    capabilities=[TemporalDurability(activity_config=ACTIVITIES, model_activity_config=MODEL_ACTIVITIES)],
+)

@@ -2,15 +2,18 @@
 
 * ``AnalyzeQuarter`` (correct): an activity of its own, then the agent.
 * ``AnalyzeWithClockBranch`` (KNOWN-BAD): the workflow's path depends on the wall clock.
+* ``AnalyzeWithSilentArchive`` (KNOWN-BAD): an activity with a heartbeat timeout that never heartbeats.
 * ``AnalyzeOnStarvedReplayer`` (correct): ``AnalyzeQuarter`` whose replays stall as on a CPU-starved
   machine, so temporalio's deadlock detector fires in the replay check: infrastructure, not a verdict.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     import clock  # a helper module of the user's, passed through the sandbox
@@ -56,6 +59,38 @@ class AnalyzeWithClockBranch(PydanticAIWorkflow):
     async def run(self, prompt: str) -> dict[str, object]:
         if clock.seconds_behind(workflow.now()) < 0.5:  # BUG: wall clock in workflow code
             await workflow.execute_activity(record_request, "Q4", start_to_close_timeout=AUDIT_TIMEOUT)
+        result = await analyst.run(prompt)
+        return result.output.model_dump(mode="json")
+
+
+SILENT_WORK_SECONDS = 1.5
+
+
+@activity.defn(name="data_analyst.archive_request")
+async def archive_request(quarter: str) -> str:
+    """Archive the request: slow work that never calls activity.heartbeat()."""
+    await asyncio.sleep(SILENT_WORK_SECONDS)
+    return f"analysis of {quarter} archived"
+
+
+@workflow.defn(name="data_analyst.analyze_with_silent_archive")
+class AnalyzeWithSilentArchive(PydanticAIWorkflow):
+    """KNOWN-BAD: the archive activity declares a heartbeat timeout shorter than its work and never
+    heartbeats, so Temporal times out every attempt: the workflow fails even without a fault. A harness
+    that heartbeated activities on the user's behalf would hide this (it does so only when the scenario
+    opts in with ``temporal: {harness_heartbeats: true}``)."""
+
+    __pydantic_ai_agents__ = [analyst]
+
+    @workflow.run
+    async def run(self, prompt: str) -> dict[str, object]:
+        await workflow.execute_activity(
+            archive_request,
+            "Q4",
+            start_to_close_timeout=AUDIT_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=0.5),
+            retry_policy=RetryPolicy(maximum_attempts=2, initial_interval=timedelta(seconds=0.05)),
+        )
         result = await analyst.run(prompt)
         return result.output.model_dump(mode="json")
 

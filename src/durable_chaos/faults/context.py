@@ -313,11 +313,16 @@ async def apply_common(fault: Fault) -> bool:
         await asyncio.sleep(fault.seconds)
         return True
     if isinstance(fault, KillFault):
-        injection = active()
-        if injection is None or not injection.allow_kill:
-            raise RuntimeError("durable-chaos: a kill fault fired outside a worker process; refusing to kill")
-        kill_this_process()
+        kill_worker()
     return False
+
+
+def kill_worker() -> None:
+    """SIGKILL this worker process for a kill fault that fired (refused outside a worker process)."""
+    injection = active()
+    if injection is None or not injection.allow_kill:
+        raise RuntimeError("durable-chaos: a kill fault fired outside a worker process; refusing to kill")
+    kill_this_process()
 
 
 def kill_this_process() -> None:

@@ -39,7 +39,14 @@ Checker = Callable[[Evidence], Verdict]
 
 
 def completes(evidence: Evidence) -> Verdict:
-    """The faulted run finishes with an output (after retries and resumes)."""
+    """The faulted run finishes with an output (after retries and resumes); a golden run that failed
+    (no faults, no harness error) is the agent's own bug and violates it too."""
+    if not evidence.golden.completed:
+        return Verdict(
+            False,
+            f"the golden run (no faults) failed: {evidence.golden.error}. The agent fails without any "
+            "fault injected: fix that first (the other properties judge what its runs did anyway)",
+        )
     faults = len(evidence.faulted_events("fault"))
     effects = network_effects(evidence.events) + restart_effects(evidence.events, evidence.faulted.completed)
     network = "".join(f"; {sentence}" for sentence in effects)
@@ -241,13 +248,61 @@ def _idempotent_violation(evidence: Evidence, spec_of: dict[str, Any]) -> tuple[
     return None, len(faulted)
 
 
+def _observed_effects(evidence: Evidence) -> tuple[str | None, str]:
+    """Judge the tools whose real effects the scenario observes (``effects``): the faulted run and its
+    resumes may make no more effects than the golden run made. Returns (the first violation, a summary
+    of what held)."""
+    held: list[str] = []
+    for tool, (golden, faulted) in sorted(evidence.effects.items()):
+        if faulted > golden:
+            return (
+                f"side-effecting tool {tool!r} made {faulted} real effect(s) in the faulted run and its "
+                f"resumes, where the golden run made {golden} (observed by its effects function). "
+                + _effects_hint(evidence, tool),
+                "",
+            )
+        held.append(f"{tool!r} made {faulted} real effect(s), the golden run {golden}")
+    return None, "; ".join(held)
+
+
+def _effects_hint(evidence: Evidence, tool: str) -> str:
+    """Why a tool made more effects than the golden run: in flight at a fault after its effect, or run
+    again by the engine (the engine's hint for the unit kind it ran in)."""
+    struck = [
+        f
+        for f in evidence.faulted_events("fault")
+        if f["unit"]["kind"] in TOOL_UNIT_KINDS and _tool_name(f["unit"], {tool}) == tool
+    ]
+    if any(f["fault"]["phase"] == "after" for f in struck):
+        return _AT_LEAST_ONCE
+    kind = next((f["unit"]["kind"] for f in struck), "tool_call")
+    return evidence.rules.tool_repeat_hint(kind)
+
+
+_AT_LEAST_ONCE = (
+    "It was in flight when a fault struck after its effect and before the engine journaled its result "
+    "(the at-least-once window): the engine ran it again, and it did the effect again. Make the effect "
+    "itself deduplicate (an idempotency key the external service checks, or an insert keyed by the "
+    "tool call id), then declare that key (side_effecting_tools: [{name: ..., idempotency: ...}]) or "
+    "observe its real effects (effects: module:function); a journaled unit alone does not close this "
+    "window."
+)
+
+
 def tools_exactly_once(evidence: Evidence) -> Verdict:
     """Each call of a side-effecting tool executes its body once per logical call, across retries,
     kills and resumes; a tool declared idempotent may run again, but only with the idempotency key of
-    its first execution."""
+    its first execution; a tool whose real effects are observed (``effects``) may make no more effects
+    than in the golden run."""
     tools = set(evidence.side_effecting_tools)
     if not tools:
         return Verdict(None, "the scenario marks no tool as side-effecting")
+    observed_problem, observed = _observed_effects(evidence)
+    if observed_problem is not None:
+        return Verdict(False, observed_problem)
+    tools -= set(evidence.effects)
+    if not tools:
+        return Verdict(True, observed)
     spec_of = {name: spec for name, spec in evidence.idempotency.items() if name in tools}
     idempotent_problem, idempotent_runs = _idempotent_violation(evidence, spec_of)
     if idempotent_problem is not None:
@@ -269,9 +324,9 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
             if spec_of
             else ""
         )
-        return Verdict(
-            True, f"{len(executions)} side-effecting call(s), each executed exactly once{idempotent}"
-        )
+        observed = f"; {observed}" if observed else ""
+        once = f"{len(executions)} side-effecting call(s), each executed exactly once"
+        return Verdict(True, f"{once}{idempotent}{observed}")
     runs = next(iter(repeated.values()))
     unit = runs[0]["unit"]
     roles = ", ".join(dict.fromkeys(r["role"] for r in runs))
@@ -280,18 +335,14 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
         for f in evidence.faulted_events("fault")
     )
     if in_flight:
-        why = (
-            "It was in flight when a fault struck after its effect (the at-least-once window): only an "
-            "idempotent tool survives that. If the tool is idempotent, declare how in the scenario "
-            "(side_effecting_tools: [{name: ..., idempotency: call_id}] or {argument: <name>})."
-        )
+        why = _AT_LEAST_ONCE
     elif evidence.extra.get("resume") == "new_run":
         why = (
             "After the kill a fresh run with a new id was started instead of recovering the interrupted "
             "one, so nothing the interrupted run journaled (even a step-wrapped tool) could be replayed."
         )
     else:
-        why = evidence.rules.tool_repeat_hint()
+        why = evidence.rules.tool_repeat_hint(unit["kind"])
     return Verdict(
         False,
         f"{len(repeated)} side-effecting call(s) executed more than once; first: tool {unit['name']!r} "
@@ -534,6 +585,8 @@ def output_matches_golden(evidence: Evidence) -> Verdict:
     """The faulted run's output equals the golden run's: structurally, or by the scenario's comparator."""
     if not evidence.faulted.completed:
         return Verdict(None, "the faulted run has no output to compare")
+    if not evidence.golden.completed:
+        return Verdict(None, "the golden run has no output to compare with")
     diff = output_difference(evidence, evidence.golden.output, evidence.faulted.output)
     if diff is None:
         how = f" by comparator {evidence.comparator_name}" if evidence.comparator is not None else ""

@@ -57,6 +57,9 @@ class Evidence:
     side_effecting_tools: tuple[str, ...] = ()
     idempotency: dict[str, Any] = field(default_factory=dict)
     """Tool name -> ``"call_id"`` or ``{"argument": name}`` for side-effecting tools declared idempotent."""
+    effects: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Tool name -> (effects made by the golden run, by the faulted run and its resumes), as the
+    scenario's ``effects`` functions observed them."""
     extra: dict[str, Any] = field(default_factory=dict)
     max_resumes_to_complete: int | None = None
     comparator: Comparator | None = None

@@ -220,7 +220,7 @@ def _card(i: int, result: TrialResult, trial: dict[str, Any], open_: bool) -> st
         f"saved {tokens['saved']}",
         f"dollars: {_cost_line(trial['cost'])}",
         f"resumes: {trial['resumes']} ({trial['resume_mode']})",
-    ]
+    ] + [f"harness changed: {change}" for change in trial.get("harness_changes", [])]
     faults = "".join(f"<li>{escape(_fault_text(f))}</li>" for f in trial["faults"]) or "<li>none</li>"
     description = result.spec.scenario.description.strip()
     where = f'<p class="muted">{escape(trial["scenario_file"])}</p>' if trial["scenario_file"] else ""

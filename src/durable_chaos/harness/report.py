@@ -284,6 +284,8 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
             "      ",
             width,
         )
+    for change in trial.get("harness_changes", []):
+        lines += _wrapped(f"harness changed: {change}", "      ", width)
     if result.workdir is not None:
         lines += _wrapped(
             f"artifacts (history, ledger, engine-<role>.log, worker logs) kept in {result.workdir}",

@@ -50,6 +50,7 @@ from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
 from durable_chaos.harness import preflight
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.harness.checkers import Verdict, check, judge
+from durable_chaos.harness.effects import EffectsError, EffectsProbe
 from durable_chaos.harness.engine_logs import log_file_name, logs_to
 from durable_chaos.harness.evidence import (
     FAULTED,
@@ -168,6 +169,8 @@ class TrialResult:
     resumes: int = 0
     cost: Cost | None = None
     variants: list[VariantRuns] = field(default_factory=list)
+    harness_changes: list[str] = field(default_factory=list)
+    """What the harness changed in how the engine ran the user's units (the engine adapter's list)."""
 
     def to_report(self) -> dict[str, Any]:
         """This trial in the JSON report (version 1)."""
@@ -205,6 +208,7 @@ class TrialResult:
                 {"name": v.name, "completed": v.shared.completed, "fresh_completed": v.reference.completed}
                 for v in self.variants
             ],
+            "harness_changes": list(self.harness_changes),
             "seconds": round(self.seconds, 3),
         }
 
@@ -407,7 +411,7 @@ class TrialRunner:
             result = TrialResult(spec, "invalid", str(exc))
         except (TargetNotOffered, RestartUnavailable) as exc:
             result = TrialResult(spec, "skipped", str(exc))
-        except (TrialSetupError, EngineUnavailable, CassetteError, NetworkUnavailable) as exc:
+        except (TrialSetupError, EffectsError, EngineUnavailable, CassetteError, NetworkUnavailable) as exc:
             result = TrialResult(spec, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the harness's own failure is an error verdict
             (workdir / "harness-error.txt").write_text(traceback.format_exc())
@@ -495,14 +499,19 @@ class TrialRunner:
                 )
             return await workers.run(role, armed=False)
 
-        key = golden_key(spec) if self.reuse_golden and not self.record and not scenario.variants else None
+        effects = EffectsProbe.load(scenario.effects_functions(), scenario.base_dir)
+        # A golden run taken from the cache makes no effects to observe.
+        reusable = not (self.record or scenario.variants or effects.functions)
+        key = golden_key(spec) if self.reuse_golden and reusable else None
         cached = self.goldens.get(key) if key is not None else None
+        effects.read("before")
         if cached is not None:
             golden, golden_misses = cached.replay_into(history, ledger)
         else:
             golden, golden_misses = await unfaulted(GOLDEN)
             if key is not None and golden.completed and not golden_misses:
                 self.goldens[key] = GoldenRun.snapshot(golden, history, ledger)
+        effects.read("golden")
         if golden_only:
             errors = setup_errors(scenario, golden, golden_misses, ArmedPlan([]))
             verdict = "error" if errors else "pass"
@@ -518,6 +527,7 @@ class TrialRunner:
                 golden_misses += reference_misses + shared_misses
                 variants.append(VariantRuns(variant.name, reference, shared))
         armed = ArmedPlan(list(spec.plan.faults))
+        effects.read("before_faulted")
         if aborts(history.events()):
             # The golden run met a harness error (a cassette miss) that the faulted run would meet too.
             faulted = RunOutcome(FAULTED, False, error="not run: the golden run was aborted")
@@ -537,6 +547,7 @@ class TrialRunner:
         else:
             faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
             armed.fired = fired_counts(history.events(), len(spec.plan.faults))
+        effects.read("faulted")
         if "deterministic_replay" in properties and faulted.completed:
             await replay_check(scenario, adapter, observer, target, faulted, workdir)
         if restarts is not None:
@@ -552,6 +563,7 @@ class TrialRunner:
             ledger.entries(),
             scenario.side_effecting_names(),
             idempotency=scenario.idempotency(),
+            effects=effects.per_run(),
             extra={
                 "engine": spec.engine,
                 "resume": scenario.resume,
@@ -566,9 +578,14 @@ class TrialRunner:
 
         events = history.events()
         misses = unique(golden_misses + faulted_misses + aborted_misses(events))
-        errors = setup_errors(scenario, golden, misses, armed, variants, other_aborts(events))
+        errors = setup_errors(
+            scenario, golden, misses, armed, variants, other_aborts(events), golden_failure_is_error=False
+        )
         errors += restart_errors(evidence.events)
-        verdicts = check(evidence, list(properties))
+        judged: list[str] = list(properties)
+        if not golden.completed and "completes" not in judged:  # the agent's own failure is always said
+            judged.insert(0, "completes")
+        verdicts = check(evidence, judged)
         if aborts(events):  # a harness error, not the agent's: nothing about the agent can be judged
             verdicts = {}
         for name, problem in self.unusable.get(spec.engine, {}).items():
@@ -590,6 +607,7 @@ class TrialRunner:
             resumes=evidence.resumes(),
             cost=cost(evidence, tokens.naive_restart, tokens.golden),
             variants=variants,
+            harness_changes=adapter.harness_changes(scenario.engine_options(adapter.name)),
         )
 
 
@@ -785,9 +803,13 @@ def setup_errors(
     armed: ArmedPlan,
     variants: list[VariantRuns] | None = None,
     aborted: list[str] | None = None,
+    *,
+    golden_failure_is_error: bool = True,
 ) -> list[str]:
     """Reasons the trial cannot be judged: a broken golden run, a variant that fails even alone,
-    cassette misses and other harness errors that aborted a run, unfired faults."""
+    cassette misses and other harness errors that aborted a run, unfired faults. A trial that is judged
+    (``golden_failure_is_error`` false) reports a golden run that failed in the agent's own code as a
+    violation of ``completes`` instead (see :func:`~durable_chaos.harness.checkers.completes`)."""
     errors: list[str] = list(unique(aborted or []))
     if misses:
         source = scenario.path or scenario.name
@@ -797,7 +819,7 @@ def setup_errors(
             f"`pytest --chaos --chaos-record {source}` (recorded requests are kept), or delete the cassette "
             "first to record it afresh"
         )
-    if not golden.completed and not misses and not aborted:  # the reason above is why: said once
+    if golden_failure_is_error and not golden.completed and not misses and not aborted:  # said once
         errors.append(f"the golden run (no faults) failed: {golden.error}")
     for variant in variants or []:
         if not variant.reference.completed:
@@ -805,7 +827,9 @@ def setup_errors(
                 f"variant {variant.name!r} failed in a fresh engine context (no faults, nothing shared): "
                 f"{variant.reference.error}"
             )
-    for index, fault in [] if misses or aborted else armed.unfired():  # aborted: they had no chance
+    # Aborted, or an agent that fails even unfaulted: the planned faults had no chance to fire.
+    no_chance = misses or aborted or (not golden.completed and not golden_failure_is_error)
+    for index, fault in [] if no_chance else armed.unfired():
         where = fault.at.model_dump(exclude_defaults=True) or "any unit"
         errors.append(
             f"planned fault #{index + 1} ({fault.kind} at {where}) never fired: no unit matched its selector"

@@ -184,15 +184,39 @@ Idempotency = Literal["call_id"] | IdempotencyArgument
 """How a side-effecting tool is idempotent: by the model's tool call id, or by one argument's value."""
 
 
+def _effects_function(path: str | None) -> str | None:
+    """An ``effects`` import path must import (next to the scenario file) and name a callable."""
+    if path is None:
+        return None
+    from durable_chaos.fixtures.engines.base import import_object
+
+    try:
+        function = import_object(path)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+        raise ValueError(f"cannot import {path!r}: {type(exc).__name__}: {exc}") from None
+    if not callable(function):
+        raise ValueError(f"{path!r} is not callable (it is {type(function).__name__})")
+    return path
+
+
 class SideEffectingTool(_Strict):
-    """A side-effecting tool, optionally idempotent (``{name: send_refund, idempotency: call_id}``).
+    """A side-effecting tool, optionally idempotent (``{name: send_refund, idempotency: call_id}``),
+    optionally observed (``{name: send_refund, effects: refunds:made}``).
 
     A plain side-effecting tool must execute exactly once per logical call; an idempotent one may run
     again, provided every re-execution carries the idempotency key of the first (``tools_exactly_once``).
+    A tool with ``effects`` is judged on the effects it really made instead: the function (no arguments,
+    called in the harness's process) returns the effects made so far (a count or a collection), and
+    the faulted run may make no more than the golden run did.
     """
 
     name: Annotated[str, Field(min_length=1)]
     idempotency: Idempotency | None = None
+    effects: Annotated[ImportPath | None, AfterValidator(_effects_function)] = Field(
+        default=None,
+        description="'module:function' returning the effects this tool made so far (an int or a "
+        "collection); tools_exactly_once then counts real effects instead of trusting idempotency",
+    )
 
     def key_spec(self) -> str | dict[str, str] | None:
         """The idempotency as plain data for the checkers: ``"call_id"``, ``{"argument": name}`` or None."""
@@ -368,6 +392,10 @@ class ScenarioBase(_Strict):
     def side_effecting_names(self) -> tuple[str, ...]:
         """The names of the tools the scenario marks as side-effecting."""
         return tuple(tool.name for tool in self.side_effecting_tools)
+
+    def effects_functions(self) -> dict[str, str]:
+        """Tool name -> ``module:function`` counting its real effects, for the tools that give one."""
+        return {tool.name: tool.effects for tool in self.side_effecting_tools if tool.effects is not None}
 
     def idempotency(self) -> dict[str, str | dict[str, str]]:
         """Tool name -> how it is idempotent, for the side-effecting tools that declare it."""

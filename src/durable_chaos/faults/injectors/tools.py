@@ -15,6 +15,11 @@ which replays its journal and calls the tool again: that call is the unit's next
 :attr:`~durable_chaos.faults.context.Injection.interrupted_tools`). A tool whose body opens no unit is
 not a durable unit at all: the fault is raised where the tool is called, after its body ran, and is
 noted ``outside_unit`` so that the verdict says so.
+
+A ``kill`` with ``phase: after`` on such a tool fires inside the unit too, once the unit's body returned
+and before the engine journals its result: the effect happened, the result is not yet saved (the
+at-least-once window), as on engines whose unit is the tool call itself. Fired where the tool is called,
+it would come after the journal write, and recovery would replay the unit instead of running it again.
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ from durable_chaos.faults.context import (
     Injection,
     active,
     apply_common,
+    kill_worker,
     listening_for_units,
     replay_watch,
 )
-from durable_chaos.faults.model import Fault, ToolErrorFault, exception_class
+from durable_chaos.faults.model import Fault, KillFault, ToolErrorFault, exception_class
 from durable_chaos.faults.units import fingerprint
 
 
@@ -69,6 +75,22 @@ def fails_the_tool(fault: Fault) -> bool:
 
 def _other(fault: Fault) -> bool:
     return not fails_the_tool(fault)
+
+
+def strikes_in_unit_after(fault: Fault) -> bool:
+    """Faults that strike ``after`` a tool inside the durable unit its body opened, once the unit's
+    body returned and before the engine journals its result (the at-least-once window): the tool's
+    failing faults, and kills. Fired where the tool is called instead, a kill would come after the
+    engine journaled the unit's result, and recovery would replay it."""
+    return fails_the_tool(fault) or isinstance(fault, KillFault)
+
+
+def _other_after(fault: Fault, scope: ToolScope | None) -> bool:
+    """Faults that strike ``after`` a tool where it is called: those the unit its body opened did not
+    take (a tool whose body opens no unit gets them all there)."""
+    if scope is not None and scope.unit is not None:
+        return not strikes_in_unit_after(fault)
+    return _other(fault)
 
 
 @dataclass
@@ -118,9 +140,11 @@ class ToolScope:
         except BaseException as exc:
             self.fail(exc, in_unit=True)
             raise
-        self.raise_if(self.attempt.strike("after", where=fails_the_tool))
+        self.raise_if(self.attempt.strike("after", where=strikes_in_unit_after))
 
     def raise_if(self, fault: Fault | None) -> None:
+        if isinstance(fault, KillFault):  # the body's effect happened; its result is not journaled yet
+            kill_worker()
         if isinstance(fault, ToolErrorFault):
             exc = exception_for(fault)
             self.fail(exc, in_unit=True)
@@ -173,7 +197,7 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
                     fault = attempt.strike(phase, where=fails_the_tool, outside_unit=True)
                     if fault is not None:
                         await _apply(fault)
-        fault = attempt.strike("after", where=None if inside else _other)
+        fault = attempt.strike("after", where=None if inside else lambda f: _other_after(f, scope))
         if fault is not None:
             await _apply(fault)
     except BaseException as exc:
