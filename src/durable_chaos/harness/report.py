@@ -6,10 +6,13 @@ import json
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from durable_chaos.harness.runner import TrialResult
+from durable_chaos.atomic import write_text_atomic
 from durable_chaos.scrub import scrub_json
+
+if TYPE_CHECKING:  # imported at every --chaos session's start: no runner (pydantic-ai) import
+    from durable_chaos.harness.runner import TrialResult
 
 REPORT_VERSION = 1
 WIDTH = 110
@@ -58,13 +61,19 @@ def summary(results: Sequence[TrialResult]) -> dict[str, Any]:
 
 
 def json_report(
-    results: Sequence[TrialResult], gate: dict[str, Any] | None = None, seed: dict[str, Any] | None = None
+    results: Sequence[TrialResult],
+    gate: dict[str, Any] | None = None,
+    seed: dict[str, Any] | None = None,
+    *,
+    incomplete: bool = False,
 ) -> dict[str, Any]:
-    """The JSON report; ``gate`` (the CI gate's outcome, see :mod:`durable_chaos.harness.gating`) and
-    ``seed`` (the session's chaos seed and its source, see :mod:`durable_chaos.harness.seeding`) are
-    included when given."""
+    """The JSON report; ``gate`` (the session's outcome: its exit status, see
+    :mod:`durable_chaos.harness.gating`) and ``seed`` (the session's chaos seed and its source, see
+    :mod:`durable_chaos.harness.seeding`) are included when given. ``incomplete`` is true in the
+    provisional report written at the session's start, which the final one replaces."""
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
+        "incomplete": incomplete,
         "summary": summary(results),
         "trials": [r.to_report() for r in results],
     }
@@ -87,9 +96,11 @@ def write_json(
     results: Sequence[TrialResult],
     gate: dict[str, Any] | None = None,
     seed: dict[str, Any] | None = None,
+    *,
+    incomplete: bool = False,
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(scrub_json(json_report(results, gate, seed)), indent=2, default=str) + "\n")
+    report = json_report(results, gate, seed, incomplete=incomplete)
+    write_text_atomic(path, json.dumps(scrub_json(report), indent=2, default=str) + "\n")
 
 
 def dollars(value: float | None) -> str:
