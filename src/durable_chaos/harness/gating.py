@@ -228,8 +228,10 @@ def _rank(code: int) -> float:
     return _PRECEDENCE.get(code, 0.5)
 
 
-TRIAL_MESSAGE_PREFIXES = ("FAIL scenario ", "ERROR scenario ")
-"""Messages about one trial start with one of these (the Markdown summary details those trials anyway)."""
+TRIAL_MESSAGE_PREFIXES = ("FAIL scenario ", "ERROR scenario ", "INVALID scenario ")
+"""Messages about one trial start with one of these: each report details those trials in one place
+(the terminal: pytest's FAILURES section; Markdown and HTML: the trial's own section), so the exit
+status's reasons count them instead of repeating them."""
 
 
 def _where(result: TrialResult) -> str:

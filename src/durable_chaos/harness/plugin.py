@@ -468,18 +468,29 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for line in [*terminal_lines(results), "", *sweep_lines(results), *coverage]:
             terminalreporter.write_line(line)
     if outcome is not None:
-        for line in outcome_lines(outcome):
+        for line in outcome_lines(outcome, results):
             terminalreporter.write_line(line)
     from durable_chaos.harness.seeding import header_line
 
     terminalreporter.write_line(header_line(config))
 
 
-def outcome_lines(outcome: GateOutcome) -> list[str]:
+def outcome_lines(outcome: GateOutcome, results: list[TrialResult] | None = None) -> list[str]:
+    """The exit status and its reasons. A trial that did not pass is counted, not repeated: its details
+    are its pytest failure (FAILURES section, JUnit XML)."""
+    from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
     from durable_chaos.harness.report import WIDTH
 
     lines = [f"durable-chaos exit status {outcome.exit_code}: {outcome.meaning}"]
-    for text in [*outcome.messages, *(f"note: {note}" for note in outcome.notes)]:
+    counts = [
+        f"{n} trial(s) {word}"
+        for verdict, word in (("fail", "failed"), ("error", "errored"), ("invalid", "were invalid"))
+        if (n := sum(r.verdict == verdict for r in results or []))
+    ]
+    texts = [m for m in outcome.messages if not m.startswith(TRIAL_MESSAGE_PREFIXES)]
+    if counts:
+        texts.insert(0, f"{' and '.join(counts)}: details in pytest's FAILURES section above")
+    for text in [*texts, *(f"note: {note}" for note in outcome.notes)]:
         lines += textwrap.wrap(text, WIDTH, initial_indent="  ", subsequent_indent="    ") or [""]
     return lines
 

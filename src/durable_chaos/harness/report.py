@@ -182,8 +182,8 @@ ID_WIDTH = 38
 """The trial id column; a longer id gets a line of its own (ids are never cut)."""
 
 LEGEND = [
-    "outcome: held = the guarantee held; VIOLATED = it broke (details below the table); caught = a "
-    "known-bad agent's declared violation was found; n/a = nothing to judge",
+    "outcome: held = the guarantee held; VIOLATED = it broke (details in pytest's FAILURES above); "
+    "caught = a known-bad agent's declared violation was found; n/a = nothing to judge",
     "dup/calls: model calls repeated after their checkpoint / all model calls; saved: tokens and dollars "
     "durable resume saved over restarting from scratch",
 ]
@@ -239,7 +239,7 @@ def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]
     lines.append(title + line("", "", header[2:5], "outcome")[0][len(title) :])
     negative = False
     sections = [
-        ("your agents", [(r, row) for r, row in rows if not is_known_bad(r)]),
+        ("healthy agents (every guarantee must hold)", [(r, row) for r, row in rows if not is_known_bad(r)]),
         (
             "known-bad agents (each must be caught with exactly its declared violations)",
             [(r, row) for r, row in rows if is_known_bad(r)],
@@ -340,13 +340,7 @@ def totals_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str
 
 
 def terminal_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]:
-    """The chaos summary for the terminal: a table with one row per trial, the details of every trial
-    that did not pass, then the totals (the last line is always the totals)."""
-    lines = table_lines(results, width)
-    failing = [r for r in results if r.verdict != "pass"]
-    if failing:
-        lines.append("")
-        for i, result in enumerate(failing):
-            lines += ([""] if i else []) + detail_lines(result, width)
-    lines.append("")
-    return lines + totals_lines(results, width)
+    """The chaos summary for the terminal: a table with one row per trial, then the totals (the last
+    line is always the totals). The details of a trial that did not pass are its pytest failure
+    (:func:`detail_lines`, in pytest's FAILURES section and the JUnit XML): printed once, there."""
+    return [*table_lines(results, width), "", *totals_lines(results, width)]
