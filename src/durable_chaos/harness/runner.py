@@ -169,6 +169,12 @@ class TrialResult:
     cost: Cost | None = None
     variants: list[VariantRuns] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # the fields hold the whole history: megabytes
+        return f"<TrialResult {self.spec.title}: {self.verdict}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))  # Hypothesis's printer would show the dataclass's fields
+
     def to_report(self) -> dict[str, Any]:
         """This trial in the JSON report (version 1)."""
         plan = self.spec.plan
