@@ -192,3 +192,50 @@ def test_a_crashed_xdist_worker_loses_no_trial_silently(project: pytest.Pytester
     assert result.ret == 3
     assert_one_outcome(result, data, markdown)
     assert "no result from scenarios/killing.yaml::killing[prefect-tool-error]" in data["gate"]["messages"][0]
+
+
+TOOL_AGENT = """\
+import functools
+import os
+
+import data_analyst_core as core
+from data_analyst_agent import INSTRUCTIONS, MODEL_TASKS, TOOL_TASKS, DataAnalysis
+from pydantic_ai import Agent, FunctionToolset
+from pydantic_ai.durable_exec.prefect import PrefectDurability
+
+
+class Stop(BaseException):
+    pass
+
+
+@functools.wraps(core.compute_statistics)  # the same tool schema, so the cassette replays
+def compute_statistics(*args, **kwargs):
+    {body}
+
+
+tools = FunctionToolset(id="analyst_tools")
+tools.tool_plain(core.load_dataset)
+tools.tool_plain(compute_statistics)
+analyst = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[tools],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS)],
+)
+"""
+
+
+def test_a_tool_that_ends_the_run_in_process_is_a_trial_error(project: pytest.Pytester) -> None:
+    """In a trial that runs the agent in pytest's own process (Prefect): a tool raising its own
+    BaseException, or calling os._exit(0), which would have ended the session with status 0."""
+    scenario(project, "stopping", "stopping_tool", TOOL_AGENT.format(body='raise Stop("tool gave up")'))
+    scenario(project, "exiting", "exiting_tool", TOOL_AGENT.format(body="os._exit(0)"))
+    result, data, markdown = run(project, "scenarios", "--chaos-timeout=120")
+    assert result.ret == 3
+    assert_one_outcome(result, data, markdown)
+    reasons = {trial["scenario"]: trial["reason"] for trial in data["trials"]}
+    assert {trial["verdict"] for trial in data["trials"]} == {"error"}
+    assert "called os._exit(0)" in reasons["exiting"]
+    assert "Stop" in reasons["stopping"], reasons["stopping"]
