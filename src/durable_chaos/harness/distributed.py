@@ -88,6 +88,8 @@ class Controller:
         self.results = results
         self.received: set[str] = set()
         """The node ids of the trials whose result arrived."""
+        self.skipped: set[str] = set()
+        """The node ids of the items skipped before they ran (a skip marker)."""
         self.reported: list[str] | None = None
         """The trials the workers selected, as they reported at their end (None: no worker did)."""
         self.collected: list[str] = []
@@ -109,6 +111,8 @@ class Controller:
         if text is not None and report.when == "call":
             self.results.append(decode(text))
             self.received.add(report.nodeid)
+        if report.when == "setup" and report.skipped:
+            self.skipped.add(report.nodeid)
 
     @pytest.hookimpl
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:

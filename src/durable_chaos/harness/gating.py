@@ -353,16 +353,19 @@ def session_outcome(
     received: Iterable[str],
     files: int = 0,
     scenario_errors: Sequence[str] = (),
+    skipped: Iterable[str] = (),
 ) -> GateOutcome:
     """The one outcome of a ``pytest --chaos`` session, written to every report and returned as the
     process's exit status. Computed once pytest's own status (``pytest_status``) and every result are
     known: ``planned`` are the ids of the trials the session selected, ``received`` those that produced
-    a result (under xdist, those whose result reached the controller).
+    a result (under xdist, those whose result reached the controller), ``skipped`` those pytest
+    skipped before they ran (a skip marker: accounted for, noted).
 
     - a planned trial without a result is exit status 3 whatever pytest says (``-x`` stopped the
       session, a worker crashed, the process was interrupted): no guarantee is established for it;
     - pytest's failure of a test that is not a trial (an ordinary test, a ``chaos`` fixture test) is 1;
-    - pytest's usage error (4) and "no test collected" (5) stay as pytest says;
+    - pytest's usage error (4), "no test collected" (5) and any other status of its own (``pytest.exit``
+      with a return code) stay as pytest says: a session pytest calls unsuccessful is never green;
     - otherwise the trials' verdicts and the gate decide (:func:`evaluate`); precedence 2 > 3 > 1.
     """
     gate = evaluate(results, config)
@@ -370,9 +373,13 @@ def session_outcome(
     if scenario_errors:
         code = worst([code, EXIT_INVALID])
         messages = [f"INVALID {error}" for error in scenario_errors] + messages
-    seen = set(received)
-    missing = [trial for trial in planned if trial not in seen]
-    unfinished = _unfinished(int(pytest_status), len(planned) - len(missing), len(planned), missing, files)
+    seen, passed_over = set(received), set(skipped) - set(received)
+    missing = [trial for trial in planned if trial not in seen and trial not in passed_over]
+    ran = sum(trial in seen for trial in planned)
+    skipped_count = sum(trial in passed_over for trial in planned)
+    if skipped_count:
+        notes.append(f"{skipped_count} trial(s) skipped by pytest (a skip marker): nothing checked in them")
+    unfinished = _unfinished(int(pytest_status), ran, len(planned), missing, files)
     if unfinished:
         code = worst([code, EXIT_INFRASTRUCTURE])
         messages.insert(0, unfinished)
@@ -383,7 +390,7 @@ def session_outcome(
             "pytest: a test failed that is not a chaos trial (an ordinary test, a test using the 'chaos' "
             "fixture, or a trial's setup or teardown): see pytest's report above"
         )
-    elif pytest_status in (PYTEST_USAGE, PYTEST_NO_TESTS) and code == EXIT_OK:
+    elif pytest_status != PYTEST_OK and code == EXIT_OK:
         code = int(pytest_status)
     return GateOutcome(code, messages, notes, summary)
 
@@ -392,7 +399,7 @@ def _unfinished(status: int, ran: int, planned: int, missing: Sequence[str], fil
     """Why a session that did not run its trials to the end establishes no guarantee, or None."""
     if status == PYTEST_INTERRUPTED:
         return (
-            f"INTERRUPTED after {ran} of {planned} trial(s): the other {planned - ran} did not run, "
+            f"INTERRUPTED after {ran} of {planned} trial(s): the other {len(missing)} did not run, "
             "so no guarantee is established"
         )
     if status == PYTEST_INTERNAL_ERROR:

@@ -47,6 +47,9 @@ PLANNED_KEY = pytest.StashKey[list[str]]()
 """The node ids of the trials the session selected to run (after deselection)."""
 RECEIVED_KEY = pytest.StashKey[set[str]]()
 """The node ids of the trials that produced a result."""
+SKIPPED_KEY = pytest.StashKey[set[str]]()
+"""The node ids of the items pytest skipped before they ran (a skip marker); under xdist, on the
+controller, from the workers' reports."""
 CURRENT_TEST_KEY = pytest.StashKey[str]()
 """The node id of the test running now (regression files are named after it)."""
 CONTROLLER_KEY = pytest.StashKey["Controller"]()
@@ -414,6 +417,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On an xdist worker: the trial's result rides on its ``call`` report to the controller."""
     report = yield
     if isinstance(item, TrialItem):
+        if call.when == "setup" and report.skipped:  # a skip marker: accounted for, not a lost trial
+            item.config.stash.setdefault(SKIPPED_KEY, set()).add(item.nodeid)
         report.durable_chaos_engine = item.spec.engine  # progress lines (pytest_report_teststatus)
         if item.sweep_group is not None:  # the sweep's progress line (harness.progress)
             report.durable_chaos_sweep = [*item.sweep_group, item.sweep_total]
@@ -581,6 +586,12 @@ def session_facts(config: pytest.Config) -> tuple[list[str], set[str], int, list
     )
 
 
+def skipped_trials(config: pytest.Config) -> set[str]:
+    """The trials pytest skipped before they ran (under xdist: as the workers reported them)."""
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    return controller.skipped if controller is not None else config.stash.get(SKIPPED_KEY, set())
+
+
 def finish(config: pytest.Config, pytest_status: int) -> GateOutcome:
     """The session's one outcome (:func:`durable_chaos.harness.gating.session_outcome`), written to
     every report. Ctrl-C while the reports are written is held back until they are complete."""
@@ -597,6 +608,7 @@ def finish(config: pytest.Config, pytest_status: int) -> GateOutcome:
         received=received,
         files=files,
         scenario_errors=scenario_errors,
+        skipped=skipped_trials(config),
     )
     with interrupts_deferred() as deferred:
         outcome = write_reports(config, results, outcome)
