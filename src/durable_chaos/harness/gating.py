@@ -23,14 +23,12 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from durable_chaos.harness.runner import TrialResult
 from durable_chaos.harness.scenario import EngineName, PropertyName
-
-if TYPE_CHECKING:  # the gate is read at every --chaos session's start: no runner (pydantic-ai) import
-    from durable_chaos.harness.runner import TrialResult
 
 TABLE = "tool.durable-chaos"
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from durable_chaos.atomic import write_text_atomic
 from durable_chaos.harness.fault_coverage import coverage_rows
 from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.harness.report import cost_text, dollars, percent, reason_is_details, summary
+from durable_chaos.harness.runner import TrialResult
 from durable_chaos.harness.sweep import matrix_cells, sweep_report, sweep_verdicts
 from durable_chaos.scrub import scrub_text
-
-if TYPE_CHECKING:  # imported at every --chaos session's start: no runner (pydantic-ai) import
-    from durable_chaos.harness.runner import TrialResult
 
 TITLE = "durable-chaos"
 

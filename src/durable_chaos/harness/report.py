@@ -6,13 +6,11 @@ import json
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from durable_chaos.atomic import write_text_atomic
+from durable_chaos.harness.runner import TrialResult
 from durable_chaos.scrub import scrub_json
-
-if TYPE_CHECKING:  # imported at every --chaos session's start: no runner (pydantic-ai) import
-    from durable_chaos.harness.runner import TrialResult
 
 REPORT_VERSION = 1
 WIDTH = 110
