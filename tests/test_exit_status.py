@@ -239,3 +239,15 @@ def test_a_tool_that_ends_the_run_in_process_is_a_trial_error(project: pytest.Py
     assert {trial["verdict"] for trial in data["trials"]} == {"error"}
     assert "called os._exit(0)" in reasons["exiting"]
     assert "Stop" in reasons["stopping"], reasons["stopping"]
+
+
+def test_a_trial_skipped_by_a_marker_is_accounted_for_not_lost(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        "import pytest\n\n\ndef pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n        item.add_marker(pytest.mark.skip(reason='not today'))\n"
+    )
+    scenario(project, "analyst", "data_analyst_agent")
+    result, data, markdown = run(project, "scenarios")
+    assert result.ret == 0
+    assert_one_outcome(result, data, markdown)
+    assert data["gate"]["notes"] == ["1 trial(s) skipped by pytest (a skip marker): nothing checked in them"]
