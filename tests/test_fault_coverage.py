@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos.harness.fault_coverage import (
+    coverage_lines,
     coverage_rows,
     coverage_table,
     exercised,
@@ -132,3 +133,15 @@ def test_without_verbose_plain_scenarios_missed_points_are_left_to_the_json_repo
     sweep_row = {"scenario": "s", "engine": "prefect", "source": "sweep", "points": 2, "exercised": 1}
     listed = coverage_table([sweep_row | {"missed": ["tool_call:t#1 before kill kill"]}], plans_missed=0)
     assert "  missing: tool_call:t#1 before kill kill" in listed  # a sweep's misses are always listed
+
+
+def test_plain_plans_coverage_is_one_hint_line_by_default_and_a_table_with_v() -> None:
+    kills = [result("kill.yaml", "kill-a", [fault("kill", "before", "m2", "model_request", "gpt-4o")])]
+    quiet = coverage_lines(kills, verbose=False)
+    assert "TOTAL" not in " ".join(quiet) and len(quiet) <= 3
+    text = " ".join(quiet)
+    assert "fault coverage of hand-written plans: 1 of 18 crash points (5%), a hint, not a gate" in text
+    assert "-v lists them per scenario" in text
+    assert all(len(line) <= 110 for line in quiet)
+    verbose = coverage_lines(kills, verbose=True)
+    assert any(line.startswith("TOTAL") for line in verbose) and any("missing:" in line for line in verbose)

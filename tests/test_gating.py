@@ -9,7 +9,14 @@ import pytest
 
 from durable_chaos.harness.accounting import ModelCalls, Tokens
 from durable_chaos.harness.checkers import Verdict
-from durable_chaos.harness.gating import GateConfig, GateConfigError, evaluate, load_config, worst
+from durable_chaos.harness.gating import (
+    GateConfig,
+    GateConfigError,
+    evaluate,
+    load_config,
+    session_outcome,
+    worst,
+)
 from durable_chaos.harness.pricing import Cost
 from durable_chaos.harness.runner import TrialResult, TrialSpec
 from durable_chaos.harness.scenario import Scenario
@@ -280,3 +287,55 @@ def test_exit_code_precedence_is_2_then_3_then_1() -> None:
     assert worst([1, 3]) == 3 and worst([3, 1]) == 3
     assert worst([0, 1]) == 1 and worst([]) == 0
     assert worst([5, 0]) == 5 and worst([5, 1]) == 1  # pytest's "no tests collected" yields to ours
+
+
+# --- the session's one outcome ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pytest_status", "planned", "received", "skipped", "code", "first"),
+    [
+        (0, ["a", "b"], ["a", "b"], [], 0, None),
+        (1, ["a", "b"], [], [], 3, "only 0 of 2 trial(s) produced a result (no result from a, b)"),  # -x
+        (1, ["a", "b"], ["a"], [], 3, "only 1 of 2 trial(s) produced a result (no result from b)"),  # crash
+        (0, ["a", "b"], ["a"], [], 3, "only 1 of 2 trial(s) produced a result"),  # os._exit in a worker
+        (2, ["a", "b"], ["a"], [], 3, "INTERRUPTED after 1 of 2 trial(s): the other 1 did not run"),
+        (1, [], [], [], 1, "pytest: a test failed that is not a chaos trial"),  # a chaos fixture test
+        (4, [], [], [], 4, None),  # a path that does not exist
+        (5, [], [], [], 5, None),  # an empty directory
+        (7, [], [], [], 7, None),  # pytest.exit(returncode=7)
+        (0, ["a", "b"], ["a"], ["b"], 0, None),  # a skip marker: accounted for
+    ],
+)
+def test_the_session_outcome_counts_pytests_status_and_every_planned_trial(
+    pytest_status: int,
+    planned: list[str],
+    received: list[str],
+    skipped: list[str],
+    code: int,
+    first: str | None,
+) -> None:
+    results = [trial() for _ in received]
+    outcome = session_outcome(
+        results,
+        GateConfig(),
+        pytest_status=pytest_status,
+        planned=planned,
+        received=received,
+        skipped=skipped,
+    )
+    assert outcome.exit_code == code
+    if first is None:
+        assert all(not m.startswith(("only", "INTERRUPTED")) for m in outcome.messages)
+    else:
+        assert first in outcome.messages[0]
+    assert (outcome.meaning == "a test failed") == (code == 1)
+    if skipped:
+        assert outcome.notes == ["1 trial(s) skipped by pytest (a skip marker): nothing checked in them"]
+
+
+def test_a_scenario_error_wins_over_a_missing_trial_and_pytests_status() -> None:
+    outcome = session_outcome(
+        [], GateConfig(), pytest_status=2, planned=["a"], received=[], scenario_errors=["s.yaml:3: bad"]
+    )
+    assert outcome.exit_code == 2 and outcome.messages[-1] == "INVALID s.yaml:3: bad"

@@ -9,8 +9,10 @@ which pytest's report serialization carries along as it carries every extra attr
 and the controller rebuilds the result from it in ``pytest_runtest_logreport``. The gate, the terminal
 summary and the JSON, Markdown and HTML reports then run on the controller alone, over every trial.
 
-Session-level counts that the gate needs (scenario files collected, trials planned, scenario errors)
-travel in xdist's ``workeroutput`` at the end of each worker's session.
+Session-level facts that the gate needs (the trials selected, scenario files collected, scenario
+errors) travel in xdist's ``workeroutput`` at the end of each worker's session. A worker that crashed
+sends none, and its running trial's result never arrives: the controller knows which trials it is
+owed (from the workers' reports, or the ids xdist collected), so a lost trial is never a silent gap.
 
 The result travels pickled (base64 text, which execnet carries): the reports need the whole
 :class:`TrialResult` (history events, outcomes, verdicts), and worker and controller run the same
@@ -84,35 +86,62 @@ class Controller:
     def __init__(self, config: pytest.Config, results: list[TrialResult]) -> None:
         self.config = config
         self.results = results
-        self.planned = 0
+        self.received: set[str] = set()
+        """The node ids of the trials whose result arrived."""
+        self.skipped: set[str] = set()
+        """The node ids of the items skipped before they ran (a skip marker)."""
+        self.reported: list[str] | None = None
+        """The trials the workers selected, as they reported at their end (None: no worker did)."""
+        self.collected: list[str] = []
+        """Every item id a worker collected (xdist sends them at the start): the trials among them
+        stand in for :attr:`reported` when no worker lived to report."""
         self.files = 0
         self.scenario_errors: list[str] = []
+
+    @property
+    def planned(self) -> list[str]:
+        """The node ids of the trials the session selected."""
+        if self.reported is not None:
+            return self.reported
+        return [i for i in self.collected if i.partition("::")[0].endswith(SCENARIO_SUFFIXES)]
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         text = getattr(report, REPORT_ATTRIBUTE, None)
         if text is not None and report.when == "call":
             self.results.append(decode(text))
+            self.received.add(report.nodeid)
+        if report.when == "setup" and report.skipped:
+            self.skipped.add(report.nodeid)
+
+    @pytest.hookimpl
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.collected:
+            self.collected = list(ids)
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """A worker finished: every worker collects every item, so the counts are the largest seen."""
+        """A worker finished: every worker collects every item, so any report's list is the list."""
         counts = getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY)
         if not counts:
             return
-        self.planned = max(self.planned, counts["planned"])
+        if self.reported is None or len(counts["planned"]) > len(self.reported):
+            self.reported = list(counts["planned"])
         self.files = max(self.files, counts["files"])
         for error_text in counts["scenario_errors"]:
             if error_text not in self.scenario_errors:
                 self.scenario_errors.append(error_text)
 
 
-def publish_counts(config: pytest.Config, planned: int, files: int, scenario_errors: list[str]) -> None:
-    """On a worker: hand the session's counts to the controller (in xdist's ``workeroutput``)."""
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
+def publish_counts(config: pytest.Config, planned: list[str], files: int, scenario_errors: list[str]) -> None:
+    """On a worker: hand the session's trials and counts to the controller (in xdist's ``workeroutput``)."""
     output = getattr(config, "workeroutput", None)
     if output is not None:
         output[WORKEROUTPUT_KEY] = {
-            "planned": planned,
+            "planned": list(planned),
             "files": files,
             "scenario_errors": list(scenario_errors),
         }

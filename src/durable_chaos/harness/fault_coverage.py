@@ -22,6 +22,7 @@ scenario trials per (scenario x engine), over the universe above.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -40,6 +41,8 @@ from durable_chaos.harness.sweep import (
 UNIVERSE_KINDS = tuple(RETRY_FAULTS)
 """The unit kinds whose boundaries the universe holds (model requests and tool calls)."""
 DEFAULT_FAULTS = ("tool_error", "http_error", "kill")
+WIDTH = 110
+"""The terminal's line width (as the summary's)."""
 TERMINAL_MISSED = 5
 """How many missed crash points the terminal lists per row (the JSON report lists all)."""
 
@@ -135,23 +138,35 @@ def coverage_table(
 
 
 def coverage_lines(results: Sequence[Any], verbose: bool = True) -> list[str]:
-    """The terminal's fault-coverage section (nothing when no trial has a golden run to measure). A
-    sweep's missed points are always listed (a planned fault that never fired); those of plain trials
-    only when ``verbose`` (``-v``), as coverage.py lists missing lines only when asked."""
+    """The terminal's fault-coverage section (nothing when no trial has a golden run to measure).
+
+    A sweep's table is always shown, its missed points listed (a sweep means to run every point). The
+    coverage of hand-written plans is a hint, not an alarm: plans test the faults their author chose,
+    so by default it is one line; ``verbose`` (``-v``) adds its table with the missed points, as
+    coverage.py lists missing lines only when asked. The JSON report has every row and point."""
     rows = coverage_rows(results)
     if not rows:
         return []
-    title = (
-        "fault coverage: crash points (golden-run unit x phase x fault x recovery) exercised; "
-        "see docs/exploration.md"
-    )
-    table = coverage_table(rows, plans_missed=None if verbose else 0)
-    hint = (
-        []
-        if verbose
-        else ["(-v lists the crash points plain scenarios missed; the JSON report has them all)"]
-    )
-    return [title, *table, *hint, ""]
+    sweeps = [row for row in rows if row["source"] == "sweep"]
+    plans = [row for row in rows if row["source"] != "sweep"]
+    lines = []
+    shown = rows if verbose else sweeps
+    if shown:
+        lines += [
+            "fault coverage: crash points (golden-run unit x phase x fault x recovery) exercised; "
+            "see docs/exploration.md",
+            *coverage_table(shown),
+        ]
+    if plans:
+        points = sum(row["points"] for row in plans)
+        done = sum(row["exercised"] for row in plans)
+        text = (
+            f"fault coverage of hand-written plans: {done} of {points} crash points "
+            f"({_percent(points, done)}), a hint, not a gate: plans test the faults you chose, a sweep runs "
+            "every point ('sweep:' or --chaos-sweep)" + ("" if verbose else "; -v lists them per scenario")
+        )
+        lines += textwrap.wrap(text, WIDTH, subsequent_indent="  ")
+    return [*lines, ""]
 
 
 def _percent(points: int, done: int) -> str:

@@ -42,6 +42,8 @@ EXIT_MEANINGS = {
     EXIT_VIOLATED: "a guarantee was violated",
     EXIT_INVALID: "a scenario or the configuration is invalid",
     EXIT_INFRASTRUCTURE: "the harness or its infrastructure failed",
+    4: "pytest's usage error (a path that does not exist, a bad option): nothing ran",
+    5: "no test was collected: nothing was checked",
 }
 
 # Higher wins: invalid (2) > infrastructure (3) > violated (1) > ok (0).
@@ -192,10 +194,13 @@ class GateOutcome:
     exit_code: int
     messages: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    summary: str | None = None
+    """What the exit code means here, when the table's meaning would mislead (a failed ordinary test
+    is exit status 1 too, but no guarantee was violated)."""
 
     @property
     def meaning(self) -> str:
-        return EXIT_MEANINGS.get(self.exit_code, f"exit status {self.exit_code}")
+        return self.summary or EXIT_MEANINGS.get(self.exit_code, f"exit status {self.exit_code}")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -221,8 +226,10 @@ def _rank(code: int) -> float:
     return _PRECEDENCE.get(code, 0.5)
 
 
-TRIAL_MESSAGE_PREFIXES = ("FAIL scenario ", "ERROR scenario ")
-"""Messages about one trial start with one of these (the Markdown summary details those trials anyway)."""
+TRIAL_MESSAGE_PREFIXES = ("FAIL scenario ", "ERROR scenario ", "INVALID scenario ")
+"""Messages about one trial start with one of these: each report details those trials in one place
+(the terminal: pytest's FAILURES section; Markdown and HTML: the trial's own section), so the exit
+status's reasons count them instead of repeating them."""
 
 
 def _where(result: TrialResult) -> str:
@@ -329,3 +336,82 @@ def evaluate(results: Sequence[TrialResult], config: GateConfig) -> GateOutcome:
     else:
         code = EXIT_OK
     return GateOutcome(code, invalid + errors + failures, notes)
+
+
+# pytest's own exit statuses (pytest.ExitCode), without importing pytest here.
+PYTEST_OK, PYTEST_FAILED, PYTEST_INTERRUPTED, PYTEST_INTERNAL_ERROR, PYTEST_USAGE, PYTEST_NO_TESTS = range(6)
+
+
+def session_outcome(
+    results: Sequence[TrialResult],
+    config: GateConfig,
+    *,
+    pytest_status: int,
+    planned: Sequence[str],
+    received: Iterable[str],
+    files: int = 0,
+    scenario_errors: Sequence[str] = (),
+    skipped: Iterable[str] = (),
+) -> GateOutcome:
+    """The one outcome of a ``pytest --chaos`` session, written to every report and returned as the
+    process's exit status. Computed once pytest's own status (``pytest_status``) and every result are
+    known: ``planned`` are the ids of the trials the session selected, ``received`` those that produced
+    a result (under xdist, those whose result reached the controller), ``skipped`` those pytest
+    skipped before they ran (a skip marker: accounted for, noted).
+
+    - a planned trial without a result is exit status 3 whatever pytest says (``-x`` stopped the
+      session, a worker crashed, the process was interrupted): no guarantee is established for it;
+    - pytest's failure of a test that is not a trial (an ordinary test, a ``chaos`` fixture test) is 1;
+    - pytest's usage error (4), "no test collected" (5) and any other status of its own (``pytest.exit``
+      with a return code) stay as pytest says: a session pytest calls unsuccessful is never green;
+    - otherwise the trials' verdicts and the gate decide (:func:`evaluate`); precedence 2 > 3 > 1.
+    """
+    gate = evaluate(results, config)
+    code, messages, notes = gate.exit_code, list(gate.messages), list(gate.notes)
+    if scenario_errors:
+        code = worst([code, EXIT_INVALID])
+        messages = [f"INVALID {error}" for error in scenario_errors] + messages
+    seen, passed_over = set(received), set(skipped) - set(received)
+    missing = [trial for trial in planned if trial not in seen and trial not in passed_over]
+    ran = sum(trial in seen for trial in planned)
+    skipped_count = sum(trial in passed_over for trial in planned)
+    if skipped_count:
+        notes.append(f"{skipped_count} trial(s) skipped by pytest (a skip marker): nothing checked in them")
+    unfinished = _unfinished(int(pytest_status), ran, len(planned), missing, files)
+    if unfinished:
+        code = worst([code, EXIT_INFRASTRUCTURE])
+        messages.insert(0, unfinished)
+    summary = None
+    if pytest_status == PYTEST_FAILED and code == EXIT_OK:
+        code, summary = EXIT_VIOLATED, "a test failed"
+        messages.append(
+            "pytest: a test failed that is not a chaos trial (an ordinary test, a test using the 'chaos' "
+            "fixture, or a trial's setup or teardown): see pytest's report above"
+        )
+    elif pytest_status != PYTEST_OK and code == EXIT_OK:
+        code = int(pytest_status)
+    return GateOutcome(code, messages, notes, summary)
+
+
+def _unfinished(status: int, ran: int, planned: int, missing: Sequence[str], files: int) -> str | None:
+    """Why a session that did not run its trials to the end establishes no guarantee, or None."""
+    if status == PYTEST_INTERRUPTED:
+        return (
+            f"INTERRUPTED after {ran} of {planned} trial(s): the other {len(missing)} did not run, "
+            "so no guarantee is established"
+        )
+    if status == PYTEST_INTERNAL_ERROR:
+        return f"pytest failed internally after {ran} of {planned} trial(s): no guarantee is established"
+    if planned == 0 and files:
+        return (
+            f"no trial ran although {files} scenario file(s) were collected (none was selected): "
+            "nothing was checked, so nothing is green"
+        )
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        return (
+            f"only {ran} of {planned} trial(s) produced a result (no result from {shown}): the session "
+            "stopped early (-x, --maxfail), a worker process died, or the trial ended the process; no "
+            "guarantee is established for them"
+        )
+    return None

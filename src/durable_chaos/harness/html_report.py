@@ -21,6 +21,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from durable_chaos.atomic import write_text_atomic
 from durable_chaos.harness.evidence import is_faulted
 from durable_chaos.harness.fault_coverage import coverage_rows
 from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
@@ -359,8 +360,7 @@ def render_html(results: Sequence[TrialResult], gate: dict[str, Any] | None = No
 
 def write_html(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
     """Write the report page to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(results, gate), encoding="utf-8")
+    write_text_atomic(path, render_html(results, gate))
 
 
 PAGE = r"""<!DOCTYPE html>

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from durable_chaos.atomic import write_text_atomic
 from durable_chaos.harness.fault_coverage import coverage_rows
 from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.harness.report import cost_text, dollars, percent, reason_is_details, summary
@@ -203,7 +204,7 @@ def render_markdown(results: Sequence[TrialResult], gate: dict[str, Any] | None 
     lines = [f"## {TITLE}", ""]
     if gate is not None:
         lines += gate_section(gate, results)
-    if not results:
+    if not results and not (gate or {}).get("incomplete"):
         lines += ["No chaos trial ran.", ""]
         return "\n".join(lines)
     lines += [totals_line(results), ""]
@@ -217,8 +218,7 @@ def render_markdown(results: Sequence[TrialResult], gate: dict[str, Any] | None 
 
 
 def write_markdown(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(scrub_text(render_markdown(results, gate)), encoding="utf-8")
+    write_text_atomic(path, scrub_text(render_markdown(results, gate)))
 
 
 def write_invalid_configuration(path: Path, message: str) -> None:

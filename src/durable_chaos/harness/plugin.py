@@ -43,8 +43,13 @@ OUTCOME_KEY = pytest.StashKey["GateOutcome"]()
 SCENARIO_ERRORS_KEY = pytest.StashKey[list[str]]()
 FILES_KEY = pytest.StashKey[int]()
 """How many scenario files were collected."""
-PLANNED_KEY = pytest.StashKey[int]()
-"""How many trials the session selected to run (after deselection)."""
+PLANNED_KEY = pytest.StashKey[list[str]]()
+"""The node ids of the trials the session selected to run (after deselection)."""
+RECEIVED_KEY = pytest.StashKey[set[str]]()
+"""The node ids of the trials that produced a result."""
+SKIPPED_KEY = pytest.StashKey[set[str]]()
+"""The node ids of the items pytest skipped before they ran (a skip marker); under xdist, on the
+controller, from the workers' reports."""
 CURRENT_TEST_KEY = pytest.StashKey[str]()
 """The node id of the test running now (regression files are named after it)."""
 CONTROLLER_KEY = pytest.StashKey["Controller"]()
@@ -185,7 +190,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """The trials selected (after ``-k``/``-m`` deselection, which runs in pytest's own
     ``pytest_collection_modifyitems``, possibly after ours); each sweep item learns how many points of its
     sweep were selected (the progress line's total)."""
-    session.config.stash[PLANNED_KEY] = sum(1 for item in session.items if isinstance(item, TrialItem))
+    session.config.stash[PLANNED_KEY] = [item.nodeid for item in session.items if isinstance(item, TrialItem)]
     if not session.config.getoption("chaos"):
         return
     from durable_chaos.harness.progress import count_points
@@ -351,6 +356,7 @@ class TrialItem(pytest.Item):
         result = runner_for(self.config).run(self.spec)
         self.result = result
         self.config.stash[RESULTS_KEY].append(result)
+        self.config.stash.setdefault(RECEIVED_KEY, set()).add(self.nodeid)
         for name, verdict in result.verdicts.items():
             self.user_properties.append((f"chaos.{name}", verdict.held))
         report = result.to_report()
@@ -372,7 +378,8 @@ class TrialItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"chaos trial {self.name}"
+        # A line, not None: pytest reports a skip marker's skip at the item's location and needs one.
+        return self.path, 0, f"chaos trial {self.name}"
 
 
 class ExploreItem(TrialItem):
@@ -403,6 +410,7 @@ class ExploreItem(TrialItem):
         outcome, failed = explore(api, self.spec.scenario, self.spec.engine)
         self.result = outcome.result
         config.stash[RESULTS_KEY].append(outcome.result)
+        config.stash.setdefault(RECEIVED_KEY, set()).add(self.nodeid)
         for name, verdict in outcome.result.verdicts.items():
             self.user_properties.append((f"chaos.{name}", verdict.held))
         if failed:
@@ -419,6 +427,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On an xdist worker: the trial's result rides on its ``call`` report to the controller."""
     report = yield
     if isinstance(item, TrialItem):
+        if call.when == "setup" and report.skipped:  # a skip marker: accounted for, not a lost trial
+            item.config.stash.setdefault(SKIPPED_KEY, set()).add(item.nodeid)
         report.durable_chaos_engine = item.spec.engine  # progress lines (pytest_report_teststatus)
         if item.sweep_group is not None:  # the sweep's progress line (harness.progress)
             report.durable_chaos_sweep = [*item.sweep_group, item.sweep_total]
@@ -473,25 +483,40 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for line in [*terminal_lines(results), "", *sweep_lines(results), *coverage]:
             terminalreporter.write_line(line)
     if outcome is not None:
-        for line in outcome_lines(outcome):
+        for line in outcome_lines(outcome, results):
             terminalreporter.write_line(line)
     from durable_chaos.harness.seeding import header_line
 
     terminalreporter.write_line(header_line(config))
 
 
-def outcome_lines(outcome: GateOutcome) -> list[str]:
+def outcome_lines(outcome: GateOutcome, results: list[TrialResult] | None = None) -> list[str]:
+    """The exit status and its reasons. A trial that did not pass is counted, not repeated: its details
+    are its pytest failure (FAILURES section, JUnit XML)."""
+    from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
     from durable_chaos.harness.report import WIDTH
 
     lines = [f"durable-chaos exit status {outcome.exit_code}: {outcome.meaning}"]
-    for text in [*outcome.messages, *(f"note: {note}" for note in outcome.notes)]:
+    counts = [
+        f"{n} trial(s) {word}"
+        for verdict, word in (("fail", "failed"), ("error", "errored"), ("invalid", "were invalid"))
+        if (n := sum(r.verdict == verdict for r in results or []))
+    ]
+    texts = [m for m in outcome.messages if not m.startswith(TRIAL_MESSAGE_PREFIXES)]
+    if counts:
+        texts.insert(0, f"{' and '.join(counts)}: details in pytest's FAILURES section above")
+    for text in [*texts, *(f"note: {note}" for note in outcome.notes)]:
         lines += textwrap.wrap(text, WIDTH, initial_indent="  ", subsequent_indent="    ") or [""]
     return lines
 
 
-def write_reports(config: pytest.Config, results: list[TrialResult], outcome: GateOutcome) -> GateOutcome:
+def write_reports(
+    config: pytest.Config, results: list[TrialResult], outcome: GateOutcome, *, incomplete: bool = False
+) -> GateOutcome:
     """Write the requested reports (HTML, then JSON, then Markdown, so the summaries carry the final
-    outcome). A report that cannot be written is a harness failure: the returned outcome says so."""
+    outcome), each atomically (a reader sees the previous file or the whole new one). A report that
+    cannot be written is a harness failure: the returned outcome says so. ``incomplete``: the
+    provisional reports written at the session's start (see :func:`pytest_sessionstart`)."""
     from durable_chaos.harness.gating import EXIT_INFRASTRUCTURE, GateOutcome, worst
     from durable_chaos.harness.markdown_report import write_markdown
     from durable_chaos.harness.report import write_json
@@ -499,7 +524,7 @@ def write_reports(config: pytest.Config, results: list[TrialResult], outcome: Ga
     def html(path: Path, gate: dict[str, Any]) -> None:
         from durable_chaos.harness.html_report import write_html  # written separately; imported lazily
 
-        write_html(path, results)
+        write_html(path, results, gate)
 
     from durable_chaos.harness.seeding import seed_in_use
 
@@ -507,7 +532,11 @@ def write_reports(config: pytest.Config, results: list[TrialResult], outcome: Ga
     seed_record = {"seed": seed, "source": source}
     writers: list[tuple[str, str, Callable[[Path, dict[str, Any]], None]]] = [
         ("chaos_html", "HTML report", html),
-        ("chaos_report", "JSON report", lambda path, gate: write_json(path, results, gate, seed_record)),
+        (
+            "chaos_report",
+            "JSON report",
+            lambda path, gate: write_json(path, results, gate, seed_record, incomplete=incomplete),
+        ),
         ("chaos_markdown", "Markdown summary", lambda path, gate: write_markdown(path, results, gate)),
     ]
     for option, what, write in writers:
@@ -515,7 +544,7 @@ def write_reports(config: pytest.Config, results: list[TrialResult], outcome: Ga
         if not path:
             continue
         try:
-            write(Path(path), outcome.as_dict())
+            write(Path(path), outcome.as_dict() | ({"incomplete": True} if incomplete else {}))
         except Exception as exc:  # noqa: BLE001 - a report that cannot be written is a harness failure
             problem = f"ERROR cannot write the {what} to {path}: {type(exc).__name__}: {exc}"
             outcome = GateOutcome(
@@ -524,57 +553,102 @@ def write_reports(config: pytest.Config, results: list[TrialResult], outcome: Ga
     return outcome
 
 
-def unfinished_message(exitstatus: int, ran: int, planned: int, files: int) -> str | None:
-    """Why a session that did not run its trials to the end is not green, or None when it did."""
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
-        return (
-            f"INTERRUPTED after {ran} of {planned} trial(s): the other {max(planned - ran, 0)} did not run, "
-            "so no guarantee is established"
-        )
-    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
-        return f"pytest failed internally after {ran} of {planned} trial(s): no guarantee is established"
-    if planned == 0 and files:
-        return (
-            f"no trial ran although {files} scenario file(s) were collected (none was selected): "
-            "nothing was checked, so nothing is green"
-        )
-    if ran < planned and exitstatus == pytest.ExitCode.OK:
-        return f"only {ran} of {planned} trial(s) ran: no guarantee is established for the others"
-    return None
+def judges(config: pytest.Config) -> bool:
+    """Whether this process judges the session: ``--chaos`` with a valid gate, not an xdist worker (the
+    controller judges), not ``--collect-only`` (which runs nothing, so there is nothing to judge)."""
+    return (
+        bool(config.getoption("chaos"))
+        and GATE_KEY in config.stash
+        and not hasattr(config, "workerinput")
+        and not config.getoption("collectonly")
+    )
+
+
+PROVISIONAL = (
+    "INCOMPLETE: this report was written when the session started and the session never replaced it "
+    "with its result: the pytest process was killed or ended abruptly (SIGKILL, os._exit, a crash), or "
+    "it is still running. No guarantee is established."
+)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Replace any report of an earlier run with a provisional one (exit status 3, ``incomplete``): if
+    the process dies before the session's end, what stays says so, never an old run's green."""
+    config = session.config
+    if not judges(config):
+        return
+    from durable_chaos.harness.gating import EXIT_INFRASTRUCTURE, GateOutcome
+
+    write_reports(config, [], GateOutcome(EXIT_INFRASTRUCTURE, [PROVISIONAL]), incomplete=True)
+
+
+def session_facts(config: pytest.Config) -> tuple[list[str], set[str], int, list[str]]:
+    """The trials the session selected, those with a result, scenario files collected and scenario
+    errors: this process's, or under xdist what the workers reported to the controller."""
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    if controller is not None:
+        return controller.planned, controller.received, controller.files, controller.scenario_errors
+    return (
+        config.stash.get(PLANNED_KEY, []),
+        config.stash.get(RECEIVED_KEY, set()),
+        config.stash.get(FILES_KEY, 0),
+        config.stash.get(SCENARIO_ERRORS_KEY, []),
+    )
+
+
+def skipped_trials(config: pytest.Config) -> set[str]:
+    """The trials pytest skipped before they ran (under xdist: as the workers reported them)."""
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    return controller.skipped if controller is not None else config.stash.get(SKIPPED_KEY, set())
+
+
+def finish(config: pytest.Config, pytest_status: int) -> GateOutcome:
+    """The session's one outcome (:func:`durable_chaos.harness.gating.session_outcome`), written to
+    every report. Ctrl-C while the reports are written is held back until they are complete."""
+    from durable_chaos.atomic import interrupts_deferred
+    from durable_chaos.harness.gating import session_outcome
+
+    planned, received, files, scenario_errors = session_facts(config)
+    results = config.stash.get(RESULTS_KEY, [])
+    outcome = session_outcome(
+        results,
+        config.stash[GATE_KEY],
+        pytest_status=pytest_status,
+        planned=planned,
+        received=received,
+        files=files,
+        scenario_errors=scenario_errors,
+        skipped=skipped_trials(config),
+    )
+    with interrupts_deferred() as deferred:
+        outcome = write_reports(config, results, outcome)
+    if deferred.interrupted:
+        outcome.notes.append("Ctrl-C arrived while the reports were written: they were completed first")
+    config.stash[OUTCOME_KEY] = outcome
+    return outcome
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
-    """With ``--chaos``: judge the run (trial verdicts and the gate), write the reports, and set the
-    session's exit status. As the outermost wrapper, the status set after ``yield`` is the last word
-    (pytest returns ``session.exitstatus`` once the sessionfinish hooks have run)."""
+    """With ``--chaos``: decide the session's one outcome from pytest's own status and the trials'
+    results (:func:`finish`), write the reports, and set the session's exit status to it. As the
+    outermost wrapper, the status set after ``yield`` is the last word (pytest returns
+    ``session.exitstatus`` once the sessionfinish hooks have run); the terminal summary, printed by
+    an inner hook, shows the same outcome."""
     config = session.config
-    chaos = bool(config.getoption("chaos")) and GATE_KEY in config.stash
-    outcome: GateOutcome | None = None
-    if chaos:
-        from durable_chaos.harness.gating import EXIT_INVALID, EXIT_MEANINGS, GateOutcome, evaluate, worst
-    planned, files = config.stash.get(PLANNED_KEY, 0), config.stash.get(FILES_KEY, 0)
-    scenario_errors = config.stash.get(SCENARIO_ERRORS_KEY, [])
-    if chaos and hasattr(config, "workerinput"):  # an xdist worker: the controller judges
-        from durable_chaos.harness.distributed import publish_counts
+    if config.getoption("chaos") and GATE_KEY in config.stash and hasattr(config, "workerinput"):
+        from durable_chaos.harness.distributed import publish_counts  # the controller judges
 
-        publish_counts(config, planned, files, scenario_errors)
-        chaos = False
-    controller = config.stash.get(CONTROLLER_KEY, None)
-    if controller is not None:
-        planned, files, scenario_errors = controller.planned, controller.files, controller.scenario_errors
+        publish_counts(
+            config,
+            config.stash.get(PLANNED_KEY, []),
+            config.stash.get(FILES_KEY, 0),
+            config.stash.get(SCENARIO_ERRORS_KEY, []),
+        )
+    outcome: GateOutcome | None = None
     try:
-        if chaos:
-            results = config.stash.get(RESULTS_KEY, [])
-            outcome = evaluate(results, config.stash[GATE_KEY])
-            invalid = [f"INVALID {e}" for e in scenario_errors]
-            if invalid:
-                outcome = GateOutcome(EXIT_INVALID, invalid + outcome.messages, outcome.notes)
-            unfinished = unfinished_message(exitstatus, len(results), planned, files)
-            if unfinished and outcome.exit_code in (0, 1):
-                outcome = GateOutcome(3, [unfinished, *outcome.messages], outcome.notes)
-            outcome = write_reports(config, results, outcome)
-            config.stash[OUTCOME_KEY] = outcome
+        if judges(config):
+            outcome = finish(config, exitstatus)
     finally:
         runner = config.stash.get(RUNNER_KEY, None)
         if runner is not None:
@@ -582,17 +656,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     result = yield
     if outcome is not None:
         before = int(session.exitstatus)
-        interrupted = before == pytest.ExitCode.INTERRUPTED
-        # An interrupted session exits as the outcome says (3), as every report does: pytest's own
-        # interrupted status (2) means "invalid scenario" in durable-chaos's table.
-        status = outcome.exit_code if interrupted else worst([before, outcome.exit_code])
-        session.exitstatus = status
-        if status != before:
+        if before not in (int(exitstatus), outcome.exit_code):  # an inner hook changed pytest's status
+            outcome = finish(config, before)
+        session.exitstatus = outcome.exit_code
+        if outcome.exit_code != before:
+            from durable_chaos.harness.gating import EXIT_MEANINGS
+
             reporter = config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.write_line(
-                    f"durable-chaos: exit status {status} ({EXIT_MEANINGS.get(status, 'see above')}; "
-                    f"pytest alone would have exited {before})"
+                    f"durable-chaos: exit status {outcome.exit_code} "
+                    f"({EXIT_MEANINGS.get(outcome.exit_code, 'see above')}; pytest alone would have "
+                    f"exited {before})"
                 )
     return result
 

@@ -59,6 +59,13 @@ class ChaosOutcome:
     regression: Path | None = None
     """The regression scenario file written for this trial, when it violated a property."""
 
+    def __repr__(self) -> str:
+        return f"<ChaosOutcome {self.result.spec.title}: {self.verdict}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis (and IPython) print this, not the dataclass's fields (the whole trial)."""
+        printer.text(repr(self))
+
     @property
     def verdict(self) -> str:
         """``pass``, ``fail`` (a property violated), ``error``, ``invalid`` or ``skipped``."""
@@ -252,6 +259,11 @@ class Chaos:
 
     def __repr__(self) -> str:  # Hypothesis prints the fixture in its falsifying examples
         return f"<chaos fixture: seed {self.seed}, {self.trials} trial(s) run>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis's printer shows a dataclass's fields (every outcome so far: megabytes) unless
+        the object prints itself: one short line."""
+        printer.text(repr(self))
 
     @contextlib.contextmanager
     def active(self) -> Iterator[Chaos]:

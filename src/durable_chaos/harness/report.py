@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from durable_chaos.atomic import write_text_atomic
 from durable_chaos.harness.runner import TrialResult
 from durable_chaos.scrub import scrub_json
 
@@ -58,13 +59,19 @@ def summary(results: Sequence[TrialResult]) -> dict[str, Any]:
 
 
 def json_report(
-    results: Sequence[TrialResult], gate: dict[str, Any] | None = None, seed: dict[str, Any] | None = None
+    results: Sequence[TrialResult],
+    gate: dict[str, Any] | None = None,
+    seed: dict[str, Any] | None = None,
+    *,
+    incomplete: bool = False,
 ) -> dict[str, Any]:
-    """The JSON report; ``gate`` (the CI gate's outcome, see :mod:`durable_chaos.harness.gating`) and
-    ``seed`` (the session's chaos seed and its source, see :mod:`durable_chaos.harness.seeding`) are
-    included when given."""
+    """The JSON report; ``gate`` (the session's outcome: its exit status, see
+    :mod:`durable_chaos.harness.gating`) and ``seed`` (the session's chaos seed and its source, see
+    :mod:`durable_chaos.harness.seeding`) are included when given. ``incomplete`` is true in the
+    provisional report written at the session's start, which the final one replaces."""
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
+        "incomplete": incomplete,
         "summary": summary(results),
         "trials": [r.to_report() for r in results],
     }
@@ -87,9 +94,11 @@ def write_json(
     results: Sequence[TrialResult],
     gate: dict[str, Any] | None = None,
     seed: dict[str, Any] | None = None,
+    *,
+    incomplete: bool = False,
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(scrub_json(json_report(results, gate, seed)), indent=2, default=str) + "\n")
+    report = json_report(results, gate, seed, incomplete=incomplete)
+    write_text_atomic(path, json.dumps(scrub_json(report), indent=2, default=str) + "\n")
 
 
 def dollars(value: float | None) -> str:
@@ -171,8 +180,8 @@ ID_WIDTH = 38
 """The trial id column; a longer id gets a line of its own (ids are never cut)."""
 
 LEGEND = [
-    "outcome: held = the guarantee held; VIOLATED = it broke (details below the table); caught = a "
-    "known-bad agent's declared violation was found; n/a = nothing to judge",
+    "outcome: held = the guarantee held; VIOLATED = it broke (details in pytest's FAILURES above); "
+    "caught = a known-bad agent's declared violation was found; n/a = nothing to judge",
     "dup/calls: model calls repeated after their checkpoint / all model calls; saved: tokens and dollars "
     "durable resume saved over restarting from scratch",
 ]
@@ -228,7 +237,7 @@ def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]
     lines.append(title + line("", "", header[2:5], "outcome")[0][len(title) :])
     negative = False
     sections = [
-        ("your agents", [(r, row) for r, row in rows if not is_known_bad(r)]),
+        ("healthy agents (every guarantee must hold)", [(r, row) for r, row in rows if not is_known_bad(r)]),
         (
             "known-bad agents (each must be caught with exactly its declared violations)",
             [(r, row) for r, row in rows if is_known_bad(r)],
@@ -331,13 +340,7 @@ def totals_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str
 
 
 def terminal_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]:
-    """The chaos summary for the terminal: a table with one row per trial, the details of every trial
-    that did not pass, then the totals (the last line is always the totals)."""
-    lines = table_lines(results, width)
-    failing = [r for r in results if r.verdict != "pass"]
-    if failing:
-        lines.append("")
-        for i, result in enumerate(failing):
-            lines += ([""] if i else []) + detail_lines(result, width)
-    lines.append("")
-    return lines + totals_lines(results, width)
+    """The chaos summary for the terminal: a table with one row per trial, then the totals (the last
+    line is always the totals). The details of a trial that did not pass are its pytest failure
+    (:func:`detail_lines`, in pytest's FAILURES section and the JUnit XML): printed once, there."""
+    return [*table_lines(results, width), "", *totals_lines(results, width)]

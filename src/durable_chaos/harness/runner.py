@@ -64,6 +64,7 @@ from durable_chaos.harness.evidence import (
     reference_role,
     variant_role,
 )
+from durable_chaos.harness.exit_guard import ProcessExitCalled, exit_reason, exits_stopped
 from durable_chaos.harness.golden_cache import GoldenRun, golden_key
 from durable_chaos.harness.history import History, TrialObserver
 from durable_chaos.harness.network import (
@@ -171,6 +172,12 @@ class TrialResult:
     variants: list[VariantRuns] = field(default_factory=list)
     harness_changes: list[str] = field(default_factory=list)
     """What the harness changed in how the engine ran the user's units (the engine adapter's list)."""
+
+    def __repr__(self) -> str:  # the fields hold the whole history: megabytes
+        return f"<TrialResult {self.spec.title}: {self.verdict}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))  # Hypothesis's printer would show the dataclass's fields
 
     def to_report(self) -> dict[str, Any]:
         """This trial in the JSON report (version 1)."""
@@ -403,10 +410,13 @@ class TrialRunner:
         try:
             # Configuration mistakes (engine not installed, agent not durable for it, selectors naming
             # nothing the agent has) are an invalid trial, found before anything starts.
-            preflight.check(spec.scenario, spec.engine, load_target(spec.scenario).obj)
-            self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
-            with deadline(spec.scenario.timeout or self.timeout, history):
-                result = asyncio.run(self._run(spec, workdir, golden_only))
+            with exits_stopped() as exits:  # the target is imported and may run in this process
+                preflight.check(spec.scenario, spec.engine, load_target(spec.scenario).obj)
+                self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
+                with deadline(spec.scenario.timeout or self.timeout, history):
+                    result = asyncio.run(self._run(spec, workdir, golden_only))
+            if exits:  # the engine may have taken the exception for a failed unit and gone on
+                result = TrialResult(spec, "error", exit_reason(exits))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
         except (TargetNotOffered, RestartUnavailable) as exc:
@@ -423,7 +433,12 @@ class TrialRunner:
             )
         except TrialTimeout as exc:
             result = TrialResult(spec, "error", str(exc))
-        except (SystemExit, GeneratorExit) as exc:  # user code must not end the session, nor pass
+        except ProcessExitCalled as exc:
+            result = TrialResult(spec, "error", exit_reason([exc.status]))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - user code must not end the session, nor pass
+            # SystemExit, GeneratorExit, or the user's own BaseException subclass (at import, in a tool)
             result = TrialResult(
                 spec,
                 "error",
