@@ -264,6 +264,6 @@ def test_json_and_markdown_reports_are_scrubbed(tmp_path: Path) -> None:
         tmp_path / "r.md", [result], {"exit_code": 1, "meaning": "a trial errored", "messages": [reason]}
     )
     for name in ("r.json", "r.md"):
-        text = (tmp_path / name).read_text()
+        text = (tmp_path / name).read_text().replace("&#8203;", "")  # Markdown: no live @mention
         assert "PLANTED-db-pw" not in text
         assert "postgresql+psycopg://chaos:***@db:5432/app" in text

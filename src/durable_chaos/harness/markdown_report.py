@@ -17,18 +17,24 @@ from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.harness.report import cost_text, dollars, percent, reason_is_details, summary
 from durable_chaos.harness.runner import TrialResult
 from durable_chaos.harness.sweep import matrix_cells, sweep_report, sweep_verdicts
-from durable_chaos.scrub import scrub_text
+from durable_chaos.scrub import scrub_text, strip_controls
 
 TITLE = "durable-chaos"
 
 
 def escape_text(text: str) -> str:
     """Prose that GitHub renders as written: no raw HTML, no accidental emphasis, code, strikethrough,
-    math or heading. Underscores inside words (``tool_call``) cannot emphasize and stay as they are."""
+    math or heading; no live link, image or @mention from a user's string; no terminal
+    control sequence. Underscores inside words (``tool_call``) cannot emphasize and stay as they are."""
+    text = strip_controls(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = re.sub(r"([\\`*$~])", r"\\\1", text)
+    text = re.sub(r"([\\`*$~\[\]!])", r"\\\1", text)
+    text = _MENTION.sub("@&#8203;", text)  # a zero-width space after @ stops a mention (ASCII source)
     text = re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
     return "\\" + text if text.startswith("#") else text
+
+
+_MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
 
 
 def escape_line(text: str) -> str:
@@ -43,7 +49,7 @@ def escape_cell(text: str) -> str:
 
 def _code(text: str) -> str:
     """Inline code (property names, file paths); backticks inside are replaced."""
-    return f"`{text.replace('`', chr(39))}`"
+    return f"`{strip_controls(text).replace('`', chr(39))}`"
 
 
 def _violated(trial: dict[str, Any]) -> str:
