@@ -477,6 +477,7 @@ def outcome_lines(outcome: GateOutcome) -> list[str]:
 
     lines = [f"durable-chaos exit status {outcome.exit_code}: {outcome.meaning}"]
     for text in [*outcome.messages, *(f"note: {note}" for note in outcome.notes)]:
+        text = for_terminal(text)  # before wrapping: a credential split across lines is not recognised
         lines += textwrap.wrap(text, WIDTH, initial_indent="  ", subsequent_indent="    ") or [""]
     return lines
 

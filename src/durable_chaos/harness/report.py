@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos.harness.runner import TrialResult
-from durable_chaos.scrub import scrub_json
+from durable_chaos.scrub import for_terminal, scrub_json
 
 REPORT_VERSION = 1
 WIDTH = 110
@@ -257,7 +257,11 @@ def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]
 
 
 def _wrapped(text: str, indent: str, width: int = WIDTH) -> list[str]:
-    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ") or [indent]
+    """``text`` scrubbed for the terminal, then wrapped (a credential split across lines would not be
+    recognised)."""
+    return textwrap.wrap(
+        for_terminal(text), width, initial_indent=indent, subsequent_indent=indent + "  "
+    ) or [indent]
 
 
 def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
