@@ -99,7 +99,7 @@ def test_planted_credentials_reach_no_output(project: pytest.Pytester) -> None:
     assert {"chaos.json", "chaos.md", "chaos.html", "junit.xml"} <= {p.name for p in files}
     assert any(p.name == "history.jsonl" for p in files) and any(p.suffix == ".log" for p in files)
     # An engine's own database (Prefect's SQLite file, kept with --chaos-keep-artifacts) is binary state
-    # the harness cannot rewrite; it stays as the engine wrote it (docs/reports.md says so).
+    # the harness cannot rewrite; it stays as the engine wrote it (docs/scenarios.md says so).
     engine_state = [
         p for p in files if any(part.startswith("engine-") for part in p.parts) and b"\0" in p.read_bytes()
     ]

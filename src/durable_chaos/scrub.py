@@ -337,7 +337,7 @@ _KEY_SHAPES = re.compile(
       | eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]*+   # JWT
     )
     | (?<![A-Za-z0-9])(?P<scheme>[Bb]earer|Basic)[ \t]++(?!\*\*\*)
-      (?=[A-Za-z0-9._~+/-]*+[=]|[A-Za-z._~+/-]*+[0-9._~+/-])[A-Za-z0-9._~+/-]{8,}+=*+
+      (?=[A-Za-z]*+[0-9._~+/=-])[A-Za-z0-9._~+/-]{8,}+=*+   # a token (a digit or symbol), not a word
     """,
     re.VERBOSE,
 )
