@@ -322,7 +322,9 @@ def test_json_and_markdown_reports_are_scrubbed(tmp_path: Path) -> None:
         tmp_path / "r.md", [result], {"exit_code": 1, "meaning": "a trial errored", "messages": [reason]}
     )
     for name in ("r.json", "r.md"):
-        text = (tmp_path / name).read_text().replace("&#8203;", "")  # Markdown: no live @mention
+        text = (
+            (tmp_path / name).read_text().replace("&#8203;", "").replace("\\*", "*")
+        )  # Markdown as rendered
         assert "PLANTED-db-pw" not in text
         assert "postgresql+psycopg://chaos:***@db:5432/app" in text
 
@@ -484,3 +486,34 @@ def test_control_sequences_cannot_drive_the_terminal() -> None:
     hostile = "\x1b]0;PWNED\x07\x1b[31mred\x1b[0m\r\x1b[2Kexit status 0\x08 \u202eevil\ttab\nline"
     assert strip_controls(hostile) == "red\\x0dexit status 0\\x08 \\u202eevil\ttab\nline"
     assert for_terminal("password=x \x1b[2K") == "password=*** "
+
+
+def test_a_one_megabyte_message_is_scrubbed_and_reported_in_under_a_second(tmp_path: Path) -> None:
+    from durable_chaos.harness.html_report import write_html
+    from durable_chaos.harness.markdown_report import write_markdown
+    from durable_chaos.harness.report import terminal_lines, write_json
+    from durable_chaos.harness.runner import TrialResult, TrialSpec
+    from durable_chaos.harness.scenario import Scenario
+
+    scenario = Scenario.model_validate(
+        {
+            "schema_version": 1,
+            "name": "s",
+            "agent": "m:agent",
+            "prompt": "p",
+            "engines": ["prefect"],
+            "cassette": "c.yaml",
+            "plans": [{"name": "p"}],
+        }
+    )
+    line = 'Error: postgresql://chaos:PLANTED-pw@db/app {"api_key": "PLANTED-k"} x-functions-key=PLANTED\n'
+    reason = (line * (1_000_000 // len(line) + 1))[:1_000_000]
+    result = TrialResult(TrialSpec(scenario, "dbos", scenario.plans[0]), "error", reason)
+    gate = {"exit_code": 3, "meaning": "the harness failed", "messages": [reason]}
+    for name, write in (("r.json", write_json), ("r.md", write_markdown), ("r.html", write_html)):
+        started = time.process_time()
+        write(tmp_path / name, [result], gate)
+        assert time.process_time() - started < 1.0, name
+        text = (tmp_path / name).read_text().replace("&#8203;", "").replace("\\*", "*")  # as rendered
+        assert "PLANTED" not in text and "chaos:***@db/app" in text, name
+    assert "PLANTED" not in "\n".join(terminal_lines([result]))

@@ -264,7 +264,7 @@ def _redact_value(value: Any) -> Any:
 # possessive quantifiers, so no position is scanned twice: scrubbing is linear in the text's length.
 _URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*+://[^\s'\"<>`]++")
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_NAME_CHARS = re.compile(r"[\w.-]*+")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]*+")
 _SEP = re.compile(r"[ \t]*+[:=][ \t]*+")
 _NAME_LIMIT = 200
 """Longer runs of name characters are not names (and are not scanned backwards further)."""
@@ -278,8 +278,7 @@ def _secret_words(extras: frozenset[str]) -> re.Pattern[str]:
     )
 
 
-def _is_name_char(char: str) -> bool:
-    return char.isalnum() or char in "_.-"
+_NAME_CHAR = frozenset(string.ascii_letters + string.digits + "_.-")
 
 
 def _pair_heads(text: str, extras: frozenset[str]) -> Iterator[tuple[int, str, str, int]]:
@@ -292,11 +291,12 @@ def _pair_heads(text: str, extras: frozenset[str]) -> Iterator[tuple[int, str, s
         if hit.start() < done:
             continue
         start = hit.start()
-        while start > done and start > hit.start() - _NAME_LIMIT and _is_name_char(text[start - 1]):
+        floor = max(done, hit.start() - _NAME_LIMIT)
+        while start > floor and text[start - 1] in _NAME_CHAR:
             start -= 1
         end = _NAME_CHARS.match(text, hit.start()).end()  # type: ignore[union-attr]
         done = end
-        if start > 0 and _is_name_char(text[start - 1]):
+        if start > 0 and (text[start - 1] in _NAME_CHAR or text[start - 1].isalnum()):
             continue  # the run is longer than a name
         name = text[start:end]
         if not name or not (name[0].isalpha() or name[0] == "_") or len(name) > _NAME_LIMIT:
@@ -349,12 +349,18 @@ def scrub_text(text: str) -> str:
     well-known key shapes. Linear in the text's length (a megabyte takes well under a second)."""
     if not isinstance(text, str) or not text:
         return text
+    return _scrub_text(text, extra_names())
+
+
+@functools.lru_cache(maxsize=32)
+def _scrub_text(text: str, extras: frozenset[str]) -> str:
+    """:func:`scrub_text`, remembered: a trial's reason is in several places of several reports."""
     try:
         text = _URL.sub(lambda m: scrub_url(m.group(0)), text)
         text = _scrub_pairs(text)
         return _KEY_SHAPES.sub(_scrub_shape, text)
-    except Exception:  # noqa: BLE001 - a scrubber never breaks the report it cleans
-        return text
+    except Exception:  # noqa: BLE001 - a scrubber never breaks the report it cleans, nor leaks
+        return f"{REDACTED} (text withheld: it could not be scrubbed)"
 
 
 def _scrub_shape(match: re.Match[str]) -> str:

@@ -367,7 +367,7 @@ def render_html(results: Sequence[TrialResult], gate: dict[str, Any] | None = No
 def write_html(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
     """Write the report page to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(scrub_text(render_html(results, gate)), encoding="utf-8")
+    path.write_text(render_html(results, gate), encoding="utf-8")  # every text in it went through escape()
 
 
 PAGE = r"""<!DOCTYPE html>

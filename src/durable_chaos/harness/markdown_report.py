@@ -22,11 +22,12 @@ from durable_chaos.scrub import scrub_text, strip_controls
 TITLE = "durable-chaos"
 
 
-def escape_text(text: str) -> str:
-    """Prose that GitHub renders as written: no raw HTML, no accidental emphasis, code, strikethrough,
-    math or heading; no live link, image or @mention from a user's string; no terminal
-    control sequence. Underscores inside words (``tool_call``) cannot emphasize and stay as they are."""
-    text = strip_controls(text)
+def escape_text(text: str, *, scrubbed: bool = False) -> str:
+    """Prose that GitHub renders as written: no credential (:mod:`durable_chaos.scrub`, unless already
+    ``scrubbed``), no raw HTML, no accidental emphasis, code, strikethrough, math or heading; no live
+    link, image or @mention from a user's string; no terminal control sequence. Underscores inside
+    words (``tool_call``) cannot emphasize and stay as they are."""
+    text = strip_controls(text if scrubbed else scrub_text(text))  # before escaping alters its shape
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = re.sub(r"([\\`*$~\[\]!])", r"\\\1", text)
     text = _MENTION.sub("@&#8203;", text)  # a zero-width space after @ stops a mention (ASCII source)
@@ -39,7 +40,7 @@ _MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
 
 def escape_line(text: str) -> str:
     """Escaped prose on one line (a paragraph or a list item)."""
-    return escape_text(" ".join(str(text).split()))
+    return escape_text(" ".join(scrub_text(str(text)).split()), scrubbed=True)
 
 
 def escape_cell(text: str) -> str:
@@ -49,7 +50,7 @@ def escape_cell(text: str) -> str:
 
 def _code(text: str) -> str:
     """Inline code (property names, file paths); backticks inside are replaced."""
-    return f"`{strip_controls(text).replace('`', chr(39))}`"
+    return f"`{strip_controls(scrub_text(text)).replace('`', chr(39))}`"
 
 
 def _violated(trial: dict[str, Any]) -> str:
@@ -196,7 +197,7 @@ def coverage_section(results: Sequence[TrialResult]) -> list[str]:
         missed = [_code(m) for m in row["missed"][:MISSED_LISTED]]
         if len(row["missed"]) > MISSED_LISTED:
             missed.append(f"and {len(row['missed']) - MISSED_LISTED} more")
-        cells = [escape_cell(row["scenario"]), escape_cell(row["engine"]), row["source"]]
+        cells = [escape_cell(row["scenario"]), escape_cell(row["engine"]), escape_cell(row["source"])]
         cells += [str(row["points"]), str(row["points"] - row["exercised"]), f"{int(row['percent'])}%"]
         lines.append("| " + " | ".join([*cells, ", ".join(missed) or "none"]) + " |")
     return [*lines, ""]
@@ -224,7 +225,7 @@ def render_markdown(results: Sequence[TrialResult], gate: dict[str, Any] | None 
 
 def write_markdown(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(scrub_text(render_markdown(results, gate)), encoding="utf-8")
+    path.write_text(render_markdown(results, gate), encoding="utf-8")  # its texts are scrubbed as escaped
 
 
 def write_invalid_configuration(path: Path, message: str) -> None:
