@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import openai
@@ -12,11 +13,13 @@ from durable_chaos.fixtures.cassettes import CassetteError, cassette_traffic, lo
 from durable_chaos.fixtures.scripted_server import ScriptedServer
 from durable_chaos.scrub import (
     REDACTED,
+    for_terminal,
     is_secret_name,
     scrub_headers,
     scrub_json,
     scrub_text,
     scrub_url,
+    strip_controls,
 )
 
 # --------------------------------------------------------------------------------------- pure functions
@@ -210,6 +213,61 @@ def test_planted_secrets_never_reach_a_cassette(tmp_path: Path) -> None:
     assert session.misses == []
 
 
+GATEWAY_SECRETS = {
+    "apim": "PLANTED-ocp-apim-subscription-key-0011",
+    "portkey": "PLANTED-portkey-virtual-key-0012",
+    "functions": "PLANTED-functions-key-0013",
+    "custom_bearer": "PLANTED-custom-bearer-0014",
+    "query_subscription": "PLANTED-query-subscription-key-0015",
+    "access_key": "PLANTED-access-key-0016",
+    "license_key": "PLANTED-license-key-0017",
+    "user_key": "PLANTED-user-key-0018",
+}
+
+
+async def _gateway_chat(base_url: str) -> str:
+    """A client behind API gateways (Azure API Management, Portkey, Azure Functions), each with its own
+    credential header, query parameter or body field."""
+    async with openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key="unused",
+        default_headers={
+            "Ocp-Apim-Subscription-Key": GATEWAY_SECRETS["apim"],
+            "x-portkey-virtual-key": GATEWAY_SECRETS["portkey"],
+            "x-functions-key": GATEWAY_SECRETS["functions"],
+            "X-Upstream-Gateway": f"Bearer {GATEWAY_SECRETS['custom_bearer']}",
+        },
+        default_query={"subscription-key": GATEWAY_SECRETS["query_subscription"]},
+        max_retries=0,
+    ) as client:
+        completion = await client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=32,
+            extra_body={
+                "access_key": GATEWAY_SECRETS["access_key"],
+                "license_key": GATEWAY_SECRETS["license_key"],
+                "userKey": GATEWAY_SECRETS["user_key"],
+            },
+        )
+    return completion.choices[0].message.content or ""
+
+
+def test_gateway_credentials_never_reach_a_cassette_and_it_replays(tmp_path: Path) -> None:
+    cassette = tmp_path / "cassettes" / "gateway.yaml"
+    base_url = "https://api.openai.com/v1"
+    with ScriptedServer(SCRIPT) as server, cassette_traffic(cassette, "record", upstream=server.base_url):
+        assert asyncio.run(_gateway_chat(base_url)) == "Hello!"
+    text = cassette.read_text()
+    leaked = [name for name, secret in GATEWAY_SECRETS.items() if secret in text]
+    assert not leaked, leaked
+    assert "PLANTED" not in text
+    assert "max_tokens" in text and "subscription-key=***" in text
+    with cassette_traffic(cassette, "replay") as session:
+        assert asyncio.run(_gateway_chat(base_url)) == "Hello!"
+    assert session.misses == []
+
+
 # ------------------------------------------------------------------------------------- broken cassettes
 
 
@@ -264,6 +322,198 @@ def test_json_and_markdown_reports_are_scrubbed(tmp_path: Path) -> None:
         tmp_path / "r.md", [result], {"exit_code": 1, "meaning": "a trial errored", "messages": [reason]}
     )
     for name in ("r.json", "r.md"):
-        text = (tmp_path / name).read_text()
+        text = (
+            (tmp_path / name).read_text().replace("&#8203;", "").replace("\\*", "*")
+        )  # Markdown as rendered
         assert "PLANTED-db-pw" not in text
         assert "postgresql+psycopg://chaos:***@db:5432/app" in text
+
+
+# ------------------------------------------------------------------- credential shapes, not only names
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ocp-Apim-Subscription-Key",
+        "subscription-key",
+        "x-portkey-virtual-key",
+        "x-functions-key",
+        "access_key",
+        "license_key",
+        "userKey",
+        "secretKey",
+        "accesskey",
+        "AccountKey",
+        "passphrase",
+        "x-api-token",
+        "refreshToken",
+    ],
+)
+def test_credential_names_by_shape(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "prompt_cache_key",  # an OpenAI request field: scrubbing it would change what replays
+        "idempotency_key",
+        "cache_key",
+        "sort_key",
+        "stable_cache_keys",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "maxOutputTokens",
+        "max_completion_tokens",
+        "monkey",
+        "hotkey",
+    ],
+)
+def test_names_ending_like_credentials_that_are_not(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_a_credential_value_under_any_header_name() -> None:
+    headers = {
+        "X-Gateway": "Bearer gw-token-123",
+        "X-Upstream": "Basic dXNlcjpwYXNzd29yZA==",
+        "X-Whatever": "sk-ant-api03-abcdefghijklmnopqrstuv",
+        "User-Agent": "AsyncOpenAI/Python 1.99.0",
+        "Content-Type": "application/json",
+    }
+    assert scrub_headers(headers) == {
+        "X-Gateway": REDACTED,
+        "X-Upstream": REDACTED,
+        "X-Whatever": REDACTED,
+        "User-Agent": "AsyncOpenAI/Python 1.99.0",
+        "Content-Type": "application/json",
+    }
+
+
+def test_query_parameters_and_body_fields_by_shape() -> None:
+    assert (
+        scrub_url("https://x.azure-api.net/openai/deployments/d/chat?api-version=1&subscription-key=S")
+        == "https://x.azure-api.net/openai/deployments/d/chat?api-version=1&subscription-key=***"
+    )
+    body = {
+        "model": "m",
+        "max_tokens": 64,
+        "prompt_cache_key": "session-1",
+        "usage": {"input_tokens": 3, "output_tokens": 4},
+        "extra_body": {"access_key": "A", "license_key": "L", "userKey": "U"},
+    }
+    assert scrub_json(body) == {
+        **body,
+        "extra_body": {"access_key": REDACTED, "license_key": REDACTED, "userKey": REDACTED},
+    }
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-ant-api03-abcdefghijklmnopqrstuv",
+        "sk-proj-abcdefghijklmnopqrstuv",
+        "AKIAABCDEFGHIJKLMNOP",
+        "ghp_" + "a1" * 18,
+        "github_pat_" + "b2" * 20,
+        "xoxb-1234567890-abcdef",
+        "AIza" + "c3" * 18,
+        "hf_" + "d4" * 17,
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig-nature_x",
+    ],
+)
+def test_well_known_key_shapes_in_text(secret: str) -> None:
+    scrubbed = scrub_text(f"failed with {secret}; retrying")
+    assert secret not in scrubbed and f"failed with {REDACTED}; retrying" == scrubbed
+
+
+def test_authorization_schemes_in_text_and_prose_that_only_looks_like_them() -> None:
+    assert scrub_text("sent X-Gateway: Bearer gw-token-123 upstream") == "sent X-Gateway: Bearer *** upstream"
+    assert scrub_text("Basic dXNlcjpwYXNzd29yZA== was refused") == "Basic *** was refused"
+    prose = "the bearer token was rejected; Basic authentication failed; max_tokens=64 input_tokens: 3"
+    assert scrub_text(prose) == prose
+
+
+def test_escaped_json_in_text() -> None:
+    text = '{"detail": "{\\"license_key\\": \\"L-123\\", \\"max_tokens\\": 5}"}'
+    assert scrub_text(text) == '{"detail": "{\\"license_key\\": \\"***\\", \\"max_tokens\\": 5}"}'
+
+
+def test_an_unclosed_quote_is_scrubbed_to_the_end_of_the_value() -> None:
+    assert scrub_text('password="hunter2 and more') == 'password="*** and more'
+
+
+# ------------------------------------------------------------------------------------------ linear time
+
+
+ADVERSARIAL = [  # each took seconds to minutes with the old backtracking patterns
+    "a." * 10_000,
+    "a" * 20_000,
+    "a=" * 10_000,
+    'password="x' * 2_000,
+    "https://" * 2_500,
+    "?a" * 10_000,
+    "key" * 7_000,
+    "\x1b[" * 10_000,
+    "sk-" * 7_000,
+    '\\"' * 10_000,
+]
+
+
+def test_scrubbing_is_linear() -> None:
+    for text in ADVERSARIAL:
+        started = time.process_time()
+        scrub_text(text)
+        strip_controls(text)
+        assert time.process_time() - started < 0.2, text[:20]
+    line = (
+        "Traceback: ConnectionError: postgresql://chaos:pw@db/app password=hunter2 "
+        '{"api_key": "k", "max_tokens": 5} Authorization: Bearer sk-abcdefghijklmnopqrstu x-functions-key=f\n'
+    )
+    message = (line * (1_000_000 // len(line) + 1))[:1_000_000]
+    started = time.process_time()
+    scrubbed = scrub_text(message)
+    assert time.process_time() - started < 1.0
+    assert "hunter2" not in scrubbed and "sk-abcdefghijklmnopqrstu" not in scrubbed
+
+
+# --------------------------------------------------------------------------------- terminal sequences
+
+
+def test_control_sequences_cannot_drive_the_terminal() -> None:
+    hostile = "\x1b]0;PWNED\x07\x1b[31mred\x1b[0m\r\x1b[2Kexit status 0\x08 \u202eevil\ttab\nline"
+    assert strip_controls(hostile) == "red\\x0dexit status 0\\x08 \\u202eevil\ttab\nline"
+    assert for_terminal("password=x \x1b[2K") == "password=*** "
+
+
+def test_a_one_megabyte_message_is_scrubbed_and_reported_in_under_a_second(tmp_path: Path) -> None:
+    from durable_chaos.harness.html_report import write_html
+    from durable_chaos.harness.markdown_report import write_markdown
+    from durable_chaos.harness.report import terminal_lines, write_json
+    from durable_chaos.harness.runner import TrialResult, TrialSpec
+    from durable_chaos.harness.scenario import Scenario
+
+    scenario = Scenario.model_validate(
+        {
+            "schema_version": 1,
+            "name": "s",
+            "agent": "m:agent",
+            "prompt": "p",
+            "engines": ["prefect"],
+            "cassette": "c.yaml",
+            "plans": [{"name": "p"}],
+        }
+    )
+    line = 'Error: postgresql://chaos:PLANTED-pw@db/app {"api_key": "PLANTED-k"} x-functions-key=PLANTED\n'
+    reason = (line * (1_000_000 // len(line) + 1))[:1_000_000]
+    result = TrialResult(TrialSpec(scenario, "dbos", scenario.plans[0]), "error", reason)
+    gate = {"exit_code": 3, "meaning": "the harness failed", "messages": [reason]}
+    for name, write in (("r.json", write_json), ("r.md", write_markdown), ("r.html", write_html)):
+        started = time.process_time()
+        write(tmp_path / name, [result], gate)
+        assert time.process_time() - started < 1.0, name
+        text = (tmp_path / name).read_text().replace("&#8203;", "").replace("\\*", "*")  # as rendered
+        assert "PLANTED" not in text and "chaos:***@db/app" in text, name
+    assert "PLANTED" not in "\n".join(terminal_lines([result]))

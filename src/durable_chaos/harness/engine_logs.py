@@ -17,12 +17,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from durable_chaos.scrub import scrub_text
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 
 
 def prints(handler: logging.Handler) -> bool:
     """Whether a handler writes to a terminal stream or pytest's capture (not a file, not a service)."""
     return isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Log lines without credentials (:mod:`durable_chaos.scrub`): a database URL's password, an API
+    key in an exception, as the record is written."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub_text(super().format(record))
 
 
 def log_file_name(role: str) -> str:
@@ -33,7 +43,7 @@ def log_file_name(role: str) -> str:
 def logs_to(path: Path) -> Iterator[None]:
     """Send the log records emitted during the block to ``path`` (appended) instead of the terminal."""
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(ScrubbingFormatter(FORMAT))
     root = logging.getLogger()
     loggers = [root] + [
         logger

@@ -13,21 +13,22 @@ Python renders the static parts (escaped) and embeds each trial's timeline as JS
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.atomic import write_text_atomic
+from durable_chaos.atomic import atomic_write_text
 from durable_chaos.harness.evidence import is_faulted
 from durable_chaos.harness.fault_coverage import coverage_rows
 from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.harness.report import dollars, percent, property_order, summary
 from durable_chaos.harness.runner import TrialResult
 from durable_chaos.harness.sweep import CrashPoint, matrix_cells, sweep_report, sweep_verdicts
+from durable_chaos.scrub import scrub_json, scrub_text
 
 # History events drawn as small ticks on a lane, and the field that labels them.
 TICKS = ("checkpoint", "identity", "replay", "execute", "workflow_task")
@@ -128,9 +129,15 @@ def timeline(result: TrialResult) -> dict[str, Any]:
     return {"lanes": list(lanes.values()), "bars": bars, "marks": marks, "ticks": ticks}
 
 
+def escape(text: str) -> str:
+    """Text for the page: scrubbed of credentials (:mod:`durable_chaos.scrub`), then HTML-escaped."""
+    return html.escape(scrub_text(str(text)))
+
+
 def script_json(data: Any) -> str:
-    """JSON that is safe inside a ``<script>`` element: no ``</script>``, no ``<!--``."""
-    text = json.dumps(data, separators=(",", ":"), default=str)
+    """JSON that is safe inside a ``<script>`` element: no ``</script>``, no ``<!--``; scrubbed of
+    credentials."""
+    text = json.dumps(scrub_json(json.loads(json.dumps(data, default=str))), separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -360,7 +367,7 @@ def render_html(results: Sequence[TrialResult], gate: dict[str, Any] | None = No
 
 def write_html(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
     """Write the report page to ``path``."""
-    write_text_atomic(path, render_html(results, gate))
+    atomic_write_text(path, render_html(results, gate))  # every text in it went through escape()
 
 
 PAGE = r"""<!DOCTYPE html>

@@ -12,29 +12,36 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.atomic import write_text_atomic
+from durable_chaos.atomic import atomic_write_text
 from durable_chaos.harness.fault_coverage import coverage_rows
 from durable_chaos.harness.gating import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.harness.report import cost_text, dollars, percent, reason_is_details, summary
 from durable_chaos.harness.runner import TrialResult
 from durable_chaos.harness.sweep import matrix_cells, sweep_report, sweep_verdicts
-from durable_chaos.scrub import scrub_text
+from durable_chaos.scrub import scrub_text, strip_controls
 
 TITLE = "durable-chaos"
 
 
-def escape_text(text: str) -> str:
-    """Prose that GitHub renders as written: no raw HTML, no accidental emphasis, code, strikethrough,
-    math or heading. Underscores inside words (``tool_call``) cannot emphasize and stay as they are."""
+def escape_text(text: str, *, scrubbed: bool = False) -> str:
+    """Prose that GitHub renders as written: no credential (:mod:`durable_chaos.scrub`, unless already
+    ``scrubbed``), no raw HTML, no accidental emphasis, code, strikethrough, math or heading; no live
+    link, image or @mention from a user's string; no terminal control sequence. Underscores inside
+    words (``tool_call``) cannot emphasize and stay as they are."""
+    text = strip_controls(text if scrubbed else scrub_text(text))  # before escaping alters its shape
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = re.sub(r"([\\`*$~])", r"\\\1", text)
+    text = re.sub(r"([\\`*$~\[\]!])", r"\\\1", text)
+    text = _MENTION.sub("@&#8203;", text)  # a zero-width space after @ stops a mention (ASCII source)
     text = re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
     return "\\" + text if text.startswith("#") else text
 
 
+_MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
+
+
 def escape_line(text: str) -> str:
     """Escaped prose on one line (a paragraph or a list item)."""
-    return escape_text(" ".join(str(text).split()))
+    return escape_text(" ".join(scrub_text(str(text)).split()), scrubbed=True)
 
 
 def escape_cell(text: str) -> str:
@@ -44,7 +51,7 @@ def escape_cell(text: str) -> str:
 
 def _code(text: str) -> str:
     """Inline code (property names, file paths); backticks inside are replaced."""
-    return f"`{text.replace('`', chr(39))}`"
+    return f"`{strip_controls(scrub_text(text)).replace('`', chr(39))}`"
 
 
 def _violated(trial: dict[str, Any]) -> str:
@@ -191,7 +198,7 @@ def coverage_section(results: Sequence[TrialResult]) -> list[str]:
         missed = [_code(m) for m in row["missed"][:MISSED_LISTED]]
         if len(row["missed"]) > MISSED_LISTED:
             missed.append(f"and {len(row['missed']) - MISSED_LISTED} more")
-        cells = [escape_cell(row["scenario"]), escape_cell(row["engine"]), row["source"]]
+        cells = [escape_cell(row["scenario"]), escape_cell(row["engine"]), escape_cell(row["source"])]
         cells += [str(row["points"]), str(row["points"] - row["exercised"]), f"{int(row['percent'])}%"]
         lines.append("| " + " | ".join([*cells, ", ".join(missed) or "none"]) + " |")
     return [*lines, ""]
@@ -218,7 +225,7 @@ def render_markdown(results: Sequence[TrialResult], gate: dict[str, Any] | None 
 
 
 def write_markdown(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
-    write_text_atomic(path, scrub_text(render_markdown(results, gate)))
+    atomic_write_text(path, render_markdown(results, gate))  # its texts are scrubbed as escaped
 
 
 def write_invalid_configuration(path: Path, message: str) -> None:

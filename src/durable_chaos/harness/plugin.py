@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from durable_chaos.fixtures.engines.command_line import command_line_options
+from durable_chaos.scrub import for_terminal
 
 if TYPE_CHECKING:
     from durable_chaos.harness.distributed import Controller  # noqa: F401 - in a StashKey string
@@ -364,9 +365,9 @@ class TrialItem(pytest.Item):
         self.user_properties.append(("chaos.model_calls.duplicates", report["model_calls"]["duplicates"]))
         self.user_properties.append(("chaos.tokens.saved", report["tokens"]["saved"]))
         if result.verdict == "skipped":
-            pytest.skip(f"durable-chaos trial skipped: {result.reason}")
+            pytest.skip(for_terminal(f"durable-chaos trial skipped: {result.reason}"))
         if result.verdict != "pass":
-            raise TrialFailed(f"{result.verdict.upper()}: {result.reason}")
+            raise TrialFailed(for_terminal(f"{result.verdict.upper()}: {result.reason}"))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, TrialFailed):
@@ -374,7 +375,7 @@ class TrialItem(pytest.Item):
                 return str(excinfo.value)
             from durable_chaos.harness.report import detail_lines
 
-            return "\n".join(detail_lines(self.result))
+            return for_terminal("\n".join(detail_lines(self.result)))
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -414,7 +415,7 @@ class ExploreItem(TrialItem):
         for name, verdict in outcome.result.verdicts.items():
             self.user_properties.append((f"chaos.{name}", verdict.held))
         if failed:
-            raise TrialFailed(outcome.describe())
+            raise TrialFailed(for_terminal(outcome.describe()))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, TrialFailed):
@@ -481,10 +482,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
         coverage = coverage_lines(results, verbose=config.get_verbosity() > 0)
         for line in [*terminal_lines(results), "", *sweep_lines(results), *coverage]:
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(for_terminal(line))
     if outcome is not None:
         for line in outcome_lines(outcome, results):
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(for_terminal(line))
     from durable_chaos.harness.seeding import header_line
 
     terminalreporter.write_line(header_line(config))
@@ -506,6 +507,7 @@ def outcome_lines(outcome: GateOutcome, results: list[TrialResult] | None = None
     if counts:
         texts.insert(0, f"{' and '.join(counts)}: details in pytest's FAILURES section above")
     for text in [*texts, *(f"note: {note}" for note in outcome.notes)]:
+        text = for_terminal(text)  # before wrapping: a credential split across lines is not recognised
         lines += textwrap.wrap(text, WIDTH, initial_indent="  ", subsequent_indent="    ") or [""]
     return lines
 

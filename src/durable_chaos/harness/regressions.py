@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from durable_chaos.harness.scenario import Plan, Scenario
+from durable_chaos.scrub import scrub_text, strip_controls
 
 PREFIX = "regression"
 
@@ -57,6 +58,7 @@ def write_regression(
 ) -> Path:
     """Write the regression scenario; return its path. ``directory`` defaults to the scenario's folder."""
     name = regression_name(scenario, test, plan)
+    violations = [strip_controls(scrub_text(line)) for line in violations]  # a file users commit
     folder = directory or scenario.base_dir
     path = folder / f"{name}.yaml"
     document = regression_document(scenario, plan, name)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.atomic import write_text_atomic
+from durable_chaos.atomic import atomic_write_text
 from durable_chaos.harness.runner import TrialResult
-from durable_chaos.scrub import scrub_json
+from durable_chaos.scrub import for_terminal, scrub_json
 
 REPORT_VERSION = 1
 WIDTH = 110
@@ -98,7 +98,7 @@ def write_json(
     incomplete: bool = False,
 ) -> None:
     report = json_report(results, gate, seed, incomplete=incomplete)
-    write_text_atomic(path, json.dumps(scrub_json(report), indent=2, default=str) + "\n")
+    atomic_write_text(path, json.dumps(scrub_json(report), indent=2, default=str) + "\n")
 
 
 def dollars(value: float | None) -> str:
@@ -266,7 +266,11 @@ def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]
 
 
 def _wrapped(text: str, indent: str, width: int = WIDTH) -> list[str]:
-    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ") or [indent]
+    """``text`` scrubbed for the terminal, then wrapped (a credential split across lines would not be
+    recognised)."""
+    return textwrap.wrap(
+        for_terminal(text), width, initial_indent=indent, subsequent_indent=indent + "  "
+    ) or [indent]
 
 
 def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:

@@ -49,6 +49,7 @@ from durable_chaos.fixtures.ledger import Ledger
 from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
 from durable_chaos.harness import preflight
 from durable_chaos.harness.accounting import ModelCalls, Tokens, model_calls, token_use
+from durable_chaos.harness.artifacts import scrub_directory
 from durable_chaos.harness.checkers import Verdict, check, judge
 from durable_chaos.harness.effects import EffectsError, EffectsProbe
 from durable_chaos.harness.engine_logs import log_file_name, logs_to
@@ -375,6 +376,7 @@ class TrialRunner:
         self.network.close()
         (self.root / OWNER_FILE).unlink(missing_ok=True)
         if self.keep_artifacts:
+            scrub_directory(self.root)
             return
         if not self.kept:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -385,6 +387,7 @@ class TrialRunner:
                     shutil.rmtree(child, ignore_errors=True)
                 else:
                     child.unlink(missing_ok=True)
+        scrub_directory(self.root)
 
     def prewarm(self, scenario: Scenario, engine: str, *, kills: bool) -> None:
         """Start the warm worker of a scenario's trials on an engine now, without waiting for it: its
@@ -449,6 +452,7 @@ class TrialRunner:
         result.seconds = time.monotonic() - started
         if result.verdict not in ("pass", "skipped"):
             self.kept.append(workdir)
+            scrub_directory(workdir)  # kept artifacts carry no credential, even if the session dies
         return result
 
     async def _run(self, spec: TrialSpec, workdir: Path, golden_only: bool = False) -> TrialResult:
