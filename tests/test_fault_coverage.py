@@ -140,7 +140,7 @@ def test_plain_plans_coverage_is_one_hint_line_by_default_and_a_table_with_v() -
     quiet = coverage_lines(kills, verbose=False)
     assert "TOTAL" not in " ".join(quiet) and len(quiet) <= 3
     text = " ".join(quiet)
-    assert "fault coverage of hand-written plans: 1 of 18 crash points (5%), a hint, not a gate" in text
+    assert "fault coverage of hand-written plans: 1 of 12 crash points (8%), a hint, not a gate" in text
     assert "-v lists them per scenario" in text
     assert all(len(line) <= 110 for line in quiet)
     verbose = coverage_lines(kills, verbose=True)
