@@ -363,17 +363,38 @@ def test_a_chaos_session_whose_scenario_files_yield_no_trial_is_not_green(projec
 
 
 def test_a_trial_past_its_deadline_is_an_error_naming_where_it_was_stuck(project: pytest.Pytester) -> None:
+    """The deadline bounds the whole trial: a run hanging in process (a latency fault), and one hanging
+    in a worker (a kill fault puts the faulted run there), with no other cap on the worker wait."""
+    hang = (
+        "      - kind: latency\n        seconds: 600\n"
+        "        at: {kind: tool_call, name: compute_statistics}\n"
+    )
     slow = SCENARIO.replace(
-        "      - kind: tool_error\n        at: {kind: tool_call, name: compute_statistics, times: 1}\n",
-        "      - kind: latency\n        seconds: 300\n"
-        "        at: {kind: tool_call, name: compute_statistics}\n",
-    ).replace("engines: [prefect]\n", "engines: [prefect]\ntimeout: 45\n")
+        "      - kind: tool_error\n        at: {kind: tool_call, name: compute_statistics, times: 1}\n", hang
+    ) + (
+        "  - name: hang-in-worker\n    faults:\n"
+        + hang
+        + "      - kind: kill\n        at: {kind: model_request, occurrence: 50}\n"
+    )
     (project.path / "scenarios" / "analyst.yaml").write_text(slow)
-    result = project.runpytest("--chaos", "scenarios")
+    report = project.path / "chaos.json"
+    result = project.runpytest("--chaos", "scenarios", "--chaos-timeout=20", f"--chaos-report={report}")
     assert result.ret == 3
     text = " ".join(result.stdout.str().split())
-    assert "the trial did not finish within its 45s deadline: stuck at" in text
     assert "the last unit recorded was tool_call 'compute_statistics'" in text
+    in_process, in_worker = json.loads(report.read_text())["trials"]
+    for trial in (in_process, in_worker):
+        assert trial["verdict"] == "error"
+        assert trial["reason"].startswith("the trial did not finish within its 20s deadline: stuck at")
+    assert 20 <= in_worker["seconds"] < 25, in_worker["seconds"]  # the first trial also started Prefect
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "0", "soon", "86401"])
+def test_an_invalid_chaos_timeout_is_exit_2_naming_the_option(project: pytest.Pytester, value: str) -> None:
+    result = project.runpytest("--chaos", "scenarios", f"--chaos-timeout={value}")
+    assert result.ret == 2
+    result.stderr.fnmatch_lines([f"*durable-chaos: --chaos-timeout:*{value}*"])
+    assert "harness failure" not in result.stdout.str()
 
 
 def test_user_code_calling_sys_exit_is_a_trial_error_not_a_green_session(project: pytest.Pytester) -> None:

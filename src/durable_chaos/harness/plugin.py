@@ -47,6 +47,8 @@ PLANNED_KEY = pytest.StashKey[int]()
 """How many trials the session selected to run (after deselection)."""
 CURRENT_TEST_KEY = pytest.StashKey[str]()
 """The node id of the test running now (regression files are named after it)."""
+TIMEOUT_KEY = pytest.StashKey[float]()
+"""``--chaos-timeout``, validated."""
 CONTROLLER_KEY = pytest.StashKey["Controller"]()
 """Under pytest-xdist, on the controller: the results and counts the workers report."""
 
@@ -110,10 +112,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--chaos-timeout",
         metavar="SECONDS",
-        type=float,
-        default=600.0,
-        help="stop a trial that runs longer than this as an error naming where it was stuck "
-        "(default 600; a scenario's 'timeout' wins)",
+        default="600",
+        help="stop a trial that runs longer than this as an error naming where it was stuck, in-process "
+        "or in workers (default 600, at most 86400; a scenario's 'timeout' wins)",
     )
     for option in command_line_options():  # each engine's own (--chaos-dbos-url, ...)
         group.addoption(option.flag, metavar=option.metavar, default=None, dest=option.dest, help=option.help)
@@ -155,6 +156,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if value:
             os.environ[option.environment] = value  # worker processes read it too
     config.stash[RESULTS_KEY] = []
+    from durable_chaos.harness.options import OptionError, trial_timeout
+
+    try:  # the chaos fixture runs trials without --chaos too
+        config.stash[TIMEOUT_KEY] = trial_timeout(config.getoption("chaos_timeout"))
+    except OptionError as exc:
+        pytest.exit(f"durable-chaos: {exc}", returncode=2)
     if config.getoption("chaos"):
         from durable_chaos.harness import distributed
 
@@ -439,7 +446,7 @@ def runner_for(config: pytest.Config) -> TrialRunner:
         config.stash[RUNNER_KEY] = TrialRunner(
             record=config.getoption("chaos_record"),
             keep_artifacts=config.getoption("chaos_keep_artifacts"),
-            timeout=config.getoption("chaos_timeout"),
+            timeout=config.stash[TIMEOUT_KEY],
         )
     return config.stash[RUNNER_KEY]
 

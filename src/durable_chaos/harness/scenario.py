@@ -111,6 +111,16 @@ class Expect(_Strict):
             raise ValueError("property names must not repeat")
         return names
 
+    @field_validator("properties")
+    @classmethod
+    def _checks_something(cls, names: list[str]) -> list[str]:
+        if not names:
+            raise ValueError(
+                "empty: a trial that checks no property passes whatever happens (even a crash); list the "
+                "properties to check, or leave 'properties' out to check the defaults"
+            )
+        return names
+
     @property
     def lists_properties(self) -> bool:
         """Whether ``properties`` was written out (else it is the defaults plus the configured ones)."""
