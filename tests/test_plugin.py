@@ -389,11 +389,19 @@ def test_a_trial_past_its_deadline_is_an_error_naming_where_it_was_stuck(project
     assert 20 <= in_worker["seconds"] < 25, in_worker["seconds"]  # the first trial also started Prefect
 
 
-@pytest.mark.parametrize("value", ["-1", "nan", "inf", "0", "soon", "86401"])
-def test_an_invalid_chaos_timeout_is_exit_2_naming_the_option(project: pytest.Pytester, value: str) -> None:
-    result = project.runpytest("--chaos", "scenarios", f"--chaos-timeout={value}")
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "0", "soon", "86401", ""])
+def test_a_chaos_timeout_that_is_no_positive_finite_number_of_seconds_is_refused(value: str) -> None:
+    from durable_chaos.harness.options import OptionError, trial_timeout
+
+    with pytest.raises(OptionError, match=f"--chaos-timeout: .*{value!r}"):
+        trial_timeout(value)
+    assert trial_timeout("20") == 20.0 and trial_timeout("0.5") == 0.5
+
+
+def test_an_invalid_chaos_timeout_is_exit_2_naming_the_option(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("--chaos", "scenarios", "--chaos-timeout=nan")
     assert result.ret == 2
-    result.stderr.fnmatch_lines([f"*durable-chaos: --chaos-timeout:*{value}*"])
+    result.stderr.fnmatch_lines(["*durable-chaos: --chaos-timeout: must be a number of seconds*'nan'*"])
     assert "harness failure" not in result.stdout.str()
 
 
