@@ -187,7 +187,7 @@ def load_config(pyproject_path: Path, cli_overrides: Mapping[str, Any] | None = 
 @dataclass(frozen=True)
 class GateOutcome:
     """The exit code the chaos run earns, why (``messages``, one per problem), and ``notes`` that do
-    not change the exit code (a required property some trial did not check, savings not measurable)."""
+    not change the exit code (a trial skipped, savings not measurable)."""
 
     exit_code: int
     messages: list[str] = field(default_factory=list)
@@ -295,9 +295,10 @@ def evaluate(results: Sequence[TrialResult], config: GateConfig) -> GateOutcome:
                 failures.append(f"FAIL {_where(result)}: required property {name} violated: {verdict.detail}")
     for name, titles in unchecked.items():
         shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
-        notes.append(
-            f"required property {name} was not checked by {len(titles)} trial(s) ({shown}): "
-            "add it to the scenario's expect.properties to gate on it"
+        failures.append(
+            f"GATE required property {name} was not checked by {len(titles)} trial(s) ({shown}), so it is "
+            "not established: add it to the scenario's expect.properties, or stop requiring it "
+            "(--chaos-require, or 'required' in [tool.durable-chaos])"
         )
     if config.min_token_savings is not None:
         saved, naive, counted = savings(results)
