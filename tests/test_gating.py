@@ -234,7 +234,9 @@ def test_required_property_a_trial_does_not_check_fails_the_gate() -> None:
     for gate in (config, GateConfig(required=["tools_exactly_once"])):
         outcome = evaluate([trial()], gate)
         assert outcome.exit_code == 1
-        assert "tools_exactly_once was not checked by 1 trial(s) (analyst[prefect-kill])" in outcome.messages[0]
+        assert (
+            "tools_exactly_once was not checked by 1 trial(s) (analyst[prefect-kill])" in outcome.messages[0]
+        )
         assert outcome.messages[0].startswith("GATE required property")
 
 
