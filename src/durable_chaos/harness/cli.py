@@ -49,16 +49,13 @@ def _configure_validate(parser: argparse.ArgumentParser) -> None:
 
 
 def _configuration_problems(scenario: Scenario) -> list[str]:
-    """What importing the scenario's target reveals (see :mod:`durable_chaos.harness.preflight`)."""
+    """What a trial would find before it starts, as it finds it (see
+    :func:`durable_chaos.harness.preflight.configuration_problems`), in replay mode."""
     from durable_chaos.harness import preflight
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the target's import-time warnings are not validate's to show
-        try:
-            target = preflight.import_target(scenario)
-        except preflight.TargetImportError as exc:
-            return [str(exc)]
-        return preflight.problems(scenario, scenario.engines, target)
+        return preflight.configuration_problems(scenario, scenario.engines)
 
 
 def _describe(scenario: Scenario) -> str:
@@ -103,7 +100,7 @@ def run_validate(args: argparse.Namespace) -> int:
             if found:
                 failed += 1
                 for problem in found:
-                    print(f"{path}: {problem}", file=sys.stderr)
+                    print(problem, file=sys.stderr)  # path:line: field: message
             else:
                 print(f"ok   {path} ({_describe(scenario)})")
     if failed:

@@ -434,9 +434,10 @@ class TrialRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         history = workdir / "history.jsonl"
         try:
-            # Configuration mistakes (engine not installed, agent not durable for it, selectors naming
-            # nothing the agent has) are an invalid trial, found before anything starts.
-            preflight.check(spec.scenario, spec.engine, load_target(spec.scenario).obj)
+            # Configuration mistakes (target not importable, engine not installed, agent not durable for
+            # it, selectors naming nothing the agent has, no cassette to replay) are an invalid trial,
+            # found before anything starts, as `durable-chaos validate` finds them.
+            preflight.check(spec.scenario, spec.engine, record=self.record)
             self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
             seconds = spec.scenario.timeout or self.timeout
             self.deadline_at = None if not seconds else time.monotonic() + seconds

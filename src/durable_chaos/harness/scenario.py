@@ -8,6 +8,7 @@ in :mod:`durable_chaos.harness.scenario_loader`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -293,6 +294,8 @@ class ScenarioBase(_Strict):
 
     _path: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)
+    _line_of: Callable[[tuple[int | str, ...]], int] | None = PrivateAttr(default=None)
+    """For a scenario loaded from a file: the line of a field (see ``scenario_loader``)."""
     """For a scenario built in Python (no file): the folder its relative paths resolve against."""
 
     @field_validator("cassette")
@@ -361,6 +364,11 @@ class ScenarioBase(_Strict):
     def path(self) -> Path | None:
         """The file this scenario was loaded from, if any."""
         return self._path
+
+    def line_of(self, loc: tuple[int | str, ...]) -> int | None:
+        """The 1-based line of the field at ``loc`` (``("plans", 0, "faults", 1)``) in the scenario's file,
+        or None when it was not loaded from one."""
+        return self._line_of(loc) if self._line_of is not None else None
 
     @property
     def base_dir(self) -> Path:

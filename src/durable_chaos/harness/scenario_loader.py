@@ -279,6 +279,7 @@ def _load(path: Path) -> Scenario:
     except ValidationError as exc:
         raise ScenarioError(path, issues=[_issue(document, error) for error in exc.errors()]) from None
     scenario._path = path
+    scenario._line_of = document.line_of
     _check_paths(path, document, scenario)
     return scenario
 
