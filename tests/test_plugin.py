@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -403,6 +404,33 @@ def test_an_invalid_chaos_timeout_is_exit_2_naming_the_option(project: pytest.Py
     assert result.ret == 2
     result.stderr.fnmatch_lines(["*durable-chaos: --chaos-timeout: must be a number of seconds*'nan'*"])
     assert "harness failure" not in result.stdout.str()
+
+
+def test_configuration_mistakes_validate_finds_are_exit_2_under_pytest_too(project: pytest.Pytester) -> None:
+    """A misspelled agent attribute and a cassette that was never recorded: `validate` exits 2 with
+    path:line: field: message, and so does `pytest --chaos` (not 3, "the harness failed")."""
+    scenarios = project.path / "scenarios"
+    (scenarios / "analyst.yaml").write_text(
+        SCENARIO.replace("data_analyst_agent:analyst", "data_analyst_agent:analyts")
+    )
+    unrecorded = SCENARIO.replace("name: analyst", "name: unrecorded").replace(
+        "data_analyst.yaml", "unrecorded.yaml"
+    )
+    (scenarios / "unrecorded.yaml").write_text(unrecorded)
+    expected = [
+        "*analyst.yaml:3: agent: cannot import 'data_analyst_agent:analyts': AttributeError*",
+        "*unrecorded.yaml:6: cassette: *cassettes/unrecorded.yaml does not exist*",
+    ]
+    validate = project.run(sys.executable, "-m", "durable_chaos", "validate", "scenarios")
+    assert validate.ret == 2
+    validate.stderr.fnmatch_lines(expected, consecutive=False)
+    assert "`pytest --chaos --chaos-record scenarios/unrecorded.yaml`" in validate.stderr.str()
+    result = project.runpytest("--chaos", "scenarios")
+    assert result.ret == 2
+    text = " ".join(result.stdout.str().split())
+    assert "analyst.yaml:3: agent: cannot import 'data_analyst_agent:analyts': AttributeError" in text
+    assert "unrecorded.yaml:6: cassette:" in text and "--chaos-record" in text
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_user_code_calling_sys_exit_is_a_trial_error_not_a_green_session(project: pytest.Pytester) -> None:
