@@ -433,6 +433,53 @@ def test_configuration_mistakes_validate_finds_are_exit_2_under_pytest_too(proje
     assert "Traceback" not in result.stdout.str()
 
 
+MISSPELLED = SCENARIO.replace("schema_version: 1", "schema_verison: 1")
+PASSING_TEST = "def test_ordinary():\n    assert True\n"
+
+
+def test_a_misspelled_scenario_is_named_and_a_chaos_session_without_trials_is_not_green(
+    project: pytest.Pytester,
+) -> None:
+    scenarios = project.path / "scenarios"
+    (scenarios / "typo.yaml").write_text(MISSPELLED.replace("name: analyst", "name: typo"))
+    (scenarios / "test_ordinary.py").write_text(PASSING_TEST)
+    plain = project.runpytest("scenarios")  # without --chaos: said, and the trials not run are counted
+    assert plain.ret == 0
+    plain.stdout.fnmatch_lines(
+        [
+            "durable-chaos: 1 chaos trial(s) from 1 scenario file(s) were collected and not run (skipped); "
+            "run them with: pytest --chaos scenarios*",
+            "durable-chaos: not collected: scenarios/typo.yaml:1: 'schema_verison' is probably a "
+            "misspelling of 'schema_version'*",
+        ]
+    )
+    (scenarios / "analyst.yaml").unlink()  # now only the misspelled one: no trial runs at all
+    result = project.runpytest("--chaos", "scenarios")
+    assert result.ret == 2
+    text = " ".join(result.stdout.str().split())
+    assert "INVALID " in text and "typo.yaml:1: 'schema_verison' is probably a misspelling" in text
+    assert "no chaos trial ran: pytest collected no scenario file" in text
+    assert "every guarantee held" not in text
+
+
+def test_scenario_files_in_directories_pytest_skips_are_named(project: pytest.Pytester) -> None:
+    scenarios = project.path / "scenarios"
+    (scenarios / "analyst.yaml").rename(scenarios / "moved.yaml")
+    for hidden in ("build", ".drafts"):  # norecursedirs by default; a hidden directory
+        (scenarios / hidden).mkdir()
+        shutil.copy(scenarios / "moved.yaml", scenarios / hidden / "analyst.yaml")
+    (scenarios / "moved.yaml").unlink()
+    (scenarios / "test_ordinary.py").write_text(PASSING_TEST)
+    result = project.runpytest("--chaos", "scenarios", "-p", "no:cacheprovider")
+    assert result.ret == 2
+    text = " ".join(result.stdout.str().split())
+    for hidden in ("build", ".drafts"):
+        assert (
+            f"not collected: scenarios/{hidden}/analyst.yaml: a scenario file pytest did not collect" in text
+        )
+    assert "no chaos trial ran" in text
+
+
 def test_user_code_calling_sys_exit_is_a_trial_error_not_a_green_session(project: pytest.Pytester) -> None:
     (project.path / "scenarios" / "exiting_agent.py").write_text(
         "import sys\n\nsys.exit(0)\nanalyst = None\n"

@@ -73,19 +73,27 @@ def run_validate(args: argparse.Namespace) -> int:
     Every file gets a verdict: one bad file never stops the others. In directories, files with a
     scenario suffix that are not scenario files are listed as skipped, with the reason.
     """
+    from durable_chaos.harness.collection import looks_like_scenario
+
     skipped: list[tuple[Path, str]] = []
     files = discover_scenario_files(args.paths, skipped)
     in_cassettes = [path for path, reason in skipped if reason == CASSETTES_REASON]
+    lookalikes = []  # files meant to be scenarios (a misspelled schema_version): invalid, as under pytest
     for path, reason in skipped:
-        if reason != CASSETTES_REASON:
+        lookalike = looks_like_scenario(path) if reason == "no top-level schema_version" else None
+        if lookalike is not None:
+            lookalikes.append(lookalike)
+        elif reason != CASSETTES_REASON:
             print(f"skip {path} ({reason})")
     if in_cassettes:
         print(f"skip {len(in_cassettes)} file(s) in 'cassettes' directories")
+    for lookalike in lookalikes:
+        print(lookalike, file=sys.stderr)
     if not files:
         joined = ", ".join(str(p) for p in args.paths)
         print(f"error: no scenario files found in: {joined}", file=sys.stderr)
         return EXIT_INVALID
-    failed = 0
+    failed = len(lookalikes)
     for path in files:
         try:
             scenario = load_scenario(path)
@@ -104,7 +112,7 @@ def run_validate(args: argparse.Namespace) -> int:
             else:
                 print(f"ok   {path} ({_describe(scenario)})")
     if failed:
-        print(f"{failed} of {len(files)} scenario file(s) invalid", file=sys.stderr)
+        print(f"{failed} of {len(files) + len(lookalikes)} scenario file(s) invalid", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK
 

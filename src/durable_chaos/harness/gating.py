@@ -330,3 +330,26 @@ def evaluate(results: Sequence[TrialResult], config: GateConfig) -> GateOutcome:
     else:
         code = EXIT_OK
     return GateOutcome(code, invalid + errors + failures, notes)
+
+
+def collection_outcome(
+    trials: int, scenario_files: int, lookalikes: Sequence[str], ignored: Sequence[str]
+) -> GateOutcome:
+    """What a ``--chaos`` session's collection adds to its outcome (combine with :func:`worst`).
+    ``trials``: the trials that ran, plus the tests that use the ``chaos`` fixture.
+
+    - each file that looks like a scenario but was not collected (a misspelled ``schema_version``):
+      exit 2, as an invalid scenario is;
+    - no chaos trial ran and no scenario file was collected: exit 2, nothing was checked (the paths,
+      or the files, are wrong); the session is never green;
+    - scenario files in directories pytest skips: a note each (the user may skip them on purpose).
+
+    (Scenario files collected but no trial selected is :func:`plugin.unfinished_message`'s exit 3.)"""
+    messages = [f"INVALID {line}" for line in lookalikes]
+    if trials == 0 and scenario_files == 0:
+        messages.append(
+            "no chaos trial ran: pytest collected no scenario file (a YAML or TOML file with a top-level "
+            "schema_version) from the paths given, so nothing was checked and nothing is green"
+        )
+    notes = [f"not collected: {line}" for line in ignored]
+    return GateOutcome(EXIT_INVALID if messages else EXIT_OK, messages, notes)

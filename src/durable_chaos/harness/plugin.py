@@ -49,6 +49,14 @@ CURRENT_TEST_KEY = pytest.StashKey[str]()
 """The node id of the test running now (regression files are named after it)."""
 TIMEOUT_KEY = pytest.StashKey[float]()
 """``--chaos-timeout``, validated."""
+LOOKALIKES_KEY = pytest.StashKey[list[str]]()
+"""Files pytest offered that look like scenarios but are not (``path:line: why``)."""
+COLLECTED_KEY = pytest.StashKey[set[str]]()
+"""The real paths of the scenario files collected."""
+IGNORED_KEY = pytest.StashKey[list[str]]()
+"""Under ``--chaos``: scenario files below the paths given that pytest never offered."""
+FIXTURE_TESTS_KEY = pytest.StashKey[int]()
+"""Under ``--chaos``: how many selected tests use the ``chaos`` fixture (they run trials too)."""
 CONTROLLER_KEY = pytest.StashKey["Controller"]()
 """Under pytest-xdist, on the controller: the results and counts the workers report."""
 
@@ -195,12 +203,41 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[PLANNED_KEY] = sum(1 for item in session.items if isinstance(item, TrialItem))
     if not session.config.getoption("chaos"):
         return
+    session.config.stash[IGNORED_KEY] = ignored_scenario_files(session.config)
+    session.config.stash[FIXTURE_TESTS_KEY] = sum(
+        1 for item in session.items if "chaos" in getattr(item, "fixturenames", ())
+    )
     from durable_chaos.harness.progress import count_points
 
     counts = count_points(session.items)
     for item in session.items:
         if isinstance(item, TrialItem) and item.sweep_group is not None:
             item.sweep_total = counts[item.sweep_group]
+
+
+def ignored_scenario_files(config: pytest.Config) -> list[str]:
+    """Scenario files below the directories named on the command line that pytest did not collect."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    from durable_chaos.harness.collection import not_collected
+
+    base = Path(config.invocation_params.dir)
+    roots = [base / arg.split("::")[0] for arg in config.args]
+    return not_collected(roots, config.stash.get(COLLECTED_KEY, set()), lambda path: shown_path(config, path))
+
+
+def shown_path(config: pytest.Config, path: Path) -> str:
+    """``path`` relative to where pytest was started, when it is below it."""
+    relative = os.path.relpath(path, config.invocation_params.dir)
+    return str(path) if relative.startswith("..") else relative
+
+
+def uncollected_lines(config: pytest.Config) -> list[str]:
+    """Lines naming the files that look like scenarios but were not collected, and (under ``--chaos``)
+    the scenario files pytest skipped."""
+    lookalikes = config.stash.get(LOOKALIKES_KEY, [])
+    ignored = config.stash.get(IGNORED_KEY, [])
+    return [f"durable-chaos: not collected: {line}" for line in [*lookalikes, *ignored]]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -265,10 +302,18 @@ def gate_config(config: pytest.Config) -> GateConfig:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
     if file_path.suffix not in {".yaml", ".yml", ".toml"}:
         return None
-    from durable_chaos.harness.scenario_loader import is_scenario_file
+    from durable_chaos.harness.scenario_loader import scenario_skip_reason
 
-    if file_path.suffix in {".yaml", ".yml", ".toml"} and is_scenario_file(file_path, parent.config.rootpath):
+    reason = scenario_skip_reason(file_path, parent.config.rootpath)
+    if reason is None:
+        parent.config.stash.setdefault(COLLECTED_KEY, set()).add(os.path.realpath(file_path))
         return ScenarioFile.from_parent(parent, path=file_path)
+    if reason == "no top-level schema_version":
+        from durable_chaos.harness.collection import looks_like_scenario
+
+        lookalike = looks_like_scenario(file_path, shown_path(parent.config, file_path))
+        if lookalike is not None:
+            parent.config.stash.setdefault(LOOKALIKES_KEY, []).append(lookalike)
     return None
 
 
@@ -451,7 +496,24 @@ def runner_for(config: pytest.Config) -> TrialRunner:
     return config.stash[RUNNER_KEY]
 
 
+def not_run_line(config: pytest.Config) -> str | None:
+    """Without ``--chaos``: one line saying how many chaos trials were collected and not run, and how
+    to run them (None when there were none)."""
+    planned = config.stash.get(PLANNED_KEY, 0)
+    if config.getoption("chaos") or not planned:
+        return None
+    files = config.stash.get(FILES_KEY, 0)
+    args = " ".join(str(arg) for arg in config.invocation_params.args)
+    return (
+        f"durable-chaos: {planned} chaos trial(s) from {files} scenario file(s) were collected and not run "
+        f"(skipped); run them with: pytest --chaos {args}".rstrip()
+    )
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    for line in [not_run_line(config), *uncollected_lines(config)]:
+        if line is not None:
+            terminalreporter.write_line(line)
     results = config.stash.get(RESULTS_KEY, [])
     outcome = config.stash.get(OUTCOME_KEY, None)
     if config.getoption("chaos_seed") is not None and not results and outcome is None:
@@ -550,7 +612,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
     chaos = bool(config.getoption("chaos")) and GATE_KEY in config.stash
     outcome: GateOutcome | None = None
     if chaos:
-        from durable_chaos.harness.gating import EXIT_INVALID, EXIT_MEANINGS, GateOutcome, evaluate, worst
+        from durable_chaos.harness.gating import (
+            EXIT_INVALID,
+            EXIT_MEANINGS,
+            GateOutcome,
+            collection_outcome,
+            evaluate,
+            worst,
+        )
     planned, files = config.stash.get(PLANNED_KEY, 0), config.stash.get(FILES_KEY, 0)
     scenario_errors = config.stash.get(SCENARIO_ERRORS_KEY, [])
     if chaos and hasattr(config, "workerinput"):  # an xdist worker: the controller judges
@@ -568,6 +637,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[
             invalid = [f"INVALID {e}" for e in scenario_errors]
             if invalid:
                 outcome = GateOutcome(EXIT_INVALID, invalid + outcome.messages, outcome.notes)
+            collected = collection_outcome(
+                len(results) + config.stash.get(FIXTURE_TESTS_KEY, 0),
+                files,
+                config.stash.get(LOOKALIKES_KEY, []),
+                config.stash.get(IGNORED_KEY, []),
+            )
+            outcome = GateOutcome(
+                worst([outcome.exit_code, collected.exit_code]),
+                collected.messages + outcome.messages,
+                outcome.notes + collected.notes,
+            )
             unfinished = unfinished_message(exitstatus, len(results), planned, files)
             if unfinished and outcome.exit_code in (0, 1):
                 outcome = GateOutcome(3, [unfinished, *outcome.messages], outcome.notes)
