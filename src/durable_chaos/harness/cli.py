@@ -46,16 +46,22 @@ def _configure_validate(parser: argparse.ArgumentParser) -> None:
         help="check the files only; do not import the targets to check engines, durability, tools and "
         "selectors against them",
     )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="check as for `pytest --chaos --chaos-record`: a cassette that does not exist yet is fine "
+        "(without it, a cassette to replay must exist)",
+    )
 
 
-def _configuration_problems(scenario: Scenario) -> list[str]:
+def _configuration_problems(scenario: Scenario, record: bool) -> list[str]:
     """What a trial would find before it starts, as it finds it (see
     :func:`durable_chaos.harness.preflight.configuration_problems`), in replay mode."""
     from durable_chaos.harness import preflight
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the target's import-time warnings are not validate's to show
-        return preflight.configuration_problems(scenario, scenario.engines)
+        return preflight.configuration_problems(scenario, scenario.engines, record=record)
 
 
 def _describe(scenario: Scenario) -> str:
@@ -104,7 +110,7 @@ def run_validate(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{path}: internal error while loading: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
-            found = [] if args.no_import else _configuration_problems(scenario)
+            found = [] if args.no_import else _configuration_problems(scenario, args.record)
             if found:
                 failed += 1
                 for problem in found:
