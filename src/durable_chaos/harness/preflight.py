@@ -19,7 +19,7 @@ from durable_chaos.fixtures.engines import engine_spec, install_hint, missing_mo
 from durable_chaos.fixtures.engines.base import TargetMismatch, import_object
 from durable_chaos.fixtures.engines.durability import agent_mismatch
 from durable_chaos.fixtures.introspect import TargetInfo, describe
-from durable_chaos.harness.scenario import Scenario
+from durable_chaos.harness.scenario import Expect, Scenario
 
 
 class ConfigurationError(TargetMismatch):
@@ -152,7 +152,7 @@ def import_target(scenario: Scenario) -> object:
 def comparator_problems(scenario: Scenario) -> list[Problem]:
     """``expect.comparator`` entries (the scenario's, each plan's) that cannot be imported or called."""
     found = []
-    expects = [(("expect",), scenario.expect)]
+    expects: list[tuple[Loc, Expect]] = [(("expect",), scenario.expect)]
     expects += [
         (("plans", n, "expect"), p.expect) for n, p in enumerate(scenario.plans) if p.expect is not None
     ]
