@@ -234,10 +234,17 @@ def test_per_engine_required_lists_apply_per_trial() -> None:
     assert evaluate([trial("pass", violated=["no_duplicate_model_calls"])], config).exit_code == 1
 
 
-def test_required_property_a_trial_does_not_check_is_a_note_not_a_failure() -> None:
-    outcome = evaluate([trial()], GateConfig(required=["tools_exactly_once"]))
-    assert outcome.exit_code == 0
-    assert "tools_exactly_once was not checked by 1 trial(s) (analyst[prefect-kill])" in outcome.notes[0]
+def test_required_property_a_trial_does_not_check_fails_the_gate() -> None:
+    """Required and never checked is not established: the gate fails (exit 1), whether the requirement
+    came from --chaos-require or pyproject.toml."""
+    config = load_config(Path("/nonexistent/pyproject.toml"), {"required": ["tools_exactly_once"]})
+    for gate in (config, GateConfig(required=["tools_exactly_once"])):
+        outcome = evaluate([trial()], gate)
+        assert outcome.exit_code == 1
+        assert (
+            "tools_exactly_once was not checked by 1 trial(s) (analyst[prefect-kill])" in outcome.messages[0]
+        )
+        assert outcome.messages[0].startswith("GATE required property")
 
 
 def test_error_is_exit_3_and_wins_over_failures() -> None:

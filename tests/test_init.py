@@ -40,6 +40,15 @@ def test_init_lists_the_agent_and_writes_a_script_and_a_scenario(
     assert [t.tool_calls[0].name for t in turns[:2]] == ["lookup_customer", "send_refund"]
     assert turns[1].tool_calls[0].arguments == {"refund_id": "example", "email": "example", "amount": 1.0}
     assert "Tools really run during trials" in (project / "triage.chaos.yaml").read_text()
+    capsys.readouterr()
+    assert main(["validate", "--no-import", str(project / "triage.chaos.yaml")]) == 0
+    # Its cassette is not recorded yet: validate says so, with the command that records it.
+    assert main(["validate", str(project / "triage.chaos.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert f"cassette: {project / 'cassettes' / 'triage.yaml'} does not exist" in err
+    assert f"`pytest --chaos --chaos-record {project / 'triage.chaos.yaml'}`" in err
+    (project / "cassettes").mkdir()
+    (project / "cassettes" / "triage.yaml").write_text("interactions: []\nversion: 1\n")
     assert main(["validate", str(project / "triage.chaos.yaml")]) == 0
     assert main(["init", "triage_agents:triage"]) == 2  # never overwrites without --force
     assert "exists; pass --force" in capsys.readouterr().err

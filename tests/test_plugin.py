@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -367,17 +368,120 @@ def test_a_chaos_session_whose_scenario_files_yield_no_trial_is_not_green(projec
 
 
 def test_a_trial_past_its_deadline_is_an_error_naming_where_it_was_stuck(project: pytest.Pytester) -> None:
+    """The deadline bounds the whole trial: a run hanging in process (a latency fault), and one hanging
+    in a worker (a kill fault puts the faulted run there), with no other cap on the worker wait."""
+    hang = (
+        "      - kind: latency\n        seconds: 600\n"
+        "        at: {kind: tool_call, name: compute_statistics}\n"
+    )
     slow = SCENARIO.replace(
-        "      - kind: tool_error\n        at: {kind: tool_call, name: compute_statistics, times: 1}\n",
-        "      - kind: latency\n        seconds: 300\n"
-        "        at: {kind: tool_call, name: compute_statistics}\n",
-    ).replace("engines: [prefect]\n", "engines: [prefect]\ntimeout: 45\n")
+        "      - kind: tool_error\n        at: {kind: tool_call, name: compute_statistics, times: 1}\n", hang
+    ) + (
+        "  - name: hang-in-worker\n    faults:\n"
+        + hang
+        + "      - kind: kill\n        at: {kind: model_request, occurrence: 50}\n"
+    )
     (project.path / "scenarios" / "analyst.yaml").write_text(slow)
-    result = project.runpytest("--chaos", "scenarios")
+    report = project.path / "chaos.json"
+    result = project.runpytest("--chaos", "scenarios", "--chaos-timeout=20", f"--chaos-report={report}")
     assert result.ret == 3
     text = " ".join(result.stdout.str().split())
-    assert "the trial did not finish within its 45s deadline: stuck at" in text
     assert "the last unit recorded was tool_call 'compute_statistics'" in text
+    in_process, in_worker = json.loads(report.read_text())["trials"]
+    for trial in (in_process, in_worker):
+        assert trial["verdict"] == "error"
+        assert trial["reason"].startswith("the trial did not finish within its 20s deadline: stuck at")
+    assert 20 <= in_worker["seconds"] < 25, in_worker["seconds"]  # the first trial also started Prefect
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "0", "soon", "86401", ""])
+def test_a_chaos_timeout_that_is_no_positive_finite_number_of_seconds_is_refused(value: str) -> None:
+    from durable_chaos.harness.options import OptionError, trial_timeout
+
+    with pytest.raises(OptionError, match=f"--chaos-timeout: .*{value!r}"):
+        trial_timeout(value)
+    assert trial_timeout("20") == 20.0 and trial_timeout("0.5") == 0.5
+
+
+def test_an_invalid_chaos_timeout_is_exit_2_naming_the_option(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("--chaos", "scenarios", "--chaos-timeout=nan")
+    assert result.ret == 2
+    result.stderr.fnmatch_lines(["*durable-chaos: --chaos-timeout: must be a number of seconds*'nan'*"])
+    assert "harness failure" not in result.stdout.str()
+
+
+def test_configuration_mistakes_validate_finds_are_exit_2_under_pytest_too(project: pytest.Pytester) -> None:
+    """A misspelled agent attribute and a cassette that was never recorded: `validate` exits 2 with
+    path:line: field: message, and so does `pytest --chaos` (not 3, "the harness failed")."""
+    scenarios = project.path / "scenarios"
+    (scenarios / "analyst.yaml").write_text(
+        SCENARIO.replace("data_analyst_agent:analyst", "data_analyst_agent:analyts")
+    )
+    unrecorded = SCENARIO.replace("name: analyst", "name: unrecorded").replace(
+        "data_analyst.yaml", "unrecorded.yaml"
+    )
+    (scenarios / "unrecorded.yaml").write_text(unrecorded)
+    expected = [
+        "*analyst.yaml:3: agent: cannot import 'data_analyst_agent:analyts': AttributeError*",
+        "*unrecorded.yaml:6: cassette: *cassettes/unrecorded.yaml does not exist*",
+    ]
+    validate = project.run(sys.executable, "-m", "durable_chaos", "validate", "scenarios")
+    assert validate.ret == 2
+    validate.stderr.fnmatch_lines(expected, consecutive=False)
+    assert "`pytest --chaos --chaos-record scenarios/unrecorded.yaml`" in validate.stderr.str()
+    result = project.runpytest("--chaos", "scenarios")
+    assert result.ret == 2
+    text = " ".join(result.stdout.str().split())
+    assert "analyst.yaml:3: agent: cannot import 'data_analyst_agent:analyts': AttributeError" in text
+    assert "unrecorded.yaml:6: cassette:" in text and "--chaos-record" in text
+    assert "Traceback" not in result.stdout.str()
+
+
+MISSPELLED = SCENARIO.replace("schema_version: 1", "schema_verison: 1")
+PASSING_TEST = "def test_ordinary():\n    assert True\n"
+
+
+def test_a_misspelled_scenario_is_named_and_a_chaos_session_without_trials_is_not_green(
+    project: pytest.Pytester,
+) -> None:
+    scenarios = project.path / "scenarios"
+    (scenarios / "typo.yaml").write_text(MISSPELLED.replace("name: analyst", "name: typo"))
+    (scenarios / "test_ordinary.py").write_text(PASSING_TEST)
+    plain = project.runpytest("scenarios")  # without --chaos: said, and the trials not run are counted
+    assert plain.ret == 0
+    plain.stdout.fnmatch_lines(
+        [
+            "durable-chaos: 1 chaos trial(s) from 1 scenario file(s) were collected and not run (skipped); "
+            "run them with: pytest --chaos scenarios*",
+            "durable-chaos: not collected: scenarios/typo.yaml:1: 'schema_verison' is probably a "
+            "misspelling of 'schema_version'*",
+        ]
+    )
+    (scenarios / "analyst.yaml").unlink()  # now only the misspelled one: no trial runs at all
+    result = project.runpytest("--chaos", "scenarios")
+    assert result.ret == 2
+    text = " ".join(result.stdout.str().split())
+    assert "INVALID " in text and "typo.yaml:1: 'schema_verison' is probably a misspelling" in text
+    assert "no chaos trial ran: pytest collected no scenario file" in text
+    assert "every guarantee held" not in text
+
+
+def test_scenario_files_in_directories_pytest_skips_are_named(project: pytest.Pytester) -> None:
+    scenarios = project.path / "scenarios"
+    (scenarios / "analyst.yaml").rename(scenarios / "moved.yaml")
+    for hidden in ("build", ".drafts"):  # norecursedirs by default; a hidden directory
+        (scenarios / hidden).mkdir()
+        shutil.copy(scenarios / "moved.yaml", scenarios / hidden / "analyst.yaml")
+    (scenarios / "moved.yaml").unlink()
+    (scenarios / "test_ordinary.py").write_text(PASSING_TEST)
+    result = project.runpytest("--chaos", "scenarios", "-p", "no:cacheprovider")
+    assert result.ret == 2
+    text = " ".join(result.stdout.str().split())
+    for hidden in ("build", ".drafts"):
+        assert (
+            f"not collected: scenarios/{hidden}/analyst.yaml: a scenario file pytest did not collect" in text
+        )
+    assert "no chaos trial ran" in text
 
 
 def test_user_code_calling_sys_exit_is_a_trial_error_not_a_green_session(project: pytest.Pytester) -> None:

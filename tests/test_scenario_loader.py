@@ -447,3 +447,18 @@ def test_load_scenarios_raises_for_an_invalid_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenarios([tmp_path])
     assert info.value.path == bad
+
+
+@pytest.mark.parametrize("where", ["scenario", "plan"])
+def test_an_empty_property_list_is_an_error_not_a_trial_that_checks_nothing(
+    tmp_path: Path, where: str
+) -> None:
+    """``expect: {properties: []}`` would pass a run that crashed: it is refused at its line."""
+    if where == "scenario":
+        text = VALID_YAML + "expect:\n  properties: []\n"
+    else:
+        text = VALID_YAML.replace("  - name: kill\n", "  - name: kill\n    expect: {properties: []}\n")
+    path = write(tmp_path, "demo.yaml", text)
+    err = error_for(path)
+    assert err.line == line_of(text, "properties: []")
+    assert "properties: empty: a trial that checks no property passes whatever happens" in str(err)

@@ -156,11 +156,13 @@ def test_a_fault_that_never_fires_is_an_error_not_a_pass(runner: TrialRunner) ->
     assert "never fired" in result.reason
 
 
-def test_missing_cassette_is_a_clear_error(runner: TrialRunner, tmp_path: object) -> None:
+def test_missing_cassette_is_an_invalid_trial_naming_the_command_to_record_it(
+    runner: TrialRunner, tmp_path: object
+) -> None:
     result = run_plan(runner, "timeout.yaml", "model-timeout", cassette="cassettes/does-not-exist.yaml")
-    assert result.verdict == "error"
+    assert result.verdict == "invalid"  # exit 2, as `durable-chaos validate` says
     assert "does-not-exist.yaml does not exist" in result.reason
-    assert "--chaos-record" in result.reason
+    assert "`pytest --chaos --chaos-record " in result.reason
 
 
 def test_model_request_missing_from_cassette_is_a_clear_error(runner: TrialRunner) -> None:
@@ -169,9 +171,9 @@ def test_model_request_missing_from_cassette_is_a_clear_error(runner: TrialRunne
     assert "not in cassette" in result.reason
 
 
-def test_unimportable_target_is_a_clear_error(runner: TrialRunner) -> None:
+def test_unimportable_target_is_an_invalid_trial(runner: TrialRunner) -> None:
     result = run_plan(runner, "timeout.yaml", "model-timeout", agent="data_analyst_agent:no_such_agent")
-    assert result.verdict == "error"
+    assert result.verdict == "invalid"
     assert "cannot import 'data_analyst_agent:no_such_agent'" in result.reason
 
 
@@ -321,9 +323,9 @@ def test_structural_equality_is_the_default_and_the_comparator_replaces_it(runne
     )
 
 
-def test_a_comparator_that_cannot_be_imported_is_a_clear_error(runner: TrialRunner) -> None:
+def test_a_comparator_that_cannot_be_imported_is_an_invalid_trial(runner: TrialRunner) -> None:
     result = run_plan(runner, "dated_report.yaml", expect=Expect(comparator="comparators:no_such_function"))
-    assert result.verdict == "error"
+    assert result.verdict == "invalid"
     assert "cannot import comparator 'comparators:no_such_function'" in result.reason
 
 

@@ -46,19 +46,22 @@ def _configure_validate(parser: argparse.ArgumentParser) -> None:
         help="check the files only; do not import the targets to check engines, durability, tools and "
         "selectors against them",
     )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="check as for `pytest --chaos --chaos-record`: a cassette that does not exist yet is fine "
+        "(without it, a cassette to replay must exist)",
+    )
 
 
-def _configuration_problems(scenario: Scenario) -> list[str]:
-    """What importing the scenario's target reveals (see :mod:`durable_chaos.harness.preflight`)."""
+def _configuration_problems(scenario: Scenario, record: bool) -> list[str]:
+    """What a trial would find before it starts, as it finds it (see
+    :func:`durable_chaos.harness.preflight.configuration_problems`), in replay mode."""
     from durable_chaos.harness import preflight
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the target's import-time warnings are not validate's to show
-        try:
-            target = preflight.import_target(scenario)
-        except preflight.TargetImportError as exc:  # a missing engine or extra first: it explains why
-            return [*preflight.problems(scenario, scenario.engines, None), str(exc)]
-        return preflight.problems(scenario, scenario.engines, target)
+        return preflight.configuration_problems(scenario, scenario.engines, record=record)
 
 
 def _describe(scenario: Scenario) -> str:
@@ -76,19 +79,27 @@ def run_validate(args: argparse.Namespace) -> int:
     Every file gets a verdict: one bad file never stops the others. In directories, files with a
     scenario suffix that are not scenario files are listed as skipped, with the reason.
     """
+    from durable_chaos.harness.collection import looks_like_scenario
+
     skipped: list[tuple[Path, str]] = []
     files = discover_scenario_files(args.paths, skipped)
     in_cassettes = [path for path, reason in skipped if reason == CASSETTES_REASON]
+    lookalikes = []  # files meant to be scenarios (a misspelled schema_version): invalid, as under pytest
     for path, reason in skipped:
-        if reason != CASSETTES_REASON:
+        lookalike = looks_like_scenario(path) if reason == "no top-level schema_version" else None
+        if lookalike is not None:
+            lookalikes.append(lookalike)
+        elif reason != CASSETTES_REASON:
             print(f"skip {path} ({reason})")
     if in_cassettes:
         print(f"skip {len(in_cassettes)} file(s) in 'cassettes' directories")
+    for lookalike in lookalikes:
+        print(lookalike, file=sys.stderr)
     if not files:
         joined = ", ".join(str(p) for p in args.paths)
         print(f"error: no scenario files found in: {joined}", file=sys.stderr)
         return EXIT_INVALID
-    failed = 0
+    failed = len(lookalikes)
     for path in files:
         try:
             scenario = load_scenario(path)
@@ -99,15 +110,15 @@ def run_validate(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{path}: internal error while loading: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
-            found = [] if args.no_import else _configuration_problems(scenario)
+            found = [] if args.no_import else _configuration_problems(scenario, args.record)
             if found:
                 failed += 1
                 for problem in found:
-                    print(f"{path}: {problem}", file=sys.stderr)
+                    print(problem, file=sys.stderr)  # path:line: field: message
             else:
                 print(f"ok   {path} ({_describe(scenario)})")
     if failed:
-        print(f"{failed} of {len(files)} scenario file(s) invalid", file=sys.stderr)
+        print(f"{failed} of {len(files) + len(lookalikes)} scenario file(s) invalid", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK
 

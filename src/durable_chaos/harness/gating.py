@@ -189,7 +189,7 @@ def load_config(pyproject_path: Path, cli_overrides: Mapping[str, Any] | None = 
 @dataclass(frozen=True)
 class GateOutcome:
     """The exit code the chaos run earns, why (``messages``, one per problem), and ``notes`` that do
-    not change the exit code (a required property some trial did not check, savings not measurable)."""
+    not change the exit code (a trial skipped, savings not measurable)."""
 
     exit_code: int
     messages: list[str] = field(default_factory=list)
@@ -302,9 +302,10 @@ def evaluate(results: Sequence[TrialResult], config: GateConfig) -> GateOutcome:
                 failures.append(f"FAIL {_where(result)}: required property {name} violated: {verdict.detail}")
     for name, titles in unchecked.items():
         shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
-        notes.append(
-            f"required property {name} was not checked by {len(titles)} trial(s) ({shown}): "
-            "add it to the scenario's expect.properties to gate on it"
+        failures.append(
+            f"GATE required property {name} was not checked by {len(titles)} trial(s) ({shown}), so it is "
+            "not established: add it to the scenario's expect.properties, or stop requiring it "
+            "(--chaos-require, or 'required' in [tool.durable-chaos])"
         )
     if config.min_token_savings is not None:
         saved, naive, counted = savings(results)
@@ -352,22 +353,34 @@ def session_outcome(
     files: int = 0,
     scenario_errors: Sequence[str] = (),
     skipped: Iterable[str] = (),
+    fixture_tests: int = 0,
+    lookalikes: Sequence[str] = (),
+    ignored: Sequence[str] = (),
 ) -> GateOutcome:
     """The one outcome of a ``pytest --chaos`` session, written to every report and returned as the
     process's exit status. Computed once pytest's own status (``pytest_status``) and every result are
     known: ``planned`` are the ids of the trials the session selected, ``received`` those that produced
     a result (under xdist, those whose result reached the controller), ``skipped`` those pytest
-    skipped before they ran (a skip marker: accounted for, noted).
+    skipped before they ran (a skip marker: accounted for, noted); ``fixture_tests`` the tests that use
+    the ``chaos`` fixture, ``lookalikes`` and ``ignored`` what collection found
+    (:func:`collection_outcome`).
 
     - a planned trial without a result is exit status 3 whatever pytest says (``-x`` stopped the
       session, a worker crashed, the process was interrupted): no guarantee is established for it;
     - pytest's failure of a test that is not a trial (an ordinary test, a ``chaos`` fixture test) is 1;
     - pytest's usage error (4), "no test collected" (5) and any other status of its own (``pytest.exit``
       with a return code) stay as pytest says: a session pytest calls unsuccessful is never green;
+    - a session that ran no chaos trial, or collected a file that looks like a misspelled scenario, is
+      never green (:func:`collection_outcome`, exit 2 unless pytest's own 4 or 5 says it first);
     - otherwise the trials' verdicts and the gate decide (:func:`evaluate`); precedence 2 > 3 > 1.
     """
     gate = evaluate(results, config)
     code, messages, notes = gate.exit_code, list(gate.messages), list(gate.notes)
+    collected = collection_outcome(len(set(received)) + fixture_tests, files, lookalikes, ignored)
+    messages = collected.messages + messages
+    notes += collected.notes
+    if pytest_status not in (PYTEST_USAGE, PYTEST_NO_TESTS):
+        code = worst([code, collected.exit_code])
     if scenario_errors:
         code = worst([code, EXIT_INVALID])
         messages = [f"INVALID {error}" for error in scenario_errors] + messages
@@ -415,3 +428,26 @@ def _unfinished(status: int, ran: int, planned: int, missing: Sequence[str], fil
             "guarantee is established for them"
         )
     return None
+
+
+def collection_outcome(
+    trials: int, scenario_files: int, lookalikes: Sequence[str], ignored: Sequence[str]
+) -> GateOutcome:
+    """What a ``--chaos`` session's collection adds to its outcome (combine with :func:`worst`).
+    ``trials``: the trials that ran, plus the tests that use the ``chaos`` fixture.
+
+    - each file that looks like a scenario but was not collected (a misspelled ``schema_version``):
+      exit 2, as an invalid scenario is;
+    - no chaos trial ran and no scenario file was collected: exit 2, nothing was checked (the paths,
+      or the files, are wrong); the session is never green;
+    - scenario files in directories pytest skips: a note each (the user may skip them on purpose).
+
+    (Scenario files collected but no trial selected is exit 3: see :func:`session_outcome`.)"""
+    messages = [f"INVALID {line}" for line in lookalikes]
+    if trials == 0 and scenario_files == 0:
+        messages.append(
+            "no chaos trial ran: pytest collected no scenario file (a YAML or TOML file with a top-level "
+            "schema_version) from the paths given, so nothing was checked and nothing is green"
+        )
+    notes = [f"not collected: {line}" for line in ignored]
+    return GateOutcome(EXIT_INVALID if messages else EXIT_OK, messages, notes)

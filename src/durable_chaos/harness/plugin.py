@@ -53,6 +53,16 @@ SKIPPED_KEY = pytest.StashKey[set[str]]()
 controller, from the workers' reports."""
 CURRENT_TEST_KEY = pytest.StashKey[str]()
 """The node id of the test running now (regression files are named after it)."""
+TIMEOUT_KEY = pytest.StashKey[float]()
+"""``--chaos-timeout``, validated."""
+LOOKALIKES_KEY = pytest.StashKey[list[str]]()
+"""Files pytest offered that look like scenarios but are not (``path:line: why``)."""
+COLLECTED_KEY = pytest.StashKey[set[str]]()
+"""The real paths of the scenario files collected."""
+IGNORED_KEY = pytest.StashKey[list[str]]()
+"""Under ``--chaos``: scenario files below the paths given that pytest never offered."""
+FIXTURE_TESTS_KEY = pytest.StashKey[int]()
+"""Under ``--chaos``: how many selected tests use the ``chaos`` fixture (they run trials too)."""
 CONTROLLER_KEY = pytest.StashKey["Controller"]()
 """Under pytest-xdist, on the controller: the results and counts the workers report."""
 
@@ -116,10 +126,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--chaos-timeout",
         metavar="SECONDS",
-        type=float,
-        default=600.0,
-        help="stop a trial that runs longer than this as an error naming where it was stuck "
-        "(default 600; a scenario's 'timeout' wins)",
+        default="600",
+        help="stop a trial that runs longer than this as an error naming where it was stuck, in-process "
+        "or in workers (default 600, at most 86400; a scenario's 'timeout' wins)",
     )
     for option in command_line_options():  # each engine's own (--chaos-dbos-url, ...)
         group.addoption(option.flag, metavar=option.metavar, default=None, dest=option.dest, help=option.help)
@@ -161,6 +170,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if value:
             os.environ[option.environment] = value  # worker processes read it too
     config.stash[RESULTS_KEY] = []
+    from durable_chaos.harness.options import OptionError, trial_timeout
+
+    try:  # the chaos fixture runs trials without --chaos too
+        config.stash[TIMEOUT_KEY] = trial_timeout(config.getoption("chaos_timeout"))
+    except OptionError as exc:
+        pytest.exit(f"durable-chaos: {exc}", returncode=2)
     if config.getoption("chaos"):
         from durable_chaos.harness import distributed
 
@@ -194,12 +209,41 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[PLANNED_KEY] = [item.nodeid for item in session.items if isinstance(item, TrialItem)]
     if not session.config.getoption("chaos"):
         return
+    session.config.stash[IGNORED_KEY] = ignored_scenario_files(session.config)
+    session.config.stash[FIXTURE_TESTS_KEY] = sum(
+        1 for item in session.items if "chaos" in getattr(item, "fixturenames", ())
+    )
     from durable_chaos.harness.progress import count_points
 
     counts = count_points(session.items)
     for item in session.items:
         if isinstance(item, TrialItem) and item.sweep_group is not None:
             item.sweep_total = counts[item.sweep_group]
+
+
+def ignored_scenario_files(config: pytest.Config) -> list[str]:
+    """Scenario files below the directories named on the command line that pytest did not collect."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    from durable_chaos.harness.collection import not_collected
+
+    base = Path(config.invocation_params.dir)
+    roots = [base / arg.split("::")[0] for arg in config.args]
+    return not_collected(roots, config.stash.get(COLLECTED_KEY, set()), lambda path: shown_path(config, path))
+
+
+def shown_path(config: pytest.Config, path: Path) -> str:
+    """``path`` relative to where pytest was started, when it is below it."""
+    relative = os.path.relpath(path, config.invocation_params.dir)
+    return str(path) if relative.startswith("..") else relative
+
+
+def uncollected_lines(config: pytest.Config) -> list[str]:
+    """Lines naming the files that look like scenarios but were not collected, and (under ``--chaos``)
+    the scenario files pytest skipped."""
+    lookalikes = config.stash.get(LOOKALIKES_KEY, [])
+    ignored = config.stash.get(IGNORED_KEY, [])
+    return [f"durable-chaos: not collected: {line}" for line in [*lookalikes, *ignored]]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -264,10 +308,18 @@ def gate_config(config: pytest.Config) -> GateConfig:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
     if file_path.suffix not in {".yaml", ".yml", ".toml"}:
         return None
-    from durable_chaos.harness.scenario_loader import is_scenario_file
+    from durable_chaos.harness.scenario_loader import scenario_skip_reason
 
-    if file_path.suffix in {".yaml", ".yml", ".toml"} and is_scenario_file(file_path, parent.config.rootpath):
+    reason = scenario_skip_reason(file_path, parent.config.rootpath)
+    if reason is None:
+        parent.config.stash.setdefault(COLLECTED_KEY, set()).add(os.path.realpath(file_path))
         return ScenarioFile.from_parent(parent, path=file_path)
+    if reason == "no top-level schema_version":
+        from durable_chaos.harness.collection import looks_like_scenario
+
+        lookalike = looks_like_scenario(file_path, shown_path(parent.config, file_path))
+        if lookalike is not None:
+            parent.config.stash.setdefault(LOOKALIKES_KEY, []).append(lookalike)
     return None
 
 
@@ -459,12 +511,29 @@ def runner_for(config: pytest.Config) -> TrialRunner:
         config.stash[RUNNER_KEY] = TrialRunner(
             record=config.getoption("chaos_record"),
             keep_artifacts=config.getoption("chaos_keep_artifacts"),
-            timeout=config.getoption("chaos_timeout"),
+            timeout=config.stash[TIMEOUT_KEY],
         )
     return config.stash[RUNNER_KEY]
 
 
+def not_run_line(config: pytest.Config) -> str | None:
+    """Without ``--chaos``: one line saying how many chaos trials were collected and not run, and how
+    to run them (None when there were none)."""
+    planned = config.stash.get(PLANNED_KEY, 0)
+    if config.getoption("chaos") or not planned:
+        return None
+    files = config.stash.get(FILES_KEY, 0)
+    args = " ".join(str(arg) for arg in config.invocation_params.args)
+    return (
+        f"durable-chaos: {planned} chaos trial(s) from {files} scenario file(s) were collected and not run "
+        f"(skipped); run them with: pytest --chaos {args}".rstrip()
+    )
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    for line in [not_run_line(config), *uncollected_lines(config)]:
+        if line is not None:
+            terminalreporter.write_line(line)
     results = config.stash.get(RESULTS_KEY, [])
     outcome = config.stash.get(OUTCOME_KEY, None)
     if config.getoption("chaos_seed") is not None and not results and outcome is None:
@@ -621,6 +690,11 @@ def finish(config: pytest.Config, pytest_status: int) -> GateOutcome:
         files=files,
         scenario_errors=scenario_errors,
         skipped=skipped_trials(config),
+        # Under xdist the controller collects nothing, so it cannot count the tests that use the `chaos`
+        # fixture: it never calls a session without trials not green.
+        fixture_tests=1 if CONTROLLER_KEY in config.stash else config.stash.get(FIXTURE_TESTS_KEY, 0),
+        lookalikes=config.stash.get(LOOKALIKES_KEY, []),
+        ignored=config.stash.get(IGNORED_KEY, []),
     )
     with interrupts_deferred() as deferred:
         outcome = write_reports(config, results, outcome)

@@ -81,7 +81,15 @@ from durable_chaos.harness.pricing import Cost, cost
 from durable_chaos.harness.restarts import TrialRestarts, restart_errors, restart_faults
 from durable_chaos.harness.scenario import Plan, Scenario
 from durable_chaos.harness.trial_spec import TrialSpec
-from durable_chaos.harness.workers import WarmWorkerGone, WorkerFailed, WorkerPool, Zygote, run_process
+from durable_chaos.harness.workers import (
+    DEADLINE_GRACE_SECONDS,
+    WarmWorkerGone,
+    WorkerFailed,
+    WorkerPool,
+    Zygote,
+    kill_group,
+    run_process,
+)
 
 PLACEHOLDER_API_KEY = "sk-durable-chaos-replay"
 ROOT_PREFIX = "durable-chaos-"
@@ -125,14 +133,20 @@ class TrialTimeout(BaseException):
 
 
 @contextmanager
-def deadline(seconds: float | None, history: Path) -> Iterator[None]:
+def deadline(
+    seconds: float | None, history: Path, on_expiry: Callable[[], None] | None = None
+) -> Iterator[None]:
     """Stop the block with :class:`TrialTimeout` after ``seconds``, naming where it was stuck (the code
-    running then and the last unit the history recorded). Only in the main thread (signals)."""
+    running then and the last unit the history recorded); ``on_expiry`` runs first (it stops the
+    trial's worker processes). Only in the main thread (signals)."""
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_alarm(signum: int, frame: Any) -> None:
+        if on_expiry is not None:
+            with contextlib.suppress(Exception):
+                on_expiry()
         where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}" if frame else "?"
         last = ""
         with contextlib.suppress(Exception):
@@ -285,7 +299,11 @@ class TrialRunner:
     ) -> None:
         self.timeout = timeout
         """Seconds a trial may take before it is stopped as an error (``--chaos-timeout``); a
-        scenario's own ``timeout`` wins."""
+        scenario's own ``timeout`` wins. It bounds the whole trial, in-process runs and workers alike."""
+        self.deadline_at: float | None = None
+        """The running trial's deadline (``time.monotonic()``), if it has one."""
+        self.live_workers: set[int] = set()
+        """Process (group) ids of the workers running now."""
         self.record = record
         self.keep_artifacts = keep_artifacts
         remove_stale_roots()
@@ -334,15 +352,36 @@ class TrialRunner:
         """Run one worker job to its end and return its exit code: forked from a warm worker that has
         imported the engine and the scenario's target module when possible (no imports to pay), else as
         a plain subprocess."""
+        timeout = self.worker_timeout()
         zygote = self.zygote(adapter, scenario) if self.warm_workers else None
         if zygote is not None:
             try:
-                return zygote.run(job_path, log_path)
+                return zygote.run(job_path, log_path, timeout, self.live_workers)
             except WarmWorkerGone:  # the job never started: run it as a plain process
                 zygote.close()
+                timeout = self.worker_timeout()  # unless the trial's deadline stopped it
                 if not zygote.ready:  # it could not even import: no warm workers this session
                     self.warm_workers = False
-        return run_process(job_path, log_path)
+        return run_process(job_path, log_path, timeout, self.live_workers)
+
+    def worker_timeout(self) -> float | None:
+        """How long a worker may be waited for: until just past the running trial's deadline (which
+        kills it), or without bound when the trial has none."""
+        if self.deadline_at is None:
+            return None
+        remaining = self.deadline_at - time.monotonic()
+        if remaining <= 0:
+            raise WorkerFailed("the trial's deadline passed before the worker started")
+        return remaining + DEADLINE_GRACE_SECONDS
+
+    def stop_workers(self) -> None:
+        """At the trial's deadline: kill the running workers' process groups, and the warm workers
+        starting one (its imports or its fork), so every wait for a worker ends now."""
+        for pid in list(self.live_workers):
+            kill_group(pid)
+        for zygote in list(self.zygotes.values()):
+            if zygote.busy:
+                kill_group(zygote.process.pid)
 
     def zygote(self, adapter: EngineAdapter, scenario: Scenario | None = None) -> Zygote | None:
         import_path = (scenario.agent or scenario.entry or "") if scenario is not None else ""
@@ -351,6 +390,8 @@ class TrialRunner:
         current = self.zygotes.get(key)
         if current is not None and current.alive():
             return current
+        if current is not None:
+            current.close()  # stopped at a trial's deadline, or died
         if not hasattr(os, "fork"):
             return None
         target = (str(scenario.base_dir), module) if scenario is not None and module else None
@@ -411,13 +452,19 @@ class TrialRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         history = workdir / "history.jsonl"
         try:
-            # Configuration mistakes (engine not installed, agent not durable for it, selectors naming
-            # nothing the agent has) are an invalid trial, found before anything starts.
+            # Configuration mistakes (target not importable, engine not installed, agent not durable for
+            # it, selectors naming nothing the agent has, no cassette to replay) are an invalid trial,
+            # found before anything starts, as `durable-chaos validate` finds them.
             with exits_stopped() as exits:  # the target is imported and may run in this process
-                preflight.check(spec.scenario, spec.engine, load_target(spec.scenario).obj)
+                preflight.check(spec.scenario, spec.engine, record=self.record)
                 self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
-                with deadline(spec.scenario.timeout or self.timeout, history):
-                    result = asyncio.run(self._run(spec, workdir, golden_only))
+                seconds = spec.scenario.timeout or self.timeout
+                self.deadline_at = None if not seconds else time.monotonic() + seconds
+                try:
+                    with deadline(seconds, history, on_expiry=self.stop_workers):
+                        result = asyncio.run(self._run(spec, workdir, golden_only))
+                finally:
+                    self.deadline_at = None
             if exits:  # the engine may have taken the exception for a failed unit and gone on
                 result = TrialResult(spec, "error", exit_reason(exits))
         except TargetMismatch as exc:

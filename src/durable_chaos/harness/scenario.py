@@ -8,6 +8,7 @@ in :mod:`durable_chaos.harness.scenario_loader`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -109,6 +110,16 @@ class Expect(_Strict):
     def _no_repeats(cls, names: list[str]) -> list[str]:
         if len(set(names)) != len(names):
             raise ValueError("property names must not repeat")
+        return names
+
+    @field_validator("properties")
+    @classmethod
+    def _checks_something(cls, names: list[str]) -> list[str]:
+        if not names:
+            raise ValueError(
+                "empty: a trial that checks no property passes whatever happens (even a crash); list the "
+                "properties to check, or leave 'properties' out to check the defaults"
+            )
         return names
 
     @property
@@ -308,6 +319,8 @@ class ScenarioBase(_Strict):
 
     _path: Path | None = PrivateAttr(default=None)
     _base_dir: Path | None = PrivateAttr(default=None)
+    _line_of: Callable[[tuple[int | str, ...]], int] | None = PrivateAttr(default=None)
+    """For a scenario loaded from a file: the line of a field (see ``scenario_loader``)."""
     """For a scenario built in Python (no file): the folder its relative paths resolve against."""
 
     @field_validator("cassette")
@@ -376,6 +389,11 @@ class ScenarioBase(_Strict):
     def path(self) -> Path | None:
         """The file this scenario was loaded from, if any."""
         return self._path
+
+    def line_of(self, loc: tuple[int | str, ...]) -> int | None:
+        """The 1-based line of the field at ``loc`` (``("plans", 0, "faults", 1)``) in the scenario's file,
+        or None when it was not loaded from one."""
+        return self._line_of(loc) if self._line_of is not None else None
 
     @property
     def base_dir(self) -> Path:

@@ -279,6 +279,7 @@ def _load(path: Path) -> Scenario:
     except ValidationError as exc:
         raise ScenarioError(path, issues=[_issue(document, error) for error in exc.errors()]) from None
     scenario._path = path
+    scenario._line_of = document.line_of
     _check_paths(path, document, scenario)
     return scenario
 
@@ -408,6 +409,16 @@ class _Document:
         if self.node is not None:
             return _yaml_line(self.text, self.node, loc)
         return _toml_line(self.text, self.data, loc)
+
+
+def parse_document(path: Path) -> _Document:
+    """Read and parse a YAML or TOML file (no validation); :class:`ScenarioError` when it cannot be."""
+    try:
+        return _parse(path, _read_text(path))
+    except ScenarioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a verdict, never a traceback
+        raise ScenarioError(path, f"cannot parse ({type(exc).__name__}: {_safe_str(exc)})", line=1) from None
 
 
 def _parse(path: Path, text: str) -> _Document:
@@ -712,10 +723,15 @@ def _check_schema_version(path: Path, document: _Document) -> None:
     """Reject files without a supported ``schema_version`` before validating anything else."""
     supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
     if "schema_version" not in document.data:
+        from durable_chaos.harness.collection import near_miss
+
+        misspelled = near_miss(document.data)
+        hint = f" ({misspelled!r} is probably a misspelling of it)" if misspelled else ""
         raise ScenarioError(
             path,
-            f"missing; every scenario file declares its schema version (supported versions: {supported})",
-            line=document.line_of(()),
+            f"missing{hint}; every scenario file declares its schema version "
+            f"(supported versions: {supported})",
+            line=document.line_of((misspelled,) if misspelled else ()),
             field="schema_version",
         )
     version = document.data["schema_version"]

@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from durable_chaos.harness.restarts import TrialRestarts
     from durable_chaos.harness.runner import TrialRunner, TrialSpec
 
-WORKER_TIMEOUT_SECONDS = 300.0
+DEADLINE_GRACE_SECONDS = 5.0
+"""How long a wait for a worker outlasts the trial's deadline. At the deadline the runner kills the
+trial's workers (see ``TrialRunner.stop_workers``), which ends the wait; the grace only bounds a wait
+whose worker survived that. There is no other cap: a trial whose deadline is long may run that long."""
 ABORTED_EXIT_CODE = 3
 """A worker that a harness error aborted (``faults.abort``) wrote its outcome and ended with this code."""
 
@@ -165,8 +168,15 @@ class WorkerPool:
         return code, outcome, data["misses"]
 
 
-def run_process(job_path: Path, log_path: Path) -> int:
-    """Run a worker in its own session; kill its whole group afterwards so nothing is left behind."""
+def past_deadline(timeout: float | None, log_path: Path) -> WorkerFailed:
+    return WorkerFailed(
+        f"the worker was still running {timeout:.0f}s later, past the trial's deadline; log {log_path}"
+    )
+
+
+def run_process(job_path: Path, log_path: Path, timeout: float | None, live: set[int]) -> int:
+    """Run a worker in its own session, waiting at most ``timeout`` seconds (None: until it ends);
+    kill its whole group afterwards so nothing is left behind. ``live`` holds its pid while it runs."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "durable_chaos.harness.worker", str(job_path)],
@@ -174,16 +184,16 @@ def run_process(job_path: Path, log_path: Path) -> int:
             stderr=subprocess.STDOUT,
             preexec_fn=own_session_dying_with_parent,
         )
+        live.add(process.pid)
         try:
-            return process.wait(timeout=WORKER_TIMEOUT_SECONDS)
+            return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             kill_group(process.pid)
             process.wait()
-            raise WorkerFailed(
-                f"worker timed out after {WORKER_TIMEOUT_SECONDS:.0f}s; log {log_path}"
-            ) from None
+            raise past_deadline(timeout, log_path) from None
         finally:
             kill_group(process.pid)
+            live.discard(process.pid)
 
 
 class Zygote:
@@ -202,6 +212,8 @@ class Zygote:
             bufsize=0,  # unbuffered: a read-ahead would hide a second line from select()
         )
         self.log_path = log_path
+        self.busy = False
+        """Whether a job is being started or run on it now (see ``TrialRunner.stop_workers``)."""
         self.ready = False
         """Whether it said ``ready``: awaited at its first job, so its imports overlap other work (the
         engine's infrastructure starting, the golden run)."""
@@ -221,28 +233,44 @@ class Zygote:
             raise WarmWorkerGone(f"the warm worker did not start; see {self.log_path}")
         self.ready = True
 
-    def read_line(self, timeout: float) -> str:
+    def read_line(self, timeout: float | None) -> str:
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         if not ready:
             raise WorkerFailed(f"the warm worker did not answer within {timeout:.0f}s")
         return self.process.stdout.readline().decode().strip()
 
-    def run(self, job_path: Path, log_path: Path) -> int:
+    def run(self, job_path: Path, log_path: Path, timeout: float | None, live: set[int]) -> int:
+        """Fork a child for the job and wait at most ``timeout`` seconds (None: until it ends) for its
+        exit; ``live`` holds the child's pid while it runs."""
+        self.busy = True
+        try:
+            return self._run(job_path, log_path, timeout, live)
+        finally:
+            self.busy = False
+
+    def _run(self, job_path: Path, log_path: Path, timeout: float | None, live: set[int]) -> int:
         assert self.process.stdin is not None
-        self.wait_ready()
-        self.process.stdin.write(f"{job_path}\t{log_path}\n".encode())
-        self.process.stdin.flush()
-        started = self.read_line(30.0).split()
+        self.wait_ready(120.0 if timeout is None else min(120.0, timeout))
+        try:
+            self.process.stdin.write(f"{job_path}\t{log_path}\n".encode())
+            self.process.stdin.flush()
+        except OSError:  # it was stopped (a deadline) or died before the job started
+            raise WarmWorkerGone("the warm worker was gone before the job started") from None
+        started = self.read_line(30.0 if timeout is None else min(30.0, timeout)).split()
         if not started:
             raise WarmWorkerGone("the warm worker closed its pipe before starting the job")
         if len(started) != 2 or started[0] != "started":
             raise WorkerFailed(f"the warm worker answered {started!r}")
         pid = int(started[1])
+        live.add(pid)
         try:
-            finished = self.read_line(WORKER_TIMEOUT_SECONDS).split()
+            finished = self.read_line(timeout).split()
+        except WorkerFailed:
+            raise past_deadline(timeout, log_path) from None
         finally:
             kill_group(pid)
+            live.discard(pid)
         if len(finished) != 3 or finished[0] != "exit":
             raise WorkerFailed(f"the warm worker answered {finished!r}")
         return int(finished[2])
