@@ -354,8 +354,8 @@ def session_outcome(
     scenario_errors: Sequence[str] = (),
     skipped: Iterable[str] = (),
     fixture_tests: int = 0,
-    lookalikes: Sequence[str] = (),
-    ignored: Sequence[str] = (),
+    lookalikes: list[str] | tuple[str, ...] = (),
+    ignored: list[str] | tuple[str, ...] = (),
 ) -> GateOutcome:
     """The one outcome of a ``pytest --chaos`` session, written to every report and returned as the
     process's exit status. Computed once pytest's own status (``pytest_status``) and every result are

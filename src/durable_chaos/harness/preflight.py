@@ -78,17 +78,20 @@ def restart_problems(scenario: Scenario, engine: str) -> list[Problem]:
     return found
 
 
-def extra_problems(scenario: Scenario) -> list[str]:
+def extra_problems(scenario: Scenario) -> list[Problem]:
     """Features of the scenario whose extra is not installed: network faults (``network``), an
     ``explore:`` table (``hypothesis``)."""
-    found = []
-    networked = [plan.name for plan in scenario.plans if any(f.kind == "network" for f in plan.faults)]
+    found: list[tuple[Loc, str | None]] = []
+    networked = [n for n, plan in enumerate(scenario.plans) if any(f.kind == "network" for f in plan.faults)]
     if networked:
-        plans = ("plans " if len(networked) > 1 else "plan ") + ", ".join(repr(name) for name in networked)
-        found.append(extras.problem(f"the network faults of {plans}", "network"))
+        names = [repr(scenario.plans[n].name) for n in networked]
+        plans = ("plans " if len(names) > 1 else "plan ") + ", ".join(names)
+        found.append((("plans", networked[0]), extras.problem(f"the network faults of {plans}", "network")))
     if scenario.explore is not None:
-        found.append(extras.problem("the 'explore' table (Hypothesis makes its plans)", "hypothesis"))
-    return [line for line in found if line is not None]
+        found.append(
+            (("explore",), extras.problem("the 'explore' table (Hypothesis makes its plans)", "hypothesis"))
+        )
+    return [Problem(loc, line) for loc, line in found if line is not None]
 
 
 def _matches(pattern: str, names: Iterable[str]) -> bool:
@@ -234,7 +237,7 @@ def _problems(scenario: Scenario, engines: Iterable[str], target: object | None)
     info = describe(scenario.agent or scenario.entry or "", target)
     model = extras.model_problem(info.model_spec or "")
     if model is not None:
-        found.append(model)
+        found.append(Problem(("agent",) if scenario.agent is not None else (), model))
     found.extend(target_problems(scenario, info))
     return found
 
