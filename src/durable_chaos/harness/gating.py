@@ -376,10 +376,11 @@ def session_outcome(
     """
     gate = evaluate(results, config)
     code, messages, notes = gate.exit_code, list(gate.messages), list(gate.notes)
-    collected = collection_outcome(len(set(received)) + fixture_tests, files, lookalikes, ignored)
+    # Planned trials mean scenario files were collected (their loss is judged below, as exit 3).
+    collected = collection_outcome(len(planned) + fixture_tests, files, lookalikes, ignored)
     messages = collected.messages + messages
     notes += collected.notes
-    if pytest_status not in (PYTEST_USAGE, PYTEST_NO_TESTS):
+    if pytest_status in (PYTEST_OK, PYTEST_FAILED):  # pytest's own other statuses stay as it says
         code = worst([code, collected.exit_code])
     if scenario_errors:
         code = worst([code, EXIT_INVALID])

@@ -519,7 +519,7 @@ def runner_for(config: pytest.Config) -> TrialRunner:
 def not_run_line(config: pytest.Config) -> str | None:
     """Without ``--chaos``: one line saying how many chaos trials were collected and not run, and how
     to run them (None when there were none)."""
-    planned = config.stash.get(PLANNED_KEY, 0)
+    planned = len(config.stash.get(PLANNED_KEY, []))
     if config.getoption("chaos") or not planned:
         return None
     files = config.stash.get(FILES_KEY, 0)
