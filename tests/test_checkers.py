@@ -1210,6 +1210,35 @@ def test_step_identity_compares_paths_modulo_the_engines_durable_sleep_before_a_
     assert stable_cache_keys(other.evidence(engine="restate")).held is False
 
 
+def test_step_identity_pairs_by_position_when_one_run_reports_a_unit_the_other_does_not() -> None:
+    """A recovered DBOS run reports the child workflow it started at step 2 (its identity read back from
+    the journal) where the golden run reported nothing at that step: steps 4.. are still the same steps,
+    compared position by position, not shifted onto each other in order."""
+    golden, faulted = [MODEL, None, None, MODEL, "publish_step", MODEL], [MODEL, "search.run"]
+    faulted += [None, MODEL, "publish_step", MODEL]
+    trial = Trial()
+    for role, root, names in (("golden", "wf-golden", golden), ("faulted", "wf-faulted", faulted)):
+        for step_id, name in enumerate(names, start=1):
+            if name is not None:
+                journaled(trial, role, root, step_id, name)
+    verdict = stable_cache_keys(trial.evidence(engine="dbos"))
+    assert verdict.held is True, verdict.detail
+    assert "4 of them paired" in verdict.detail
+
+    # With an engine reaction as well, the retry's shift applies after it and the gap stays a gap.
+    storm = Trial()
+    dbos_run(storm, "golden", "wf-golden", [MODEL, DOWNLOAD, MODEL])
+    journaled(storm, "faulted", "wf-faulted", 1, MODEL)
+    journaled(storm, "faulted", "wf-faulted", 2, "DBOS.sleep")
+    journaled(storm, "faulted", "wf-faulted", 3, MODEL)
+    journaled(storm, "faulted", "wf-faulted", 5, MODEL)  # step 4 (the download) reported by no one
+    verdict = stable_cache_keys(storm.evidence(engine="dbos"))
+    assert verdict.held is True and "2 of them paired" in verdict.detail, verdict.detail
+    journaled(storm, "faulted", "wf-faulted", 4, MODEL)  # but a real divergence at step 4 is caught
+    verdict = stable_cache_keys(storm.evidence(engine="dbos"))
+    assert verdict.held is False and f"first: 2 of the root run was {DOWNLOAD!r}" in verdict.detail
+
+
 def test_step_identity_does_not_compare_with_golden_after_a_fault_that_changes_the_conversation() -> None:
     trial = Trial()
     dbos_run(trial, "golden", "wf-golden", [MODEL, MODEL])

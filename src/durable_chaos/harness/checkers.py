@@ -436,11 +436,15 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
     reactions = rules.engine_reactions
     golden = paths(identities(evidence.role_events(GOLDEN)), reactions)
     ours = paths(faulted, reactions)
-    pairs = [
-        ((scope, position), was, now)
-        for scope in sorted(set(golden) & set(ours))
-        for (_, was), (position, now) in zip(golden[scope], ours[scope], strict=False)
-    ]
+    pairs = sorted(
+        (
+            ((scope, position), golden[scope][position], now)
+            for scope in set(golden) & set(ours)
+            for position, now in ours[scope].items()
+            if position in golden[scope]
+        ),
+        key=lambda pair: (pair[0][0], _position_order((pair[0][1], ""))),
+    )
     diverged = [pair for pair in pairs if pair[1] != pair[2]]
     if diverged:
         key, was, now = diverged[0]
@@ -451,7 +455,7 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
             f"{rules.divergence_hint()}",
         )
     skipped = sum(1 for obs in faulted.values() if distinct(obs)[0] in reactions) - sum(
-        1 for path in ours.values() for _, name in path if name in reactions
+        1 for path in ours.values() for name in path.values() if name in reactions
     )
     modulo = (
         f" (modulo {skipped} wait(s) the engine inserted before retrying a unit: "
@@ -469,22 +473,31 @@ def _position_order(entry: tuple[Any, str]) -> tuple[int, Any]:
 
 def paths(
     groups: dict[Position, list[dict[str, Any]]], reactions: frozenset[str]
-) -> dict[str, list[tuple[Any, str]]]:
-    """Per scope, a run's path: its units' (position, identity) in position order, modulo the engine's
-    own reactions (:attr:`EngineRules.engine_reactions`): a unit, a reaction, then the same unit again is
-    one unit, retried, kept at the retry's position."""
+) -> dict[str, dict[Any, str]]:
+    """Per scope, a run's path: its units' identities by position, modulo the engine's own reactions
+    (:attr:`EngineRules.engine_reactions`): a unit, a reaction, then the same unit again is one unit,
+    retried, kept at its first position, and every later (numeric) position moves back by the steps the
+    retry took, so it lines up with the run that had no reaction. Without a reaction, positions are the
+    engine's own, unchanged: units are paired only at the same position, and a position one run never
+    reached (a gap, a unit seen in only one run) pairs with nothing."""
     by_scope: dict[str, list[tuple[Any, str]]] = {}
     for (scope, position), observations in groups.items():
         by_scope.setdefault(scope, []).append((position, distinct(observations)[0]))
-    out: dict[str, list[tuple[Any, str]]] = {}
+    out: dict[str, dict[Any, str]] = {}
     for scope, entries in by_scope.items():
-        path: list[tuple[Any, str]] = []
+        path: list[tuple[Any, Any, str]] = []  # (the engine's position, the aligned position, identity)
+        shift = 0
         for position, name in sorted(entries, key=_position_order):
-            if len(path) >= 2 and path[-1][1] in reactions and path[-2][1] == name and name not in reactions:
-                path[-2:] = [(position, name)]
+            numeric = isinstance(position, int) and not isinstance(position, bool)
+            retried = len(path) >= 2 and path[-1][2] in reactions and path[-2][2] == name
+            if retried and name not in reactions:
+                first, aligned, _ = path[-2]
+                if numeric and isinstance(first, int):
+                    shift += position - first
+                path[-2:] = [(position, aligned, name)]
             else:
-                path.append((position, name))
-        out[scope] = path
+                path.append((position, position - shift if numeric else position, name))
+        out[scope] = {aligned: name for _, aligned, name in path}
     return out
 
 
