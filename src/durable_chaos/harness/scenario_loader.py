@@ -288,10 +288,11 @@ def _load(path: Path) -> Scenario:
 def _importable(directory: Path) -> Iterator[None]:
     """Modules next to the scenario file importable while it is validated (``tool_error`` exception
     classes may live there, as the target does)."""
+    from durable_chaos.fixtures.engines.base import make_importable
+
     entry = str(directory.absolute())
     added = entry not in sys.path
-    if added:
-        sys.path.insert(0, entry)
+    make_importable(Path(entry))  # its own modules, not same-named ones of another scenario's folder
     try:
         yield
     finally:
