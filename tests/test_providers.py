@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +106,7 @@ def server() -> Iterator[ScriptedServer]:
 
 def make_model(
     api: str,
-    server: ScriptedServer | None,
+    server: ScriptedServer | BrokenStreams | None,
     *,
     timeout: float = 10.0,
     api_key: str | None = "k",
@@ -335,43 +338,108 @@ def test_price_depends_on_the_provider_id_and_cache() -> None:
 
 # ------------------------------------------------------------------------------------------ (d) stream faults
 
-STREAM_CASES: dict[str, dict[str, tuple[type[Exception], type[Exception]]]] = {
-    "stream_cut": {
-        "openai-chat": (ModelConnectionError, openai.APIConnectionError),
-        "openai-responses": (ModelConnectionError, openai.APIConnectionError),
-        "anthropic": (ModelConnectionError, httpx2.RemoteProtocolError),
-        "gemini": (ModelConnectionError, httpx2.RemoteProtocolError),
-    },
-    "stream_stall": {
-        "openai-chat": (ModelTimeoutError, openai.APITimeoutError),
-        "openai-responses": (ModelTimeoutError, openai.APITimeoutError),
-        "anthropic": (ModelTimeoutError, httpx2.ReadTimeout),
-        "gemini": (ModelTimeoutError, httpx2.ReadTimeout),
-    },
-    "stream_malformed": {
-        "openai-chat": (ModelAPIError, json.JSONDecodeError),
-        "openai-responses": (ModelAPIError, json.JSONDecodeError),
-        "anthropic": (ModelAPIError, json.JSONDecodeError),
-        "gemini": (ModelAPIError, genai_errors.UnknownApiResponseError),
-    },
+
+class BrokenStreams:
+    """A real server whose streams really break: it forwards each request to the scripted server, sends
+    the first ``after_events`` events of the reply, then closes the connection mid-body (``stream_cut``)
+    or goes silent (``stream_stall``). What an SDK raises here is its real error for that situation."""
+
+    def __init__(self, upstream: ScriptedServer, kind: str, after_events: int) -> None:
+        self.upstream, self.kind, self.after_events = upstream, kind, after_events
+        self.closing = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                skip = {"host", "content-length", "accept-encoding", "connection"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                forwarded = urllib.request.Request(outer.upstream.url + self.path, body, headers)
+                with urllib.request.urlopen(forwarded, timeout=10) as reply:
+                    events = providers.split_events(reply.read())
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                sent = b"".join(events[: outer.after_events])
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(sent), sent))
+                self.wfile.flush()
+                if outer.kind == "stream_stall":
+                    outer.closing.wait(30)
+                self.close_connection = True  # the body's last chunk never comes
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.base_url = f"{self.url}/v1"
+
+    def __enter__(self) -> BrokenStreams:
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.closing.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def real_error(
+    api: str, kind: str, server: ScriptedServer
+) -> tuple[type[BaseException], type[BaseException]]:
+    """The error pydantic-ai raises, and its cause (the SDK's error), when a stream really breaks."""
+    with BrokenStreams(server, kind, after_events=2) as broken, pytest.raises(Exception) as excinfo:
+        run(weather_agent(make_model(api, broken, timeout=0.2), []), stream=True)
+    assert excinfo.value.__cause__ is not None
+    return type(excinfo.value), type(excinfo.value.__cause__)
+
+
+STREAM_ERRORS: dict[str, type[Exception]] = {
+    "stream_cut": ModelConnectionError,
+    "stream_stall": ModelTimeoutError,
 }
 
 
-@pytest.mark.parametrize("kind", list(STREAM_CASES))
+@pytest.mark.parametrize("kind", list(STREAM_ERRORS))
 @pytest.mark.parametrize("api", APIS)
 def test_stream_fault_is_the_sdks_real_error(api: str, kind: str, server: ScriptedServer) -> None:
-    fault: dict[str, Any] = {
-        "kind": kind,
-        **({"event": 2} if kind == "stream_malformed" else {"after_events": 2}),
-    }
+    """An injected cut or stall surfaces exactly as a real one does with the installed SDK (anthropic
+    >= 2.17 wraps the transport's error in its own ``APIConnectionError`` / ``APITimeoutError``, older
+    releases let httpx's error through)."""
+    real = real_error(api, kind, server)
+    assert real[0] is STREAM_ERRORS[kind]
+    fault: dict[str, Any] = {"kind": kind, "after_events": 2}
     if kind == "stream_stall":
         fault["seconds"] = 30
-    pydantic_error, cause = STREAM_CASES[kind][api]
-    with injected(fault) as recorder, pytest.raises(pydantic_error) as excinfo:
+    with injected(fault) as recorder, pytest.raises(Exception) as excinfo:
         run(weather_agent(make_model(api, server, timeout=0.2), []), stream=True)
-    assert isinstance(excinfo.value.__cause__, cause)
+    assert (type(excinfo.value), type(excinfo.value.__cause__)) == real
     assert recorder.fired() == [kind]
     assert [e.get("stream_fault") for e in recorder.events if e["event"] == "fail"] == [kind]
+
+
+MALFORMED_CAUSE: dict[str, type[Exception]] = {
+    "openai-chat": json.JSONDecodeError,
+    "openai-responses": json.JSONDecodeError,
+    "anthropic": json.JSONDecodeError,
+    "gemini": genai_errors.UnknownApiResponseError,
+}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_malformed_stream_event_is_the_sdks_real_error(api: str, server: ScriptedServer) -> None:
+    with (
+        injected({"kind": "stream_malformed", "event": 2}) as recorder,
+        pytest.raises(ModelAPIError) as excinfo,
+    ):
+        run(weather_agent(make_model(api, server, timeout=0.2), []), stream=True)
+    assert isinstance(excinfo.value.__cause__, MALFORMED_CAUSE[api])
+    assert recorder.fired() == ["stream_malformed"]
+    assert [e.get("stream_fault") for e in recorder.events if e["event"] == "fail"] == ["stream_malformed"]
 
 
 def test_stream_faults_are_selected_only_for_streaming_requests() -> None:

@@ -4,7 +4,9 @@ one with the fault acting at its chosen event.
 The transport injector (``http.py``) wraps :func:`faulty_events` in its client library's byte stream and
 supplies that library's own errors, so a cut stream is the library's ``RemoteProtocolError`` (what a peer
 closing mid-body raises) and a stall past the read timeout its ``ReadTimeout``: exactly what each
-provider SDK sees when it happens for real.
+provider SDK sees when it happens for real, and turns into its own error as it does then (openai and
+anthropic >= 2.17 into their ``APIConnectionError`` / ``APITimeoutError``; tests/test_providers.py
+compares each with a really broken stream).
 """
 
 from __future__ import annotations
