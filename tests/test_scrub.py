@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -462,12 +463,17 @@ ADVERSARIAL = [  # each took seconds to minutes with the old backtracking patter
 ]
 
 
+# The targets hold for untraced code; a tracer (coverage.py, as the README's test command runs the suite)
+# makes every Python line several times slower, so under one the budget grows by that factor.
+TRACED = 4.0 if sys.gettrace() is not None else 1.0
+
+
 def test_scrubbing_is_linear() -> None:
     for text in ADVERSARIAL:
         started = time.process_time()
         scrub_text(text)
         strip_controls(text)
-        assert time.process_time() - started < 0.2, text[:20]
+        assert time.process_time() - started < 0.2 * TRACED, text[:20]
     line = (
         "Traceback: ConnectionError: postgresql://chaos:pw@db/app password=hunter2 "
         '{"api_key": "k", "max_tokens": 5} Authorization: Bearer sk-abcdefghijklmnopqrstu x-functions-key=f\n'
@@ -475,7 +481,7 @@ def test_scrubbing_is_linear() -> None:
     message = (line * (1_000_000 // len(line) + 1))[:1_000_000]
     started = time.process_time()
     scrubbed = scrub_text(message)
-    assert time.process_time() - started < 1.0
+    assert time.process_time() - started < 1.0 * TRACED
     assert "hunter2" not in scrubbed and "sk-abcdefghijklmnopqrstu" not in scrubbed
 
 
@@ -513,7 +519,7 @@ def test_a_one_megabyte_message_is_scrubbed_and_reported_in_under_a_second(tmp_p
     for name, write in (("r.json", write_json), ("r.md", write_markdown), ("r.html", write_html)):
         started = time.process_time()
         write(tmp_path / name, [result], gate)
-        assert time.process_time() - started < 1.0, name
+        assert time.process_time() - started < 1.0 * TRACED, name
         text = (tmp_path / name).read_text().replace("&#8203;", "").replace("\\*", "*")  # as rendered
         assert "PLANTED" not in text and "chaos:***@db/app" in text, name
     assert "PLANTED" not in "\n".join(terminal_lines([result]))
