@@ -579,7 +579,7 @@ def test_split_events_keeps_separators() -> None:
 FAKE_KEYS = {
     "OPENAI_API_KEY": "sk-" + "proj-durableChaosFakeKey0123456789abcdefABCDEF",  # fake, split
     "ANTHROPIC_API_KEY": "sk-" + "ant-api03-durableChaosFakeKey0123456789abcdef-AAAA",  # fake
-    "GOOGLE_API_KEY": "AIzaSyDurableChaosFakeKey0123456789abcd",
+    "GOOGLE_API_KEY": "AIza" + "SyDurableChaosFakeKey0123456789abcd",
 }
 PROVIDER_HOST = {
     "openai-chat": "api.openai.com",

