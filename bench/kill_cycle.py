@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = {

@@ -51,15 +51,15 @@ TARGET_RATIO = 1.10
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from durable_chaos.faults.plan import ArmedPlan  # noqa: E402
-from durable_chaos.fixtures.cassettes import cassette_traffic  # noqa: E402
-from durable_chaos.fixtures.engines import Target  # noqa: E402
-from durable_chaos.fixtures.engines.prefect.adapter import PrefectAdapter  # noqa: E402
-from durable_chaos.fixtures.ledger import Ledger  # noqa: E402
-from durable_chaos.harness.evidence import GOLDEN  # noqa: E402
-from durable_chaos.harness.history import History, TrialObserver  # noqa: E402
-from durable_chaos.harness.runner import TrialRunner, load_target, run_role  # noqa: E402
-from durable_chaos.harness.scenario import Scenario  # noqa: E402
-from durable_chaos.harness.scenario_loader import load_scenario  # noqa: E402
+from durable_chaos.infra.cassettes import cassette_traffic  # noqa: E402
+from durable_chaos.infra.engines import Target  # noqa: E402
+from durable_chaos.infra.engines.prefect.adapter import PrefectAdapter  # noqa: E402
+from durable_chaos.infra.ledger import Ledger  # noqa: E402
+from durable_chaos.judge.evidence import GOLDEN  # noqa: E402
+from durable_chaos.run.history import History, TrialObserver  # noqa: E402
+from durable_chaos.run.runner import TrialRunner, load_target, run_role  # noqa: E402
+from durable_chaos.scenario.model import Scenario  # noqa: E402
+from durable_chaos.scenario.read import load_scenario  # noqa: E402
 
 
 class Bench:

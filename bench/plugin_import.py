@@ -15,7 +15,7 @@ import sys
 import time
 
 ALONE = "import pytest"
-WITH_PLUGIN = "import pytest, durable_chaos.harness.plugin"
+WITH_PLUGIN = "import pytest, durable_chaos.pytest_plugin.plugin"
 HEAVY = ("pydantic_ai", "vcr", "httpx2", "prefect", "dbos", "temporalio")
 
 
@@ -32,7 +32,9 @@ def main() -> None:
     for _ in range(rounds):
         alone.append(timed(ALONE))
         plugin.append(timed(WITH_PLUGIN))
-    check = "import sys, pytest, durable_chaos.harness.plugin; print([m for m in %r if m in sys.modules])"
+    check = (
+        "import sys, pytest, durable_chaos.pytest_plugin.plugin; print([m for m in %r if m in sys.modules])"
+    )
     heavy = subprocess.run([sys.executable, "-c", check % (HEAVY,)], capture_output=True, text=True).stdout
     a, p = statistics.median(alone), statistics.median(plugin)
     print(f"import pytest alone:        {a * 1000:7.1f} ms (median of {rounds})")

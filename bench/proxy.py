@@ -45,8 +45,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient  # noqa: E402
-from durable_chaos.fixtures.toxiproxy.embedded import ToxiproxyProcess  # noqa: E402
+from durable_chaos.infra.toxiproxy.client import ToxiproxyClient  # noqa: E402
+from durable_chaos.infra.toxiproxy.embedded import ToxiproxyProcess  # noqa: E402
 
 TARGET = 1.3
 BIG = 1_000_000

@@ -40,7 +40,7 @@ for extra in "${extras[@]}"; do
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --no-compile "$wheel[$extra]"  # no byte-compiling: less CPU
   if [ "$extra" = restate ]; then
-    "$venv/bin/python" -m durable_chaos.fixtures.engines.restate.install --quiet
+    "$venv/bin/python" -m durable_chaos.infra.engines.restate.install --quiet
   fi
   # Run on a copy of the examples outside the checkout: nothing of src/ can be imported by accident.
   mkdir "$work/run-$extra" && cp -r "$repo/scenarios" "$work/run-$extra/"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.runner import TrialRunner
+from durable_chaos.run.runner import TrialRunner
 
 pytest_plugins = ["pytester"]
 

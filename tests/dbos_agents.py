@@ -19,7 +19,7 @@ from pydantic_ai.durable_exec.dbos import DBOSAgent, DBOSDurability
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from durable_chaos.fixtures.engines.dbos.adapter import DBOSAdapter
+from durable_chaos.infra.engines.dbos.adapter import DBOSAdapter
 
 SYSTEM_PROMPT = "You are a weather bot"
 

@@ -17,9 +17,9 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from durable_chaos.fixtures.engines.base import RunRequest, Target, import_object  # noqa: E402
-from durable_chaos.fixtures.engines.dbos import adapter as dbos_engine  # noqa: E402
-from durable_chaos.fixtures.engines.dbos.adapter import DBOSAdapter  # noqa: E402
+from durable_chaos.infra.engines.base import RunRequest, Target, import_object  # noqa: E402
+from durable_chaos.infra.engines.dbos import adapter as dbos_engine  # noqa: E402
+from durable_chaos.infra.engines.dbos.adapter import DBOSAdapter  # noqa: E402
 
 
 class Recorder:

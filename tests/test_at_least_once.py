@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

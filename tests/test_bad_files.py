@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.cli import main
-from durable_chaos.harness.scenario_loader import (
+from durable_chaos.cli import main
+from durable_chaos.scenario.read import (
     MAX_FILE_BYTES,
     ScenarioError,
     discover_scenario_files,

@@ -17,8 +17,8 @@ import openai
 import pytest
 import yaml
 
-from durable_chaos.fixtures.cassettes import CassetteError, cassette_traffic, load
-from durable_chaos.fixtures.scripted_server import ScriptedServer
+from durable_chaos.infra.cassettes import CassetteError, cassette_traffic, load
+from durable_chaos.infra.model_server import ScriptedServer
 
 SCRIPT = {"conversations": [{"match": "", "turns": [{"text": "Hello!"}]}]}
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import openai
 
-from durable_chaos.fixtures.cassettes import cassette_traffic
-from durable_chaos.fixtures.scripted_server import ScriptedServer
+from durable_chaos.infra.cassettes import cassette_traffic
+from durable_chaos.infra.model_server import ScriptedServer
 
 cassette, prompt, ready, other, saving = sys.argv[1:6]
 if saving != "-":  # stop inside the save, just before the rename, for the parent's SIGKILL

@@ -12,11 +12,11 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from durable_chaos.fixtures.engines import engine_spec
-from durable_chaos.fixtures.engines.base import RunOutcome
-from durable_chaos.fixtures.engines.dbos.adapter import relative_workflow
-from durable_chaos.harness.accounting import checkpoint_times, model_calls, restart_losses, token_use
-from durable_chaos.harness.checkers import (
+from durable_chaos.infra.engines import engine_spec
+from durable_chaos.infra.engines.base import RunOutcome
+from durable_chaos.infra.engines.dbos.adapter import relative_workflow
+from durable_chaos.judge.accounting import checkpoint_times, model_calls, restart_losses, token_use
+from durable_chaos.judge.checkers import (
     CHECKERS,
     Verdict,
     bounded_retries,
@@ -33,8 +33,8 @@ from durable_chaos.harness.checkers import (
     stable_cache_keys,
     tools_exactly_once,
 )
-from durable_chaos.harness.evidence import Evidence, VariantRuns, is_faulted
-from durable_chaos.harness.scenario import DEFAULT_PROPERTIES, Expect, PropertyName, Scenario
+from durable_chaos.judge.evidence import Evidence, VariantRuns, is_faulted
+from durable_chaos.scenario.model import DEFAULT_PROPERTIES, Expect, PropertyName, Scenario
 
 # ------------------------------------------------------------------------------------------------ builder
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.cli import COMMANDS, main
+from durable_chaos.cli import COMMANDS, main
 
 VALID = """\
 schema_version: 1

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
-from durable_chaos.harness.sweep import sweep_specs
+from durable_chaos.explore.sweep import sweep_specs
+from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "correct_agents"
@@ -90,7 +90,7 @@ def test_hypothesis_finds_no_failing_schedule_in_retry_after_storms_on_dbos(
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from durable_chaos.harness.python_api import Chaos
+    from durable_chaos.python_api import Chaos
 
     chaos = Chaos(runner=lambda: runner, seed=1, regressions=tmp_path / "regressions")
     scenario = chaos.scenario(scenario_file("dbos", tmp_path / "scenario"))

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from durable_chaos.fixtures.engines.base import EngineUnavailable
-from durable_chaos.fixtures.engines.dbos.adapter import (
+from durable_chaos.infra.engines.base import EngineUnavailable
+from durable_chaos.infra.engines.dbos.adapter import (
     ENV_DATABASE_URL,
     ENV_SYSTEM_DATABASE_URL,
     DBOSAdapter,
     journal,
     trial_database_name,
 )
-from durable_chaos.fixtures.scripted_server import ScriptedServer
+from durable_chaos.infra.model_server import ScriptedServer
 
 pytest.importorskip("dbos")
 pytest.importorskip("pydantic_ai.durable_exec.dbos")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.fixtures.engines import EngineUnavailable, adapter_for
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.infra.engines import EngineUnavailable, adapter_for
+from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 pytest.importorskip("dbos")
 pytest.importorskip("pydantic_ai.durable_exec.dbos")

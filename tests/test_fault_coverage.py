@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.harness.fault_coverage import (
+from durable_chaos.explore.coverage import (
     coverage_lines,
     coverage_rows,
     coverage_table,
@@ -14,10 +14,10 @@ from durable_chaos.harness.fault_coverage import (
     plan_coverage,
     universe,
 )
-from durable_chaos.harness.scenario import Plan
-from durable_chaos.harness.scenario_loader import load_scenario
-from durable_chaos.harness.sweep import CrashPoint, Unit
-from durable_chaos.harness.trial_spec import TrialSpec
+from durable_chaos.explore.sweep import CrashPoint, Unit
+from durable_chaos.scenario.model import Plan
+from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 

@@ -34,7 +34,7 @@ from durable_chaos.faults.model import (
 )
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitRef, UnitTracker, fingerprint
-from durable_chaos.fixtures.ledger import Ledger, tokens
+from durable_chaos.infra.ledger import Ledger, tokens
 
 FAULT = TypeAdapter(Fault)
 

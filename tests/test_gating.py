@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.accounting import ModelCalls, Tokens
-from durable_chaos.harness.checkers import Verdict
-from durable_chaos.harness.gating import (
+from durable_chaos.judge.accounting import ModelCalls, Tokens
+from durable_chaos.judge.checkers import Verdict
+from durable_chaos.judge.pricing import Cost
+from durable_chaos.report.gate import (
     GateConfig,
     GateConfigError,
     evaluate,
@@ -17,9 +18,8 @@ from durable_chaos.harness.gating import (
     session_outcome,
     worst,
 )
-from durable_chaos.harness.pricing import Cost
-from durable_chaos.harness.runner import TrialResult, TrialSpec
-from durable_chaos.harness.scenario import Scenario
+from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.scenario.model import Scenario
 
 ALL = ["completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"]
 CACHE_DETAIL = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from durable_chaos.harness.runner import TrialResult, TrialRunner
-from durable_chaos.harness.scenario_loader import load_scenario
-from durable_chaos.harness.trial_spec import TrialSpec
+from durable_chaos.run.runner import TrialResult, TrialRunner
+from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 

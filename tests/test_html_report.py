@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.checkers import Verdict
-from durable_chaos.harness.html_report import render_html, timeline, write_html
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.judge.checkers import Verdict
+from durable_chaos.report.html import render_html, timeline, write_html
+from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -21,12 +21,12 @@ import yaml
 from hypothesis import HealthCheck, Phase, find, given, seed, settings
 
 from durable_chaos import strategies
-from durable_chaos.harness.cli import main as cli_main
-from durable_chaos.harness.python_api import Chaos, ChaosError
-from durable_chaos.harness.regressions import write_regression
-from durable_chaos.harness.scenario import Plan
-from durable_chaos.harness.scenario_loader import load_scenario
-from durable_chaos.harness.sweep import Unit
+from durable_chaos.cli import main as cli_main
+from durable_chaos.explore.regressions import write_regression
+from durable_chaos.explore.sweep import Unit
+from durable_chaos.python_api import Chaos, ChaosError
+from durable_chaos.scenario.model import Plan
+from durable_chaos.scenario.read import load_scenario
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "scenarios" / "data_analyst"
@@ -124,7 +124,7 @@ SEEDED_TEST = """
 import json
 from hypothesis import given, settings
 from durable_chaos import strategies
-from durable_chaos.harness.sweep import Unit
+from durable_chaos.explore.sweep import Unit
 
 UNITS = [Unit("model_request", "gpt-4o", 1), Unit("tool_call", "load_dataset", 1)]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.fixtures.scripted_server import Script
-from durable_chaos.harness.cli import main
-from durable_chaos.harness.scaffold import guess_side_effecting, placeholder
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.cli import main
+from durable_chaos.infra.model_server import Script
+from durable_chaos.scaffold import guess_side_effecting, placeholder
+from durable_chaos.scenario.read import load_scenario
 
 AGENT = Path(__file__).resolve().parent / "own_agent" / "triage_agents.py"
 
@@ -92,7 +92,7 @@ def test_placeholders_validate_against_their_schema() -> None:
 
 
 def test_side_effecting_guess_reads_the_tool_names() -> None:
-    from durable_chaos.fixtures.introspect import ToolInfo
+    from durable_chaos.infra.introspect import ToolInfo
 
     tools = tuple(ToolInfo(name, "t") for name in ["lookup_customer", "send_refund", "save_report", "resend"])
     assert guess_side_effecting(tools) == ("send_refund", "save_report")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from durable_chaos.harness.accounting import ModelCalls, Tokens
-from durable_chaos.harness.checkers import Verdict
-from durable_chaos.harness.gating import GateConfig, evaluate
-from durable_chaos.harness.markdown_report import escape_cell, render_markdown, write_markdown
-from durable_chaos.harness.pricing import Cost
-from durable_chaos.harness.runner import TrialResult, TrialSpec
-from durable_chaos.harness.scenario import Scenario
+from durable_chaos.judge.accounting import ModelCalls, Tokens
+from durable_chaos.judge.checkers import Verdict
+from durable_chaos.judge.pricing import Cost
+from durable_chaos.report.gate import GateConfig, evaluate
+from durable_chaos.report.markdown import escape_cell, render_markdown, write_markdown
+from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.scenario.model import Scenario
 
 PROPERTIES = ["completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"]
 DETAIL = (

@@ -176,7 +176,7 @@ def test_an_agent_without_mcp_servers_never_imports_the_mcp_clients() -> None:
 
     code = (
         "import sys\n"
-        "import durable_chaos.harness.runner\n"
+        "import durable_chaos.run.runner\n"
         "from durable_chaos.faults.injectors.mcp import MCP_CLIENT_MODULES, mcp_faults\n"
         "with mcp_faults():\n"
         "    pass\n"

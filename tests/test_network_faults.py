@@ -17,13 +17,13 @@ from durable_chaos.faults.context import Injection
 from durable_chaos.faults.model import Fault, NetworkFault
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
-from durable_chaos.fixtures.engines.base import RunOutcome
-from durable_chaos.harness.checkers import completes
-from durable_chaos.harness.evidence import Evidence
-from durable_chaos.harness.network import EchoServer, NetworkSession, needs_worker, relay
-from durable_chaos.harness.network_effects import network_effects
-from durable_chaos.harness.runner import TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.infra.engines.base import RunOutcome
+from durable_chaos.judge.checkers import completes
+from durable_chaos.judge.evidence import Evidence
+from durable_chaos.judge.network_effects import network_effects
+from durable_chaos.run.network import EchoServer, NetworkSession, needs_worker, relay
+from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 NETWORK = Path(__file__).resolve().parent.parent / "scenarios" / "network"
 FAULT = TypeAdapter(Fault)
@@ -264,8 +264,8 @@ def test_postgres_connection_reset_while_dbos_checkpoints(
 
 
 def test_a_skipped_trial_is_a_note_not_a_failure() -> None:
-    from durable_chaos.harness.gating import GateConfig, evaluate
-    from durable_chaos.harness.runner import TrialResult
+    from durable_chaos.report.gate import GateConfig, evaluate
+    from durable_chaos.run.runner import TrialResult
 
     scenario = load_scenario(NETWORK / "dbos_postgres.yaml")
     spec = TrialSpec(scenario, "dbos", scenario.plans[0])

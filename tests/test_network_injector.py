@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from durable_chaos.faults.injectors.network import ToxicSpec, apply_toxic, remove_toxic, toxic
-from durable_chaos.fixtures.toxiproxy.client import ToxiproxyClient, ToxiproxyNotFound
-from durable_chaos.fixtures.toxiproxy.embedded import ToxiproxyProcess
+from durable_chaos.infra.toxiproxy.client import ToxiproxyClient, ToxiproxyNotFound
+from durable_chaos.infra.toxiproxy.embedded import ToxiproxyProcess
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,7 @@ def test_the_plugin_cli_and_harness_import_and_validate_without_any_optional_lib
     done = run_python(
         f"""
         import contextlib, io, json
-        import durable_chaos.harness.plugin, durable_chaos.harness.runner, durable_chaos.harness.cli as cli
+        import durable_chaos.pytest_plugin.plugin, durable_chaos.run.runner, durable_chaos.cli as cli
 
         def run(*argv):
             out, err = io.StringIO(), io.StringIO()

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.accounting import ModelCalls, Tokens
-from durable_chaos.harness.checkers import Verdict
-from durable_chaos.harness.pricing import Cost
-from durable_chaos.harness.report import terminal_lines
-from durable_chaos.harness.runner import TrialResult, TrialSpec
-from durable_chaos.harness.scenario import Scenario
+from durable_chaos.judge.accounting import ModelCalls, Tokens
+from durable_chaos.judge.checkers import Verdict
+from durable_chaos.judge.pricing import Cost
+from durable_chaos.report.terminal import terminal_lines
+from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.scenario.model import Scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -399,7 +399,7 @@ def test_a_trial_past_its_deadline_is_an_error_naming_where_it_was_stuck(project
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "0", "soon", "86401", ""])
 def test_a_chaos_timeout_that_is_no_positive_finite_number_of_seconds_is_refused(value: str) -> None:
-    from durable_chaos.harness.options import OptionError, trial_timeout
+    from durable_chaos.pytest_plugin.options import OptionError, trial_timeout
 
     with pytest.raises(OptionError, match=f"--chaos-timeout: .*{value!r}"):
         trial_timeout(value)

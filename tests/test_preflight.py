@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.fixtures.engines.base import import_object
-from durable_chaos.fixtures.introspect import describe
-from durable_chaos.harness import preflight
-from durable_chaos.harness.cli import main
-from durable_chaos.harness.runner import TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.cli import main
+from durable_chaos.infra.engines.base import import_object
+from durable_chaos.infra.introspect import describe
+from durable_chaos.run import preflight
+from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 AGENTS = Path(__file__).resolve().parent / "own_agent"
 

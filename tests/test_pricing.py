@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable_chaos.fixtures.engines.base import RunOutcome
-from durable_chaos.harness.evidence import Evidence
-from durable_chaos.harness.pricing import cost, unit_price
+from durable_chaos.infra.engines.base import RunOutcome
+from durable_chaos.judge.evidence import Evidence
+from durable_chaos.judge.pricing import cost, unit_price
 
 
 def entry(role: str, t: float, model: str, inp: int, out: int) -> dict[str, Any]:

@@ -53,8 +53,8 @@ from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.model import Fault
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
-from durable_chaos.fixtures.cassettes import cassette_traffic
-from durable_chaos.fixtures.scripted_server import (
+from durable_chaos.infra.cassettes import cassette_traffic
+from durable_chaos.infra.model_server import (
     Reply,
     Script,
     ScriptedServer,
@@ -70,7 +70,7 @@ from durable_chaos.fixtures.scripted_server import (
     render_named_sse,
     render_sse,
 )
-from durable_chaos.harness.pricing import entry_price, unit_price
+from durable_chaos.judge.pricing import entry_price, unit_price
 
 APIS = ("openai-chat", "openai-responses", "anthropic", "gemini")
 MODEL = {

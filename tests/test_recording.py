@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from durable_chaos.harness.runner import TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 

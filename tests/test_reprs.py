@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from hypothesis.vendor.pretty import pretty
 
-from durable_chaos.harness.python_api import Chaos, ChaosOutcome
-from durable_chaos.harness.runner import TrialResult, TrialSpec
-from durable_chaos.harness.scenario import Scenario
+from durable_chaos.python_api import Chaos, ChaosOutcome
+from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.scenario.model import Scenario
 
 
 def big_result() -> TrialResult:

@@ -24,17 +24,17 @@ from durable_chaos.faults.context import Injection
 from durable_chaos.faults.model import Fault, RestartFault
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
-from durable_chaos.fixtures.engines.base import RunOutcome
-from durable_chaos.fixtures.engines.dbos.postgres import PostgresServer, find_bin_dir
-from durable_chaos.harness.accounting import restart_losses
-from durable_chaos.harness.checkers import completes
-from durable_chaos.harness.evidence import Evidence
-from durable_chaos.harness.history import History
-from durable_chaos.harness.preflight import problems
-from durable_chaos.harness.restart_effects import restart_effects
-from durable_chaos.harness.restarts import RestartClient, TrialRestarts, restart_errors
-from durable_chaos.harness.runner import TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import ScenarioError, load_scenario
+from durable_chaos.infra.engines.base import RunOutcome
+from durable_chaos.infra.engines.dbos.postgres import PostgresServer, find_bin_dir
+from durable_chaos.judge.accounting import restart_losses
+from durable_chaos.judge.checkers import completes
+from durable_chaos.judge.evidence import Evidence
+from durable_chaos.judge.restart_effects import restart_effects
+from durable_chaos.run.history import History
+from durable_chaos.run.preflight import problems
+from durable_chaos.run.restarts import RestartClient, TrialRestarts, restart_errors
+from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.scenario.read import ScenarioError, load_scenario
 
 NETWORK = Path(__file__).resolve().parent.parent / "scenarios" / "network"
 FAULT = TypeAdapter(Fault)
@@ -195,7 +195,7 @@ def test_another_process_without_the_secret_cannot_stop_a_server(tmp_path: Path)
 
 
 def test_a_silent_connection_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("durable_chaos.harness.restarts.READ_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr("durable_chaos.run.restarts.READ_TIMEOUT_SECONDS", 0.2)
     restarts = TrialRestarts({"database": RecordingService()}, History(tmp_path / "history.jsonl"))
     try:
         host, port = restarts.environment()["DURABLE_CHAOS_RESTART"].rsplit(":", 1)
@@ -541,7 +541,7 @@ def test_restate_server_down_past_the_recovery_timeout_strands_the_invocation(ru
 
 
 def test_a_users_temporal_server_is_not_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from durable_chaos.fixtures.engines.temporal.server import DevServer
+    from durable_chaos.infra.engines.temporal.server import DevServer
 
     with DevServer(tmp_path / "theirs") as theirs:
         monkeypatch.setenv("TEMPORAL_ADDRESS", theirs.address)
@@ -560,7 +560,7 @@ def test_a_users_temporal_server_is_not_restarted(tmp_path: Path, monkeypatch: p
 
 
 def test_a_users_restate_server_is_not_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from durable_chaos.fixtures.engines.restate.server import EmbeddedServer
+    from durable_chaos.infra.engines.restate.server import EmbeddedServer
 
     theirs = EmbeddedServer(tmp_path / "theirs")
     endpoints = theirs.start()
@@ -583,10 +583,10 @@ def test_a_users_restate_server_is_not_restarted(tmp_path: Path, monkeypatch: py
 def test_engine_servers_restart_in_place_keeping_their_state(tmp_path: Path) -> None:
     """Crash and launch again from a thread that ends at once (as a restart timer does): same address,
     same data, and the server outlives that thread."""
-    from durable_chaos.fixtures.engines.restate.server import EmbeddedServer
-    from durable_chaos.fixtures.engines.restate.server import engine_api_service as restate_api
-    from durable_chaos.fixtures.engines.temporal.server import DevServer, port_open
-    from durable_chaos.fixtures.engines.temporal.server import engine_api_service as temporal_api
+    from durable_chaos.infra.engines.restate.server import EmbeddedServer
+    from durable_chaos.infra.engines.restate.server import engine_api_service as restate_api
+    from durable_chaos.infra.engines.temporal.server import DevServer, port_open
+    from durable_chaos.infra.engines.temporal.server import engine_api_service as temporal_api
 
     temporal = DevServer(tmp_path / "temporal")
     restate = EmbeddedServer(tmp_path / "restate")
@@ -620,8 +620,8 @@ def test_the_temporal_result_wait_rides_out_a_server_outage(tmp_path: Path) -> N
     from temporalio.client import Client, WorkflowFailureError
     from temporalio.service import RetryConfig, RPCError
 
-    from durable_chaos.fixtures.engines.temporal.adapter import result_across_outages
-    from durable_chaos.fixtures.engines.temporal.server import DevServer
+    from durable_chaos.infra.engines.temporal.adapter import result_across_outages
+    from durable_chaos.infra.engines.temporal.server import DevServer
 
     async def scenario(server: DevServer) -> tuple[str, str]:
         impatient = RetryConfig(max_elapsed_time_millis=300, max_interval_millis=100)

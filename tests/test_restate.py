@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from durable_chaos.fixtures.engines.base import EngineUnavailable
-from durable_chaos.fixtures.engines.restate.install import ENV_SERVER, INSTALL_COMMAND, server_binary
-from durable_chaos.fixtures.engines.restate.server import EmbeddedServer
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.infra.engines.base import EngineUnavailable
+from durable_chaos.infra.engines.restate.install import ENV_SERVER, INSTALL_COMMAND, server_binary
+from durable_chaos.infra.engines.restate.server import EmbeddedServer
+from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.scenario.read import load_scenario
 
 pytest.importorskip("restate.ext.pydantic")
 pytest.importorskip("hypercorn")
@@ -41,7 +41,7 @@ def test_a_missing_server_binary_says_how_to_install_it(
 ) -> None:
     monkeypatch.delenv(ENV_SERVER, raising=False)
     monkeypatch.setenv("DURABLE_CHAOS_CACHE_DIR", str(tmp_path / "empty-cache"))
-    with pytest.raises(EngineUnavailable, match="python -m durable_chaos.fixtures.engines.restate.install"):
+    with pytest.raises(EngineUnavailable, match="python -m durable_chaos.infra.engines.restate.install"):
         EmbeddedServer(tmp_path / "server").start()
     monkeypatch.setenv(ENV_SERVER, str(tmp_path / "no-such-binary"))
     with pytest.raises(EngineUnavailable, match=f"{ENV_SERVER}=.*is not an executable file"):
@@ -202,7 +202,7 @@ def test_a_ctx_run_action_reaches_the_listener_captured_where_ctx_run_was_called
     from contextlib import contextmanager
 
     from durable_chaos.faults.context import current_unit_listener, listening_for_units, unit_body
-    from durable_chaos.fixtures.engines.restate.adapter import unit_action
+    from durable_chaos.infra.engines.restate.adapter import unit_action
 
     heard: list[Hashable] = []
 
@@ -249,9 +249,9 @@ def test_a_ctx_run_action_reaches_the_listener_captured_where_ctx_run_was_called
 def test_every_restate_hook_resolves_and_a_broken_one_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     from restate.vm import VMWrapper
 
-    from durable_chaos.fixtures.engines.restate import hooks
-    from durable_chaos.fixtures.engines.restate.adapter import observe_journal
-    from durable_chaos.fixtures.hooks import check_hooks, library_version
+    from durable_chaos.infra.engines.restate import private_apis as hooks
+    from durable_chaos.infra.engines.restate.adapter import observe_journal
+    from durable_chaos.infra.private_apis import check_hooks, library_version
 
     assert check_hooks(hooks.ALL) == {}
     original = VMWrapper.sys_run
@@ -270,15 +270,15 @@ def test_every_restate_hook_resolves_and_a_broken_one_is_named(monkeypatch: pyte
 def test_a_plain_agent_is_a_target_mismatch() -> None:
     from pydantic_ai import Agent
 
-    from durable_chaos.fixtures.engines.base import Target, TargetMismatch
-    from durable_chaos.fixtures.engines.restate.adapter import RestateAdapter
+    from durable_chaos.infra.engines.base import Target, TargetMismatch
+    from durable_chaos.infra.engines.restate.adapter import RestateAdapter
 
     with pytest.raises(TargetMismatch, match="no durable execution"):
         RestateAdapter().check_target(Target("agent", Agent("test"), "m:agent", prompt="hi"))
 
 
 def test_journal_mismatch_names_the_recorded_entry() -> None:
-    from durable_chaos.fixtures.engines.restate.adapter import recorded_name
+    from durable_chaos.infra.engines.restate.adapter import recorded_name
 
     message = (
         "(570) Found a mismatch between the code paths taken during the previous execution and the paths "

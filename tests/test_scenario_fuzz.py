@@ -25,10 +25,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from durable_chaos.cli import main
 from durable_chaos.faults.model import FAULT_KINDS
-from durable_chaos.harness.cli import main
-from durable_chaos.harness.scenario import Scenario
-from durable_chaos.harness.scenario_loader import ScenarioError, load_scenario
+from durable_chaos.scenario.model import Scenario
+from durable_chaos.scenario.read import ScenarioError, load_scenario
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -330,7 +330,7 @@ def test_load_scenario_returns_a_scenario_or_a_scenario_error(
 
 # ================================================================================ the CLI on bad batches
 #
-# Thousands of malformed files per run, in batches through ``durable_chaos.harness.cli.main`` (the
+# Thousands of malformed files per run, in batches through ``durable_chaos.cli.main`` (the
 # in-process entry of ``durable-chaos validate``) and ``load_scenario``: zero tracebacks, exit codes 0
 # or 2 only, and every file of a batch gets its own verdict whatever the others hold.
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.harness.scenario import Scenario
-from durable_chaos.harness.scenario_loader import (
+from durable_chaos.scenario.model import Scenario
+from durable_chaos.scenario.read import (
     ScenarioError,
     discover_scenario_files,
     is_scenario_file,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.fixtures.engines.base import import_object
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.infra.engines.base import import_object
+from durable_chaos.scenario.read import load_scenario
 
 CORE = "durable_chaos_probe_core"
 AGENT = "durable_chaos_probe_agent"

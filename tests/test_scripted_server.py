@@ -24,7 +24,7 @@ from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from durable_chaos.fixtures.scripted_server import (
+from durable_chaos.infra.model_server import (
     CREATED,
     Reply,
     Script,
@@ -357,7 +357,7 @@ def test_stream_chunks_reassemble_reply(text: str, n_calls: int) -> None:
 def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
     script_file = tmp_path / "script.yaml"
     script_file.write_text(WEATHER_SCRIPT)
-    command = [sys.executable, "-m", "durable_chaos.fixtures.scripted_server", str(script_file)]
+    command = [sys.executable, "-m", "durable_chaos.infra.model_server", str(script_file)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -10,8 +10,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from durable_chaos.fixtures.cassettes import CassetteError, cassette_traffic, load
-from durable_chaos.fixtures.scripted_server import ScriptedServer
+from durable_chaos.infra.cassettes import CassetteError, cassette_traffic, load
+from durable_chaos.infra.model_server import ScriptedServer
 from durable_chaos.scrub import (
     REDACTED,
     for_terminal,
@@ -304,10 +304,10 @@ def test_cassette_that_is_a_directory(tmp_path: Path) -> None:
 
 
 def test_json_and_markdown_reports_are_scrubbed(tmp_path: Path) -> None:
-    from durable_chaos.harness.markdown_report import write_markdown
-    from durable_chaos.harness.report import write_json
-    from durable_chaos.harness.runner import TrialResult, TrialSpec
-    from durable_chaos.harness.scenario import Scenario
+    from durable_chaos.report.markdown import write_markdown
+    from durable_chaos.report.terminal import write_json
+    from durable_chaos.run.runner import TrialResult, TrialSpec
+    from durable_chaos.scenario.model import Scenario
 
     scenario = Scenario.model_validate(
         {
@@ -501,11 +501,11 @@ def test_control_sequences_cannot_drive_the_terminal() -> None:
 
 
 def test_a_one_megabyte_message_is_scrubbed_and_reported_in_under_a_second(tmp_path: Path) -> None:
-    from durable_chaos.harness.html_report import write_html
-    from durable_chaos.harness.markdown_report import write_markdown
-    from durable_chaos.harness.report import terminal_lines, write_json
-    from durable_chaos.harness.runner import TrialResult, TrialSpec
-    from durable_chaos.harness.scenario import Scenario
+    from durable_chaos.report.html import write_html
+    from durable_chaos.report.markdown import write_markdown
+    from durable_chaos.report.terminal import terminal_lines, write_json
+    from durable_chaos.run.runner import TrialResult, TrialSpec
+    from durable_chaos.scenario.model import Scenario
 
     scenario = Scenario.model_validate(
         {

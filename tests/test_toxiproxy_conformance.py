@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from durable_chaos.fixtures.toxiproxy.client import (
+from durable_chaos.infra.toxiproxy.client import (
     ProxyInfo,
     ToxiproxyBadRequest,
     ToxiproxyClient,
@@ -29,7 +29,7 @@ from durable_chaos.fixtures.toxiproxy.client import (
     ToxiproxyError,
     ToxiproxyNotFound,
 )
-from durable_chaos.fixtures.toxiproxy.embedded import ENV_URL, ToxiproxyProcess
+from durable_chaos.infra.toxiproxy.embedded import ENV_URL, ToxiproxyProcess
 
 BLOB = bytes(range(256)) * 80  # 20,480 bytes
 

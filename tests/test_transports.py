@@ -18,8 +18,8 @@ from durable_chaos.faults.model import HttpErrorFault, Selector
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.transports import client_modules, is_model_request
 from durable_chaos.faults.units import UnitTracker
-from durable_chaos.fixtures.cassettes import CassetteMiss, cassette_traffic
-from durable_chaos.fixtures.scripted_server import Script, ScriptedServer
+from durable_chaos.infra.cassettes import CassetteMiss, cassette_traffic
+from durable_chaos.infra.model_server import Script, ScriptedServer
 
 SCRIPT = {
     "conversations": [
@@ -155,9 +155,9 @@ def test_model_endpoints_are_recognised_by_path() -> None:
 
 
 def test_a_cassette_miss_is_one_short_trial_error_saying_how_to_re_record() -> None:
-    from durable_chaos.fixtures.engines.base import RunOutcome
-    from durable_chaos.harness.runner import setup_errors
-    from durable_chaos.harness.scenario import Scenario
+    from durable_chaos.infra.engines.base import RunOutcome
+    from durable_chaos.run.runner import setup_errors
+    from durable_chaos.scenario.model import Scenario
 
     scenario = Scenario.model_validate(
         {

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.fixtures.engines.base import Target
-from durable_chaos.fixtures.engines.prefect.options import PrefectOptions
-from durable_chaos.harness.runner import (
+from durable_chaos.infra.engines.base import Target
+from durable_chaos.infra.engines.prefect.options import PrefectOptions
+from durable_chaos.run.runner import (
     TrialResult,
     TrialRunner,
     TrialSpec,
@@ -23,8 +23,8 @@ from durable_chaos.harness.runner import (
     role_target,
     run_id,
 )
-from durable_chaos.harness.scenario import Expect, SideEffectingTool, Variant
-from durable_chaos.harness.scenario_loader import load_scenario
+from durable_chaos.scenario.model import Expect, SideEffectingTool, Variant
+from durable_chaos.scenario.read import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -220,8 +220,8 @@ def test_fresh_run_resume_re_executes_what_same_run_resume_replays(runner: Trial
 
 
 HARNESS_PROCESSES = (
-    "durable_chaos.harness.worker",  # a plain worker subprocess
-    "durable_chaos.harness.zygote",  # the warm worker, and every worker forked from it
+    "durable_chaos.run.worker",  # a plain worker subprocess
+    "durable_chaos.run.zygote",  # the warm worker, and every worker forked from it
     "prefect.server.api.server:create_app",  # the session's Prefect API server
 )
 
@@ -431,7 +431,7 @@ def test_warm_worker_imports_the_provider_sdk_of_a_deferred_model_before_forking
     code = (
         "import sys\n"
         "from pydantic_ai import Agent\n"
-        "from durable_chaos.harness.zygote import warm_models\n"
+        "from durable_chaos.run.zygote import warm_models\n"
         "agent = Agent('openai-chat:gpt-4o', defer_model_check=True)\n"
         "assert 'pydantic_ai.providers.openai' not in sys.modules\n"
         "warm_models([agent, object()])\n"

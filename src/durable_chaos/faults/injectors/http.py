@@ -11,7 +11,7 @@ production. Only model requests are touched; engine traffic on the same clients 
 Every response or error is built with the request's own client library (:func:`module_of`).
 
 The patch wraps whatever handler is installed when it is entered, so entering it *after* the
-cassette patch (see ``durable_chaos.fixtures.cassettes``) places faults in front of the cassette:
+cassette patch (see ``durable_chaos.infra.cassettes``) places faults in front of the cassette:
 a ``before`` fault never reaches the recorded provider, an ``after`` fault lets the exchange
 happen (and be billed) and then loses its result.
 """

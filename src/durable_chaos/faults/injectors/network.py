@@ -1,7 +1,7 @@
 """Network faults through Toxiproxy: apply a toxic (or take a proxy down) and remove it again.
 
 A pure helper, not yet a fault kind: given something that controls a Toxiproxy (structurally, the
-:class:`ToxicControl` protocol, which ``durable_chaos.fixtures.toxiproxy.client.ToxiproxyClient``
+:class:`ToxicControl` protocol, which ``durable_chaos.infra.toxiproxy.client.ToxiproxyClient``
 satisfies; faults imports nothing from fixtures), a proxy name and a :class:`ToxicSpec`::
 
     spec = ToxicSpec("latency", {"latency": 2000})

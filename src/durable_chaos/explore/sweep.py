@@ -1,0 +1,258 @@
+"""Sweeps: every boundary of the golden run x phase x fault kind x recovery mode, each its own trial.
+
+A *crash point* is (unit, phase, fault kind, recovery mode), where a unit is one durable unit of the
+golden run (kind, name, occurrence among the units of that kind and name) and the recovery modes are:
+
+- ``retry``: the engine retries in the same process: the fault fails the unit (``tool_error`` for tool
+  calls, ``http_error`` 500 or ``timeout`` for model requests);
+- ``kill``: SIGKILL of the worker at the boundary, then the same run resumes in a new process
+  (the scenario's ``resume: same_run``);
+- ``fresh`` (opt-in, not in the default modes): SIGKILL, then the harness abandons the run and starts a
+  fresh one (``resume: new_run``). What that costs (model calls and tools run again, new identities) is the
+  forced recovery's, not the user's: its cells report it without judging it (see :mod:`checkers`).
+
+Design (collection before the golden run exists): a sweep expands from the golden run's *recorded
+units*. The units are pure data read from the golden run's history (:func:`golden_units`), so the
+expansion (:func:`expand`) is a pure function of them and of the scenario; the plugin gets the units
+from a golden run made at collection time under ``--chaos`` (the runner caches it per scenario and
+engine, see :mod:`durable_chaos.run.golden_cache`, so the first trial reuses it). Each crash point
+becomes an ordinary :class:`~durable_chaos.scenario.trial_specs.TrialSpec` (one fault, one plan), so
+xdist, the reports and the gate treat sweep trials as any other trial.
+
+:func:`coverage` says which crash points the trials exercised (a planned fault that fired) and lists
+the missed ones, per scenario and engine; :func:`matrix` lays verdicts out as units x faults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
+
+from durable_chaos.faults.model import Fault
+from durable_chaos.scenario.model import Plan, Scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
+
+Recovery = Literal["retry", "kill", "fresh"]
+RECOVERY_MODES: tuple[Recovery, ...] = ("retry", "kill")
+"""The default recovery modes (``fresh`` is opt-in)."""
+PHASES = ("before", "after")
+RETRY_FAULTS = {"tool_call": ("tool_error",), "model_request": ("http_error", "timeout")}
+"""The fault kinds that fail a unit of each kind in the same process (the ``retry`` mode)."""
+_FAULT = TypeAdapter(Fault)
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    """One durable unit of the golden run, as a selector addresses it."""
+
+    kind: str
+    name: str
+    occurrence: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.name}#{self.occurrence}"
+
+
+@dataclass(frozen=True)
+class CrashPoint:
+    unit: Unit
+    phase: str
+    fault: str
+    recovery: Recovery
+
+    @property
+    def slug(self) -> str:
+        kind = "model" if self.unit.kind == "model_request" else "tool"
+        name = "".join(c if c.isalnum() or c in "_.-" else "-" for c in self.unit.name)[:30]
+        return f"sweep-{kind}-{name}-{self.unit.occurrence}-{self.phase}-{self.fault}-{self.recovery}"
+
+
+def golden_units(events: Iterable[dict[str, Any]]) -> list[Unit]:
+    """The golden run's units in order of first appearance, from its ``invoke`` events."""
+    return list(units_by_fingerprint(events).values())
+
+
+def units_by_fingerprint(events: Iterable[dict[str, Any]]) -> dict[str, Unit]:
+    """The golden run's units by request fingerprint (a retry of a unit has its first attempt's)."""
+    seen: dict[str, Unit] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for event in events:
+        if event.get("role") != "golden" or event.get("event") != "invoke" or "unit" not in event:
+            continue
+        unit = event["unit"]
+        if unit["fingerprint"] in seen:
+            continue
+        key = (unit["kind"], unit["name"])
+        counts[key] = counts.get(key, 0) + 1
+        seen[unit["fingerprint"]] = Unit(unit["kind"], unit["name"], counts[key])
+    return seen
+
+
+def crash_points(
+    units: Sequence[Unit],
+    faults: Sequence[str] = ("tool_error", "http_error", "kill"),
+    recovery: Sequence[Recovery] = RECOVERY_MODES,
+) -> list[CrashPoint]:
+    """Every (unit x phase x fault kind x recovery mode) that makes sense: ``retry`` takes the listed
+    fault kinds that fail the unit's kind; ``kill`` and ``fresh`` take a kill (when ``kill`` is listed)."""
+    points = []
+    for unit in units:
+        for phase in PHASES:
+            for mode in recovery:
+                kinds = (
+                    [f for f in faults if f in RETRY_FAULTS[unit.kind]]
+                    if mode == "retry"
+                    else (["kill"] if "kill" in faults else [])
+                )
+                points += [CrashPoint(unit, phase, kind, mode) for kind in kinds]
+    return points
+
+
+def plan_for(point: CrashPoint) -> Plan:
+    """The one-fault plan of a crash point."""
+    fault: dict[str, Any] = {
+        "kind": point.fault,
+        "at": {
+            "kind": point.unit.kind,
+            "name": point.unit.name,
+            "occurrence": point.unit.occurrence,
+            "phase": point.phase,
+            "attempt": 1,
+        },
+    }
+    return Plan(name=point.slug, faults=[_FAULT.validate_python(fault)])
+
+
+def expand(
+    scenario: Scenario, engine: str, points: Sequence[CrashPoint]
+) -> list[tuple[CrashPoint, TrialSpec]]:
+    """One trial per crash point; a ``fresh`` point runs the scenario with ``resume: new_run``,
+    ``kill`` with ``resume: same_run``."""
+    trials = []
+    for point in points:
+        chosen = scenario
+        if point.recovery in ("kill", "fresh"):
+            resume = "new_run" if point.recovery == "fresh" else "same_run"
+            if scenario.resume != resume:
+                chosen = scenario.model_copy(update={"resume": resume})
+                chosen._path = scenario.path
+        trials.append((point, TrialSpec(chosen, engine, plan_for(point), point)))
+    return trials
+
+
+def coverage(points: Sequence[CrashPoint], exercised: Iterable[CrashPoint]) -> dict[str, Any]:
+    """The share of crash points exercised (a trial whose fault fired), with the missed ones."""
+    done = set(exercised)
+    missed = [p for p in points if p not in done]
+    total = len(points)
+    return {
+        "points": total,
+        "exercised": total - len(missed),
+        "percent": round(100.0 * (total - len(missed)) / total, 1) if total else 100.0,
+        "missed": [f"{p.unit.label} {p.phase} {p.fault} {p.recovery}" for p in missed],
+    }
+
+
+def matrix_cells(verdicts: dict[CrashPoint, str]) -> tuple[list[str], list[tuple[str, list[str | None]]]]:
+    """The matrix as data: column headings (``fault/phase/recovery``) and per unit (rows, by kind, name,
+    occurrence) its label and each column's verdict (``None``: not run)."""
+    columns = sorted({(p.fault, p.phase, p.recovery) for p in verdicts})
+    units = sorted({p.unit for p in verdicts}, key=lambda u: (u.kind, u.name, u.occurrence))
+    rows = [
+        (unit.label, [verdicts.get(CrashPoint(unit, ph, f, r)) for f, ph, r in columns])  # type: ignore[arg-type]
+        for unit in units
+    ]
+    return [f"{f}/{ph}/{r}" for f, ph, r in columns], rows
+
+
+MARKS = {"pass": "P", "fail": "F", "error": "E", "invalid": "I", "skipped": "S"}
+
+
+def matrix(verdicts: dict[CrashPoint, str]) -> list[str]:
+    """Units (rows) x fault/phase/recovery (columns), each cell the trial's verdict (P, F, E, .)."""
+    columns, rows = matrix_cells(verdicts)
+    width = max([len(label) for label, _ in rows] + [4])
+    lines = [" " * width + "  " + "  ".join(columns)]
+    for label, cells in rows:
+        marks = [
+            (MARKS.get(v, "?") if v else ".").center(len(c)) for v, c in zip(cells, columns, strict=True)
+        ]
+        lines.append(f"{label:<{width}}  " + "  ".join(marks))
+    return lines
+
+
+def sweep_specs(scenario: Scenario, engine: str, runner: Any) -> list[TrialSpec]:
+    """The sweep's trials on one engine: the golden run is made now (only it: the runner then reuses it
+    for every point), with the warm worker of the kill points starting beside it; raises
+    :class:`SweepUnavailable` when it fails."""
+    assert scenario.sweep is not None
+    runner.prewarm(scenario, engine, kills=any(mode != "retry" for mode in scenario.sweep.recovery))
+    baseline = runner.run(TrialSpec(scenario, engine, Plan(name="sweep-baseline")), golden_only=True)
+    units = [u for u in golden_units(baseline.events) if u.kind in scenario.sweep.unit_kinds]
+    if baseline.golden is None or not baseline.golden.completed or not units:
+        raise SweepUnavailable(
+            f"cannot sweep {scenario.name!r} on {engine}: the golden run gave no units ({baseline.reason})"
+        )
+    points = crash_points(units, scenario.sweep.faults, scenario.sweep.recovery)
+    return [spec for _, spec in expand(scenario, engine, points)]
+
+
+class SweepUnavailable(Exception):
+    """The golden run a sweep expands from could not be made."""
+
+
+def sweep_report(results: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per (scenario, engine) swept: coverage and the matrix's cells, for the JSON report."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for result in results:
+        if isinstance(result.spec.point, CrashPoint):
+            groups.setdefault((result.spec.scenario.name, result.spec.engine), []).append(result)
+    out = []
+    for (name, engine), members in groups.items():
+        scenario = members[0].spec.scenario
+        units = sorted({r.spec.point.unit for r in members})
+        points = crash_points(units, scenario.sweep.faults, scenario.sweep.recovery) if scenario.sweep else []
+        fired = [r.spec.point for r in members if r.fired and r.fired[0] > 0]
+        out.append(
+            {
+                "scenario": name,
+                "engine": engine,
+                "coverage": coverage(points, fired),
+                "cells": [
+                    {
+                        "unit": r.spec.point.unit.label,
+                        "phase": r.spec.point.phase,
+                        "fault": r.spec.point.fault,
+                        "recovery": r.spec.point.recovery,
+                        "verdict": r.verdict,
+                    }
+                    for r in members
+                ],
+            }
+        )
+    return out
+
+
+def sweep_lines(results: Sequence[Any]) -> list[str]:
+    """The terminal's sweep section: per scenario and engine, the matrix (coverage is reported with
+    every scenario's, see :mod:`durable_chaos.explore.coverage`)."""
+    lines: list[str] = []
+    for group in sweep_report(results):
+        verdicts = sweep_verdicts(results, group["scenario"], group["engine"])
+        lines += [f"sweep {group['scenario']} on {group['engine']} (P pass, F fail, E error, . not run):"]
+        lines += [*matrix(verdicts), ""]
+    return lines
+
+
+def sweep_verdicts(results: Sequence[Any], scenario: str, engine: str) -> dict[CrashPoint, str]:
+    """The verdict of each crash point swept of one scenario on one engine."""
+    return {
+        r.spec.point: r.verdict
+        for r in results
+        if isinstance(r.spec.point, CrashPoint)
+        and (r.spec.scenario.name, r.spec.engine) == (scenario, engine)
+    }

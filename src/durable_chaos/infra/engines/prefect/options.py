@@ -1,0 +1,19 @@
+"""The scenario's ``prefect:`` table."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from durable_chaos.infra.engines.base import EngineOptions
+
+
+class PrefectOptions(EngineOptions):
+    """How the harness drives Prefect.
+
+    ``flow_retries``: retries of the harness's trial flow, which re-run the same flow run so cached
+    task results are reused (what users configure with ``@flow(retries=...)``).
+    """
+
+    flow_retries: Annotated[int, Field(ge=0, le=20)] = 1

@@ -1,0 +1,116 @@
+"""Entry point of a worker process: ``python -m durable_chaos.run.worker JOB.json``.
+
+Runs one role of one trial with the fault plan armed as the history says (faults that already
+fired in an earlier, killed worker do not fire again; unit identities carry over), then writes the
+outcome as JSON. A kill fault ends the process with SIGKILL before it gets that far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from durable_chaos.faults.plan import ArmedPlan
+from durable_chaos.faults.units import UnitTracker
+from durable_chaos.infra.engines import adapter_for
+from durable_chaos.infra.ledger import Ledger
+from durable_chaos.judge.checkers import jsonable
+from durable_chaos.judge.evidence import is_faulted
+from durable_chaos.run.history import History, TrialObserver
+from durable_chaos.run.network import NetworkHandle
+from durable_chaos.run.restarts import RestartClient
+from durable_chaos.run.runner import fired_counts, load_target, run_role
+from durable_chaos.run.workers import ABORTED_EXIT_CODE, WorkerJob
+from durable_chaos.scenario.model import Plan
+from durable_chaos.scenario.read import load_scenario
+
+
+def prior_invocations(events: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
+    """Unit attempts of earlier processes of the same logical run (faulted run and its resumes)."""
+    if not is_faulted(role):
+        return []
+    return [e for e in events if e["event"] == "invoke" and is_faulted(e["role"])]
+
+
+async def work(job: WorkerJob) -> dict[str, Any]:
+    scenario = load_scenario(job.scenario_path)
+    if job.resume_mode is not None and job.resume_mode != scenario.resume:
+        path, scenario = scenario.path, scenario.model_copy(update={"resume": job.resume_mode})
+        scenario._path = path
+    if job.plan_data is not None:
+        plan = Plan.model_validate(job.plan_data)
+    else:
+        plan = next(p for p in scenario.plans if p.name == job.plan)
+    target = load_target(scenario)
+    adapter = adapter_for(job.engine)
+    adapter.attach()
+    trial_dir = Path(job.trial_dir)
+    history = History(trial_dir / "history.jsonl")
+    events = history.events()
+    armed = (
+        ArmedPlan(list(plan.faults), fired_counts(events, len(plan.faults))) if job.armed else ArmedPlan([])
+    )
+    tracker = UnitTracker.from_invocations(prior_invocations(events, job.role))
+    observer = TrialObserver(history, Ledger(trial_dir / "ledger.jsonl"), adapter)
+    outcome, misses = await run_role(
+        scenario,
+        target,
+        adapter,
+        observer,
+        job.role,
+        armed,
+        trial_dir,
+        record=job.record,
+        tracker=tracker,
+        resume=job.resume,
+        previous_ids=job.previous_ids,
+        allow_kill=True,
+        network=NetworkHandle.from_env(),
+        end_process=lambda reason: end_aborted(job, reason),
+        restarts=RestartClient.from_env(),
+    )
+    return {
+        "completed": outcome.completed,
+        "output": jsonable(outcome.output),
+        "error": outcome.error,
+        "engine_ids": outcome.engine_ids,
+        "misses": misses,
+    }
+
+
+def end_aborted(job: WorkerJob, reason: str) -> NoReturn:
+    """The run met a harness error (``faults.abort``): write its outcome and end this process now, before
+    the engine can retry anything. The history already holds the ``aborted`` event."""
+    outcome: dict[str, Any] = {"completed": False, "output": None, "error": f"aborted: {reason}"}
+    outcome |= {"engine_ids": {}, "misses": []}
+    Path(job.outcome_path).write_text(json.dumps(outcome))
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(ABORTED_EXIT_CODE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    job = WorkerJob.model_validate_json(Path(args[0]).read_text())
+    os.environ.update(job.env)
+    try:
+        result = asyncio.run(work(job))
+    except Exception as exc:  # noqa: BLE001 - reported to the runner as a setup error
+        result = {"setup_error": f"{type(exc).__name__}: {exc}"}
+    Path(job.outcome_path).write_text(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    # Exit hard, as a warm worker's forked child does: a run given up on (a recovery deadline passed while
+    # the engine waits for its database) must not finish in a background thread during interpreter exit.
+    exit_code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
