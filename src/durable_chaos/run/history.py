@@ -1,9 +1,7 @@
 """The trial history: one JSONL file that every process of a trial appends to.
 
-Each event is flushed and fsynced before the injector acts on it, so a kill loses nothing. Events:
-``invoke`` (a unit attempt starts), ``fault`` (a planned fault fires), ``execute`` (a tool body is
-about to run), ``ok`` / ``fail`` (the attempt ended), ``cache_key`` and ``checkpoint`` (engine
-observations), ``run_start`` / ``run_end`` (a run of a role began or ended).
+Each event is flushed and fsynced before the injector acts on it, so a kill loses nothing. The event
+names, and who writes each, are in :mod:`durable_chaos.events`.
 """
 
 from __future__ import annotations
