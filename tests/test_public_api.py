@@ -12,6 +12,7 @@ def test_every_public_name_resolves() -> None:
     for name in durable_chaos.__all__:
         assert getattr(durable_chaos, name) is not None, name
     assert sorted(dir(durable_chaos)) == sorted(durable_chaos.__all__)
+    assert set(durable_chaos.__all__) == {"__version__", *durable_chaos._PUBLIC}
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

@@ -33,7 +33,21 @@ _PUBLIC: dict[str, str] = {
     "Verdict": "durable_chaos.judge.checkers",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = [
+    "Chaos",
+    "ChaosError",
+    "ChaosOutcome",
+    "ChaosTrialError",
+    "ChaosViolation",
+    "Plan",
+    "Scenario",
+    "Selector",
+    "TrialResult",
+    "Verdict",
+    "__version__",
+    "load_scenario",
+    "strategies",
+]
 
 if TYPE_CHECKING:
     from durable_chaos import strategies
