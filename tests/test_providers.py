@@ -47,30 +47,20 @@ from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.providers.google import GoogleProvider
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from durable_chaos.faults import providers
+from durable_chaos import providers
 from durable_chaos.faults.context import Injection, activated
 from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.model import Fault
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
 from durable_chaos.infra.cassettes import cassette_traffic
-from durable_chaos.infra.model_server import (
-    Reply,
-    Script,
-    ScriptedServer,
-    Usage,
-    build_gemini,
-    build_gemini_chunks,
-    build_message,
-    build_message_events,
-    build_response,
-    build_response_events,
-    build_stream_chunks,
-    render_gemini_sse,
-    render_named_sse,
-    render_sse,
-)
+from durable_chaos.infra.model_server import Reply, Script, ScriptedServer, Usage
 from durable_chaos.judge.pricing import entry_price, unit_price
+from durable_chaos.providers.anthropic_messages import build_message, build_message_events
+from durable_chaos.providers.gemini import build_gemini, build_gemini_chunks, render_gemini_sse
+from durable_chaos.providers.openai_chat import build_stream_chunks, render_sse
+from durable_chaos.providers.openai_responses import build_response, build_response_events
+from durable_chaos.providers.sse import render_named_sse
 
 APIS = ("openai-chat", "openai-responses", "anthropic", "gemini")
 MODEL = {
@@ -481,7 +471,7 @@ def test_malformed_output_never_reaches_the_tool(api: str, stream: bool, server:
     assert usage.requests == 2
 
 
-# ------------------------------------------------------------------------------------- providers.py, pure
+# ----------------------------------------------------------------------------- durable_chaos.providers, pure
 
 
 @pytest.mark.parametrize(
