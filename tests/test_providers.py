@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -492,6 +494,31 @@ def test_malformed_output_never_reaches_the_tool(api: str, stream: bool, server:
 )
 def test_detect(path: str, host: str, api: str | None) -> None:
     assert providers.detect(path, host) == api
+
+
+def test_the_registry_knows_every_api_by_name_request_path_and_scripted_route() -> None:
+    assert tuple(providers.PROVIDERS) == APIS
+    routes = {
+        "openai-chat": "/v1/chat/completions",
+        "openai-responses": "/v1/responses",
+        "anthropic": "/v1/messages",
+        "gemini": "/v1beta/models/gemini-2.5-flash:generateContent",
+    }
+    for api, path in routes.items():
+        assert providers.provider(api).api == api  # type: ignore[arg-type]
+        assert providers.detect(path) == api and providers.served(path) == api
+    assert providers.served("/v2/chat/completions") is None  # the scripted server answers exact paths
+    assert providers.provider(None).api == "openai-chat"  # unknown requests get OpenAI's shapes
+
+
+def test_the_providers_package_is_a_low_floor_importing_no_sdk_and_no_other_layer() -> None:
+    code = (
+        "import sys, durable_chaos.providers; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'anthropic', 'google') "
+        "or m.startswith(('durable_chaos.faults', 'durable_chaos.infra', 'durable_chaos.run'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_gemini_model_and_streaming_come_from_the_path() -> None:
