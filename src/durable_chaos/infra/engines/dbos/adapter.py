@@ -69,7 +69,7 @@ from durable_chaos.infra.engines.dbos import private_apis as hooks
 from durable_chaos.infra.engines.dbos.options import DBOSOptions
 from durable_chaos.infra.engines.dbos.postgres import PostgresServer, find_bin_dir, missing_binaries_hint
 from durable_chaos.infra.engines.durability import agent_mismatch
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 from durable_chaos.scrub import scrub_text, scrub_url
 
 APP_NAME = "durable-chaos"

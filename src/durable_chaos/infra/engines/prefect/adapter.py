@@ -49,7 +49,7 @@ from durable_chaos.infra.engines.durability import agent_mismatch
 from durable_chaos.infra.engines.prefect import database
 from durable_chaos.infra.engines.prefect import private_apis as hooks
 from durable_chaos.infra.engines.prefect.options import PrefectOptions
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 from durable_chaos.processes import LongLivedSpawner, own_session_dying_with_parent
 from durable_chaos.scrub import scrub_url
 

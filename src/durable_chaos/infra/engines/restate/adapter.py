@@ -111,7 +111,7 @@ from durable_chaos.infra.engines.restate.server import (
     external_endpoints,
     http_json,
 )
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 
 ENV_ADMIN = "DURABLE_CHAOS_RESTATE_ADMIN"
 ENV_INGRESS = "DURABLE_CHAOS_RESTATE_INGRESS"

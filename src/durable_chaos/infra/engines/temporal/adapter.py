@@ -83,7 +83,7 @@ from durable_chaos.infra.engines.temporal.server import (
     external_namespace,
 )
 from durable_chaos.infra.engines.temporal.workflow import TRIAL_WORKFLOW_NAME, DurableChaosTrial, set_agent
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 
 ENV_WORKER_ADDRESS = "DURABLE_CHAOS_TEMPORAL_WORKER_ADDRESS"
 ENV_WORKER_NAMESPACE = "DURABLE_CHAOS_TEMPORAL_WORKER_NAMESPACE"
