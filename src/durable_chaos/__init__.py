@@ -10,7 +10,7 @@ Names load lazily, so ``import durable_chaos`` (which pytest does for the plugin
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -48,16 +48,6 @@ __all__ = [
     "load_scenario",
     "strategies",
 ]
-
-if TYPE_CHECKING:
-    from durable_chaos import strategies
-    from durable_chaos.faults.model import Selector
-    from durable_chaos.judge.checkers import Verdict
-    from durable_chaos.python_api import Chaos, ChaosError, ChaosOutcome, ChaosTrialError, ChaosViolation
-    from durable_chaos.run.runner import TrialResult
-    from durable_chaos.scenario.model import Plan, Scenario
-    from durable_chaos.scenario.read import load_scenario
-
 
 def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
