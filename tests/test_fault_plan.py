@@ -109,6 +109,7 @@ def test_fault_kinds_are_the_union_members() -> None:
         "stream_cut",
         "stream_stall",
         "stream_malformed",
+        "connection_reset",
         "network",
         "restart",
         "mcp_server_exit",

@@ -270,6 +270,16 @@ class StreamMalformedFault(_ResponseFault):
     event: Annotated[int, Field(ge=1, le=100_000)] = 1
 
 
+class ConnectionResetFault(_Fault):
+    """The peer resets the connection to the model endpoint: ``before``, the request never reaches the
+    provider; ``after``, the provider answered (and billed it) but the response is lost on the way. The
+    HTTP client raises its own read error (``[Errno 104] Connection reset by peer``), which the provider
+    SDK turns into its connection error (and retries) as it does for a real reset."""
+
+    traits: ClassVar[Traits] = Traits(unit_kinds=("model_request",), fails_unit=True)
+    kind: Literal["connection_reset"]
+
+
 NetworkTarget = Literal["model_endpoint", "database", "engine_api"]
 NETWORK_TARGETS: tuple[str, ...] = ("model_endpoint", "database", "engine_api")
 
@@ -379,6 +389,7 @@ Fault = Annotated[
     | StreamCutFault
     | StreamStallFault
     | StreamMalformedFault
+    | ConnectionResetFault
     | NetworkFault
     | RestartFault
     | McpServerExitFault

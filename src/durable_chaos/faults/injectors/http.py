@@ -29,6 +29,7 @@ from durable_chaos import events, providers
 from durable_chaos.faults.context import Attempt, active, apply_common
 from durable_chaos.faults.injectors.streams import faulty_events
 from durable_chaos.faults.model import (
+    ConnectionResetFault,
     Fault,
     HttpErrorFault,
     MalformedOutputFault,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     import httpx2
 
 MALFORMED_ARGUMENTS = providers.MALFORMED_ARGUMENTS
+RESET_MESSAGE = "[Errno 104] Connection reset by peer"
+"""What the HTTP client says when the peer resets the connection (a ``connection_reset`` fault)."""
 
 
 def request_body(request: httpx2.Request) -> Any:
@@ -134,10 +137,15 @@ async def _http_error(fault: HttpErrorFault, request: httpx2.Request) -> httpx2.
     return error_response(fault, request)
 
 
+async def _reset(fault: ConnectionResetFault, request: httpx2.Request, *_: Any) -> httpx2.Response:
+    raise module_of(request).ReadError(RESET_MESSAGE, request=request)
+
+
 Before = Callable[[Any, "httpx2.Request"], Awaitable["httpx2.Response | None"]]
 BEFORE: dict[type[Fault], Before] = {
     TimeoutFault: _time_out,
     HttpErrorFault: _http_error,
+    ConnectionResetFault: _reset,
 }
 """What each fault kind does ``before`` the request is sent: raise, or return the response that replaces
 the exchange (None: the request goes ahead). Kinds not listed (and those :func:`apply_common` handles)
@@ -179,6 +187,7 @@ AFTER: dict[type[Fault], After] = {
     StreamCutFault: _stream_after,
     StreamStallFault: _stream_after,
     StreamMalformedFault: _stream_after,
+    ConnectionResetFault: _reset,
 }
 """What each fault kind does ``after`` the provider answered (``content``: the response's body): raise,
 or return the response the SDK gets instead. Kinds not listed pass the response through."""
