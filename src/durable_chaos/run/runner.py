@@ -831,7 +831,7 @@ def model_traffic(scenario: Scenario, record: bool) -> Iterator[list[str]]:
 
 
 def plan_kills(plan: Plan) -> bool:
-    return any(fault.kind == "kill" for fault in plan.faults)
+    return any(fault.traits.kills_worker for fault in plan.faults)
 
 
 def fired_counts(events: list[dict[str, Any]], n_faults: int) -> list[int]:
