@@ -16,7 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from durable_chaos import events
+from durable_chaos.events import CHECKPOINT, IDENTITY, REPLAY, WORKFLOW_TASK
 from durable_chaos.infra.engines.base import emit
 
 
@@ -119,7 +119,7 @@ def record_history(tree: list[WorkflowNode], resumed_at: float | None, identitie
                 identity = "timer"
             if identities:
                 emit(
-                    events.IDENTITY,
+                    IDENTITY,
                     t=event_time(event),
                     scope=node.scope,
                     position=position,
@@ -139,7 +139,7 @@ def record_history(tree: list[WorkflowNode], resumed_at: float | None, identitie
                 started = task_started.get(getattr(event, ended[0]).started_event_id)
                 if started is not None:
                     emit(
-                        events.WORKFLOW_TASK,
+                        WORKFLOW_TASK,
                         t=started,
                         workflow_id=node.workflow_id,
                         scope=node.scope,
@@ -159,9 +159,9 @@ def record_history(tree: list[WorkflowNode], resumed_at: float | None, identitie
             attempt = attempts.get(attrs.scheduled_event_id)
             error = event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
             label = f"{unit['activity_type']} #{unit['activity_id']} attempt {attempt}"
-            emit(events.CHECKPOINT, t=event_time(event), attempt=attempt, error=error, label=label, **unit)
+            emit(CHECKPOINT, t=event_time(event), attempt=attempt, error=error, label=label, **unit)
             if resumed_at is not None and event_time(event) < resumed_at:
-                emit(events.REPLAY, t=resumed_at, attempt=attempt, error=error, label=label, **unit)
+                emit(REPLAY, t=resumed_at, attempt=attempt, error=error, label=label, **unit)
 
 
 WORKFLOW_TASK_ENDS = {
@@ -214,7 +214,7 @@ def record_refusal(node: WorkflowNode, message: str) -> None:
             event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
             and event.activity_task_scheduled_event_attributes.activity_type.name == recorded
         ):
-            emit(events.IDENTITY, scope=node.scope, position=position, identity=identity, recorded=recorded)
+            emit(IDENTITY, scope=node.scope, position=position, identity=identity, recorded=recorded)
             return
 
 
