@@ -11,7 +11,7 @@ import pytest
 
 from durable_chaos.infra.engines import EngineUnavailable, adapter_for, engine_spec, engine_specs
 from durable_chaos.infra.engines.base import EngineRules
-from durable_chaos.infra.private_apis import Hook, check_hooks, library_version
+from durable_chaos.patching import Hook, check_hooks, library_version
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "durable_chaos"
 ENGINE_WORDS = re.compile(
@@ -73,9 +73,7 @@ def test_a_broken_hook_names_library_version_and_hook(engine: str, monkeypatch: 
 
 
 def test_a_hook_whose_signature_changed_is_broken() -> None:
-    hook = Hook(
-        "pytest", "durable_chaos.infra.private_apis:check_hooks", "test", ("p",), parameters=("nope",)
-    )
+    hook = Hook("pytest", "durable_chaos.patching:check_hooks", "test", ("p",), parameters=("nope",))
     assert "no longer takes nope" in (hook.problem() or "")
     with hook.patch(lambda original: None) as installed:
         assert installed is False  # a broken hook observes nothing instead of crashing the run

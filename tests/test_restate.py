@@ -251,7 +251,7 @@ def test_every_restate_hook_resolves_and_a_broken_one_is_named(monkeypatch: pyte
 
     from durable_chaos.infra.engines.restate import private_apis
     from durable_chaos.infra.engines.restate.observe import observe_journal
-    from durable_chaos.infra.private_apis import check_hooks, library_version
+    from durable_chaos.patching import check_hooks, library_version
 
     assert check_hooks(private_apis.ALL) == {}
     original = VMWrapper.sys_run

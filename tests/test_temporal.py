@@ -17,7 +17,7 @@ pytest.importorskip("temporalio", reason="the temporal extra is not installed")
 from durable_chaos.infra.engines import EngineUnavailable, TargetMismatch, adapter_for  # noqa: E402
 from durable_chaos.infra.engines.base import Target  # noqa: E402
 from durable_chaos.infra.engines.temporal.server import DevServer, find_binary  # noqa: E402
-from durable_chaos.infra.private_apis import check_hooks, library_version  # noqa: E402
+from durable_chaos.patching import check_hooks, library_version  # noqa: E402
 from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec  # noqa: E402
 from durable_chaos.scenario.read import load_scenario  # noqa: E402
 

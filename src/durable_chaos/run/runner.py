@@ -46,7 +46,6 @@ from durable_chaos.infra.engines import (
 from durable_chaos.infra.engines.base import ReplayUndecided, RestartUnavailable, import_object
 from durable_chaos.infra.ledger import Ledger
 from durable_chaos.infra.model_server import Script, ScriptedServer
-from durable_chaos.infra.private_apis import check_hooks
 from durable_chaos.judge.accounting import ModelCalls, Tokens, model_calls, token_use
 from durable_chaos.judge.checkers import Verdict, check, judge
 from durable_chaos.judge.effects import EffectsError, EffectsProbe
@@ -63,6 +62,7 @@ from durable_chaos.judge.evidence import (
     variant_role,
 )
 from durable_chaos.judge.pricing import Cost, cost
+from durable_chaos.patching import check_hooks
 from durable_chaos.run import preflight
 from durable_chaos.run.artifacts import scrub_directory
 from durable_chaos.run.engine_logs import log_file_name, logs_to

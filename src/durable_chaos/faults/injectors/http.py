@@ -1,7 +1,7 @@
 """Model faults in the HTTP transport beneath the provider SDK.
 
 What differs between providers (the API of a request, its model name, error bodies, usage fields,
-how to mangle a response) is in ``durable_chaos.faults.providers``; this module only intercepts.
+how to mangle a response) is in ``durable_chaos.providers``; this module only intercepts.
 
 Provider SDKs send through ``httpx2`` or ``httpx`` (see :mod:`durable_chaos.faults.transports`).
 Patching ``AsyncHTTPTransport.handle_async_request`` of both puts faults *under* the SDK, so a 429
@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from durable_chaos.faults import providers
+from durable_chaos import providers
 from durable_chaos.faults.context import Attempt, active, apply_common
 from durable_chaos.faults.injectors.streams import faulty_events
 from durable_chaos.faults.model import Fault, HttpErrorFault, MalformedOutputFault, StreamFault, TimeoutFault
@@ -53,7 +53,7 @@ def request_fingerprint(request: httpx2.Request) -> str:
 
 
 def api_of(request: httpx2.Request) -> providers.API | None:
-    """The provider API a request is for (see ``durable_chaos.faults.providers``)."""
+    """The provider API a request is for (see ``durable_chaos.providers``)."""
     return providers.detect(request.url.path, request.url.host)
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from durable_chaos.faults.context import Attempt, active, apply_common
 from durable_chaos.faults.injectors.tools import exception_for
 from durable_chaos.faults.model import Fault, McpServerExitFault, TimeoutFault, ToolErrorFault
+from durable_chaos.faults.private_apis import MCP_SPAWN
 from durable_chaos.faults.units import fingerprint
 from durable_chaos.patching import patched
 
@@ -95,6 +96,9 @@ def kill_server(toolset: Any) -> list[int]:
             os.kill(spawned.pid, signal.SIGKILL)
         killed.append(spawned.pid)
     if not killed:
+        problem = MCP_SPAWN.problem()
+        if problem is not None:
+            raise RuntimeError(f"durable-chaos: mcp_server_exit cannot find MCP server processes: {problem}")
         raise RuntimeError(
             "durable-chaos: mcp_server_exit found no live stdio process of MCP server "
             f"{server_id(toolset)!r} (only stdio servers the MCP SDK spawned in this process can be killed)"
@@ -200,32 +204,22 @@ def mcp_faults() -> Iterator[None]:
 
 @contextmanager
 def _recording_spawns() -> Iterator[None]:
-    """Record the stdio servers the MCP SDK spawns (a private hook; absent, nothing is recorded)."""
-    try:
-        from mcp.client import stdio
-    except ImportError:  # pragma: no cover - the mcp package is a dependency
-        yield
-        return
-    spawn = getattr(stdio, "_create_platform_compatible_process", None)
-    if spawn is None:
-        yield
-        return
+    """Record the stdio servers the MCP SDK spawns (a checked private hook; broken, nothing is recorded)."""
 
-    async def recording(command: str, args: list[str], *rest: Any, **kwargs: Any) -> Any:
-        process = await spawn(command, args, *rest, **kwargs)
-        pid = getattr(process, "pid", None)
-        if isinstance(pid, int):
-            _spawned.append(_Spawned(tuple(args), pid))
-        return process
+    def make(spawn: Any) -> Any:
+        async def recording(command: str, args: list[str], *rest: Any, **kwargs: Any) -> Any:
+            process = await spawn(command, args, *rest, **kwargs)
+            pid = getattr(process, "pid", None)
+            if isinstance(pid, int):
+                _spawned.append(_Spawned(tuple(args), pid))
+            return process
 
-    with patched(stdio, "_create_platform_compatible_process", recording):
+        return recording
+
+    with MCP_SPAWN.patch(make):
         yield
 
 
 def spawn_hook_present() -> bool:
-    """Whether the MCP SDK's private spawn function, which ``mcp_server_exit`` relies on, exists."""
-    try:
-        from mcp.client import stdio
-    except ImportError:  # pragma: no cover
-        return False
-    return callable(getattr(stdio, "_create_platform_compatible_process", None))
+    """Whether the MCP SDK's private spawn function, which ``mcp_server_exit`` relies on, is usable."""
+    return MCP_SPAWN.problem() is None

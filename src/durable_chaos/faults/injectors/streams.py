@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-from durable_chaos.faults import providers
+from durable_chaos import providers
 from durable_chaos.faults.model import StreamCutFault, StreamFault, StreamMalformedFault
 
 CUT_MESSAGE = "peer closed connection without sending complete message body (incomplete chunked read)"

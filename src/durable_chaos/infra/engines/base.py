@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from durable_chaos.infra.private_apis import Hook
+    from durable_chaos.patching import Hook
 
 
 class EngineUnavailable(Exception):

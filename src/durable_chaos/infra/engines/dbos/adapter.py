@@ -83,7 +83,7 @@ from durable_chaos.infra.engines.dbos.server import (
     with_database,
 )
 from durable_chaos.infra.engines.dbos.targets import entry_workflow, workflow_arguments
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 
 APP_NAME = "durable-chaos"
 APP_VERSION = "durable-chaos-1"

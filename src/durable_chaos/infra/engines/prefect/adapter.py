@@ -57,7 +57,7 @@ from durable_chaos.infra.engines.prefect.server import (
     server_version,
 )
 from durable_chaos.infra.engines.prefect.targets import flow_parameters, trial_flow
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 from durable_chaos.scrub import scrub_url
 
 

@@ -105,7 +105,7 @@ from durable_chaos.infra.engines.restate.server import (
     serving,
 )
 from durable_chaos.infra.engines.restate.targets import HARNESS_SERVICE, resolve_target
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 
 ENV_ADMIN = "DURABLE_CHAOS_RESTATE_ADMIN"
 ENV_INGRESS = "DURABLE_CHAOS_RESTATE_INGRESS"

@@ -103,7 +103,7 @@ from durable_chaos.infra.engines.temporal.server import (
 )
 from durable_chaos.infra.engines.temporal.targets import is_workflow_class, registrations, sandbox
 from durable_chaos.infra.engines.temporal.workflow import set_agent
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 
 ENV_WORKER_ADDRESS = "DURABLE_CHAOS_TEMPORAL_WORKER_ADDRESS"
 ENV_WORKER_NAMESPACE = "DURABLE_CHAOS_TEMPORAL_WORKER_NAMESPACE"
