@@ -244,7 +244,7 @@ class ExploreItem(TrialItem):
         return super().repr_failure(excinfo, style)
 
 
-def annotate_report(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+def annotate_report(item: pytest.Item, call: pytest.CallInfo[None], report: Any) -> None:
     """What a trial's test report carries: its engine and sweep (the progress lines); on an xdist worker
     the trial's result, which rides on its ``call`` report to the controller."""
     if isinstance(item, TrialItem):

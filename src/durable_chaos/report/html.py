@@ -25,8 +25,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from durable_chaos import events
 from durable_chaos.atomic import atomic_write_text
+from durable_chaos.events import (
+    CHECKPOINT,
+    EXECUTE,
+    FAIL,
+    FAULT,
+    IDENTITY,
+    INVOKE,
+    KILLED,
+    OK,
+    REPLAY,
+    RUN_END,
+    RUN_IDS,
+    RUN_START,
+    WORKFLOW_TASK,
+)
 from durable_chaos.explore.coverage import coverage_rows
 from durable_chaos.explore.sweep import CrashPoint, matrix_cells, sweep_report, sweep_verdicts
 from durable_chaos.judge.evidence import is_faulted
@@ -38,7 +52,7 @@ from durable_chaos.run.runner import TrialResult
 from durable_chaos.scrub import scrub_json, scrub_text
 
 # History events drawn as small ticks on a lane, and the field that labels them.
-TICKS = (events.CHECKPOINT, events.IDENTITY, events.REPLAY, events.EXECUTE, events.WORKFLOW_TASK)
+TICKS = (CHECKPOINT, IDENTITY, REPLAY, EXECUTE, WORKFLOW_TASK)
 LABEL_FIELDS = ("label", "identity", "task_name", "function_name", "activity_type")
 """Fields of an event's ``engine`` dict that name what a tick stands for, first found wins (an engine
 may set ``label`` to say it in its own words)."""
@@ -77,23 +91,23 @@ def timeline(result: TrialResult) -> dict[str, Any]:
             },
         )
         lane["end"] = max(lane["end"], at)
-        if kind == events.KILLED:  # written by the supervising process about this role's worker
+        if kind == KILLED:  # written by the supervising process about this role's worker
             lane["outcome"] = "killed"
             marks.append(
-                {"type": events.KILLED, "role": role, "t": at, "by": e.get("pid"), "exit": e.get("exit_code")}
+                {"type": KILLED, "role": role, "t": at, "by": e.get("pid"), "exit": e.get("exit_code")}
             )
             continue
         if e.get("pid") not in lane["pids"]:
             lane["pids"].append(e.get("pid"))
         unit = e.get("unit") or {}
-        if kind == events.RUN_START:
+        if kind == RUN_START:
             lane["start"] = at
-        elif kind == events.RUN_END:
+        elif kind == RUN_END:
             lane["outcome"] = "completed" if e.get("completed") else "failed"
             lane["error"] = e.get("error")
-        elif kind == events.RUN_IDS:
+        elif kind == RUN_IDS:
             lane["ids"] = e.get("engine") or {}
-        elif kind in (events.INVOKE, events.OK, events.FAIL) and unit:
+        elif kind in (INVOKE, OK, FAIL) and unit:
             key = (
                 role,
                 e.get("pid"),
@@ -103,9 +117,7 @@ def timeline(result: TrialResult) -> dict[str, Any]:
                 e.get("attempt"),
             )
             bar = running.pop(key, None)
-            if (
-                bar is not None and kind == events.INVOKE
-            ):  # invoked again without an end: the earlier one is open
+            if bar is not None and kind == INVOKE:  # invoked again without an end: the earlier one is open
                 bar["end"], bar = at, None
             if bar is None:
                 bar = {
@@ -120,14 +132,14 @@ def timeline(result: TrialResult) -> dict[str, Any]:
                     "dup": (role, unit.get("fingerprint"), e.get("attempt")) in duplicates,
                 }
                 bars.append(bar)
-            if kind == events.INVOKE:
+            if kind == INVOKE:
                 running[key] = bar
             else:
                 bar.update(end=at, outcome=kind, status=e.get("status"), error=e.get("error"))
                 bar["replayed"] = e.get("replayed") or []
-        elif kind == events.FAULT:
+        elif kind == FAULT:
             fault = {**(e.get("fault") or {}), "unit": unit, "attempt": e.get("attempt")}
-            marks.append({"type": events.FAULT, "role": role, "t": at, **fault})
+            marks.append({"type": FAULT, "role": role, "t": at, **fault})
         elif kind in TICKS:
             engine = e.get("engine") or {}
             label = next((str(engine[f]) for f in LABEL_FIELDS if engine.get(f)), None)
