@@ -251,7 +251,7 @@ def annotate_report(item: pytest.Item, call: pytest.CallInfo[None], report: Any)
         if call.when == "setup" and report.skipped:  # a skip marker: accounted for, not a lost trial
             item.config.stash.setdefault(SKIPPED_KEY, set()).add(item.nodeid)
         report.durable_chaos_engine = item.spec.engine  # progress lines (pytest_report_teststatus)
-        if item.sweep_group is not None:  # the sweep's progress line (harness.progress)
+        if item.sweep_group is not None:  # the sweep's progress line (report.progress)
             report.durable_chaos_sweep = [*item.sweep_group, item.sweep_total]
     if call.when == "call" and isinstance(item, TrialItem) and item.result is not None:
         from durable_chaos.pytest_plugin import xdist as distributed
