@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from durable_chaos.judge.checkers import Verdict
-from durable_chaos.report.formats import FORMATS
+from durable_chaos.report.formats import FORMATS, in_write_order
 from durable_chaos.report.github import command, escape_data, escape_property, render_annotations
 from durable_chaos.run.runner import TrialResult, TrialSpec
 from durable_chaos.scenario.read import load_scenario
@@ -61,7 +61,9 @@ def test_the_option_comes_from_the_report_table() -> None:
     row = next(f for f in FORMATS if f.option == "--chaos-github-annotations")
     assert row.dest == "chaos_github_annotations"
     assert row.writer == "durable_chaos.report.github:write_report"
-    assert [f.option for f in FORMATS][-1] == "--chaos-markdown"  # the summary that names the others last
+    written = [f.option for f in in_write_order()]
+    assert written[-1] == "--chaos-markdown"  # the summary that names the others: last
+    assert written.index("--chaos-html") < written.index("--chaos-report") < written.index(row.option)
 
 
 def test_messages_and_properties_are_escaped_as_the_actions_toolkit_does() -> None:

@@ -67,18 +67,18 @@ def write_provisional_reports(session: pytest.Session) -> None:
 def write_reports(
     config: pytest.Config, results: list[TrialResult], outcome: GateOutcome, *, incomplete: bool = False
 ) -> GateOutcome:
-    """Write the requested reports in the order of :data:`durable_chaos.report.formats.FORMATS` (HTML,
-    JSON, ..., Markdown last, so the summaries carry the final outcome), each atomically (a reader sees
+    """Write the requested reports in their write order (:func:`durable_chaos.report.formats.in_write_order`:
+    HTML, JSON, ..., Markdown last, so the summaries carry the final outcome), each atomically (a reader sees
     the previous file or the whole new one). A report that cannot be written is a harness failure: the
     returned outcome says so. ``incomplete``: the provisional reports written at the session's start
     (see :func:`write_provisional_reports`)."""
     from durable_chaos.explore.seeding import seed_in_use
-    from durable_chaos.report.formats import FORMATS, ReportInputs
+    from durable_chaos.report.formats import ReportInputs, in_write_order
     from durable_chaos.report.gate import EXIT_INFRASTRUCTURE, GateOutcome, worst
 
     seed, source = seed_in_use(config)
     seed_record = {"seed": seed, "source": source}
-    for report in FORMATS:
+    for report in in_write_order():
         path = config.getoption(report.dest)
         if not path:
             continue

@@ -59,8 +59,6 @@ def add_options(parser: pytest.Parser) -> None:
         help="record the model requests the scenarios' cassettes do not hold yet (recorded ones are "
         "kept), scrubbed of credentials; a scenario's model_server script stands in for the provider",
     )
-    for report in FORMATS:
-        group.addoption(report.option, metavar="PATH", default=None, dest=report.dest, help=report.help)
     group.addoption(
         "--chaos-engine",
         metavar="NAME",
@@ -69,6 +67,8 @@ def add_options(parser: pytest.Parser) -> None:
         help="only run trials on this engine (repeatable): any registered engine "
         "(durable-chaos ships prefect, dbos, temporal, restate)",
     )
+    for report in FORMATS:
+        group.addoption(report.option, metavar="PATH", default=None, dest=report.dest, help=report.help)
     group.addoption(
         "--chaos-require",
         metavar="PROP",

@@ -2,9 +2,9 @@
 
 Each row names a report's option (``--chaos-html PATH``), what a failure to write it calls it, its
 ``--help`` text, and its writer as ``module:function``, imported only when that report is written (the
-pytest plugin registers the options from this table in every session, so it must stay light). Rows are
-written in order: the summaries that repeat the session's outcome (Markdown last) come after the
-others, so a report that could not be written is named in them.
+pytest plugin registers the options from this table in every session, so it must stay light), and its
+place in the write order: the summaries that repeat the session's outcome (Markdown last) come after
+the others, so a report that could not be written is named in them.
 
 A writer is ``write_report(path: Path, inputs: ReportInputs) -> None`` and writes the whole file
 atomically (:func:`durable_chaos.atomic.atomic_write_text`): a reader sees the previous file or the new
@@ -46,6 +46,9 @@ class ReportFormat:
     help: str
     writer: str
     """``module:function``, the function being ``write_report(path, inputs)``."""
+    written: int
+    """Its place in the write order: a summary that repeats the session's outcome comes after the
+    reports it may name as not written (the Markdown summary last)."""
 
     @property
     def dest(self) -> str:
@@ -59,16 +62,25 @@ class ReportFormat:
 
 FORMATS: tuple[ReportFormat, ...] = (
     ReportFormat(
-        "--chaos-html",
-        "HTML report",
-        "write the HTML report to PATH",
-        "durable_chaos.report.html:write_report",
-    ),
-    ReportFormat(
         "--chaos-report",
         "JSON report",
         "write the JSON report (version 1) of all trials to PATH",
         "durable_chaos.report.json_report:write_report",
+        written=2,
+    ),
+    ReportFormat(
+        "--chaos-markdown",
+        "Markdown summary",
+        "write a GitHub-flavoured Markdown summary to PATH (for $GITHUB_STEP_SUMMARY)",
+        "durable_chaos.report.markdown:write_report",
+        written=4,
+    ),
+    ReportFormat(
+        "--chaos-html",
+        "HTML report",
+        "write the HTML report to PATH",
+        "durable_chaos.report.html:write_report",
+        written=1,
     ),
     ReportFormat(
         "--chaos-github-annotations",
@@ -76,15 +88,15 @@ FORMATS: tuple[ReportFormat, ...] = (
         "write GitHub Actions workflow commands (::error file=...::) for every trial that did not pass and "
         "the session's outcome to PATH; `cat PATH` in a later step shows them on the pull request",
         "durable_chaos.report.github:write_report",
-    ),
-    ReportFormat(
-        "--chaos-markdown",
-        "Markdown summary",
-        "write a GitHub-flavoured Markdown summary to PATH (for $GITHUB_STEP_SUMMARY)",
-        "durable_chaos.report.markdown:write_report",
+        written=3,
     ),
 )
-"""Every report format, in the order they are written."""
+"""Every report format, in the order of ``--help``."""
 
 
-__all__ = ["FORMATS", "ReportFormat", "ReportInputs"]
+def in_write_order() -> list[ReportFormat]:
+    """The formats in the order they are written (:attr:`ReportFormat.written`)."""
+    return sorted(FORMATS, key=lambda report: report.written)
+
+
+__all__ = ["FORMATS", "ReportFormat", "ReportInputs", "in_write_order"]
