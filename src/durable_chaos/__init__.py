@@ -49,6 +49,7 @@ __all__ = [
     "strategies",
 ]
 
+
 def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:
