@@ -13,14 +13,10 @@ from pathlib import Path
 import pytest
 
 from durable_chaos.cli import main
-from durable_chaos.scenario.read import (
-    MAX_FILE_BYTES,
-    ScenarioError,
-    discover_scenario_files,
-    is_scenario_file,
-    load_scenario,
-    scenario_skip_reason,
-)
+from durable_chaos.scenario.discover import discover_scenario_files, is_scenario_file, scenario_skip_reason
+from durable_chaos.scenario.errors import ScenarioError
+from durable_chaos.scenario.limits import MAX_FILE_BYTES
+from durable_chaos.scenario.read import load_scenario
 
 BASE = """\
 schema_version: 1

@@ -6,14 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from durable_chaos.scenario.discover import discover_scenario_files, is_scenario_file
+from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.model import Scenario
-from durable_chaos.scenario.read import (
-    ScenarioError,
-    discover_scenario_files,
-    is_scenario_file,
-    load_scenario,
-    load_scenarios,
-)
+from durable_chaos.scenario.read import load_scenario, load_scenarios
 
 VALID_YAML = """\
 # a demo scenario

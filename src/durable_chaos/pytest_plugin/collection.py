@@ -13,13 +13,11 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from durable_chaos.scenario.discover import scenario_skip_reason
+from durable_chaos.scenario.document import SCENARIO_SUFFIXES
+from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.model import ScenarioBase
-from durable_chaos.scenario.read import (
-    SCENARIO_SUFFIXES,
-    ScenarioError,
-    parse_document,
-    scenario_skip_reason,
-)
+from durable_chaos.scenario.parse import parse_document
 
 SCHEMA_KEY = "schema_version"
 NEAR_MISS_CUTOFF = 0.75
