@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from durable_chaos.infra.engines.base import SHARED_FOLDER
 from durable_chaos.scenario.document import SCENARIO_SUFFIXES
 from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.limits import MAX_FILE_BYTES
 from durable_chaos.scenario.parse import parse
 from durable_chaos.scenario.safe_read import read_limited
 
-__all__ = ["CASSETTES_REASON", "discover_scenario_files", "is_scenario_file", "scenario_skip_reason"]
+__all__ = [
+    "CASSETTES_REASON",
+    "SHARED_REASON",
+    "discover_scenario_files",
+    "is_scenario_file",
+    "near_miss",
+    "scenario_skip_reason",
+]
 
+SCHEMA_KEY = "schema_version"
+NEAR_MISS_CUTOFF = 0.75
+"""How close (difflib's ratio) a top-level key must be to ``schema_version`` to be taken for it."""
 CASSETTES_REASON = "in a 'cassettes' directory"
+SHARED_REASON = f"in a {SHARED_FOLDER!r} directory: code and cassettes that scenario folders share"
 _SCHEMA_KEY = re.compile(r"""(?:^|[\s{,])["']?schema_version["']?\s*[:=]""", re.MULTILINE)
+
+
+def near_miss(keys: Iterable[object]) -> str | None:
+    """The top-level key that is probably a misspelled ``schema_version``, if any."""
+    names = [key for key in keys if isinstance(key, str) and key != SCHEMA_KEY]
+    found = difflib.get_close_matches(SCHEMA_KEY, names, n=1, cutoff=NEAR_MISS_CUTOFF)
+    if not found:
+        lowered = {name.lower().replace("-", "_"): name for name in names}
+        found = difflib.get_close_matches(SCHEMA_KEY, list(lowered), n=1, cutoff=NEAR_MISS_CUTOFF)
+        found = [lowered[found[0]]] if found else []
+    return found[0] if found else None
 
 
 def scenario_skip_reason(path: Path | str, root: Path | str | None = None) -> str | None:
     """Why ``path`` is not a scenario file, or None when it is one (or a broken one to report).
 
-    A scenario file has a scenario suffix, is not in a directory named ``cassettes`` (only the parts
+    A scenario file has a scenario suffix, is not in a directory named ``cassettes`` or ``_shared``
+    (:data:`~durable_chaos.infra.engines.base.SHARED_FOLDER`; only the parts
     below ``root`` are checked when given), is a regular file, and parses to a mapping with a
     top-level ``schema_version`` key. A file that does not parse counts as a scenario (so its errors
     are reported) when its text has a ``schema_version`` key anywhere. Every file that
@@ -39,6 +64,8 @@ def scenario_skip_reason(path: Path | str, root: Path | str | None = None) -> st
             parents = path.parent.relative_to(root).parts
     if "cassettes" in parents:
         return CASSETTES_REASON
+    if SHARED_FOLDER in parents:
+        return SHARED_REASON
     try:
         head = read_limited(path, MAX_FILE_BYTES + 1)
     except ScenarioError as exc:

@@ -26,6 +26,7 @@ from pydantic import (
 
 from durable_chaos.faults.model import Fault
 from durable_chaos.infra.engines import EngineOptions, engine_names, engine_specs
+from durable_chaos.infra.engines.base import SHARED_FOLDER
 
 SCHEMA_VERSION = 1
 
@@ -329,7 +330,8 @@ class ScenarioBase(_Strict):
     @field_validator("cassette")
     @classmethod
     def _cassette_inside(cls, cassette: str | None) -> str | None:
-        """A cassette is a file path relative to the scenario's folder, and stays inside it."""
+        """A cassette is a file path relative to the scenario's folder, and stays inside it, or inside the
+        shared folder beside it (``../_shared/...``, see :data:`SHARED_FOLDER`)."""
         if cassette is None:
             return None
         if not cassette.strip():
@@ -342,7 +344,10 @@ class ScenarioBase(_Strict):
                 f"cassette path {cassette!r} is absolute; give it relative to the scenario's folder"
             )
         depth = 0
-        for part in pure.parts:
+        parts = pure.parts
+        if parts[:2] == ("..", SHARED_FOLDER):  # the declared exception: the shared folder beside it
+            parts = parts[2:]
+        for part in parts:
             depth += -1 if part == ".." else 0 if part == "." else 1
             if depth < 0:
                 raise ValueError(

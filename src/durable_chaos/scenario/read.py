@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from durable_chaos.scenario.discover import discover_scenario_files
+from durable_chaos.scenario.discover import discover_scenario_files, near_miss
 from durable_chaos.scenario.document import SCENARIO_SUFFIXES, Document
 from durable_chaos.scenario.errors import ScenarioError, got, safe_str
 from durable_chaos.scenario.model import SCHEMA_VERSION, Scenario
@@ -80,19 +80,21 @@ def _load(path: Path) -> Scenario:
 
 @contextlib.contextmanager
 def _importable(directory: Path) -> Iterator[None]:
-    """Modules next to the scenario file importable while it is validated (``tool_error`` exception
-    classes may live there, as the target does)."""
-    from durable_chaos.infra.engines.base import make_importable
+    """Modules next to the scenario file (and in its shared folder) importable while it is validated
+    (``tool_error`` exception classes may live there, as the target does)."""
+    from durable_chaos.infra.engines.base import make_importable, shared_folder
 
     entry = str(directory.absolute())
-    added = entry not in sys.path
+    shared = shared_folder(Path(entry))
+    entries = [entry] if shared is None else [entry, str(shared)]
+    added = [item for item in entries if item not in sys.path]
     make_importable(Path(entry))  # its own modules, not same-named ones of another scenario's folder
     try:
         yield
     finally:
-        if added:
+        for item in added:
             with contextlib.suppress(ValueError):
-                sys.path.remove(entry)
+                sys.path.remove(item)
 
 
 def _check_paths(path: Path, document: Document, scenario: Scenario) -> None:
@@ -115,8 +117,6 @@ def _check_schema_version(path: Path, document: Document) -> None:
     """Reject files without a supported ``schema_version`` before validating anything else."""
     supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
     if "schema_version" not in document.data:
-        from durable_chaos.pytest_plugin.collection import near_miss
-
         misspelled = near_miss(document.data)
         hint = f" ({misspelled!r} is probably a misspelling of it)" if misspelled else ""
         raise ScenarioError(
