@@ -25,18 +25,31 @@ ROOT = Path(__file__).resolve().parent.parent
 VERBOSE = False
 PROMPT = "prompt: Analyze the sales data for Q4"
 TARGETS = {
-    "prefect": ("data_analyst", f"agent: data_analyst_agent:analyst\n{PROMPT}"),
-    "dbos": ("data_analyst", f"agent: data_analyst_dbos:analyst\n{PROMPT}"),
-    "temporal": ("temporal", f"agent: data_analyst_temporal:analyst\n{PROMPT}"),
-    "restate": ("restate", f"agent: data_analyst_restate:analyst\n{PROMPT}"),
+    "prefect": (
+        "data_analyst",
+        f"agent: data_analyst_agent:analyst\n{PROMPT}",
+        "cassettes/data_analyst.yaml",
+    ),
+    "dbos": ("data_analyst", f"agent: data_analyst_dbos:analyst\n{PROMPT}", "cassettes/data_analyst.yaml"),
+    "temporal": (
+        "temporal",
+        f"agent: data_analyst_temporal:analyst\n{PROMPT}",
+        "../_shared/cassettes/data_analyst.yaml",
+    ),
+    "restate": (
+        "restate",
+        f"agent: data_analyst_restate:analyst\n{PROMPT}",
+        "../_shared/cassettes/data_analyst_restate.yaml",
+    ),
 }
-"""Per engine: the examples directory holding its data analyst, and the scenario's target lines."""
+"""Per engine: the examples directory holding its data analyst, the scenario's target lines, its cassette
+(the examples' shared files, ``scenarios/_shared``, are copied beside the directory)."""
 
 
 def scenario(engine: str, unit_kinds: list[str]) -> str:
     return (
         f"schema_version: 1\nname: sweep-bench\n{TARGETS[engine][1]}\nengines: [{engine}]\n"
-        "cassette: cassettes/data_analyst.yaml\nmodel_server: {script: script.yaml}\n"
+        f"cassette: {TARGETS[engine][2]}\nmodel_server: {{script: ../_shared/scripts/data_analyst.yaml}}\n"
         f"sweep:\n  unit_kinds: [{', '.join(unit_kinds)}]\n"
     )
 
@@ -47,8 +60,9 @@ def run(engine: str, workers: int, unit_kinds: list[str]) -> tuple[int, float, f
         examples = ROOT / "scenarios" / TARGETS[engine][0]
         target = Path(tmp) / "scenarios"
         shutil.copytree(examples, target, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
-        shutil.copytree(examples / "cassettes", target / "cassettes", dirs_exist_ok=True)
-        shutil.copy(examples / "script.yaml", target)
+        if (examples / "cassettes").is_dir():
+            shutil.copytree(examples / "cassettes", target / "cassettes", dirs_exist_ok=True)
+        shutil.copytree(ROOT / "scenarios" / "_shared", target.parent / "_shared")
         (target / "bench.yaml").write_text(scenario(engine, unit_kinds))
         report = Path(tmp) / "chaos.json"
         command = [sys.executable, "-m", "pytest", "--chaos", "scenarios", f"--chaos-report={report}"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from example_files import copy_shared
 
 from durable_chaos.faults.abort import TrialAborted, abort_trial, aborting
 from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
@@ -59,8 +60,7 @@ analyst = Agent(
 
 def scenario_with_a_miss(tmp_path: Path, engine: str) -> Path:
     """The data analyst with slow retries and a prompt its cassette never recorded."""
-    for name in ("data_analyst_core.py", "script.yaml"):
-        shutil.copy(EXAMPLES / name, tmp_path / name)
+    copy_shared(tmp_path)
     (tmp_path / "cassettes").mkdir()
     shutil.copy(EXAMPLES / "cassettes" / "data_analyst.yaml", tmp_path / "cassettes" / "data_analyst.yaml")
     (tmp_path / f"slow_{engine}.py").write_text(AGENTS[engine])

@@ -13,14 +13,10 @@ from pathlib import Path
 import pytest
 
 from durable_chaos.cli import main
-from durable_chaos.scenario.read import (
-    MAX_FILE_BYTES,
-    ScenarioError,
-    discover_scenario_files,
-    is_scenario_file,
-    load_scenario,
-    scenario_skip_reason,
-)
+from durable_chaos.scenario.discover import discover_scenario_files, is_scenario_file, scenario_skip_reason
+from durable_chaos.scenario.errors import ScenarioError
+from durable_chaos.scenario.limits import MAX_FILE_BYTES
+from durable_chaos.scenario.read import load_scenario
 
 BASE = """\
 schema_version: 1
@@ -291,6 +287,8 @@ def test_discovery_finds_every_file_validate_accepts(
     [
         ("../../etc/passwd", "leaves the scenario's folder"),
         ("cassettes/../../x.yaml", "leaves the scenario's folder"),
+        ("../_shared/../x.yaml", "leaves the scenario's folder"),  # into the shared folder, then out of it
+        ("../other/x.yaml", "leaves the scenario's folder"),  # only the sibling named _shared
         ("/etc/passwd", "is absolute"),
         ("", "empty cassette path"),
         ("cassettes/", "is a directory"),
@@ -303,6 +301,16 @@ def test_bad_cassette_paths(tmp_path: Path, cassette: str, message: str) -> None
     err = error_for(path)
     assert err.field == "cassette" and err.line == 6
     assert message in err.message
+
+
+def test_a_cassette_may_be_in_the_shared_folder_beside_the_scenarios_folder(tmp_path: Path) -> None:
+    (tmp_path / "_shared" / "cassettes").mkdir(parents=True)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    path = folder / "s.yaml"
+    path.write_text(BASE.replace("cassettes/demo.yaml", "../_shared/cassettes/demo.yaml"))
+    scenario = load_scenario(path)
+    assert scenario.resolve(scenario.cassette or "") == folder / "../_shared/cassettes/demo.yaml"
 
 
 def test_cassette_that_is_an_existing_directory(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from durable_chaos.cli import main
-from durable_chaos.pytest_plugin.collection import looks_like_scenario, near_miss, not_collected
+from durable_chaos.pytest_plugin.collection import looks_like_scenario, not_collected
 from durable_chaos.report.gate import collection_outcome
+from durable_chaos.scenario.discover import near_miss
 
 SCENARIO = """\
 schema_version: 1

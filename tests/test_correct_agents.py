@@ -27,6 +27,12 @@ ENGINES = {
     "temporal": ("temporal", "temporal_correct.py", {"agent": "temporal_correct:analyst"}),
     "restate": ("restate", "restate_correct.py", {"agent": "restate_correct:analyst"}),
 }
+CASSETTES = {
+    "data_analyst": "cassettes/data_analyst.yaml",
+    "temporal": "../_shared/cassettes/data_analyst.yaml",
+    "restate": "../_shared/cassettes/data_analyst_restate.yaml",
+}
+"""The data analyst's cassette for each example directory."""
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +47,13 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialRunner]:
 def scenario_file(engine: str, directory: Path) -> Path:
     """The engine's correct-agent scenario: its target, the shared plans and sweep."""
     examples, module, target = ENGINES[engine]
+    source = ROOT / "scenarios" / examples
+    shutil.copytree(source, directory, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
+    if (source / "cassettes").is_dir():
+        shutil.copytree(source / "cassettes", directory / "cassettes", dirs_exist_ok=True)
     shutil.copytree(
-        ROOT / "scenarios" / examples, directory, ignore=shutil.ignore_patterns("*.yaml", "__pycache__")
-    )
-    shutil.copytree(ROOT / "scenarios" / examples / "cassettes", directory / "cassettes", dirs_exist_ok=True)
-    shutil.copy(ROOT / "scenarios" / examples / "script.yaml", directory)
+        ROOT / "scenarios" / "_shared", directory.parent / "_shared"
+    )  # its shared files, beside it
     shutil.copy(HERE / module, directory)
     shared = yaml.safe_load((HERE / "plans.yaml").read_text())
     body = {
@@ -55,8 +63,8 @@ def scenario_file(engine: str, directory: Path) -> Path:
         **target,
         "prompt": "Analyze the sales data for Q4",
         "engines": [engine],
-        "cassette": "cassettes/data_analyst.yaml",
-        "model_server": {"script": "script.yaml"},
+        "cassette": CASSETTES[examples],
+        "model_server": {"script": "../_shared/scripts/data_analyst.yaml"},
         "side_effecting_tools": [{"name": "load_dataset", "idempotency": "call_id"}],
         **shared,
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from example_files import copy_shared
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -42,8 +43,8 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     source = SCENARIOS / "data_analyst"
     target = pytester.path / "scenarios"
     target.mkdir()
-    for module in ("data_analyst_agent.py", "data_analyst_core.py"):
-        shutil.copy(source / module, target)
+    shutil.copy(source / "data_analyst_agent.py", target)
+    copy_shared(target, script=None)
     shutil.copytree(source / "cassettes", target / "cassettes")
     return pytester
 

@@ -55,7 +55,7 @@ def result(scenario_file: str, plan: str, events: list[dict[str, Any]], resume: 
     if resume is not None:
         path = scenario.path
         scenario = scenario.model_copy(update={"resume": resume})
-        scenario._path = path
+        scenario = scenario.located(path)
     return Result(TrialSpec(scenario, "prefect", Plan(name=plan)), GOLDEN + events)
 
 

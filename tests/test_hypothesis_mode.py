@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from example_files import copy_shared
 from hypothesis import HealthCheck, Phase, find, given, seed, settings
 
 from durable_chaos import strategies
@@ -196,7 +197,7 @@ def test_a_regression_file_loads_validates_and_keeps_the_faults_in_order(tmp_pat
     folder = tmp_path / "scenarios"
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
     shutil.copytree(EXAMPLES / "cassettes", folder / "cassettes", dirs_exist_ok=True)
-    shutil.copy(EXAMPLES / "script.yaml", folder)
+    copy_shared(folder, ("data_analyst_core", "data_analyst_dbos"))
     shutil.copy(HERE / "breaker.yaml", folder)
     scenario = load_scenario(folder / "breaker.yaml")
     plan = scenario.plans[0]
@@ -219,7 +220,7 @@ def copy_breaker_project(root: Path) -> Path:
         EXAMPLES, root, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"), dirs_exist_ok=True
     )
     shutil.copytree(EXAMPLES / "cassettes", root / "cassettes", dirs_exist_ok=True)
-    shutil.copy(EXAMPLES / "script.yaml", root)
+    copy_shared(root, ("data_analyst_core", "data_analyst_dbos"))
     for name in ("breaker.yaml", "breaker_fixed.yaml"):
         shutil.copy(HERE / name, root)
     shutil.copy(HERE / "explore_breaker.py", root / "test_breaker_properties.py")

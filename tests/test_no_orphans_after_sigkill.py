@@ -39,6 +39,7 @@ def processes_mentioning(text: str) -> list[int]:
 def test_sigkill_of_pytest_leaves_no_process_and_the_next_start_removes_its_directory(tmp_path: Path) -> None:
     project = tmp_path / "project"
     shutil.copytree(SCENARIOS / "data_analyst", project / "scenarios")
+    shutil.copytree(SCENARIOS / "_shared", project / "_shared")  # what its scenario files name (../_shared)
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}

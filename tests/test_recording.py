@@ -15,9 +15,12 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 
 
 def test_record_then_replay(runner: TrialRunner, tmp_path: Path, monkeypatch: object) -> None:
-    for name in ("data_analyst_agent.py", "data_analyst_core.py", "script.yaml", "tool_error.yaml"):
-        shutil.copy(EXAMPLES / name, tmp_path / name)
-    scenario = load_scenario(tmp_path / "tool_error.yaml")
+    folder = tmp_path / "data_analyst"  # beside a copy of the shared folder its scenario files name
+    folder.mkdir()
+    shutil.copytree(EXAMPLES.parent / "_shared", tmp_path / "_shared")
+    for name in ("data_analyst_agent.py", "tool_error.yaml"):
+        shutil.copy(EXAMPLES / name, folder / name)
+    scenario = load_scenario(folder / "tool_error.yaml")
     recording = TrialRunner(record=True, root=tmp_path / "record-run")
     recording.engines = runner.engines  # share the session's Prefect server
     try:
@@ -26,7 +29,7 @@ def test_record_then_replay(runner: TrialRunner, tmp_path: Path, monkeypatch: ob
         recording.engines = {}
     assert result.verdict == "pass", result.reason
 
-    cassette = tmp_path / "cassettes" / "data_analyst.yaml"
+    cassette = folder / "cassettes" / "data_analyst.yaml"
     text = cassette.read_text()
     interactions = yaml.safe_load(text)["interactions"]
     assert len(interactions) == 3

@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 
 from durable_chaos.cli import main
 from durable_chaos.faults.model import FAULT_KINDS
+from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.model import Scenario
-from durable_chaos.scenario.read import ScenarioError, load_scenario
+from durable_chaos.scenario.read import load_scenario
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -6,14 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from durable_chaos.scenario.discover import SHARED_REASON, discover_scenario_files, is_scenario_file
+from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.model import Scenario
-from durable_chaos.scenario.read import (
-    ScenarioError,
-    discover_scenario_files,
-    is_scenario_file,
-    load_scenario,
-    load_scenarios,
-)
+from durable_chaos.scenario.read import load_scenario, load_scenarios
 
 VALID_YAML = """\
 # a demo scenario
@@ -439,6 +435,21 @@ def test_directories_expand_recursively_and_skip_cassettes(tmp_path: Path) -> No
 def test_cassettes_in_the_root_path_do_not_hide_scenarios(tmp_path: Path) -> None:
     write(tmp_path, "cassettes/project/a.yaml", VALID_YAML)
     assert len(discover_scenario_files([tmp_path / "cassettes" / "project"])) == 1
+
+
+def test_files_in_a_shared_folder_are_never_scenarios(tmp_path: Path) -> None:
+    write(tmp_path, "scenarios/a.yaml", VALID_YAML)
+    write(tmp_path, "scenarios/_shared/b.yaml", VALID_YAML)
+    write(tmp_path, "scenarios/_shared/scripts/c.yaml", "conversations: []\n")
+    skipped: list[tuple[Path, str]] = []
+    files = discover_scenario_files([tmp_path / "scenarios"], skipped)
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["scenarios/a.yaml"]
+    assert sorted((p.name, reason) for p, reason in skipped) == [
+        ("b.yaml", SHARED_REASON),
+        ("c.yaml", SHARED_REASON),
+    ]
+    assert not is_scenario_file(tmp_path / "scenarios/_shared/b.yaml", root=tmp_path)
+    assert is_scenario_file(tmp_path / "scenarios/_shared/b.yaml", root=tmp_path / "scenarios/_shared")
 
 
 def test_load_scenarios_raises_for_an_invalid_file(tmp_path: Path) -> None:

@@ -70,3 +70,35 @@ def test_an_installed_module_is_never_shadowed_in_the_harness_process(tmp_path: 
         assert import_object("json:dumps", tmp_path)({}) == "{}"
     finally:
         sys.path[:] = path
+
+
+def test_a_folder_imports_the_modules_of_its_shared_sibling_after_its_own(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    first, second = folders
+    shared = tmp_path / "_shared"
+    shared.mkdir()
+    (shared / f"{CORE}.py").write_text("WHERE = 'shared'\n\ndef effects() -> int:\n    return 0\n")
+    (shared / f"{AGENT}_shared.py").write_text(f"from {CORE} import WHERE\n")
+    (first / f"{CORE}.py").unlink()
+    try:
+        assert import_object(f"{AGENT}_shared:WHERE", first) == "shared"  # the core from _shared
+        assert import_object(f"{CORE}:WHERE", second) == "second"  # the folder's own wins over _shared's
+        assert import_object(f"{CORE}:WHERE", first) == "shared"  # and again the shared one
+        assert sys.path.index(str(first)) < sys.path.index(str(shared))
+        (first / "scenario.yaml").write_text(
+            "schema_version: 1\n"
+            "name: first\n"
+            f"agent: {AGENT}_shared:agent\n"
+            "prompt: hi\n"
+            "cassette: ../_shared/cassettes/first.yaml\n"
+            "engines: [dbos]\n"
+            f"side_effecting_tools: [{{name: bill, effects: '{CORE}:effects'}}]\n"
+            "plans: [{name: none, faults: []}]\n"
+        )
+        sys.modules.pop(CORE, None)
+        scenario = load_scenario(first / "scenario.yaml")  # its effects function imports from _shared
+        assert sys.modules[CORE].WHERE == "shared"
+        assert scenario.resolve(scenario.cassette or "") == first / "../_shared/cassettes/first.yaml"
+    finally:
+        sys.modules.pop(f"{AGENT}_shared", None)

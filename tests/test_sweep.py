@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from example_files import copy_shared
+
 from durable_chaos.explore.coverage import coverage_table
 from durable_chaos.explore.sweep import (
     CrashPoint,
@@ -97,7 +99,7 @@ def test_a_sweep_finds_a_bug_that_only_an_in_process_retry_shows(pytester: objec
     # The known-bad sweep lives beside the tests, not in scenarios/: its retry cells fail by design (a
     # sweep cannot declare per-cell expected violations), which would turn the examples' run red.
     shutil.copy(Path(__file__).with_name("sweep_retry_only.yaml"), target)
-    shutil.copy(EXAMPLES / "script.yaml", target)
+    copy_shared(target, ("data_analyst_core", "data_analyst_dbos"))
     report = pytester.path / "chaos.json"
     result = pytester.runpytest_subprocess(
         "--chaos", "scenarios", "-k", "after", f"--chaos-report={report}", "-p", "no:cacheprovider"

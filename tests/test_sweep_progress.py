@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from example_files import copy_shared
 
 from durable_chaos.report.progress import SweepProgress, duration
 
@@ -85,7 +86,7 @@ def project(pytester: pytest.Pytester) -> None:
     target = pytester.path / "scenarios"
     shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("*.yaml", "__pycache__"))
     shutil.copytree(EXAMPLES / "cassettes", target / "cassettes", dirs_exist_ok=True)
-    shutil.copy(EXAMPLES / "script.yaml", target)
+    copy_shared(target, ("data_analyst_core", "data_analyst_dbos"))
     (target / "sweep_progress.yaml").write_text(SCENARIO)
 
 

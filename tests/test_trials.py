@@ -37,7 +37,7 @@ def run_plan(
     scenario = load_scenario(EXAMPLES / file)
     if changes:
         scenario = scenario.model_copy(update=changes)
-        scenario._path = EXAMPLES / file
+        scenario = scenario.located(EXAMPLES / file)
     chosen = next(p for p in scenario.plans if plan is None or p.name == plan)
     return runner.run(TrialSpec(scenario, engine or scenario.engines[0], chosen))
 
@@ -121,7 +121,7 @@ def test_known_bad_agents_are_caught_with_exactly_their_violation(
 def test_known_bad_agent_fails_the_trial_when_its_violation_is_not_declared(runner: TrialRunner) -> None:
     scenario = load_scenario(EXAMPLES / "unstable_cache_key.yaml")
     undeclared = scenario.model_copy(update={"expect": scenario.expect.model_copy(update={"violations": []})})
-    undeclared._path = scenario.path
+    undeclared = undeclared.located(scenario.path)
     result = runner.run(TrialSpec(undeclared, "prefect", undeclared.plans[0]))
     assert result.verdict == "fail"
     assert "stable_cache_keys" in result.reason
@@ -132,7 +132,7 @@ def test_declared_violation_that_does_not_happen_fails_the_trial(runner: TrialRu
     wrong = scenario.model_copy(
         update={"expect": scenario.expect.model_copy(update={"violations": ["stable_cache_keys"]})}
     )
-    wrong._path = scenario.path
+    wrong = wrong.located(scenario.path)
     result = runner.run(TrialSpec(wrong, "prefect", wrong.plans[0]))
     assert result.verdict == "fail"
     assert "no violation" in result.reason
@@ -416,7 +416,7 @@ def test_an_idempotent_tool_survives_the_at_least_once_window_that_fails_a_plain
     plan = plan.model_copy(update={"expect": None})
     idempotent = SideEffectingTool(name="load_dataset", idempotency="call_id")
     scenario = scenario.model_copy(update={"side_effecting_tools": [idempotent]})
-    scenario._path = EXAMPLES / "side_effects.yaml"
+    scenario = scenario.located(EXAMPLES / "side_effects.yaml")
     result = runner.run(TrialSpec(scenario, "prefect", plan))
     assert result.verdict == "pass", result.reason
     assert (

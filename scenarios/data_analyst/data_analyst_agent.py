@@ -2,7 +2,8 @@
 output), made durable with Prefect in the two ways users have in production, plus known-bad
 variants the harness must catch.
 
-Model traffic comes from ``cassettes/data_analyst.yaml``, recorded from ``script.yaml`` with
+Model traffic comes from ``cassettes/data_analyst.yaml``, recorded from
+``../_shared/scripts/data_analyst.yaml`` with
 ``pytest --chaos --chaos-record`` (no provider needed). Retry delays are short so trials are fast;
 the article uses 1, 2, 4 seconds.
 """

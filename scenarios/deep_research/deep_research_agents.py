@@ -18,7 +18,8 @@ Two entry workflows differ only in ``save_report``:
   DBOS, function tools are not steps: they run in workflow code and run again on every recovery,
   so a crash after the report was published publishes it twice.
 
-Model traffic comes from ``cassettes/deep_research.yaml``, recorded from ``script.yaml`` with
+Model traffic comes from ``../_shared/cassettes/deep_research.yaml``, recorded from
+``../_shared/scripts/deep_research.yaml`` with
 ``pytest --chaos --chaos-record`` (no provider needed). Models are ``openai-chat:`` (the scripted
 server speaks chat completions only). Published reports are appended, one JSON line each, to the
 file named by ``$DEEP_RESEARCH_REPORTS`` when it is set, and always to :data:`PUBLISHED`.

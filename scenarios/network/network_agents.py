@@ -1,4 +1,4 @@
-"""The data analyst of ``../data_analyst`` with a short model timeout, for network faults.
+"""The data analyst (``../_shared/data_analyst_core.py``) with a short model timeout, for network faults.
 
 The OpenAI client times out after 1 s and does not retry by itself (``max_retries=0``), so what a
 toxic on the model endpoint does is decided by the durable unit's own retries: Prefect's task
@@ -8,17 +8,12 @@ replays the same cassette.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "data_analyst"))
-
-from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset  # noqa: E402
-from openai import AsyncOpenAI  # noqa: E402
-from pydantic_ai import Agent, FunctionToolset  # noqa: E402
-from pydantic_ai.durable_exec.prefect import PrefectDurability, TaskConfig  # noqa: E402
-from pydantic_ai.models.openai import OpenAIChatModel  # noqa: E402
-from pydantic_ai.providers.openai import OpenAIProvider  # noqa: E402
+from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset
+from openai import AsyncOpenAI
+from pydantic_ai import Agent, FunctionToolset
+from pydantic_ai.durable_exec.prefect import PrefectDurability, TaskConfig
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
 
 MODEL_TIMEOUT_SECONDS = 1.0
 

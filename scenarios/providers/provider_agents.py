@@ -1,4 +1,4 @@
-"""The data-analysis agent (``data_analyst_core``, copied from ``scenarios/data_analyst``) on every
+"""The data-analysis agent (``data_analyst_core``, from ``../_shared``) on every
 provider API durable-chaos speaks, made durable with Prefect (``PrefectDurability``): OpenAI Responses
 (``openai-responses:``), Anthropic Messages (``anthropic:``) and Gemini (``google:``, which older
 pydantic-ai versions call ``google-gla:``). Plus a streaming run: the ``ProcessEventStream`` capability

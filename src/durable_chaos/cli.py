@@ -17,13 +17,10 @@ from pathlib import Path
 
 from durable_chaos import __version__
 from durable_chaos.scenario import model as scenario_module
+from durable_chaos.scenario.discover import CASSETTES_REASON, discover_scenario_files
+from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.model import Scenario
-from durable_chaos.scenario.read import (
-    CASSETTES_REASON,
-    ScenarioError,
-    discover_scenario_files,
-    load_scenario,
-)
+from durable_chaos.scenario.read import load_scenario
 
 EXIT_OK = 0
 EXIT_INVALID = 2

@@ -166,7 +166,8 @@ class Chaos:
         if source is not None:
             key = str(Path(source).resolve())
             if key not in self._scenarios:
-                from durable_chaos.scenario.read import ScenarioError, load_scenario
+                from durable_chaos.scenario.errors import ScenarioError
+                from durable_chaos.scenario.read import load_scenario
 
                 try:
                     self._scenarios[key] = load_scenario(source)
@@ -181,7 +182,7 @@ class Chaos:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "scenario"
             raise ChaosError(f"scenario built in Python: {where}: {first['msg']}") from None
-        built._base_dir = Path(base_dir) if base_dir is not None else None
+        built = built.located(None, base_dir=base_dir)
         return built
 
     def engine_for(self, scenario: Scenario, engine: str | None) -> str:

@@ -151,7 +151,7 @@ def expand(
             resume = "new_run" if point.recovery == "fresh" else "same_run"
             if scenario.resume != resume:
                 chosen = scenario.model_copy(update={"resume": resume})
-                chosen._path = scenario.path
+                chosen = chosen.located(scenario.path)
         trials.append((point, TrialSpec(chosen, engine, plan_for(point), point)))
     return trials
 

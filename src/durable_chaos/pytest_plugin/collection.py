@@ -8,36 +8,19 @@ under ``--chaos``, scenario files below a directory the user named that pytest n
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from durable_chaos.scenario.discover import SCHEMA_KEY, near_miss, scenario_skip_reason
+from durable_chaos.scenario.document import SCENARIO_SUFFIXES
+from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.model import ScenarioBase
-from durable_chaos.scenario.read import (
-    SCENARIO_SUFFIXES,
-    ScenarioError,
-    parse_document,
-    scenario_skip_reason,
-)
+from durable_chaos.scenario.parse import parse_document
 
-SCHEMA_KEY = "schema_version"
-NEAR_MISS_CUTOFF = 0.75
-"""How close (difflib's ratio) a top-level key must be to ``schema_version`` to be taken for it."""
 FIELDS = frozenset(ScenarioBase.model_fields) - {SCHEMA_KEY, "name", "description"}
 """Top-level keys that only a scenario has together (agent, plans, engines, cassette, ...)."""
 SKIPPED_DIRECTORIES = frozenset({".git", "__pycache__", "node_modules", "cassettes"})
-
-
-def near_miss(keys: Iterable[object]) -> str | None:
-    """The top-level key that is probably a misspelled ``schema_version``, if any."""
-    names = [key for key in keys if isinstance(key, str) and key != SCHEMA_KEY]
-    found = difflib.get_close_matches(SCHEMA_KEY, names, n=1, cutoff=NEAR_MISS_CUTOFF)
-    if not found:
-        lowered = {name.lower().replace("-", "_"): name for name in names}
-        found = difflib.get_close_matches(SCHEMA_KEY, list(lowered), n=1, cutoff=NEAR_MISS_CUTOFF)
-        found = [lowered[found[0]]] if found else []
-    return found[0] if found else None
 
 
 def looks_like_scenario(path: Path, shown: Path | str | None = None) -> str | None:
@@ -107,4 +90,4 @@ def not_collected(
     return lines
 
 
-__all__ = ["looks_like_scenario", "near_miss", "not_collected", "scenario_files_below"]
+__all__ = ["looks_like_scenario", "not_collected", "scenario_files_below"]

@@ -41,7 +41,7 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | No
     (the session's end names it)."""
     if file_path.suffix not in {".yaml", ".yml", ".toml"}:
         return None
-    from durable_chaos.scenario.read import scenario_skip_reason
+    from durable_chaos.scenario.discover import scenario_skip_reason
 
     reason = scenario_skip_reason(file_path, parent.config.rootpath)
     if reason is None:
@@ -97,7 +97,8 @@ class ScenarioFile(pytest.File):
 
     def collect(self) -> Iterator[TrialItem]:
         from durable_chaos.scenario.model import Plan
-        from durable_chaos.scenario.read import ScenarioError, load_scenario
+        from durable_chaos.scenario.errors import ScenarioError
+        from durable_chaos.scenario.read import load_scenario
         from durable_chaos.scenario.trial_specs import TrialSpec
 
         self.config.stash[FILES_KEY] = self.config.stash.get(FILES_KEY, 0) + 1
@@ -122,7 +123,7 @@ class ScenarioFile(pytest.File):
                 from durable_chaos.scenario.model import Sweep
 
                 swept = scenario.model_copy(update={"sweep": Sweep()})
-                swept._path = scenario.path
+                swept = swept.located(scenario.path)
                 yield from self.sweep(swept, engine)
 
     def sweep(self, scenario: Any, engine: str) -> Iterator[TrialItem]:

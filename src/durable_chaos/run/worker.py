@@ -41,7 +41,7 @@ async def work(job: WorkerJob) -> dict[str, Any]:
     scenario = load_scenario(job.scenario_path)
     if job.resume_mode is not None and job.resume_mode != scenario.resume:
         path, scenario = scenario.path, scenario.model_copy(update={"resume": job.resume_mode})
-        scenario._path = path
+        scenario = scenario.located(path)
     if job.plan_data is not None:
         plan = Plan.model_validate(job.plan_data)
     else:

@@ -20,6 +20,7 @@ import importlib
 import os
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 from durable_chaos.processes import die_with_parent
 
@@ -38,12 +39,12 @@ def preload(modules: list[str], target: tuple[str, str] | None = None) -> None:
             importlib.import_module(name)
     if target is None:
         return
+    from durable_chaos.infra.engines.base import make_importable
     from durable_chaos.run.runner import ensure_placeholder_credentials
 
     ensure_placeholder_credentials()
     directory, module = target
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
+    make_importable(Path(directory))
     try:
         loaded = importlib.import_module(module)
     except BaseException:  # noqa: BLE001 - even sys.exit() at import: the child will say so

@@ -3,14 +3,14 @@
 A scenario names a target (an agent, or a workflow entry point with arguments), the engines to run
 it on, the cassette that holds its model traffic, and one or more fault plans. Each
 (scenario x engine x plan) becomes one trial and one pytest item. Loading and error reporting live
-in :mod:`durable_chaos.scenario.read`.
+in :mod:`durable_chaos.scenario.read` and the modules it names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +26,7 @@ from pydantic import (
 
 from durable_chaos.faults.model import EXPLORE_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KINDS, Fault
 from durable_chaos.infra.engines import EngineOptions, engine_names, engine_specs
+from durable_chaos.infra.engines.base import SHARED_FOLDER
 
 SCHEMA_VERSION = 1
 
@@ -321,16 +322,20 @@ class ScenarioBase(_Strict):
         "(default: --chaos-timeout, 600)",
     )
 
+    # Where the scenario lives; not fields of the file (never validated or serialized). Set them with
+    # :meth:`located`, read them with :attr:`path`, :attr:`base_dir` and :meth:`line_of`.
     _path: Path | None = PrivateAttr(default=None)
+    """For a scenario loaded from a file: that file."""
     _base_dir: Path | None = PrivateAttr(default=None)
-    _line_of: Callable[[tuple[int | str, ...]], int] | None = PrivateAttr(default=None)
-    """For a scenario loaded from a file: the line of a field (see ``scenario_loader``)."""
     """For a scenario built in Python (no file): the folder its relative paths resolve against."""
+    _line_of: Callable[[tuple[int | str, ...]], int] | None = PrivateAttr(default=None)
+    """For a scenario loaded from a file: the line of a field (see :mod:`durable_chaos.scenario.lines`)."""
 
     @field_validator("cassette")
     @classmethod
     def _cassette_inside(cls, cassette: str | None) -> str | None:
-        """A cassette is a file path relative to the scenario's folder, and stays inside it."""
+        """A cassette is a file path relative to the scenario's folder, and stays inside it, or inside the
+        shared folder beside it (``../_shared/...``, see :data:`SHARED_FOLDER`)."""
         if cassette is None:
             return None
         if not cassette.strip():
@@ -343,7 +348,10 @@ class ScenarioBase(_Strict):
                 f"cassette path {cassette!r} is absolute; give it relative to the scenario's folder"
             )
         depth = 0
-        for part in pure.parts:
+        parts = pure.parts
+        if parts[:2] == ("..", SHARED_FOLDER):  # the declared exception: the shared folder beside it
+            parts = parts[2:]
+        for part in parts:
             depth += -1 if part == ".." else 0 if part == "." else 1
             if depth < 0:
                 raise ValueError(
@@ -393,6 +401,25 @@ class ScenarioBase(_Strict):
     def path(self) -> Path | None:
         """The file this scenario was loaded from, if any."""
         return self._path
+
+    def located(
+        self,
+        path: Path | str | None,
+        *,
+        base_dir: Path | str | None = None,
+        line_of: Callable[[tuple[int | str, ...]], int] | None = None,
+    ) -> Self:
+        """A copy of this scenario that knows where it lives: ``path``, the file it was read from (its
+        relative paths resolve beside it), or, for a scenario built in Python (``path`` None),
+        ``base_dir``, the folder they resolve against (default: the working directory). ``line_of``
+        finds the line of a field in that file; without it the copy keeps this scenario's when it
+        has the same file, else has none."""
+        copy = self.model_copy()
+        copy._path = Path(path) if path is not None else None
+        copy._base_dir = Path(base_dir) if base_dir is not None else None
+        if line_of is not None or copy._path != self._path:
+            copy._line_of = line_of
+        return copy
 
     def line_of(self, loc: tuple[int | str, ...]) -> int | None:
         """The 1-based line of the field at ``loc`` (``("plans", 0, "faults", 1)``) in the scenario's file,

@@ -338,13 +338,36 @@ _scenario_dirs: set[Path] = set()
 """The directories :func:`make_importable` made importable (the scenarios' folders) in this process."""
 
 
+SHARED_FOLDER = "_shared"
+"""The name of a scenario folder's sibling that holds code and cassettes several scenario folders share:
+its modules are importable right after the folder's own (see :func:`make_importable`), and a scenario's
+cassette may be in it (``../_shared/cassettes/x.yaml``; see ``docs/scenarios.md``)."""
+
+
+def shared_folder(directory: Path) -> Path | None:
+    """The shared folder of the scenario folder ``directory`` (its sibling :data:`SHARED_FOLDER`), if
+    there is one."""
+    shared = directory.absolute().parent / SHARED_FOLDER
+    return shared if directory.absolute() != shared and shared.is_dir() else None
+
+
 def make_importable(directory: Path) -> None:
     """Make ``directory``'s modules the ones this process imports, as a worker process does (it starts
     with ``directory`` first on ``sys.path``): put it first on ``sys.path``, and forget every module
     it provides that was imported from another scenario's folder. Two scenario folders of one session
     often hold a module of the same name (each example's ``data_analyst_core.py``); without this the
     first one imported would serve both, so the harness's process (the golden run in process, the
-    ``effects`` functions) would use another folder's code and state than the workers."""
+    ``effects`` functions) would use another folder's code and state than the workers.
+
+    The folder's shared folder (:func:`shared_folder`), when it has one, goes right after it, the same
+    way: its modules are the ones imported unless the scenario's folder has one of the same name."""
+    shared = shared_folder(directory)
+    if shared is not None:
+        _put_first(shared)
+    _put_first(directory)
+
+
+def _put_first(directory: Path) -> None:
     here = directory.resolve()
     entry = str(directory)
     if entry in sys.path:

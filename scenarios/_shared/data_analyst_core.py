@@ -42,7 +42,7 @@ INSTRUCTIONS = "You are an expert data analyst. Load the dataset, compute statis
 
 # The side effect of the at-least-once twins (``load_dataset`` billed as a warehouse query): a row in an
 # SQLite ledger that every process of a trial shares (the worker that is killed, the one that recovers),
-# one per checkout of the examples (this module has a copy in each example folder: they share it).
+# one per checkout of the examples (every example folder imports this one module from ``_shared``).
 # ``bill_query(name)`` bills every call; ``bill_query(name, key)`` bills a key once (INSERT OR IGNORE):
 # the idempotent twin keys it by something its engine keeps across retries and recoveries.
 LEDGER = Path(tempfile.gettempdir()) / (
