@@ -15,7 +15,7 @@ import pytest
 from durable_chaos.cli import main
 from durable_chaos.scenario.discover import discover_scenario_files, is_scenario_file, scenario_skip_reason
 from durable_chaos.scenario.errors import ScenarioError
-from durable_chaos.scenario.limits import MAX_FILE_BYTES
+from durable_chaos.scenario.files.limits import MAX_FILE_BYTES
 from durable_chaos.scenario.read import load_scenario
 
 BASE = """\

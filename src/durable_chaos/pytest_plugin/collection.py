@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from durable_chaos.scenario.discover import SCHEMA_KEY, near_miss, scenario_skip_reason
-from durable_chaos.scenario.document import SCENARIO_SUFFIXES
 from durable_chaos.scenario.errors import ScenarioError
+from durable_chaos.scenario.files.document import SCENARIO_SUFFIXES
+from durable_chaos.scenario.files.parse import parse_document
 from durable_chaos.scenario.model import ScenarioBase
-from durable_chaos.scenario.parse import parse_document
 
 FIELDS = frozenset(ScenarioBase.model_fields) - {SCHEMA_KEY, "name", "description"}
 """Top-level keys that only a scenario has together (agent, plans, engines, cassette, ...)."""

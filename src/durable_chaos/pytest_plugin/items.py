@@ -96,8 +96,8 @@ class ScenarioFile(pytest.File):
     """A scenario file: one item per (engine x plan)."""
 
     def collect(self) -> Iterator[TrialItem]:
-        from durable_chaos.scenario.model import Plan
         from durable_chaos.scenario.errors import ScenarioError
+        from durable_chaos.scenario.model import Plan
         from durable_chaos.scenario.read import load_scenario
         from durable_chaos.scenario.trial_specs import TrialSpec
 

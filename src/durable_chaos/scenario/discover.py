@@ -10,11 +10,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from durable_chaos.infra.engines.base import SHARED_FOLDER
-from durable_chaos.scenario.document import SCENARIO_SUFFIXES
 from durable_chaos.scenario.errors import ScenarioError
-from durable_chaos.scenario.limits import MAX_FILE_BYTES
-from durable_chaos.scenario.parse import parse
-from durable_chaos.scenario.safe_read import read_limited
+from durable_chaos.scenario.files.document import SCENARIO_SUFFIXES
+from durable_chaos.scenario.files.limits import MAX_FILE_BYTES
+from durable_chaos.scenario.files.parse import parse
+from durable_chaos.scenario.files.safe_read import read_limited
 
 __all__ = [
     "CASSETTES_REASON",

@@ -6,7 +6,7 @@ problem, sorted by line, in the style of compiler diagnostics::
 
     scenarios/x.yaml:12: plans[0].faults[1].at.occurrence: Input should be greater than or equal to 1 (got 0)
 
-Line numbers are 1-based (see :mod:`durable_chaos.scenario.lines` for how they are found).
+Line numbers are 1-based (see :mod:`durable_chaos.scenario.files.lines` for how they are found).
 """
 
 from __future__ import annotations

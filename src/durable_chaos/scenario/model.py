@@ -329,7 +329,8 @@ class ScenarioBase(_Strict):
     _base_dir: Path | None = PrivateAttr(default=None)
     """For a scenario built in Python (no file): the folder its relative paths resolve against."""
     _line_of: Callable[[tuple[int | str, ...]], int] | None = PrivateAttr(default=None)
-    """For a scenario loaded from a file: the line of a field (see :mod:`durable_chaos.scenario.lines`)."""
+    """For a scenario loaded from a file: the line of a field (see
+    :mod:`durable_chaos.scenario.files.lines`)."""
 
     @field_validator("cassette")
     @classmethod

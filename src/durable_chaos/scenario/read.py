@@ -1,10 +1,10 @@
 """Load scenario files (YAML or TOML) and report every problem as ``path:line: field: message``.
 
-Loading is: read the file safely (:mod:`~durable_chaos.scenario.safe_read`), parse it by its type
-(:mod:`~durable_chaos.scenario.parse`) within the limits (:mod:`~durable_chaos.scenario.limits`),
+Loading is: read the file safely (:mod:`~durable_chaos.scenario.files.safe_read`), parse it by its type
+(:mod:`~durable_chaos.scenario.files.parse`) within the limits (:mod:`~durable_chaos.scenario.files.limits`),
 check its schema version, validate it (:mod:`~durable_chaos.scenario.model`), and turn every problem
 into a :class:`~durable_chaos.scenario.errors.ScenarioError` with lines
-(:mod:`~durable_chaos.scenario.validation_issues`, :mod:`~durable_chaos.scenario.lines`). Which files
+(:mod:`~durable_chaos.scenario.validation_issues`, :mod:`~durable_chaos.scenario.files.lines`). Which files
 are scenario files is :mod:`~durable_chaos.scenario.discover`.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from durable_chaos.scenario.discover import discover_scenario_files, near_miss
-from durable_chaos.scenario.document import SCENARIO_SUFFIXES, Document
 from durable_chaos.scenario.errors import ScenarioError, got, safe_str
+from durable_chaos.scenario.files.document import SCENARIO_SUFFIXES, Document
+from durable_chaos.scenario.files.parse import parse
+from durable_chaos.scenario.files.safe_read import read_text
 from durable_chaos.scenario.model import SCHEMA_VERSION, Scenario
-from durable_chaos.scenario.parse import parse
-from durable_chaos.scenario.safe_read import read_text
 from durable_chaos.scenario.validation_issues import issue
 
 __all__ = ["SUPPORTED_SCHEMA_VERSIONS", "load_scenario", "load_scenarios"]

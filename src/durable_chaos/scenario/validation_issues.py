@@ -11,9 +11,9 @@ from typing import Any, Union
 
 from pydantic import BaseModel
 
-from durable_chaos.scenario.document import Document
 from durable_chaos.scenario.errors import ScenarioIssue, got
-from durable_chaos.scenario.lines import MISSING, Loc, child_at, dotted
+from durable_chaos.scenario.files.document import Document
+from durable_chaos.scenario.files.lines import MISSING, Loc, child_at, dotted
 from durable_chaos.scenario.model import Scenario
 
 # Keys whose value pydantic inserts into error locations as a discriminated-union tag.

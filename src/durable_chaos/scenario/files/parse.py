@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from durable_chaos.scenario.document import YAML_SUFFIXES, Document
 from durable_chaos.scenario.errors import ScenarioError, safe_str
-from durable_chaos.scenario.safe_read import read_text
-from durable_chaos.scenario.toml_reader import parse_toml
-from durable_chaos.scenario.yaml_reader import parse_yaml
+from durable_chaos.scenario.files.document import YAML_SUFFIXES, Document
+from durable_chaos.scenario.files.safe_read import read_text
+from durable_chaos.scenario.files.toml_reader import parse_toml
+from durable_chaos.scenario.files.yaml_reader import parse_yaml
 
 
 def parse_document(path: Path) -> Document:

@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-from durable_chaos.scenario.document import Document, empty_message, not_a_mapping
 from durable_chaos.scenario.errors import ScenarioError, got, safe_str
-from durable_chaos.scenario.limits import MAX_DEPTH, LimitError, check_yaml_limits, flow_depth_line
-from durable_chaos.scenario.lines import Loc, dotted, line_at, mark_line
+from durable_chaos.scenario.files.document import Document, empty_message, not_a_mapping
+from durable_chaos.scenario.files.limits import MAX_DEPTH, LimitError, check_yaml_limits, flow_depth_line
+from durable_chaos.scenario.files.lines import Loc, dotted, line_at, mark_line
 
 
 class ScenarioYamlLoader(yaml.SafeLoader):

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from durable_chaos.scenario.lines import Loc, toml_line, yaml_line
+from durable_chaos.scenario.files.lines import Loc, toml_line, yaml_line
 
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 TOML_SUFFIXES = frozenset({".toml"})

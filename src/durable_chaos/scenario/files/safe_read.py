@@ -1,7 +1,7 @@
 """Reading a scenario file safely: only regular files, at most a size limit, as UTF-8.
 
 A FIFO, device or socket is refused without being opened (nothing hangs); a file over
-:data:`~durable_chaos.scenario.limits.MAX_FILE_BYTES` is refused before it is read in full.
+:data:`~durable_chaos.scenario.files.limits.MAX_FILE_BYTES` is refused before it is read in full.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from durable_chaos.scenario.errors import ScenarioError
-from durable_chaos.scenario.limits import MAX_FILE_BYTES
+from durable_chaos.scenario.files.limits import MAX_FILE_BYTES
 
 
 def read_limited(path: Path, limit: int) -> bytes:

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from durable_chaos.scenario.lines import line_at
+from durable_chaos.scenario.files.lines import line_at
 
 MAX_FILE_BYTES = 1024 * 1024
 """Scenario files larger than this are refused before they are read (a scenario is a few KiB)."""

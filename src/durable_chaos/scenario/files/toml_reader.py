@@ -7,10 +7,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-from durable_chaos.scenario.document import Document, empty_message
 from durable_chaos.scenario.errors import ScenarioError, safe_str
-from durable_chaos.scenario.limits import MAX_DEPTH, nesting_depth
-from durable_chaos.scenario.lines import line_at
+from durable_chaos.scenario.files.document import Document, empty_message
+from durable_chaos.scenario.files.limits import MAX_DEPTH, nesting_depth
+from durable_chaos.scenario.files.lines import line_at
 
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)\s*$")
 _LONG_NUMBER = re.compile(r"\d[\d_]{4000,}")
