@@ -15,6 +15,7 @@ import socket
 import socketserver
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -674,3 +675,11 @@ def test_only_the_first_json_value_of_a_body_is_read(client: ToxiproxyClient, ec
     body = b'{"name": "conf_first", "upstream": "%s"} trailing' % echo_upstream.encode()
     answer = _raw(client.url, "POST", "/proxies", data=body)
     assert answer.status_code == 201 and answer.json()["name"] == "conf_first"
+
+
+def test_a_malformed_request_line_is_400_and_the_connection_closes(server_url: str) -> None:
+    address = urllib.parse.urlsplit(server_url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
+        sock.sendall(b"NOT-HTTP\r\n\r\n")
+        answer = _recv_all(sock)
+    assert answer.startswith(b"HTTP/1.1 400 ")

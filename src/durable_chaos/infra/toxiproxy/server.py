@@ -42,9 +42,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from durable_chaos.infra.toxiproxy import wire
 from durable_chaos.infra.toxiproxy.proxy import Proxy, join_host_port, split_host_port
 from durable_chaos.infra.toxiproxy.toxics import TOXICS, ToxicAttributeError, json_key
-from durable_chaos.infra.toxiproxy.wire import HttpError, read_request, response, text_error
 
 __all__ = [
     "ENV_ALLOW_REMOTE_LISTEN",
@@ -476,28 +476,28 @@ class ToxiproxyServer:
                 continue
             handler = methods.get(method)
             if handler is None:
-                return response(405, b"", None)
+                return wire.response(405, b"", None)
             extra = {REQUEST_ID_HEADER: self.request_ids.next()}
             if headers.get("user-agent", "").startswith("Mozilla/"):
-                return text_error(403, "User agent not allowed", extra)
+                return wire.text_error(403, "User agent not allowed", extra)
             try:
                 owner = self._owner(headers)
                 async with self._lock:  # a handler awaits (resolving, binding): keep its checks valid
                     status, payload = await handler(body, owner, **match.groupdict())
             except ApiError as exc:
                 # Toxiproxy writes its JSON errors through http.Error: text/plain, trailing newline.
-                return text_error(exc.status, _go_json(exc.body()).decode(), extra)
+                return wire.text_error(exc.status, _go_json(exc.body()).decode(), extra)
             if status == 204:
-                return response(204, b"", None, extra=extra)
+                return wire.response(204, b"", None, extra=extra)
             if isinstance(payload, _Raw):
-                return response(status, payload.data, payload.content_type, extra=extra)
-            return response(status, _go_json(payload), "application/json", extra=extra)
-        return text_error(404, "404 page not found", {})
+                return wire.response(status, payload.data, payload.content_type, extra=extra)
+            return wire.response(status, _go_json(payload), "application/json", extra=extra)
+        return wire.text_error(404, "404 page not found", {})
 
     async def handle_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request = await read_request(reader)
+                request = await wire.read_request(reader)
                 if request is None:
                     break
                 method, path, headers, body, keep_alive = request
@@ -506,8 +506,10 @@ class ToxiproxyServer:
                 await writer.drain()
                 if not keep_alive:
                     break
-        except HttpError as exc:
-            writer.write(response(exc.status, str(exc).encode(), "text/plain; charset=utf-8", close=True))
+        except wire.HttpError as exc:
+            writer.write(
+                wire.response(exc.status, str(exc).encode(), "text/plain; charset=utf-8", close=True)
+            )
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
