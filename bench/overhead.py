@@ -57,7 +57,9 @@ from durable_chaos.infra.engines.prefect.adapter import PrefectAdapter  # noqa: 
 from durable_chaos.infra.ledger import Ledger  # noqa: E402
 from durable_chaos.judge.evidence import GOLDEN  # noqa: E402
 from durable_chaos.run.history import History, TrialObserver  # noqa: E402
-from durable_chaos.run.runner import TrialRunner, load_target, run_role  # noqa: E402
+from durable_chaos.run.role import run_role  # noqa: E402
+from durable_chaos.run.runner import TrialRunner  # noqa: E402
+from durable_chaos.run.targets import load_target  # noqa: E402
 from durable_chaos.scenario.model import Scenario  # noqa: E402
 from durable_chaos.scenario.read import load_scenario  # noqa: E402
 

@@ -33,8 +33,9 @@ from durable_chaos.judge.restart_effects import restart_effects
 from durable_chaos.run.history import History
 from durable_chaos.run.preflight import problems
 from durable_chaos.run.restarts import RestartClient, TrialRestarts, restart_errors
-from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import ScenarioError, load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 NETWORK = Path(__file__).resolve().parent.parent / "scenarios" / "network"
 FAULT = TypeAdapter(Fault)

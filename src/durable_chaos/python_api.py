@@ -31,7 +31,8 @@ from durable_chaos.scenario.trial_specs import TrialSpec
 
 if TYPE_CHECKING:
     from durable_chaos.judge.checkers import Verdict
-    from durable_chaos.run.runner import TrialResult, TrialRunner
+    from durable_chaos.run.results import TrialResult
+    from durable_chaos.run.runner import TrialRunner
 
 _FAULTS: TypeAdapter[list[Any]] = TypeAdapter(list[Fault])
 _ACTIVE: list[Chaos] = []

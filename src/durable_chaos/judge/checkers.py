@@ -1,7 +1,8 @@
 """Property checkers: pure functions from a trial's :class:`Evidence` to a :class:`Verdict`.
 
 Each returns held (True), violated (False, with an explanation naming the unit), or not applicable
-(None). Exact definitions are in docs/properties.md.
+(None). Exact definitions are in docs/properties.md; the table of properties, with each one's checker,
+is :mod:`durable_chaos.judge.properties`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-
+from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import model_calls
 from durable_chaos.judge.evidence import (
     GOLDEN,
@@ -528,17 +528,6 @@ def deterministic_replay(evidence: Evidence) -> Verdict:
     )
 
 
-def jsonable(value: Any) -> Any:
-    """A structural, comparable form of an agent output."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
 _MISSING = object()
 
 
@@ -708,24 +697,6 @@ def no_false_cache_sharing(evidence: Evidence) -> Verdict:
         f"{len(evidence.variants)} variant(s), each sent its own model requests and returned its own output "
         "in the engine context the golden run had filled",
     )
-
-
-CHECKERS: dict[str, Checker] = {
-    "completes": completes,
-    "completes_within": completes_within,
-    "no_duplicate_model_calls": no_duplicate_model_calls,
-    "stable_cache_keys": stable_cache_keys,
-    "tools_exactly_once": tools_exactly_once,
-    "output_matches_golden": output_matches_golden,
-    "bounded_retries": bounded_retries,
-    "no_false_cache_sharing": no_false_cache_sharing,
-    "deterministic_replay": deterministic_replay,
-}
-
-
-def check(evidence: Evidence, properties: list[str]) -> dict[str, Verdict]:
-    """Run the named checkers."""
-    return {name: CHECKERS[name](evidence) for name in properties}
 
 
 def judge(verdicts: dict[str, Verdict], expected_violations: list[str], errors: list[str]) -> tuple[str, str]:

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from durable_chaos.pytest_plugin.xdist import Controller  # noqa: F401 - in a StashKey string
     from durable_chaos.python_api import Chaos
     from durable_chaos.report.gate import GateConfig, GateOutcome
-    from durable_chaos.run.runner import TrialResult, TrialRunner
+    from durable_chaos.run.results import TrialResult
+    from durable_chaos.run.runner import TrialRunner
     from durable_chaos.scenario.trial_specs import TrialSpec
 
 RESULTS_KEY = pytest.StashKey["list[TrialResult]"]()
@@ -447,7 +448,7 @@ class ExploreItem(TrialItem):
 
         found = problems(self.spec.scenario, [self.spec.engine], None)  # Hypothesis not installed, ...
         if found:
-            from durable_chaos.run.runner import TrialResult
+            from durable_chaos.run.results import TrialResult
 
             self.result = TrialResult(self.spec, "invalid", "; ".join(found))
             self.config.stash[RESULTS_KEY].append(self.result)

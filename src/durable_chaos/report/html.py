@@ -27,7 +27,7 @@ from durable_chaos.explore.sweep import CrashPoint, matrix_cells, sweep_report, 
 from durable_chaos.judge.evidence import is_faulted
 from durable_chaos.report.gate import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.report.terminal import dollars, percent, property_order, summary
-from durable_chaos.run.runner import TrialResult
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import scrub_json, scrub_text
 
 # History events drawn as small ticks on a lane, and the field that labels them.

@@ -17,7 +17,7 @@ from durable_chaos.explore.coverage import coverage_rows
 from durable_chaos.explore.sweep import matrix_cells, sweep_report, sweep_verdicts
 from durable_chaos.report.gate import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.report.terminal import cost_text, dollars, percent, reason_is_details, summary
-from durable_chaos.run.runner import TrialResult
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import scrub_text, strip_controls
 
 TITLE = "durable-chaos"

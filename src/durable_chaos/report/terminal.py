@@ -9,23 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos.atomic import atomic_write_text
-from durable_chaos.run.runner import TrialResult
+from durable_chaos.judge.properties import PROPERTY_MARKS
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import for_terminal, scrub_json
 
 REPORT_VERSION = 1
 WIDTH = 110
-
-# Short marks of the known properties in the terminal table; others get the initials of their words.
-PROPERTY_MARKS = {
-    "completes": "C",
-    "completes_within": "W",
-    "no_duplicate_model_calls": "D",
-    "stable_cache_keys": "K",
-    "output_matches_golden": "O",
-    "tools_exactly_once": "T",
-    "bounded_retries": "R",
-    "no_false_cache_sharing": "S",
-}
 
 
 def cost_totals(trials: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def preload(modules: list[str], target: tuple[str, str] | None = None) -> None:
             importlib.import_module(name)
     if target is None:
         return
-    from durable_chaos.run.runner import ensure_placeholder_credentials
+    from durable_chaos.run.targets import ensure_placeholder_credentials
 
     ensure_placeholder_credentials()
     directory, module = target
