@@ -14,7 +14,7 @@ traffic replayed from the scenario's cassette:
   options as the harness's trial flow (``retries``, ``persist_result=False``,
   ``validate_parameters=False``), so the comparison isolates what the harness adds, not what a
   different flow configuration costs.
-* ``harness``: exactly the golden run of ``TrialRunner._run`` (``run_role`` for the golden
+* ``harness``: exactly the golden run of ``run.trial.run_trial`` (``run_role`` for the golden
   role): ``Injection`` with an empty ``ArmedPlan``, ``TrialObserver`` writing ``History`` and
   ``Ledger`` to disk, ``model_traffic`` (the cassette), ``model_faults()``,
   ``tool_faults()``, ``adapter.observing()``, ``activated(injection)`` and

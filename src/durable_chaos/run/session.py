@@ -91,7 +91,8 @@ class Session:
         self.engines: dict[str, EngineAdapter] = {}
         self.engine_errors: dict[str, str] = {}
         self.unusable: dict[str, dict[str, str]] = {}
-        """Per engine: properties whose private hooks are broken, with the reason (see fixtures.hooks)."""
+        """Per engine: properties whose private hooks are broken, with the reason (see
+        :mod:`durable_chaos.infra.private_apis`)."""
         self.counter = 0
         self.warm_workers = warm_workers
         self.zygotes: dict[tuple[str, str], Zygote] = {}

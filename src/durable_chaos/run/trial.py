@@ -83,6 +83,8 @@ async def judge_trial(
     restarts: TrialRestarts | None = None,
     golden_only: bool = False,
 ) -> TrialResult:
+    """The trial's runs (golden, each variant's, faulted, the engine's replay check), its evidence,
+    and the checkers' verdicts on it."""
     scenario = spec.scenario
     history, ledger = observer.history, observer.ledger
     expect = scenario.expect_for(spec.plan)

@@ -89,7 +89,8 @@ def run_process(job_path: Path, log_path: Path, timeout: float | None, live: set
 
 
 class Zygote:
-    """A warm, pre-imported worker process that forks one child per job (see ``harness.zygote``)."""
+    """A warm, pre-imported worker process that forks one child per job (see
+    :mod:`durable_chaos.run.zygote`)."""
 
     def __init__(self, modules: list[str], log_path: Path, target: tuple[str, str] | None = None) -> None:
         """``target``: (directory, module) of the scenario's target, imported too when it imports."""
