@@ -248,13 +248,13 @@ def test_no_process_outlives_a_killed_trial_or_the_session(tmp_path: Path) -> No
         assert result.resumes == 1
         started = {pid: info for pid, info in harness_processes().items() if pid not in before}
         zygotes = {  # this process's own: another session on the machine may have its warm workers too
-            pid for pid, (parent, cmd) in started.items() if "harness.zygote" in cmd and parent == os.getpid()
+            pid for pid, (parent, cmd) in started.items() if "run.zygote" in cmd and parent == os.getpid()
         }
         # Between trials only the runner's own long-lived processes remain: its warm worker and its
         # Prefect server. Every worker forked for the trial (killed or finished) is gone.
         forked = [pid for pid, (parent, _) in started.items() if parent in zygotes]
         assert forked == []
-        assert not [cmd for _, cmd in started.values() if "harness.worker" in cmd]
+        assert not [cmd for _, cmd in started.values() if "run.worker" in cmd]
         assert len(zygotes) == 1
     finally:
         own.close()
