@@ -18,8 +18,10 @@ from durable_chaos.infra.engines.dbos.adapter import relative_workflow
 from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import checkpoint_times, model_calls, restart_losses, token_use
 from durable_chaos.judge.checkers import (
+    CHECKERS,
     Verdict,
     bounded_retries,
+    check,
     completes,
     completes_within,
     first_difference,
@@ -32,7 +34,7 @@ from durable_chaos.judge.checkers import (
     tools_exactly_once,
 )
 from durable_chaos.judge.evidence import Evidence, VariantRuns, is_faulted
-from durable_chaos.judge.properties import CHECKERS, DEFAULT_PROPERTIES, PropertyName, check
+from durable_chaos.properties import DEFAULT_PROPERTIES, PropertyName
 from durable_chaos.scenario.model import Expect, Scenario
 
 # ------------------------------------------------------------------------------------------------ builder

@@ -2,7 +2,7 @@
 
 Each returns held (True), violated (False, with an explanation naming the unit), or not applicable
 (None). Exact definitions are in docs/properties.md; the table of properties, with each one's checker,
-is :mod:`durable_chaos.judge.properties`.
+is :mod:`durable_chaos.properties`; ``CHECKERS`` maps each of its names to the function of that name.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from durable_chaos.judge.evidence import (
 )
 from durable_chaos.judge.network_effects import network_effects
 from durable_chaos.judge.restart_effects import restart_effects
+from durable_chaos.properties import PROPERTIES
 
 
 @dataclass(frozen=True)
@@ -697,6 +698,23 @@ def no_false_cache_sharing(evidence: Evidence) -> Verdict:
         f"{len(evidence.variants)} variant(s), each sent its own model requests and returned its own output "
         "in the engine context the golden run had filled",
     )
+
+
+def _checkers() -> dict[str, Checker]:
+    """Each property of the table and its checker: the function of this module named like it."""
+    found = globals()
+    missing = [p.name for p in PROPERTIES if not callable(found.get(p.name))]
+    if missing:
+        raise ImportError(f"no checker function in judge.checkers for the properties {missing}")
+    return {p.name: found[p.name] for p in PROPERTIES}
+
+
+CHECKERS: dict[str, Checker] = _checkers()
+
+
+def check(evidence: Evidence, properties: list[str]) -> dict[str, Verdict]:
+    """Run the named checkers."""
+    return {name: CHECKERS[name](evidence) for name in properties}
 
 
 def judge(verdicts: dict[str, Verdict], expected_violations: list[str], errors: list[str]) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from durable_chaos.judge.properties import PropertyName
+from durable_chaos.properties import PropertyName
 from durable_chaos.run.results import TrialResult
 from durable_chaos.scenario.model import EngineName
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos.atomic import atomic_write_text
-from durable_chaos.judge.properties import PROPERTY_MARKS
+from durable_chaos.properties import PROPERTY_MARKS
 from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import for_terminal, scrub_json
 

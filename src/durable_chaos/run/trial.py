@@ -19,7 +19,7 @@ from durable_chaos.infra.engines import EngineAdapter, RunOutcome, Target, engin
 from durable_chaos.infra.engines.base import ReplayUndecided
 from durable_chaos.infra.ledger import Ledger
 from durable_chaos.judge.accounting import model_calls, token_use
-from durable_chaos.judge.checkers import Verdict, judge
+from durable_chaos.judge.checkers import Verdict, check, judge
 from durable_chaos.judge.effects import EffectsProbe
 from durable_chaos.judge.evidence import (
     FAULTED,
@@ -30,7 +30,7 @@ from durable_chaos.judge.evidence import (
     variant_role,
 )
 from durable_chaos.judge.pricing import cost
-from durable_chaos.judge.properties import check, judged, needs
+from durable_chaos.properties import judged, needs
 from durable_chaos.run.golden_cache import GoldenRun, golden_key
 from durable_chaos.run.history import History, TrialObserver
 from durable_chaos.run.network import TrialNetwork, needs_worker

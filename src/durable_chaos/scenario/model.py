@@ -26,7 +26,7 @@ from pydantic import (
 
 from durable_chaos.faults.model import Fault
 from durable_chaos.infra.engines import EngineOptions, engine_names, engine_specs
-from durable_chaos.judge.properties import CONFIGURED_PROPERTIES, DEFAULT_PROPERTIES, PropertyName
+from durable_chaos.properties import CONFIGURED_PROPERTIES, DEFAULT_PROPERTIES, PropertyName
 
 SCHEMA_VERSION = 1
 

@@ -1,10 +1,13 @@
 """The properties a trial can check: one table, and everything derived from it.
 
-Each :class:`Property` names its checker (:mod:`durable_chaos.judge.checkers`), whether a scenario
-checks it by default or only when it configures it, its mark in the terminal table, and the run a
-trial makes only for it. The scenario schema (``PropertyName``, the defaults), the runner and the
-reports read this table; none lists properties of its own. Exact definitions are in
-docs/properties.md.
+Each :class:`Property` says whether a scenario checks it by default or only when it configures it,
+its mark in the terminal table, and the run a trial makes only for it. Its checker is the function of
+the same name in :mod:`durable_chaos.judge.checkers` (``CHECKERS`` there is derived from this table).
+The scenario schema (``PropertyName``, the defaults), the runner and the reports read this table; none
+lists properties of its own. Exact definitions are in docs/properties.md.
+
+Like :mod:`durable_chaos.events`, the module sits on the lowest floor (standard library only): the
+scenario schema, the judge, the runner and the reports all use it.
 """
 
 from __future__ import annotations
@@ -12,21 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
-
-from durable_chaos.judge.checkers import (
-    Checker,
-    Verdict,
-    bounded_retries,
-    completes,
-    completes_within,
-    deterministic_replay,
-    no_duplicate_model_calls,
-    no_false_cache_sharing,
-    output_matches_golden,
-    stable_cache_keys,
-    tools_exactly_once,
-)
-from durable_chaos.judge.evidence import Evidence
 
 ExtraRun = Literal["variants", "replay_check"]
 """A run a trial makes only when a property it checks needs it: each variant's runs (in a fresh and in
@@ -36,7 +24,7 @@ the golden run's engine context), or the engine's replay of the finished faulted
 @dataclass(frozen=True)
 class Property:
     name: str
-    checker: Checker
+    """Its name in scenario files and reports; also the name of its checker in ``judge.checkers``."""
     default: bool = False
     """Checked when a scenario does not list ``expect.properties`` (cheap, meaningful for every trial)."""
     configured_by: str | None = None
@@ -51,17 +39,15 @@ class Property:
 
 
 PROPERTIES: tuple[Property, ...] = (
-    Property("completes", completes, default=True, mark="C", said_when_golden_fails=True),
-    Property("completes_within", completes_within, configured_by="expect.max_resumes_to_complete", mark="W"),
-    Property("no_duplicate_model_calls", no_duplicate_model_calls, default=True, mark="D"),
-    Property("stable_cache_keys", stable_cache_keys, default=True, mark="K"),
-    Property("output_matches_golden", output_matches_golden, default=True, mark="O"),
-    Property("tools_exactly_once", tools_exactly_once, default=True, mark="T"),
-    Property("bounded_retries", bounded_retries, default=True, mark="R"),
-    Property(
-        "no_false_cache_sharing", no_false_cache_sharing, configured_by="variants", mark="S", needs="variants"
-    ),
-    Property("deterministic_replay", deterministic_replay, default=True, needs="replay_check"),
+    Property("completes", default=True, mark="C", said_when_golden_fails=True),
+    Property("completes_within", configured_by="expect.max_resumes_to_complete", mark="W"),
+    Property("no_duplicate_model_calls", default=True, mark="D"),
+    Property("stable_cache_keys", default=True, mark="K"),
+    Property("output_matches_golden", default=True, mark="O"),
+    Property("tools_exactly_once", default=True, mark="T"),
+    Property("bounded_retries", default=True, mark="R"),
+    Property("no_false_cache_sharing", configured_by="variants", mark="S", needs="variants"),
+    Property("deterministic_replay", default=True, needs="replay_check"),
 )
 """Every property, in the order the schema lists them and the terminal table shows them."""
 
@@ -81,14 +67,8 @@ CONFIGURED_PROPERTIES: dict[PropertyName, str] = {
 }
 """Properties that judge something the scenario must configure (the field named). Without an explicit
 ``expect.properties`` they are checked exactly when that field is set."""
-CHECKERS: dict[str, Checker] = {p.name: p.checker for p in PROPERTIES}
 PROPERTY_MARKS: dict[str, str] = {p.name: p.mark for p in PROPERTIES if p.mark is not None}
 """Short marks of the known properties in the terminal table; others get the initials of their words."""
-
-
-def check(evidence: Evidence, properties: list[str]) -> dict[str, Verdict]:
-    """Run the named checkers."""
-    return {name: CHECKERS[name](evidence) for name in properties}
 
 
 def needs(properties: Iterable[str], run: ExtraRun) -> bool:
