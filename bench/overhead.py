@@ -56,7 +56,7 @@ from durable_chaos.infra.engines import Target  # noqa: E402
 from durable_chaos.infra.engines.prefect.adapter import PrefectAdapter  # noqa: E402
 from durable_chaos.infra.ledger import Ledger  # noqa: E402
 from durable_chaos.judge.evidence import GOLDEN  # noqa: E402
-from durable_chaos.run.history import History, TrialObserver  # noqa: E402
+from durable_chaos.run.records.history import History, TrialObserver  # noqa: E402
 from durable_chaos.run.role import run_role  # noqa: E402
 from durable_chaos.run.runner import TrialRunner  # noqa: E402
 from durable_chaos.run.targets import load_target  # noqa: E402

@@ -21,7 +21,7 @@ from durable_chaos.infra.engines.base import RunOutcome
 from durable_chaos.judge.checkers import completes
 from durable_chaos.judge.evidence import Evidence
 from durable_chaos.judge.network_effects import network_effects
-from durable_chaos.run.network import EchoServer, NetworkSession, needs_worker, relay
+from durable_chaos.run.fault_services.network import EchoServer, NetworkSession, needs_worker, relay
 from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
 from durable_chaos.scenario.trial_specs import TrialSpec

@@ -25,7 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from durable_chaos.explore.schedules import plan_of
 from durable_chaos.explore.sweep import Unit, golden_units
 from durable_chaos.faults.model import Fault
-from durable_chaos.run.golden_cache import golden_key
+from durable_chaos.run.records.golden_cache import golden_key
 from durable_chaos.scenario.model import Plan, Scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 

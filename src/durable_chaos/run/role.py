@@ -26,9 +26,9 @@ from durable_chaos.infra.cassettes import CassetteMode, cassette_traffic
 from durable_chaos.infra.engines import EngineAdapter, RunOutcome, RunRequest, Target
 from durable_chaos.infra.model_server import Script, ScriptedServer
 from durable_chaos.judge.evidence import FAULTED, GOLDEN, REFERENCE_PREFIX, VARIANT_PREFIX, is_faulted
-from durable_chaos.run.engine_logs import log_file_name, logs_to
-from durable_chaos.run.history import TrialObserver
-from durable_chaos.run.network import NetworkHandle, relay_model_traffic
+from durable_chaos.run.fault_services.network import NetworkHandle, relay_model_traffic
+from durable_chaos.run.records.engine_logs import log_file_name, logs_to
+from durable_chaos.run.records.history import TrialObserver
 from durable_chaos.run.targets import TrialSetupError
 from durable_chaos.scenario.model import Scenario
 

@@ -16,10 +16,10 @@ from durable_chaos.infra.engines import EngineUnavailable, TargetMismatch
 from durable_chaos.infra.engines.base import RestartUnavailable
 from durable_chaos.judge.effects import EffectsError
 from durable_chaos.run import preflight
-from durable_chaos.run.artifacts import scrub_directory
-from durable_chaos.run.deadline import TrialTimeout, deadline
-from durable_chaos.run.exit_guard import ProcessExitCalled, exit_reason, exits_stopped
-from durable_chaos.run.network import NetworkUnavailable, TargetNotOffered
+from durable_chaos.run.fault_services.network import NetworkUnavailable, TargetNotOffered
+from durable_chaos.run.guards.deadline import TrialTimeout, deadline
+from durable_chaos.run.guards.exit_guard import ProcessExitCalled, exit_reason, exits_stopped
+from durable_chaos.run.records.artifacts import scrub_directory
 from durable_chaos.run.results import TrialResult
 from durable_chaos.run.session import Session
 from durable_chaos.run.targets import TrialSetupError

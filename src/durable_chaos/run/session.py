@@ -14,11 +14,11 @@ from pathlib import Path
 
 from durable_chaos.infra.engines import EngineAdapter, EngineUnavailable, adapter_for
 from durable_chaos.infra.private_apis import check_hooks
-from durable_chaos.run.artifacts import scrub_directory
-from durable_chaos.run.deadline import DEFAULT_TRIAL_TIMEOUT_SECONDS
-from durable_chaos.run.engine_logs import log_file_name, logs_to
-from durable_chaos.run.golden_cache import GoldenRun
-from durable_chaos.run.network import NetworkSession
+from durable_chaos.run.fault_services.network import NetworkSession
+from durable_chaos.run.guards.deadline import DEFAULT_TRIAL_TIMEOUT_SECONDS
+from durable_chaos.run.records.artifacts import scrub_directory
+from durable_chaos.run.records.engine_logs import log_file_name, logs_to
+from durable_chaos.run.records.golden_cache import GoldenRun
 from durable_chaos.run.workers import (
     DEADLINE_GRACE_SECONDS,
     WarmWorkerGone,

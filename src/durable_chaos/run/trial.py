@@ -31,10 +31,10 @@ from durable_chaos.judge.evidence import (
 )
 from durable_chaos.judge.pricing import cost
 from durable_chaos.properties import judged, needs
-from durable_chaos.run.golden_cache import GoldenRun, golden_key
-from durable_chaos.run.history import History, TrialObserver
-from durable_chaos.run.network import TrialNetwork, needs_worker
-from durable_chaos.run.restarts import TrialRestarts, restart_errors, restart_faults
+from durable_chaos.run.fault_services.network import TrialNetwork, needs_worker
+from durable_chaos.run.fault_services.restarts import TrialRestarts, restart_errors, restart_faults
+from durable_chaos.run.records.golden_cache import GoldenRun, golden_key
+from durable_chaos.run.records.history import History, TrialObserver
 from durable_chaos.run.results import TrialResult
 from durable_chaos.run.role import fired_counts, run_request, run_role
 from durable_chaos.run.session import Session

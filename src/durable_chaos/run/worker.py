@@ -22,9 +22,9 @@ from durable_chaos.infra.engines import adapter_for
 from durable_chaos.infra.ledger import Ledger
 from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.evidence import is_faulted
-from durable_chaos.run.history import History, TrialObserver
-from durable_chaos.run.network import NetworkHandle
-from durable_chaos.run.restarts import RestartClient
+from durable_chaos.run.fault_services.network import NetworkHandle
+from durable_chaos.run.fault_services.restarts import RestartClient
+from durable_chaos.run.records.history import History, TrialObserver
 from durable_chaos.run.role import fired_counts, run_role
 from durable_chaos.run.targets import load_target
 from durable_chaos.run.workers import ABORTED_EXIT_CODE, WorkerJob

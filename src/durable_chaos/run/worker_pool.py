@@ -16,9 +16,9 @@ from typing import Any
 from durable_chaos import events
 from durable_chaos.infra.engines.base import EngineAdapter, RunOutcome
 from durable_chaos.judge.evidence import FAULTED, GOLDEN
-from durable_chaos.run.history import History
-from durable_chaos.run.network import TrialNetwork
-from durable_chaos.run.restarts import TrialRestarts
+from durable_chaos.run.fault_services.network import TrialNetwork
+from durable_chaos.run.fault_services.restarts import TrialRestarts
+from durable_chaos.run.records.history import History
 from durable_chaos.run.session import Session
 from durable_chaos.run.workers import WorkerFailed, WorkerJob
 from durable_chaos.scenario.trial_specs import TrialSpec

@@ -38,7 +38,7 @@ from typing import Any
 from durable_chaos.events import RESTART
 from durable_chaos.faults.model import RestartFault
 from durable_chaos.infra.engines.base import EngineAdapter, RestartableService
-from durable_chaos.run.history import History
+from durable_chaos.run.records.history import History
 
 ENV_RESTART = "DURABLE_CHAOS_RESTART"
 ENV_RESTART_SECRET = "DURABLE_CHAOS_RESTART_SECRET"
