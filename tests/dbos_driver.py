@@ -17,8 +17,8 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from durable_chaos.faults.context import activated  # noqa: E402
 from durable_chaos.infra.engines.base import RunRequest, Target, import_object  # noqa: E402
-from durable_chaos.infra.engines.dbos import adapter as dbos_engine  # noqa: E402
 from durable_chaos.infra.engines.dbos.adapter import DBOSAdapter  # noqa: E402
 
 
@@ -57,8 +57,7 @@ def main() -> None:
     adapter.attach()
     recorder = Recorder()
     if spec.get("observe"):
-        dbos_engine.active = lambda: recorder  # type: ignore[assignment,return-value]
-        with adapter.observing():
+        with activated(recorder), adapter.observing():  # type: ignore[arg-type]
             outcome = asyncio.run(adapter.run(target, request_of(spec)))
     else:
         outcome = asyncio.run(adapter.run(target, request_of(spec)))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from durable_chaos.infra.engines import engine_spec
 from durable_chaos.infra.engines.base import RunOutcome
-from durable_chaos.infra.engines.dbos.adapter import relative_workflow
+from durable_chaos.infra.engines.dbos.observe import relative_workflow
 from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import checkpoint_times, model_calls, restart_losses, token_use
 from durable_chaos.judge.checkers import (

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from durable_chaos.infra.engines.base import EngineUnavailable
-from durable_chaos.infra.engines.dbos.adapter import (
+from durable_chaos.infra.engines.dbos.adapter import DBOSAdapter
+from durable_chaos.infra.engines.dbos.observe import journal
+from durable_chaos.infra.engines.dbos.server import (
     ENV_DATABASE_URL,
     ENV_SYSTEM_DATABASE_URL,
-    DBOSAdapter,
-    journal,
     trial_database_name,
 )
 from durable_chaos.infra.model_server import ScriptedServer

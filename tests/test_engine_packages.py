@@ -9,9 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.infra.engines import EngineUnavailable, adapter_for, engine_spec, engine_specs
+from durable_chaos.infra.engines import (
+    EngineUnavailable,
+    adapter_for,
+    engine_spec,
+    engine_specs,
+    missing_modules,
+)
 from durable_chaos.infra.engines.base import EngineRules
-from durable_chaos.infra.private_apis import Hook, check_hooks, library_version
+from durable_chaos.patching import Hook, check_hooks, library_version
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "durable_chaos"
 ENGINE_WORDS = re.compile(
@@ -73,9 +79,7 @@ def test_a_broken_hook_names_library_version_and_hook(engine: str, monkeypatch: 
 
 
 def test_a_hook_whose_signature_changed_is_broken() -> None:
-    hook = Hook(
-        "pytest", "durable_chaos.infra.private_apis:check_hooks", "test", ("p",), parameters=("nope",)
-    )
+    hook = Hook("pytest", "durable_chaos.patching:check_hooks", "test", ("p",), parameters=("nope",))
     assert "no longer takes nope" in (hook.problem() or "")
     with hook.patch(lambda original: None) as installed:
         assert installed is False  # a broken hook observes nothing instead of crashing the run
@@ -140,3 +144,50 @@ def test_every_engine_lists_what_the_harness_changes_and_never_a_heartbeat_unask
     if engine == "temporal":
         opted = adapter.harness_changes(options.model_copy(update={"harness_heartbeats": True}))
         assert any("heartbeats in the background" in change for change in opted)
+
+
+ENGINE_SHAPE = ("spec", "options", "rules", "private_apis", "server", "targets", "adapter", "observe")
+"""The modules every shipped engine package has, one concern each (``client`` where it has an API
+client, and whatever else it needs besides)."""
+
+
+@pytest.mark.parametrize("engine", ["prefect", "dbos", "temporal", "restate"])
+def test_every_engine_package_has_the_same_shape_and_no_long_module(engine: str) -> None:
+    folder = SRC / "infra" / "engines" / engine
+    modules = {path.stem: path for path in folder.glob("*.py")}
+    assert set(ENGINE_SHAPE) <= set(modules), set(ENGINE_SHAPE) - set(modules)
+    long = [name for name, path in modules.items() if len(path.read_text().splitlines()) > 600]
+    assert long == []
+
+
+@pytest.mark.parametrize("engine", ["prefect", "dbos", "temporal", "restate"])
+def test_every_shipped_adapter_inherits_the_shared_defaults(engine: str) -> None:
+    from durable_chaos.infra.engines.base import BaseAdapter
+
+    spec = engine_spec(engine)
+    if missing_modules(spec):
+        pytest.skip(f"the {engine} extra is not installed")
+    assert isinstance(spec.adapter(), BaseAdapter)
+
+
+def test_an_engine_event_carries_the_engine_fields_with_the_pid_or_without() -> None:
+    import os
+
+    from durable_chaos import events
+    from durable_chaos.faults.context import activated
+    from durable_chaos.infra.engines.base import emit
+
+    recorded: list[tuple[str, dict[str, object]]] = []
+
+    class Recorder:
+        def emit_engine_event(self, event: str, **fields: object) -> None:
+            recorded.append((event, fields))
+
+    emit(events.CHECKPOINT, step=1)  # outside a trial: nothing, and no error
+    with activated(Recorder()):  # type: ignore[arg-type]
+        emit(events.CHECKPOINT, t=12.5, step=1)
+        emit(events.RUN_IDS, with_pid=False, flow_run_id="f")
+    assert recorded == [
+        (events.CHECKPOINT, {"engine": {"step": 1, "pid": os.getpid()}, "t": 12.5}),
+        (events.RUN_IDS, {"engine": {"flow_run_id": "f"}}),
+    ]

@@ -23,7 +23,14 @@ from durable_chaos.faults.injectors.http import (
 )
 from durable_chaos.faults.injectors.tools import exception_for
 from durable_chaos.faults.model import (
+    EXPLORE_KINDS,
+    FAILING_KINDS,
+    FAULT_CLASSES,
     FAULT_KINDS,
+    KILL_KINDS,
+    SWEEP_DEFAULT_KINDS,
+    SWEEP_KINDS,
+    UNIT_KINDS,
     Fault,
     HttpErrorFault,
     KillFault,
@@ -109,6 +116,7 @@ def test_fault_kinds_are_the_union_members() -> None:
         "stream_cut",
         "stream_stall",
         "stream_malformed",
+        "connection_reset",
         "network",
         "restart",
         "mcp_server_exit",
@@ -122,6 +130,21 @@ def test_fault_kinds_are_the_union_members() -> None:
     for kind in FAULT_KINDS:
         extra = required.get(kind, {})
         assert fault(kind=kind, **extra).kind == kind
+
+
+def test_the_kind_lists_derive_from_each_classs_traits() -> None:
+    assert len(FAULT_CLASSES) == len(FAULT_KINDS)
+    assert set(FAULT_KINDS) - {"latency", "network", "restart"} == FAILING_KINDS
+    assert {"kill"} == KILL_KINDS
+    assert SWEEP_KINDS == ("tool_error", "http_error", "timeout", "kill")
+    assert SWEEP_DEFAULT_KINDS == ("tool_error", "http_error", "kill")
+    assert EXPLORE_KINDS == ("http_error", "tool_error", "timeout", "kill")
+    for cls in FAULT_CLASSES:
+        traits = cls.traits
+        assert traits.unit_kinds and set(traits.unit_kinds) <= set(UNIT_KINDS), cls
+        if traits.sweep is not None or traits.explore is not None:  # the sweep and explorer fail units
+            assert traits.fails_unit and {"model_request", "tool_call"} & set(traits.unit_kinds), cls
+        assert not traits.sweep_default or traits.sweep is not None, cls
 
 
 def test_unknown_fault_kind_and_extra_fields_are_rejected() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from durable_chaos.infra.engines.prefect import database
-from durable_chaos.infra.engines.prefect.adapter import PrefectServer, healthy
+from durable_chaos.infra.engines.prefect.server import PrefectServer, healthy
 
 # Not importorskip: importing prefect here (its context module, without its flows) would leave a partial
 # Prefect in this process for the in-process pytester sessions of other tests, whose Flow class would

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -47,30 +49,20 @@ from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.providers.google import GoogleProvider
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from durable_chaos.faults import providers
+from durable_chaos import providers
 from durable_chaos.faults.context import Injection, activated
 from durable_chaos.faults.injectors.http import model_faults
 from durable_chaos.faults.model import Fault
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
 from durable_chaos.infra.cassettes import cassette_traffic
-from durable_chaos.infra.model_server import (
-    Reply,
-    Script,
-    ScriptedServer,
-    Usage,
-    build_gemini,
-    build_gemini_chunks,
-    build_message,
-    build_message_events,
-    build_response,
-    build_response_events,
-    build_stream_chunks,
-    render_gemini_sse,
-    render_named_sse,
-    render_sse,
-)
+from durable_chaos.infra.model_server import Reply, Script, ScriptedServer, Usage
 from durable_chaos.judge.pricing import entry_price, unit_price
+from durable_chaos.providers.anthropic_messages import build_message, build_message_events
+from durable_chaos.providers.gemini import build_gemini, build_gemini_chunks, render_gemini_sse
+from durable_chaos.providers.openai_chat import build_stream_chunks, render_sse
+from durable_chaos.providers.openai_responses import build_response, build_response_events
+from durable_chaos.providers.sse import render_named_sse
 
 APIS = ("openai-chat", "openai-responses", "anthropic", "gemini")
 MODEL = {
@@ -481,7 +473,7 @@ def test_malformed_output_never_reaches_the_tool(api: str, stream: bool, server:
     assert usage.requests == 2
 
 
-# ------------------------------------------------------------------------------------- providers.py, pure
+# ----------------------------------------------------------------------------- durable_chaos.providers, pure
 
 
 @pytest.mark.parametrize(
@@ -502,6 +494,31 @@ def test_malformed_output_never_reaches_the_tool(api: str, stream: bool, server:
 )
 def test_detect(path: str, host: str, api: str | None) -> None:
     assert providers.detect(path, host) == api
+
+
+def test_the_registry_knows_every_api_by_name_request_path_and_scripted_route() -> None:
+    assert tuple(providers.PROVIDERS) == APIS
+    routes = {
+        "openai-chat": "/v1/chat/completions",
+        "openai-responses": "/v1/responses",
+        "anthropic": "/v1/messages",
+        "gemini": "/v1beta/models/gemini-2.5-flash:generateContent",
+    }
+    for api, path in routes.items():
+        assert providers.provider(api).api == api  # type: ignore[arg-type]
+        assert providers.detect(path) == api and providers.served(path) == api
+    assert providers.served("/v2/chat/completions") is None  # the scripted server answers exact paths
+    assert providers.provider(None).api == "openai-chat"  # unknown requests get OpenAI's shapes
+
+
+def test_the_providers_package_is_a_low_floor_importing_no_sdk_and_no_other_layer() -> None:
+    code = (
+        "import sys, durable_chaos.providers; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'anthropic', 'google') "
+        "or m.startswith(('durable_chaos.faults', 'durable_chaos.infra', 'durable_chaos.run'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_gemini_model_and_streaming_come_from_the_path() -> None:

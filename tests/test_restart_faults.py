@@ -25,7 +25,7 @@ from durable_chaos.faults.model import Fault, RestartFault
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
 from durable_chaos.infra.engines.base import RunOutcome
-from durable_chaos.infra.engines.dbos.postgres import PostgresServer, find_bin_dir
+from durable_chaos.infra.engines.dbos.server import PostgresServer, find_bin_dir
 from durable_chaos.judge.accounting import restart_losses
 from durable_chaos.judge.checkers import completes
 from durable_chaos.judge.evidence import Evidence
@@ -621,7 +621,7 @@ def test_the_temporal_result_wait_rides_out_a_server_outage(tmp_path: Path) -> N
     from temporalio.client import Client, WorkflowFailureError
     from temporalio.service import RetryConfig, RPCError
 
-    from durable_chaos.infra.engines.temporal.adapter import result_across_outages
+    from durable_chaos.infra.engines.temporal.client import result_across_outages
     from durable_chaos.infra.engines.temporal.server import DevServer
 
     async def scenario(server: DevServer) -> tuple[str, str]:

@@ -204,7 +204,7 @@ def test_a_ctx_run_action_reaches_the_listener_captured_where_ctx_run_was_called
     from contextlib import contextmanager
 
     from durable_chaos.faults.context import current_unit_listener, listening_for_units, unit_body
-    from durable_chaos.infra.engines.restate.adapter import unit_action
+    from durable_chaos.infra.engines.restate.observe import unit_action
 
     heard: list[Hashable] = []
 
@@ -251,14 +251,14 @@ def test_a_ctx_run_action_reaches_the_listener_captured_where_ctx_run_was_called
 def test_every_restate_hook_resolves_and_a_broken_one_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     from restate.vm import VMWrapper
 
-    from durable_chaos.infra.engines.restate import private_apis as hooks
-    from durable_chaos.infra.engines.restate.adapter import observe_journal
-    from durable_chaos.infra.private_apis import check_hooks, library_version
+    from durable_chaos.infra.engines.restate import private_apis
+    from durable_chaos.infra.engines.restate.observe import observe_journal
+    from durable_chaos.patching import check_hooks, library_version
 
-    assert check_hooks(hooks.ALL) == {}
+    assert check_hooks(private_apis.ALL) == {}
     original = VMWrapper.sys_run
     monkeypatch.setattr(VMWrapper, "sys_run", lambda self, label: original(self, label))
-    problems = check_hooks(hooks.ALL)
+    problems = check_hooks(private_apis.ALL)
     message = problems["stable_cache_keys"]
     assert f"restate-sdk {library_version('restate-sdk')}" in message
     assert "restate.vm:VMWrapper.sys_run" in message and "no longer takes name" in message
@@ -280,7 +280,7 @@ def test_a_plain_agent_is_a_target_mismatch() -> None:
 
 
 def test_journal_mismatch_names_the_recorded_entry() -> None:
-    from durable_chaos.infra.engines.restate.adapter import recorded_name
+    from durable_chaos.infra.engines.restate.observe import recorded_name
 
     message = (
         "(570) Found a mismatch between the code paths taken during the previous execution and the paths "

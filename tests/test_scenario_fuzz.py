@@ -45,6 +45,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "stream_cut": {"after_events": 2},
     "stream_stall": {"seconds": 5},
     "stream_malformed": {"event": 1},
+    "connection_reset": {},
     "mcp_server_exit": {},
     "network": {"target": "model_endpoint", "toxic": "latency", "attributes": {"latency": 100}},
     "restart": {"target": "database", "downtime": 1.5, "during": "recovery"},

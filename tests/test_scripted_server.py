@@ -24,14 +24,9 @@ from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from durable_chaos.infra.model_server import (
-    CREATED,
-    Reply,
-    Script,
-    ScriptedServer,
-    build_stream_chunks,
-    split_text,
-)
+from durable_chaos.infra.model_server import Reply, Script, ScriptedServer
+from durable_chaos.providers.openai_chat import build_stream_chunks
+from durable_chaos.providers.scripted import CREATED, split_text
 
 WEATHER_SCRIPT = """
 conversations:

@@ -17,7 +17,7 @@ pytest.importorskip("temporalio", reason="the temporal extra is not installed")
 from durable_chaos.infra.engines import EngineUnavailable, TargetMismatch, adapter_for  # noqa: E402
 from durable_chaos.infra.engines.base import Target  # noqa: E402
 from durable_chaos.infra.engines.temporal.server import DevServer, find_binary  # noqa: E402
-from durable_chaos.infra.private_apis import check_hooks, library_version  # noqa: E402
+from durable_chaos.patching import check_hooks, library_version  # noqa: E402
 from durable_chaos.run.results import TrialResult  # noqa: E402
 from durable_chaos.run.runner import TrialRunner  # noqa: E402
 from durable_chaos.scenario.read import load_scenario  # noqa: E402
@@ -277,9 +277,9 @@ def test_every_temporal_hook_resolves_on_the_installed_versions() -> None:
 def test_a_broken_temporal_hook_names_library_version_hook_and_properties(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from durable_chaos.infra.engines.temporal import private_apis as temporal_hooks
+    from durable_chaos.infra.engines.temporal import private_apis
 
-    hook = temporal_hooks.TOOL_CALL_IN_ACTIVITY
+    hook = private_apis.TOOL_CALL_IN_ACTIVITY
     monkeypatch.delattr(hook.owner(), hook.owner_path[1])
     problems = check_hooks(adapter_for("temporal").hooks())
     assert set(hook.properties) <= set(problems)
@@ -291,11 +291,11 @@ def test_a_broken_temporal_hook_names_library_version_hook_and_properties(
 def test_a_temporalio_without_the_activity_retry_policy_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     from temporalio import activity
 
-    from durable_chaos.infra.engines.temporal import private_apis as temporal_hooks
+    from durable_chaos.infra.engines.temporal import private_apis
 
     fields = {k: v for k, v in activity.Info.__dataclass_fields__.items() if k != "retry_policy"}
     monkeypatch.setattr(activity.Info, "__dataclass_fields__", fields)
-    problems = check_hooks([temporal_hooks.ACTIVITY_RETRY_POLICY])
+    problems = check_hooks([private_apis.ACTIVITY_RETRY_POLICY])
     assert "has no field retry_policy" in problems["bounded_retries"]
     assert f"temporalio {library_version('temporalio')}" in problems["bounded_retries"]
 

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,19 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError:
                 return
+
+
+@dataclass(frozen=True)
+class Log:
+    """One append-only JSONL file of records, shared by every process of a trial (the shape of a trial's
+    history and of its model-call ledger): :meth:`append` a record, read back the complete ones."""
+
+    path: Path
+
+    def append(self, record: dict[str, Any]) -> None:
+        append(self.path, record)
+
+    def records(self, role: str | None = None) -> list[dict[str, Any]]:
+        """The complete records, optionally only those of one role (``golden``, ``faulted``, ...)."""
+        records = read(self.path)
+        return records if role is None else [r for r in records if r.get("role") == role]

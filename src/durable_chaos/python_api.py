@@ -15,6 +15,7 @@ from Python (target, prompt or args, engines, cassette or model_server). ``plan`
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +36,9 @@ if TYPE_CHECKING:
     from durable_chaos.run.runner import TrialRunner
 
 _FAULTS: TypeAdapter[list[Any]] = TypeAdapter(list[Fault])
-_ACTIVE: list[Chaos] = []
-"""The session's Chaos objects (the ``chaos`` fixture's), innermost last: strategies built over a
-scenario's golden-run units ask the active one for them."""
+_active: contextvars.ContextVar[Chaos | None] = contextvars.ContextVar("durable_chaos_chaos", default=None)
+"""The ``chaos`` fixture's object while it is active (:meth:`Chaos.active`); read it with
+:func:`active_chaos`. Strategies built over a scenario's golden-run units ask it for them."""
 
 
 class ChaosError(Exception):
@@ -268,12 +269,13 @@ class Chaos:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[Chaos]:
-        """Make this the object that scenario-based strategies ask for golden-run units."""
-        _ACTIVE.append(self)
+        """Make this the object that scenario-based strategies ask for golden-run units (see
+        :func:`active_chaos`), for the block; the one active before comes back after it."""
+        token = _active.set(self)
         try:
             yield self
         finally:
-            _ACTIVE.remove(self)
+            _active.reset(token)
 
 
 def _as_plan(plan: Plan | Sequence[Any] | None) -> Plan:
@@ -290,11 +292,17 @@ def _as_plan(plan: Plan | Sequence[Any] | None) -> Plan:
     return plan_of(faults)
 
 
+def active_chaos() -> Chaos | None:
+    """The active ``chaos`` fixture's object (inside :meth:`Chaos.active`), or None."""
+    return _active.get()
+
+
 def session_units(source: str | Path | Scenario, engine: str | None) -> list[Unit]:
     """The golden-run units of a scenario, from the active ``chaos`` fixture (for the strategies)."""
-    if not _ACTIVE:
+    chaos = active_chaos()
+    if chaos is None:
         raise ChaosError(
             "strategies built with scenario=... take their boundaries from the scenario's golden run, "
             "which the 'chaos' fixture makes: add the 'chaos' fixture to the test's arguments"
         )
-    return _ACTIVE[-1].units(source, engine)
+    return chaos.units(source, engine)

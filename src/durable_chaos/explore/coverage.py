@@ -26,6 +26,7 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from durable_chaos.events import FAULT
 from durable_chaos.explore.sweep import (
     RECOVERY_MODES,
     RETRY_FAULTS,
@@ -36,11 +37,12 @@ from durable_chaos.explore.sweep import (
     sweep_report,
     units_by_fingerprint,
 )
+from durable_chaos.faults.model import KILL_KINDS, SWEEP_DEFAULT_KINDS
 from durable_chaos.judge.evidence import is_faulted
 
 UNIVERSE_KINDS = tuple(RETRY_FAULTS)
 """The unit kinds whose boundaries the universe holds (model requests and tool calls)."""
-DEFAULT_FAULTS = ("tool_error", "http_error", "kill")
+DEFAULT_FAULTS = SWEEP_DEFAULT_KINDS
 WIDTH = 110
 """The terminal's line width (as the summary's)."""
 TERMINAL_MISSED = 5
@@ -52,14 +54,14 @@ def exercised(events: Sequence[dict[str, Any]], resume: str) -> list[CrashPoint]
     units = units_by_fingerprint(events)
     points = []
     for event in events:
-        if event.get("event") != "fault" or not is_faulted(str(event.get("role"))) or "unit" not in event:
+        if event.get("event") != FAULT or not is_faulted(str(event.get("role"))) or "unit" not in event:
             continue
         unit = units.get(event["unit"].get("fingerprint", ""))
         if unit is None or unit.kind not in UNIVERSE_KINDS:
             continue  # a unit the golden run never had (a diverging run), or outside the universe
         kind, phase = event["fault"]["kind"], event["fault"]["phase"]
-        if kind == "kill":
-            points.append(CrashPoint(unit, phase, "kill", "fresh" if resume == "new_run" else "kill"))
+        if kind in KILL_KINDS:
+            points.append(CrashPoint(unit, phase, kind, "fresh" if resume == "new_run" else "kill"))
         elif kind in RETRY_FAULTS[unit.kind]:
             points.append(CrashPoint(unit, phase, _retry_fault(unit.kind), "retry"))
     return points

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from durable_chaos.explore.sweep import PHASES, Unit
+from durable_chaos.faults.model import EXPLORE_KINDS
 from durable_chaos.scenario.model import Plan
 
-KIND_ORDER: tuple[str, ...] = ("http_error", "tool_error", "timeout", "kill")
-"""The generated fault kinds, simplest first; faults at the same boundary are listed in this order."""
+KIND_ORDER: tuple[str, ...] = EXPLORE_KINDS
+"""The generated fault kinds, simplest first (``Traits.explore``); faults at the same boundary are listed
+in this order."""
 
 
 def plan_of(fault_list: Sequence[Any], units: Sequence[Unit] | None = None) -> Plan:

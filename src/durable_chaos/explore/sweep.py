@@ -31,16 +31,27 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from durable_chaos.faults.model import Fault
-from durable_chaos.scenario.model import Plan, Scenario
+from durable_chaos.events import INVOKE
+from durable_chaos.faults.model import KILL_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KINDS, Fault, traits_of
+from durable_chaos.scenario.model import SWEEP_UNIT_KINDS, Plan, Scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
 Recovery = Literal["retry", "kill", "fresh"]
 RECOVERY_MODES: tuple[Recovery, ...] = ("retry", "kill")
 """The default recovery modes (``fresh`` is opt-in)."""
 PHASES = ("before", "after")
-RETRY_FAULTS = {"tool_call": ("tool_error",), "model_request": ("http_error", "timeout")}
-"""The fault kinds that fail a unit of each kind in the same process (the ``retry`` mode)."""
+RETRY_FAULTS: dict[str, tuple[str, ...]] = {
+    unit_kind: tuple(
+        kind
+        for kind in SWEEP_KINDS
+        if traits_of(kind).fails_unit
+        and not traits_of(kind).kills_worker
+        and unit_kind in traits_of(kind).unit_kinds
+    )
+    for unit_kind in SWEEP_UNIT_KINDS
+}
+"""The fault kinds that fail a unit of each kind in the same process (the ``retry`` mode): the sweepable
+kinds that fail the unit without killing the worker."""
 _FAULT = TypeAdapter(Fault)
 
 
@@ -81,7 +92,7 @@ def units_by_fingerprint(events: Iterable[dict[str, Any]]) -> dict[str, Unit]:
     seen: dict[str, Unit] = {}
     counts: dict[tuple[str, str], int] = {}
     for event in events:
-        if event.get("role") != "golden" or event.get("event") != "invoke" or "unit" not in event:
+        if event.get("role") != "golden" or event.get("event") != INVOKE or "unit" not in event:
             continue
         unit = event["unit"]
         if unit["fingerprint"] in seen:
@@ -94,11 +105,12 @@ def units_by_fingerprint(events: Iterable[dict[str, Any]]) -> dict[str, Unit]:
 
 def crash_points(
     units: Sequence[Unit],
-    faults: Sequence[str] = ("tool_error", "http_error", "kill"),
+    faults: Sequence[str] = SWEEP_DEFAULT_KINDS,
     recovery: Sequence[Recovery] = RECOVERY_MODES,
 ) -> list[CrashPoint]:
     """Every (unit x phase x fault kind x recovery mode) that makes sense: ``retry`` takes the listed
-    fault kinds that fail the unit's kind; ``kill`` and ``fresh`` take a kill (when ``kill`` is listed)."""
+    fault kinds that fail the unit's kind; ``kill`` and ``fresh`` take a kill (when a kind that kills the
+    worker is listed)."""
     points = []
     for unit in units:
         for phase in PHASES:
@@ -106,7 +118,7 @@ def crash_points(
                 kinds = (
                     [f for f in faults if f in RETRY_FAULTS[unit.kind]]
                     if mode == "retry"
-                    else (["kill"] if "kill" in faults else [])
+                    else [f for f in faults if f in KILL_KINDS]
                 )
                 points += [CrashPoint(unit, phase, kind, mode) for kind in kinds]
     return points

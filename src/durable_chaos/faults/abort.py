@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
 
+from durable_chaos import events
 from durable_chaos.faults.context import active
 
 
@@ -78,7 +79,7 @@ def abort_trial(error: Exception, *, kind: str, detail: str) -> NoReturn:
             state.reason, first = reason, True
     injection = active()
     if first and injection is not None:
-        injection.emit_engine_event("aborted", kind=kind, reason=reason, detail=detail)
+        injection.emit_engine_event(events.ABORTED, kind=kind, reason=reason, detail=detail)
     if state.end_process is not None:
         state.end_process(reason)
     raise TrialAborted(reason) from error

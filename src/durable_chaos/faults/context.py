@@ -14,11 +14,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from durable_chaos import events
 from durable_chaos.faults.model import Fault, KillFault, LatencyFault, NetworkFault, Phase, RestartFault
 from durable_chaos.faults.plan import ArmedPlan, strikes
 from durable_chaos.faults.units import UnitRef, UnitTracker
@@ -98,13 +99,11 @@ class Attempt:
         index, fault = chosen
         record = {"index": index, "kind": fault.kind, "phase": phase, **noted}
         self.fired.append(record)
-        self.injection.emit("fault", self, fault=record)
-        if isinstance(fault, NetworkFault):
-            self.injection.apply_network(index, fault, self)
-            return None  # the network acts on the traffic; the unit itself goes ahead
-        if isinstance(fault, RestartFault):
-            self.injection.restart(index, fault, self)
-            return None  # the server is down; the unit goes ahead and meets the outage
+        self.injection.emit(events.FAULT, self, fault=record)
+        act = ACTS_BESIDE_THE_UNIT.get(type(fault))
+        if act is not None:
+            act(self.injection, index, fault, self)
+            return None  # the fault acts on the network or the engine's servers; the unit goes ahead
         return fault
 
     def finish(self, event: str, **fields: Any) -> None:
@@ -144,9 +143,11 @@ class Injection:
         try:
             done = self.restarts.restart(index, fault, self.role)
         except Exception as exc:  # noqa: BLE001 - recorded; the trial is then an error, never a pass
-            self.emit("restart", attempt, action="failed", error=f"{type(exc).__name__}: {exc}", **fields)
+            self.emit(
+                events.RESTART, attempt, action="failed", error=f"{type(exc).__name__}: {exc}", **fields
+            )
             return
-        self.emit("restart", attempt, action="stopped", **fields, **done)
+        self.emit(events.RESTART, attempt, action="stopped", **fields, **done)
 
     def apply_network(self, index: int, fault: NetworkFault, attempt: Attempt) -> None:
         """Apply a network fault that fired, and arrange its removal (``duration`` or ``until``).
@@ -155,7 +156,9 @@ class Injection:
             raise RuntimeError("durable-chaos: a network fault fired but the trial set up no proxies")
         self.network.apply(index, fault)
         self.applied[index] = fault
-        self.emit("network", attempt, action="applied", index=index, target=fault.target, toxic=fault.toxic)
+        self.emit(
+            events.NETWORK, attempt, action="applied", index=index, target=fault.target, toxic=fault.toxic
+        )
         if fault.duration is not None:
             timer = threading.Timer(fault.duration, self.remove_network, args=(index, "duration"))
             timer.daemon = True
@@ -174,9 +177,9 @@ class Injection:
         self.network.remove(index, fault)
         fields = {"action": "removed", "index": index, "target": fault.target, "why": why}
         if attempt is not None:
-            self.emit("network", attempt, **fields)
+            self.emit(events.NETWORK, attempt, **fields)
         else:
-            self.emit_engine_event("network", **fields)
+            self.emit_engine_event(events.NETWORK, **fields)
 
     def lift_network(self, attempt: Attempt, phase: Phase) -> None:
         """Remove the applied network faults whose ``until`` boundary is this one."""
@@ -197,7 +200,7 @@ class Injection:
     def begin(self, kind: str, name: str, fp: str, **fields: Any) -> Attempt:
         unit, number = self.tracker.observe(kind, name, fp)
         attempt = Attempt(self, unit, number)
-        self.emit("invoke", attempt, **fields)
+        self.emit(events.INVOKE, attempt, **fields)
         return attempt
 
     def emit_engine_event(self, event: str, **fields: Any) -> None:
@@ -307,14 +310,33 @@ def activated(injection: Injection) -> Iterator[Injection]:
             _active = previous
 
 
+ACTS_BESIDE_THE_UNIT: dict[type[Fault], Callable[[Injection, int, Any, Attempt], None]] = {
+    NetworkFault: Injection.apply_network,  # the network acts on the traffic
+    RestartFault: Injection.restart,  # the server is down; the unit meets the outage
+}
+"""Fault kinds that act on something beside the unit they strike (the network, the engine's servers),
+with what acting means: the unit itself then goes ahead, and no injector sees them."""
+
+
+async def _slow_down(fault: LatencyFault) -> bool:
+    await asyncio.sleep(fault.seconds)
+    return True
+
+
+async def _kill(fault: KillFault) -> bool:
+    kill_worker()
+    return False
+
+
+COMMON: dict[type[Fault], Callable[[Any], Awaitable[bool]]] = {LatencyFault: _slow_down, KillFault: _kill}
+"""Fault kinds that act the same at every injection point; True: the fault is fully handled (the
+injector goes on as if nothing fired)."""
+
+
 async def apply_common(fault: Fault) -> bool:
     """Apply faults that act the same at every injection point. True if the fault is fully handled."""
-    if isinstance(fault, LatencyFault):
-        await asyncio.sleep(fault.seconds)
-        return True
-    if isinstance(fault, KillFault):
-        kill_worker()
-    return False
+    act = COMMON.get(type(fault))
+    return False if act is None else await act(fault)
 
 
 def kill_worker() -> None:

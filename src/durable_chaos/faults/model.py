@@ -13,7 +13,9 @@ import difflib
 import fnmatch
 import importlib
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,6 +24,36 @@ from durable_chaos.faults.injectors.network import ToxicSpec
 UnitKind = Literal["model_request", "tool_call", "mcp"]
 SelectorKind = Literal["model_request", "tool_call", "mcp", "any"]
 Phase = Literal["before", "after"]
+UNIT_KINDS: tuple[UnitKind, ...] = ("model_request", "tool_call", "mcp")
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a fault kind is, as data. Each fault class carries its own (``traits``); every list of fault
+    kinds outside this module (what fails a unit, what the sweep and the explorer may use, ...) is
+    derived from them (see :func:`kinds_where`), so a new kind is declared here once."""
+
+    unit_kinds: tuple[UnitKind, ...] = UNIT_KINDS
+    """The unit kinds it can strike at all."""
+    fails_unit: bool = False
+    """The unit it strikes fails (so a system without checkpoints would restart from scratch: counted in
+    what a naive restart loses, see ``judge.accounting``)."""
+    changes_conversation: bool = False
+    """After it, the agent legitimately sends other model requests than the golden run (a retry prompt),
+    so the faulted run's units are not compared with the golden run's."""
+    kills_worker: bool = False
+    """It SIGKILLs the worker process: its runs happen in worker processes, it fires at most once per
+    generated fault, and a sweep uses it for its ``kill`` and ``fresh`` recovery modes."""
+    sweep: int | None = None
+    """Its place among the kinds a ``sweep`` table's ``faults`` may list (None: not sweepable)."""
+    sweep_default: bool = False
+    """Among a sweep's default ``faults`` (and the fault-coverage universe)."""
+    explore: int | None = None
+    """Its place among the kinds Hypothesis generates (``explore`` tables, ``strategies``), simplest first:
+    shrinking prefers earlier kinds, and faults at one boundary are listed in this order (None: never
+    generated)."""
+    explore_max_times: int = 1
+    """How many times a generated fault of this kind may fire at most, by default."""
 
 
 class _Strict(BaseModel):
@@ -56,13 +88,14 @@ class Selector(_Strict):
 
 
 class _Fault(_Strict):
+    traits: ClassVar[Traits] = Traits()
     streaming_only: ClassVar[bool] = False
     """Whether the fault can strike only model requests whose response streams (SSE)."""
     at: Selector = Selector()
 
     def applies_to(self, kind: str) -> bool:
         """Whether this fault kind can strike a unit of the given kind at all."""
-        return True
+        return kind in self.traits.unit_kinds
 
     def fires_in(self, *, resumed: bool) -> bool:
         """Whether the fault may fire in this process of the run (``resumed``: a worker started after a
@@ -73,23 +106,28 @@ class _Fault(_Strict):
 class TimeoutFault(_Fault):
     """The client times out talking to the model endpoint or MCP server, after an optional delay."""
 
+    traits: ClassVar[Traits] = Traits(
+        unit_kinds=("model_request", "mcp"), fails_unit=True, sweep=2, explore=2, explore_max_times=4
+    )
     kind: Literal["timeout"]
     delay: Annotated[float, Field(ge=0, le=600)] = 0.0
-
-    def applies_to(self, kind: str) -> bool:
-        return kind in ("model_request", "mcp")
 
 
 class HttpErrorFault(_Fault):
     """The model endpoint answers with an HTTP error shaped like the provider's real one."""
 
+    traits: ClassVar[Traits] = Traits(
+        unit_kinds=("model_request",),
+        fails_unit=True,
+        sweep=1,
+        sweep_default=True,
+        explore=0,
+        explore_max_times=4,
+    )
     kind: Literal["http_error"]
     status: Annotated[int, Field(ge=400, le=599)] = 500
     retry_after: Annotated[float, Field(ge=0, le=3600)] | None = None
     message: str | None = None
-
-    def applies_to(self, kind: str) -> bool:
-        return kind == "model_request"
 
 
 class LatencyFault(_Fault):
@@ -110,6 +148,15 @@ class ToolErrorFault(_Fault):
     ``asyncio.CancelledError``, are allowed.
     """
 
+    traits: ClassVar[Traits] = Traits(
+        unit_kinds=("tool_call", "mcp"),
+        fails_unit=True,
+        changes_conversation=True,
+        sweep=0,
+        sweep_default=True,
+        explore=1,
+        explore_max_times=2,
+    )
     kind: Literal["tool_error"]
     exception: str = "builtins.RuntimeError"
     message: str = "injected by durable-chaos"
@@ -121,9 +168,6 @@ class ToolErrorFault(_Fault):
             value = f"builtins.{value}"
         exception_class(value)
         return value
-
-    def applies_to(self, kind: str) -> bool:
-        return kind in ("tool_call", "mcp")
 
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*$")
@@ -168,6 +212,8 @@ class _ResponseFault(_Fault):
     """A fault that acts on the model's response: it always strikes ``after`` the request (the
     response must exist); a selector that leaves ``phase`` unset gets ``after``."""
 
+    traits: ClassVar[Traits] = Traits(unit_kinds=("model_request",), fails_unit=True)
+
     @model_validator(mode="before")
     @classmethod
     def _phase_after(cls, data: Any) -> Any:
@@ -184,14 +230,14 @@ class _ResponseFault(_Fault):
             raise ValueError("this fault strikes the response, so its phase must be 'after'")
         return at
 
-    def applies_to(self, kind: str) -> bool:
-        return kind == "model_request"
-
 
 class MalformedOutputFault(_ResponseFault):
     """The model's response comes back, but with tool arguments or output that fail validation
     (JSON bodies and streams alike). Strikes ``after`` the request."""
 
+    traits: ClassVar[Traits] = Traits(
+        unit_kinds=("model_request",), fails_unit=True, changes_conversation=True
+    )
     kind: Literal["malformed_output"]
 
 
@@ -222,6 +268,16 @@ class StreamMalformedFault(_ResponseFault):
     streaming_only: ClassVar[bool] = True
     kind: Literal["stream_malformed"]
     event: Annotated[int, Field(ge=1, le=100_000)] = 1
+
+
+class ConnectionResetFault(_Fault):
+    """The peer resets the connection to the model endpoint: ``before``, the request never reaches the
+    provider; ``after``, the provider answered (and billed it) but the response is lost on the way. The
+    HTTP client raises its own read error (``[Errno 104] Connection reset by peer``), which the provider
+    SDK turns into its connection error (and retries) as it does for a real reset."""
+
+    traits: ClassVar[Traits] = Traits(unit_kinds=("model_request",), fails_unit=True)
+    kind: Literal["connection_reset"]
 
 
 NetworkTarget = Literal["model_endpoint", "database", "engine_api"]
@@ -311,15 +367,16 @@ class McpServerExitFault(_Fault):
     """The MCP server's stdio process dies (SIGKILL) just before the call reaches it; the call then
     fails the way a call to a dead server fails. Strikes only MCP units."""
 
+    traits: ClassVar[Traits] = Traits(unit_kinds=("mcp",), fails_unit=True)
     kind: Literal["mcp_server_exit"]
-
-    def applies_to(self, kind: str) -> bool:
-        return kind == "mcp"
 
 
 class KillFault(_Fault):
     """SIGKILL of the worker process at the boundary; the engine must resume from its checkpoint."""
 
+    traits: ClassVar[Traits] = Traits(
+        fails_unit=True, kills_worker=True, sweep=3, sweep_default=True, explore=3, explore_max_times=1
+    )
     kind: Literal["kill"]
 
 
@@ -332,6 +389,7 @@ Fault = Annotated[
     | StreamCutFault
     | StreamStallFault
     | StreamMalformedFault
+    | ConnectionResetFault
     | NetworkFault
     | RestartFault
     | McpServerExitFault
@@ -341,17 +399,44 @@ Fault = Annotated[
 
 StreamFault = StreamCutFault | StreamStallFault | StreamMalformedFault
 
-FAULT_KINDS: tuple[str, ...] = (
-    "timeout",
-    "http_error",
-    "latency",
-    "tool_error",
-    "malformed_output",
-    "stream_cut",
-    "stream_stall",
-    "stream_malformed",
-    "network",
-    "restart",
-    "mcp_server_exit",
-    "kill",
-)
+FAULT_CLASSES: tuple[type[_Fault], ...] = get_args(get_args(Fault)[0])
+"""Every fault class, in the order of the :data:`Fault` union (reports and error messages use it)."""
+
+
+def _kind_of(cls: type[_Fault]) -> str:
+    (kind,) = get_args(cls.model_fields["kind"].annotation)
+    return str(kind)
+
+
+TRAITS: dict[str, Traits] = {_kind_of(cls): cls.traits for cls in FAULT_CLASSES}
+"""Each fault kind's traits, in the order of the union."""
+FAULT_KINDS: tuple[str, ...] = tuple(TRAITS)
+
+
+def traits_of(kind: str) -> Traits:
+    """The traits of a fault kind (as a history's ``fault`` event names it)."""
+    return TRAITS[kind]
+
+
+def kinds_where(test: Callable[[Traits], bool]) -> tuple[str, ...]:
+    """The fault kinds whose traits pass ``test``, in the order of the union."""
+    return tuple(kind for kind, traits in TRAITS.items() if test(traits))
+
+
+def _ranked(place: Callable[[Traits], int | None]) -> tuple[str, ...]:
+    placed = {kind: place(traits) for kind, traits in TRAITS.items()}
+    return tuple(sorted((k for k, p in placed.items() if p is not None), key=lambda k: placed[k] or 0))
+
+
+FAILING_KINDS: frozenset[str] = frozenset(kinds_where(lambda t: t.fails_unit))
+"""Kinds that fail the unit they strike."""
+CONVERSATION_CHANGING_KINDS: frozenset[str] = frozenset(kinds_where(lambda t: t.changes_conversation))
+"""Kinds after which the agent legitimately sends other requests than the golden run."""
+KILL_KINDS: frozenset[str] = frozenset(kinds_where(lambda t: t.kills_worker))
+"""Kinds that SIGKILL the worker process."""
+SWEEP_KINDS: tuple[str, ...] = _ranked(lambda t: t.sweep)
+"""The kinds a sweep may list, in their order."""
+SWEEP_DEFAULT_KINDS: tuple[str, ...] = tuple(k for k in SWEEP_KINDS if TRAITS[k].sweep_default)
+"""A sweep's default kinds (and those of the fault-coverage universe)."""
+EXPLORE_KINDS: tuple[str, ...] = _ranked(lambda t: t.explore)
+"""The kinds Hypothesis generates, simplest first."""

@@ -8,7 +8,7 @@ request takes the request's own module (:func:`module_of`).
 
 Engine traffic travels on the same clients (the Prefect API is on ``httpx``; an engine's HTTP
 ingress may be too), so only **model requests** are touched: requests to a provider API endpoint,
-wherever the base URL points (:func:`durable_chaos.faults.providers.detect`). Everything else passes
+wherever the base URL points (:func:`durable_chaos.providers.detect`). Everything else passes
 through untouched and is never recorded, faulted or counted. Synchronous transports are not
 intercepted (pydantic-ai's models are async).
 """
@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
 
-from durable_chaos.faults import providers
+from durable_chaos import providers
 from durable_chaos.patching import patched
 
 CLIENT_MODULES = ("httpx2", "httpx")

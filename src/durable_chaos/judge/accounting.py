@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from durable_chaos import events
+from durable_chaos.faults.model import FAILING_KINDS
 from durable_chaos.infra.ledger import tokens
-from durable_chaos.judge.evidence import Evidence
+from durable_chaos.judge.evidence import GOLDEN, Evidence
 from durable_chaos.judge.network_effects import network_failures
 
 
@@ -42,12 +44,12 @@ def checkpoint_times(evidence: Evidence) -> dict[str, float]:
     """
     checkpoints: dict[tuple[Any, ...], float] = {}
     rules = evidence.rules
-    for c in evidence.faulted_events("checkpoint"):
+    for c in evidence.faulted_events(events.CHECKPOINT):
         key = rules.unit_attempt_key(c.get("engine") or {})
         if key is not None and not c["engine"].get("error"):
             checkpoints.setdefault(key, c["t"])
     times: dict[str, float] = {}
-    for ok in evidence.faulted_events("ok"):
+    for ok in evidence.faulted_events(events.OK):
         if ok["unit"]["kind"] != "model_request" or int(ok.get("status") or 200) >= 400:
             continue
         key = rules.unit_attempt_key(ok.get("engine") or {})
@@ -92,14 +94,14 @@ def concurrent_model_requests(evidence: Evidence) -> int:
     scheduling."""
     open_at: dict[tuple[Any, ...], float] = {}
     spans: list[tuple[float, float]] = []
-    for event in evidence.role_events("golden"):
+    for event in evidence.role_events(GOLDEN):
         unit = event.get("unit") or {}
         if unit.get("kind") != "model_request":
             continue
         key = (event.get("pid"), unit.get("fingerprint"), event.get("attempt"))
-        if event["event"] == "invoke":
+        if event["event"] == events.INVOKE:
             open_at[key] = event["t"]
-        elif event["event"] in ("ok", "fail") and key in open_at:
+        elif event["event"] in (events.OK, events.FAIL) and key in open_at:
             spans.append((open_at.pop(key), event["t"]))
     spans.sort()
     overlapping: set[int] = set()
@@ -111,23 +113,12 @@ def concurrent_model_requests(evidence: Evidence) -> int:
     return len(overlapping)
 
 
-FAILING_FAULTS = frozenset(
-    {
-        "timeout",
-        "http_error",
-        "tool_error",
-        "malformed_output",
-        "stream_cut",
-        "stream_stall",
-        "stream_malformed",
-        "mcp_server_exit",
-        "kill",
-    }
-)
-"""Fault kinds that fail the unit they strike. A ``network`` fault fails no unit by itself: the units
-that failed while its toxic was applied count instead (:func:`network_failures`), a lost model response
-as a request that was sent. ``restart`` faults are not counted: they act on the engine's own
-infrastructure (its database, its API server), which a system without checkpoints does not have."""
+FAILING_FAULTS = FAILING_KINDS
+"""Fault kinds that fail the unit they strike (``Traits.fails_unit``). A ``network`` fault fails no unit
+by itself: the units that failed while its toxic was applied count instead (:func:`network_failures`), a
+lost model response as a request that was sent. ``restart`` faults are not counted: they act on the
+engine's own infrastructure (its database, its API server), which a system without checkpoints does not
+have."""
 
 
 def restart_losses(evidence: Evidence) -> int:
@@ -138,10 +129,10 @@ def restart_losses(evidence: Evidence) -> int:
     golden_sends = sorted(evidence.golden_ledger(), key=lambda e: e["t"])
     first_invoke: dict[str, float] = {}
     for event in evidence.events:
-        if event["role"] == "golden" and event["event"] == "invoke":
+        if event["role"] == GOLDEN and event["event"] == events.INVOKE:
             first_invoke.setdefault(event["unit"]["fingerprint"], event["t"])
     struck: dict[str, bool] = {}
-    for fault in evidence.faulted_events("fault"):
+    for fault in evidence.faulted_events(events.FAULT):
         if fault["fault"]["kind"] in FAILING_FAULTS:
             fp = fault["unit"]["fingerprint"]
             struck[fp] = struck.get(fp, False) or fault["fault"]["phase"] == "after"

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from durable_chaos import events
+from durable_chaos.faults.model import CONVERSATION_CHANGING_KINDS, KILL_KINDS
 from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import model_calls
 from durable_chaos.judge.evidence import (
@@ -48,7 +50,7 @@ def completes(evidence: Evidence) -> Verdict:
             f"the golden run (no faults) failed: {evidence.golden.error}. The agent fails without any "
             "fault injected: fix that first (the other properties judge what its runs did anyway)",
         )
-    faults = len(evidence.faulted_events("fault"))
+    faults = len(evidence.faulted_events(events.FAULT))
     effects = network_effects(evidence.events) + restart_effects(evidence.events, evidence.faulted.completed)
     network = "".join(f"; {sentence}" for sentence in effects)
     if evidence.faulted.completed:
@@ -59,7 +61,7 @@ def completes(evidence: Evidence) -> Verdict:
         else ""
     )
     outside = sorted(
-        {e["unit"]["name"] for e in evidence.faulted_events("fault") if e["fault"].get("outside_unit")}
+        {e["unit"]["name"] for e in evidence.faulted_events(events.FAULT) if e["fault"].get("outside_unit")}
     )
     units = "".join(f". {evidence.rules.not_a_unit_hint(name)}" for name in outside)
     return Verdict(
@@ -74,8 +76,8 @@ def completes_within(evidence: Evidence) -> Verdict:
     if bound is None:
         return Verdict(None, "no bound set (expect.max_resumes_to_complete)")
     resumes = evidence.resumes()
-    kills = len(evidence.faulted_events("killed")) or len(
-        [f for f in evidence.faulted_events("fault") if f["fault"]["kind"] == "kill"]
+    kills = len(evidence.faulted_events(events.KILLED)) or len(
+        [f for f in evidence.faulted_events(events.FAULT) if f["fault"]["kind"] in KILL_KINDS]
     )
     if evidence.faulted.completed and resumes <= bound:
         return Verdict(True, f"the run completed after {resumes} resume(s); the bound is {bound}")
@@ -271,7 +273,7 @@ def _effects_hint(evidence: Evidence, tool: str) -> str:
     again by the engine (the engine's hint for the unit kind it ran in)."""
     struck = [
         f
-        for f in evidence.faulted_events("fault")
+        for f in evidence.faulted_events(events.FAULT)
         if f["unit"]["kind"] in TOOL_UNIT_KINDS and _tool_name(f["unit"], {tool}) == tool
     ]
     if any(f["fault"]["phase"] == "after" for f in struck):
@@ -333,7 +335,7 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
     roles = ", ".join(dict.fromkeys(r["role"] for r in runs))
     in_flight = any(
         f["unit"]["fingerprint"] == unit["fingerprint"] and f["fault"]["phase"] == "after"
-        for f in evidence.faulted_events("fault")
+        for f in evidence.faulted_events(events.FAULT)
     )
     if in_flight:
         why = _AT_LEAST_ONCE
@@ -352,8 +354,9 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
     )
 
 
-CONVERSATION_CHANGING_FAULTS = frozenset({"malformed_output", "tool_error"})
-"""Faults after which the agent legitimately sends other requests than the golden run (a retry prompt)."""
+CONVERSATION_CHANGING_FAULTS = CONVERSATION_CHANGING_KINDS
+"""Faults after which the agent legitimately sends other requests than the golden run (a retry prompt;
+``Traits.changes_conversation``)."""
 
 Position = tuple[str, Any]
 """(scope, position) of one logical unit: a workflow relative to the run's root and a step id, command
@@ -425,7 +428,7 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
         return Verdict(True, held)
     struck = {
         f["fault"]["kind"]
-        for f in evidence.faulted_events("fault")
+        for f in evidence.faulted_events(events.FAULT)
         if f["fault"]["kind"] in CONVERSATION_CHANGING_FAULTS or f["unit"]["kind"] == "mcp"
     }  # pydantic-ai tells the model about a failed MCP call (a retry prompt) by default
     if struck:

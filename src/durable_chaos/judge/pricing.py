@@ -47,7 +47,7 @@ def unit_price(
     """The price of one exchange, or None when genai-prices does not know the model.
 
     ``provider`` is the genai-prices provider id (``openai``, ``anthropic``, ``google``: see
-    ``durable_chaos.faults.providers.price_provider``); unset, genai-prices guesses it from the model.
+    ``durable_chaos.providers.price_provider``); unset, genai-prices guesses it from the model.
     ``input_tokens`` includes the cached ones (genai-prices' convention), which are priced at the
     provider's cache-read and cache-write rates."""
     try:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from durable_chaos.infra.engines import EngineAdapter, EngineUnavailable, adapter_for
-from durable_chaos.infra.private_apis import check_hooks
+from durable_chaos.patching import check_hooks
 from durable_chaos.run.fault_services.network import NetworkSession
 from durable_chaos.run.guards.deadline import DEFAULT_TRIAL_TIMEOUT_SECONDS
 from durable_chaos.run.records.artifacts import scrub_directory

@@ -244,7 +244,7 @@ async def replay_check(
 
 
 def plan_kills(plan: Plan) -> bool:
-    return any(fault.kind == "kill" for fault in plan.faults)
+    return any(fault.traits.kills_worker for fault in plan.faults)
 
 
 def aborts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from durable_chaos.faults.model import Fault
+from durable_chaos.faults.model import EXPLORE_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KINDS, Fault
 from durable_chaos.infra.engines import EngineOptions, engine_names, engine_specs
 from durable_chaos.properties import CONFIGURED_PROPERTIES, DEFAULT_PROPERTIES, PropertyName
 
@@ -222,11 +222,16 @@ class ModelServer(_Strict):
     script: str
 
 
-SweepFault = Literal["tool_error", "http_error", "timeout", "kill"]
+if TYPE_CHECKING:
+    SweepFault = str
+    ExploreFault = str
+else:  # the fault kinds' own traits say which kinds a sweep and an explore table may use
+    SweepFault = Literal[SWEEP_KINDS]
+    ExploreFault = Literal[EXPLORE_KINDS]
 SweepRecovery = Literal["retry", "kill", "fresh"]
 SweepUnitKind = Literal["model_request", "tool_call"]
 SWEEP_UNIT_KINDS: tuple[SweepUnitKind, ...] = ("model_request", "tool_call")
-SWEEP_FAULTS: tuple[SweepFault, ...] = ("tool_error", "http_error", "kill")
+SWEEP_FAULTS: tuple[SweepFault, ...] = SWEEP_DEFAULT_KINDS
 SWEEP_RECOVERY: tuple[SweepRecovery, ...] = ("retry", "kill")
 """The default recovery modes; ``fresh`` (the harness abandons the run and starts a new one) is opt-in."""
 
@@ -242,8 +247,7 @@ class Sweep(_Strict):
     recovery: list[SweepRecovery] = Field(default_factory=lambda: list(SWEEP_RECOVERY), min_length=1)
 
 
-ExploreFault = Literal["http_error", "tool_error", "timeout", "kill"]
-EXPLORE_FAULTS: tuple[ExploreFault, ...] = ("http_error", "tool_error", "timeout", "kill")
+EXPLORE_FAULTS: tuple[ExploreFault, ...] = EXPLORE_KINDS
 
 
 def _explore_faults() -> list[ExploreFault]:

@@ -1,7 +1,7 @@
 """Model faults in the HTTP transport beneath the provider SDK.
 
 What differs between providers (the API of a request, its model name, error bodies, usage fields,
-how to mangle a response) is in ``durable_chaos.faults.providers``; this module only intercepts.
+how to mangle a response) is in ``durable_chaos.providers``; this module only intercepts.
 
 Provider SDKs send through ``httpx2`` or ``httpx`` (see :mod:`durable_chaos.faults.transports`).
 Patching ``AsyncHTTPTransport.handle_async_request`` of both puts faults *under* the SDK, so a 429
@@ -20,15 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from durable_chaos.faults import providers
+from durable_chaos import events, providers
 from durable_chaos.faults.context import Attempt, active, apply_common
 from durable_chaos.faults.injectors.streams import faulty_events
-from durable_chaos.faults.model import Fault, HttpErrorFault, MalformedOutputFault, StreamFault, TimeoutFault
+from durable_chaos.faults.model import (
+    ConnectionResetFault,
+    Fault,
+    HttpErrorFault,
+    MalformedOutputFault,
+    StreamCutFault,
+    StreamFault,
+    StreamMalformedFault,
+    StreamStallFault,
+    TimeoutFault,
+)
 from durable_chaos.faults.transports import is_model_request, module_of, on_every_transport
 from durable_chaos.faults.units import fingerprint
 
@@ -36,6 +46,8 @@ if TYPE_CHECKING:
     import httpx2
 
 MALFORMED_ARGUMENTS = providers.MALFORMED_ARGUMENTS
+RESET_MESSAGE = "[Errno 104] Connection reset by peer"
+"""What the HTTP client says when the peer resets the connection (a ``connection_reset`` fault)."""
 
 
 def request_body(request: httpx2.Request) -> Any:
@@ -53,7 +65,7 @@ def request_fingerprint(request: httpx2.Request) -> str:
 
 
 def api_of(request: httpx2.Request) -> providers.API | None:
-    """The provider API a request is for (see ``durable_chaos.faults.providers``)."""
+    """The provider API a request is for (see ``durable_chaos.providers``)."""
     return providers.detect(request.url.path, request.url.host)
 
 
@@ -116,15 +128,76 @@ def stream_fault(
     return _replaced(response, request, stream=_event_stream(module, events))
 
 
+async def _time_out(fault: TimeoutFault, request: httpx2.Request) -> httpx2.Response | None:
+    await asyncio.sleep(fault.delay)
+    raise module_of(request).ReadTimeout("durable-chaos: injected timeout", request=request)
+
+
+async def _http_error(fault: HttpErrorFault, request: httpx2.Request) -> httpx2.Response | None:
+    return error_response(fault, request)
+
+
+async def _reset(fault: ConnectionResetFault, request: httpx2.Request, *_: Any) -> httpx2.Response:
+    raise module_of(request).ReadError(RESET_MESSAGE, request=request)
+
+
+Before = Callable[[Any, "httpx2.Request"], Awaitable["httpx2.Response | None"]]
+BEFORE: dict[type[Fault], Before] = {
+    TimeoutFault: _time_out,
+    HttpErrorFault: _http_error,
+    ConnectionResetFault: _reset,
+}
+"""What each fault kind does ``before`` the request is sent: raise, or return the response that replaces
+the exchange (None: the request goes ahead). Kinds not listed (and those :func:`apply_common` handles)
+let it go ahead."""
+
+
+async def _time_out_after(
+    fault: TimeoutFault, request: httpx2.Request, response: httpx2.Response, content: bytes
+) -> httpx2.Response:
+    await asyncio.sleep(fault.delay)
+    raise module_of(request).ReadTimeout(
+        "durable-chaos: injected timeout after the response", request=request
+    )
+
+
+async def _http_error_after(
+    fault: HttpErrorFault, request: httpx2.Request, response: httpx2.Response, content: bytes
+) -> httpx2.Response:
+    return error_response(fault, request)
+
+
+async def _malformed_after(
+    fault: MalformedOutputFault, request: httpx2.Request, response: httpx2.Response, content: bytes
+) -> httpx2.Response:
+    return malformed(response, content, request)
+
+
+async def _stream_after(
+    fault: StreamFault, request: httpx2.Request, response: httpx2.Response, content: bytes
+) -> httpx2.Response:
+    return stream_fault(fault, request, response, content)
+
+
+After = Callable[[Any, "httpx2.Request", "httpx2.Response", bytes], Awaitable["httpx2.Response"]]
+AFTER: dict[type[Fault], After] = {
+    TimeoutFault: _time_out_after,
+    HttpErrorFault: _http_error_after,
+    MalformedOutputFault: _malformed_after,
+    StreamCutFault: _stream_after,
+    StreamStallFault: _stream_after,
+    StreamMalformedFault: _stream_after,
+    ConnectionResetFault: _reset,
+}
+"""What each fault kind does ``after`` the provider answered (``content``: the response's body): raise,
+or return the response the SDK gets instead. Kinds not listed pass the response through."""
+
+
 async def _before(fault: Fault, request: httpx2.Request) -> httpx2.Response | None:
     if await apply_common(fault):
         return None
-    if isinstance(fault, TimeoutFault):
-        await asyncio.sleep(fault.delay)
-        raise module_of(request).ReadTimeout("durable-chaos: injected timeout", request=request)
-    if isinstance(fault, HttpErrorFault):
-        return error_response(fault, request)
-    return None
+    act = BEFORE.get(type(fault))
+    return None if act is None else await act(fault, request)
 
 
 async def _after(
@@ -132,18 +205,8 @@ async def _after(
 ) -> httpx2.Response:
     if await apply_common(fault):
         return response
-    if isinstance(fault, TimeoutFault):
-        await asyncio.sleep(fault.delay)
-        raise module_of(request).ReadTimeout(
-            "durable-chaos: injected timeout after the response", request=request
-        )
-    if isinstance(fault, HttpErrorFault):
-        return error_response(fault, request)
-    if isinstance(fault, MalformedOutputFault):
-        return malformed(response, content, request)
-    if isinstance(fault, StreamFault):
-        return stream_fault(fault, request, response, content)
-    return response
+    act = AFTER.get(type(fault))
+    return response if act is None else await act(fault, request, response, content)
 
 
 def _record_exchange(attempt: Attempt, request: httpx2.Request, status: int, content: bytes) -> None:
@@ -178,16 +241,16 @@ def _wrap(original: Any, module: ModuleType) -> Any:
             try:
                 replaced = await _before(fault, request)
             except Exception as exc:
-                attempt.finish("fail", error=type(exc).__name__)
+                attempt.finish(events.FAIL, error=type(exc).__name__)
                 raise
             if replaced is not None:
-                attempt.finish("fail", status=replaced.status_code)
+                attempt.finish(events.FAIL, status=replaced.status_code)
                 return replaced
         try:
             response = await original(self, request)
             content = await response.aread()
         except Exception as exc:
-            attempt.finish("fail", error=type(exc).__name__)
+            attempt.finish(events.FAIL, error=type(exc).__name__)
             raise
         _record_exchange(attempt, request, response.status_code, content)
         fault = attempt.strike("after", streaming=streaming)
@@ -195,19 +258,19 @@ def _wrap(original: Any, module: ModuleType) -> Any:
             try:
                 response = await _after(fault, request, response, content)
             except Exception as exc:
-                attempt.finish("fail", error=type(exc).__name__)
+                attempt.finish(events.FAIL, error=type(exc).__name__)
                 raise
             if fault.streaming_only:
-                attempt.finish("fail", status=response.status_code, stream_fault=fault.kind)
+                attempt.finish(events.FAIL, status=response.status_code, stream_fault=fault.kind)
                 return response
             if response.status_code >= 400 or isinstance(fault, MalformedOutputFault):
                 attempt.finish(
-                    "fail" if response.status_code >= 400 else "ok",
+                    events.FAIL if response.status_code >= 400 else events.OK,
                     status=response.status_code,
                     malformed=isinstance(fault, MalformedOutputFault),
                 )
                 return response
-        attempt.finish("fail" if response.status_code >= 400 else "ok", status=response.status_code)
+        attempt.finish(events.FAIL if response.status_code >= 400 else events.OK, status=response.status_code)
         return response
 
     handle_async_request.__durable_chaos__ = True  # type: ignore[attr-defined]

@@ -25,14 +25,16 @@ import contextvars
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from durable_chaos import events
 from durable_chaos.faults.context import Attempt, active, apply_common
 from durable_chaos.faults.injectors.tools import exception_for
 from durable_chaos.faults.model import Fault, McpServerExitFault, TimeoutFault, ToolErrorFault
+from durable_chaos.faults.private_apis import MCP_SPAWN
 from durable_chaos.faults.units import fingerprint
 from durable_chaos.patching import patched
 
@@ -95,6 +97,9 @@ def kill_server(toolset: Any) -> list[int]:
             os.kill(spawned.pid, signal.SIGKILL)
         killed.append(spawned.pid)
     if not killed:
+        problem = MCP_SPAWN.problem()
+        if problem is not None:
+            raise RuntimeError(f"durable-chaos: mcp_server_exit cannot find MCP server processes: {problem}")
         raise RuntimeError(
             "durable-chaos: mcp_server_exit found no live stdio process of MCP server "
             f"{server_id(toolset)!r} (only stdio servers the MCP SDK spawned in this process can be killed)"
@@ -102,16 +107,34 @@ def kill_server(toolset: Any) -> list[int]:
     return killed
 
 
+async def _raise(fault: ToolErrorFault, toolset: Any) -> None:
+    raise exception_for(fault)
+
+
+async def _time_out(fault: TimeoutFault, toolset: Any) -> None:
+    _pending_timeout.set(fault)  # the client's next request (beneath pydantic-ai) times out
+
+
+async def _server_exit(fault: McpServerExitFault, toolset: Any) -> None:
+    kill_server(toolset)
+    await asyncio.sleep(0.05)  # let the event loop see the pipe close
+
+
+ACTS: dict[type[Fault], Callable[[Any, Any], Awaitable[None]]] = {
+    ToolErrorFault: _raise,
+    TimeoutFault: _time_out,
+    McpServerExitFault: _server_exit,
+}
+"""What each fault kind does to an MCP unit (given the fault and the unit's toolset); kinds not listed
+(beyond :func:`apply_common`'s) do nothing here."""
+
+
 async def _apply(fault: Fault, toolset: Any, method: str) -> None:
     if await apply_common(fault):
         return
-    if isinstance(fault, ToolErrorFault):
-        raise exception_for(fault)
-    if isinstance(fault, TimeoutFault):
-        _pending_timeout.set(fault)  # the client's next request (beneath pydantic-ai) times out
-    if isinstance(fault, McpServerExitFault):
-        kill_server(toolset)
-        await asyncio.sleep(0.05)  # let the event loop see the pipe close
+    act = ACTS.get(type(fault))
+    if act is not None:
+        await act(fault, toolset)
 
 
 async def _unit(toolset: Any, tool: str, fp: str, call: Any, **fields: Any) -> Any:
@@ -124,17 +147,17 @@ async def _unit(toolset: Any, tool: str, fp: str, call: Any, **fields: Any) -> A
         fault = attempt.strike("before")
         if fault is not None:
             await _apply(fault, toolset, tool)
-        attempt.finish("execute", **fields)
+        attempt.finish(events.EXECUTE, **fields)
         result = await call()
         fault = attempt.strike("after")
         if fault is not None:
             await _apply(fault, toolset, tool)
     except BaseException as exc:
-        attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
+        attempt.finish(events.FAIL, error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
         _pending_timeout.reset(token)
-    attempt.finish("ok", replayed=[])
+    attempt.finish(events.OK, replayed=[])
     return result
 
 
@@ -200,32 +223,22 @@ def mcp_faults() -> Iterator[None]:
 
 @contextmanager
 def _recording_spawns() -> Iterator[None]:
-    """Record the stdio servers the MCP SDK spawns (a private hook; absent, nothing is recorded)."""
-    try:
-        from mcp.client import stdio
-    except ImportError:  # pragma: no cover - the mcp package is a dependency
-        yield
-        return
-    spawn = getattr(stdio, "_create_platform_compatible_process", None)
-    if spawn is None:
-        yield
-        return
+    """Record the stdio servers the MCP SDK spawns (a checked private hook; broken, nothing is recorded)."""
 
-    async def recording(command: str, args: list[str], *rest: Any, **kwargs: Any) -> Any:
-        process = await spawn(command, args, *rest, **kwargs)
-        pid = getattr(process, "pid", None)
-        if isinstance(pid, int):
-            _spawned.append(_Spawned(tuple(args), pid))
-        return process
+    def make(spawn: Any) -> Any:
+        async def recording(command: str, args: list[str], *rest: Any, **kwargs: Any) -> Any:
+            process = await spawn(command, args, *rest, **kwargs)
+            pid = getattr(process, "pid", None)
+            if isinstance(pid, int):
+                _spawned.append(_Spawned(tuple(args), pid))
+            return process
 
-    with patched(stdio, "_create_platform_compatible_process", recording):
+        return recording
+
+    with MCP_SPAWN.patch(make):
         yield
 
 
 def spawn_hook_present() -> bool:
-    """Whether the MCP SDK's private spawn function, which ``mcp_server_exit`` relies on, exists."""
-    try:
-        from mcp.client import stdio
-    except ImportError:  # pragma: no cover
-        return False
-    return callable(getattr(stdio, "_create_platform_compatible_process", None))
+    """Whether the MCP SDK's private spawn function, which ``mcp_server_exit`` relies on, is usable."""
+    return MCP_SPAWN.problem() is None

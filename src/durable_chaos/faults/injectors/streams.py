@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from durable_chaos.faults import providers
-from durable_chaos.faults.model import StreamCutFault, StreamFault, StreamMalformedFault
+from durable_chaos import providers
+from durable_chaos.faults.model import StreamCutFault, StreamFault, StreamMalformedFault, StreamStallFault
 
 CUT_MESSAGE = "peer closed connection without sending complete message body (incomplete chunked read)"
 STALL_MESSAGE = "durable-chaos: the stream stalled past the read timeout"
@@ -36,19 +37,50 @@ async def faulty_events(
       client's), sleep that long and raise ``timed_out(...)``, else carry on;
     - ``stream_malformed``: event ``event`` (1-based, at most the last) has data that is not JSON.
     """
-    if isinstance(fault, StreamMalformedFault):
-        bad = min(fault.event, len(events)) - 1
-        for index, event in enumerate(events):
-            yield providers.garbage_event(event) if index == bad else event
-        return
-    at = min(fault.after_events, max(len(events) - 1, 0))
+    async for event in STREAM_FAULTS[type(fault)](fault, events, read_timeout, cut, timed_out):
+        yield event
+
+
+async def _malformed(fault: StreamMalformedFault, events: list[bytes], *_: Any) -> AsyncIterator[bytes]:
+    bad = min(fault.event, len(events)) - 1
+    for index, event in enumerate(events):
+        yield providers.garbage_event(event) if index == bad else event
+
+
+async def _cut(
+    fault: StreamCutFault, events: list[bytes], _timeout: Any, cut: Callable[[str], Exception], *_: Any
+) -> AsyncIterator[bytes]:
+    for event in events[: _at(fault.after_events, events)]:
+        yield event
+    raise cut(CUT_MESSAGE)
+
+
+async def _stall(
+    fault: StreamStallFault,
+    events: list[bytes],
+    read_timeout: float | None,
+    _cut: Any,
+    timed_out: Callable[[str], Exception],
+) -> AsyncIterator[bytes]:
+    at = _at(fault.after_events, events)
     for event in events[:at]:
         yield event
-    if isinstance(fault, StreamCutFault):
-        raise cut(CUT_MESSAGE)
     if read_timeout is not None and fault.seconds > read_timeout:
         await asyncio.sleep(read_timeout)
         raise timed_out(STALL_MESSAGE)
     await asyncio.sleep(fault.seconds)
     for event in events[at:]:
         yield event
+
+
+def _at(after_events: int, events: list[bytes]) -> int:
+    """Where a cut or stall strikes: after ``after_events`` events, at most all but the last."""
+    return min(after_events, max(len(events) - 1, 0))
+
+
+STREAM_FAULTS: dict[type[StreamFault], Callable[..., AsyncIterator[bytes]]] = {
+    StreamMalformedFault: _malformed,
+    StreamCutFault: _cut,
+    StreamStallFault: _stall,
+}
+"""How each stream fault kind serves a stream's events."""

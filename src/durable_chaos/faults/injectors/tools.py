@@ -24,7 +24,7 @@ it would come after the journal write, and recovery would replay the unit instea
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 from pydantic_ai.toolsets.function import FunctionToolset
 from pydantic_core import to_jsonable_python
 
+from durable_chaos import events
 from durable_chaos.faults.context import (
     Attempt,
     Injection,
@@ -41,7 +42,7 @@ from durable_chaos.faults.context import (
     listening_for_units,
     replay_watch,
 )
-from durable_chaos.faults.model import Fault, KillFault, ToolErrorFault, exception_class
+from durable_chaos.faults.model import FAULT_CLASSES, Fault, ToolErrorFault, exception_class
 from durable_chaos.faults.units import fingerprint
 
 
@@ -54,11 +55,19 @@ def exception_for(fault: ToolErrorFault) -> BaseException:
     return exception_class(fault.exception)(fault.message)
 
 
+FAILS_THE_TOOL: dict[type[Fault], Callable[[Any], BaseException]] = {ToolErrorFault: exception_for}
+"""Fault kinds that fail the tool, with the exception each raises out of the tool's body."""
+
+
 async def _apply(fault: Fault) -> None:
     if await apply_common(fault):
         return
-    if isinstance(fault, ToolErrorFault):
-        raise exception_for(fault)
+    fail = FAILS_THE_TOOL.get(type(fault))
+    if fail is not None:
+        raise fail(fault)
+
+
+KILL_CLASSES = frozenset(cls for cls in FAULT_CLASSES if cls.traits.kills_worker)
 
 
 def tool_fingerprint(name: str, args: dict[str, Any], call_id: str | None) -> str:
@@ -70,7 +79,7 @@ def fails_the_tool(fault: Fault) -> bool:
     (in workflow code, e.g. a plain function tool under DBOS), they wait for the durable unit its body
     opens and fire inside it; a tool whose body opens none gets them where it is called, noted
     ``outside_unit`` (the ``completes`` verdict then says the tool is not a durable unit)."""
-    return isinstance(fault, ToolErrorFault)
+    return type(fault) in FAILS_THE_TOOL
 
 
 def _other(fault: Fault) -> bool:
@@ -82,7 +91,7 @@ def strikes_in_unit_after(fault: Fault) -> bool:
     body returned and before the engine journals its result (the at-least-once window): the tool's
     failing faults, and kills. Fired where the tool is called instead, a kill would come after the
     engine journaled the unit's result, and recovery would replay it."""
-    return fails_the_tool(fault) or isinstance(fault, KillFault)
+    return fails_the_tool(fault) or type(fault) in KILL_CLASSES
 
 
 def _other_after(fault: Fault, scope: ToolScope | None) -> bool:
@@ -131,7 +140,7 @@ class ToolScope:
             )
             self.failed = False
             if self.ran:  # the earlier attempt's body ran: this one runs it again
-                self.attempt.finish("execute", call_id=self.call_id, args=self.args)
+                self.attempt.finish(events.EXECUTE, call_id=self.call_id, args=self.args)
             self.ran = False
         self.raise_if(self.attempt.strike("before", where=fails_the_tool))
         self.ran = True
@@ -143,17 +152,20 @@ class ToolScope:
         self.raise_if(self.attempt.strike("after", where=strikes_in_unit_after))
 
     def raise_if(self, fault: Fault | None) -> None:
-        if isinstance(fault, KillFault):  # the body's effect happened; its result is not journaled yet
+        if fault is None:
+            return
+        if type(fault) in KILL_CLASSES:  # the body's effect happened; its result is not journaled yet
             kill_worker()
-        if isinstance(fault, ToolErrorFault):
-            exc = exception_for(fault)
+        fail = FAILS_THE_TOOL.get(type(fault))
+        if fail is not None:
+            exc = fail(fault)
             self.fail(exc, in_unit=True)
             raise exc
 
     def fail(self, exc: BaseException, *, in_unit: bool = False) -> None:
         if not self.failed:
             self.failed = True
-            self.attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
+            self.attempt.finish(events.FAIL, error=f"{type(exc).__name__}: {exc}")
         if in_unit:  # an engine that retries the unit by calling the tool again continues from here
             self.injection.interrupted_tools[self.fingerprint] = self.ran
 
@@ -180,7 +192,7 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
         # compared across re-executions (``tools_exactly_once``). The retry of a unit whose earlier
         # attempt never ran its body has its effect counted by that attempt's ``execute``.
         if retried is not False:
-            attempt.finish("execute", call_id=call_id, args=jsonable_args)
+            attempt.finish(events.EXECUTE, call_id=call_id, args=jsonable_args)
             executed = True
         try:
             with replay_watch() as replays, listening_for_units(scope.body if scope else None):
@@ -192,7 +204,7 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
             attempt = scope.attempt
             if scope.unit is None and not replays:  # no durable unit beneath: the fault fires here
                 if not executed:  # the retried call's body ran outside any unit after all
-                    attempt.finish("execute", call_id=call_id, args=jsonable_args)
+                    attempt.finish(events.EXECUTE, call_id=call_id, args=jsonable_args)
                 for phase in ("before", "after"):
                     fault = attempt.strike(phase, where=fails_the_tool, outside_unit=True)
                     if fault is not None:
@@ -202,13 +214,13 @@ async def _call(original: Any, toolset: Any, name: str, args: dict[str, Any], ct
             await _apply(fault)
     except BaseException as exc:
         if scope is None:
-            attempt.finish("fail", error=f"{type(exc).__name__}: {exc}")
+            attempt.finish(events.FAIL, error=f"{type(exc).__name__}: {exc}")
         else:
             scope.fail(exc)  # once per attempt: a failure inside the unit is already recorded
         raise
     if scope is not None:
         injection.interrupted_tools.pop(fp, None)  # retried in place and done: nothing to continue
-    attempt.finish("ok", replayed=replays)
+    attempt.finish(events.OK, replayed=replays)
     return result
 
 

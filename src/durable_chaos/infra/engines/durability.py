@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from durable_chaos.infra.engines import engine_specs
+from durable_chaos.infra.engines.registry import engine_specs
 
 
 def _durability_objects(agent: Any) -> Iterator[Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from durable_chaos import jsonl
@@ -18,19 +17,14 @@ from durable_chaos.infra.ledger import Ledger
 
 
 @dataclass(frozen=True)
-class History:
+class History(jsonl.Log):
     """The JSONL history of one trial."""
-
-    path: Path
-
-    def append(self, record: dict[str, Any]) -> None:
-        jsonl.append(self.path, record)
 
     def mark(self, event: str, role: str, **fields: Any) -> None:
         self.append({"t": time.time(), "pid": os.getpid(), "role": role, "event": event, **fields})
 
     def events(self) -> list[dict[str, Any]]:
-        return jsonl.read(self.path)
+        return self.records()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ independent and a recovered run sees only its own journal:
 * real infrastructure: ``DURABLE_CHAOS_DBOS_DATABASE_URL`` names a Postgres server
   (``postgresql+psycopg://user@127.0.0.1:PORT/postgres``); each trial gets a database of its own on
   it, named after the trial directory (DBOS creates it at launch);
-* trials with a ``restart`` fault on ``database``: a Postgres the harness owns (``postgres.py``),
+* trials with a ``restart`` fault on ``database``: a Postgres the harness owns (:mod:`.server`),
   started by the first such trial of the session, since a user's server is not the harness's to
   restart; ``stranded`` then tells the session whether the workflow of a run that did not complete is
   still PENDING once the server is back.
@@ -33,18 +33,18 @@ Runs of one trial share its system database, except runs of another engine *cont
 reference run, ``RunRequest.context``), which get a database of their own. Every worker of a trial
 gets the trial's own temporary directory (``TMPDIR``), so state an agent leaves in temp files is
 visible to the trial's other runs (as it would be on one machine) and never to another trial's.
+
+The package, by concern: :mod:`.spec`, :mod:`.options`, :mod:`.rules`, :mod:`.private_apis` (every private
+API of dbos used, checked at start), :mod:`.server` (the system database and the Postgres server the
+harness owns), :mod:`.targets` (the workflow a target runs as), :mod:`.adapter` (this module: running
+and resuming), :mod:`.observe` (the journal: checkpoints, replays, identities, steps, statuses).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import hashlib
 import inspect
 import os
-import pickle
-import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -52,8 +52,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.faults.context import active, note_replay, unit_body
 from durable_chaos.infra.engines.base import (
+    BaseAdapter,
     EngineOptions,
     EngineUnavailable,
     RestartableService,
@@ -62,110 +62,49 @@ from durable_chaos.infra.engines.base import (
     RunRequest,
     ServerRestarts,
     Target,
-    TargetMismatch,
+    describe,
     refuse_other_targets,
 )
-from durable_chaos.infra.engines.dbos import private_apis as hooks
+from durable_chaos.infra.engines.dbos import private_apis
+from durable_chaos.infra.engines.dbos.observe import engine_ids, observe_journal, run_roots, status_now
 from durable_chaos.infra.engines.dbos.options import DBOSOptions
-from durable_chaos.infra.engines.dbos.postgres import PostgresServer, find_bin_dir, missing_binaries_hint
-from durable_chaos.infra.engines.durability import agent_mismatch
-from durable_chaos.infra.private_apis import Hook
-from durable_chaos.scrub import scrub_text, scrub_url
+from durable_chaos.infra.engines.dbos.server import (
+    ENV_DATABASE_URL,
+    ENV_SYSTEM_DATABASE_URL,
+    SHARED_CONTEXTS,
+    SQLITE_FILE,
+    PostgresServer,
+    check_postgres,
+    context_database_url,
+    find_bin_dir,
+    missing_binaries_hint,
+    sqlite_url,
+    trial_database_name,
+    with_database,
+)
+from durable_chaos.infra.engines.dbos.targets import entry_workflow, workflow_arguments
+from durable_chaos.patching import Hook
 
 APP_NAME = "durable-chaos"
 APP_VERSION = "durable-chaos-1"
 """Pinned: recovery only picks up workflows of the same application version."""
 EXECUTOR_ID = "durable-chaos"
 """Pinned too (DBOS defaults to ``local`` or ``$DBOS__VMID``): recovery is per executor id."""
-TRIAL_WORKFLOW_NAME = "durable_chaos_trial"
-ENV_DATABASE_URL = "DURABLE_CHAOS_DBOS_DATABASE_URL"
-"""Session setting: a Postgres server to put trial databases on (unset: SQLite per trial)."""
-ENV_SYSTEM_DATABASE_URL = "DURABLE_CHAOS_DBOS_SYSTEM_DATABASE_URL"
-"""Exported to a worker: the system database of its trial."""
+
+
 ENV_RECOVERY_TIMEOUT = "DURABLE_CHAOS_DBOS_RECOVERY_TIMEOUT"
-SQLITE_FILE = "dbos-system.sqlite"
+
+
 POLLING_INTERVAL_SECONDS = 0.05
 QUEUE_POLLING_INTERVAL_SECONDS = 0.1
 DEFAULT_RECOVERY_TIMEOUT_SECONDS = 120.0
 STATUS_READ_ATTEMPTS = 10
 
-_trial_target: Target | None = None
-_trial_workflow: Any = None
-_roots: list[str] = []
-"""Root workflow ids of the run in progress in this process (identity scopes are relative to them)."""
-
-
-# ------------------------------------------------------------------------------------------- URLs
-
-
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path.resolve()}"
-
-
-def trial_database_name(trial_dir: Path) -> str:
-    """A Postgres database name for a trial: readable, unique per trial directory, at most 63 bytes."""
-    resolved = str(trial_dir.resolve())
-    digest = hashlib.sha1(resolved.encode()).hexdigest()[:10]
-    stem = re.sub(r"[^a-z0-9]+", "_", trial_dir.name.lower()).strip("_")[:40]
-    return f"dc_{stem}_{digest}" if stem else f"dc_{digest}"
-
-
-def with_database(url: str, database: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(database=database).render_as_string(hide_password=False)
-
-
-def context_database_url(url: str, context: str) -> str:
-    """The system database of another engine context of the same trial: a sibling SQLite file, or a
-    sibling database on the same Postgres server."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    suffix = re.sub(r"[^a-z0-9]+", "_", context.lower()).strip("_") or "context"
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        path = Path(parsed.database)
-        return sqlite_url(path.with_name(f"{path.stem}-{suffix}{path.suffix}"))
-    database = parsed.database or "postgres"
-    digest = hashlib.sha1(f"{database}/{context}".encode()).hexdigest()[:8]
-    return with_database(url, f"{database[:50]}_{digest}")
-
-
-SHARED_CONTEXTS = frozenset({"", "golden", "faulted"})
-"""Contexts that use the trial's own system database (workflow ids keep their runs apart)."""
-
-
-def check_postgres(url: str, timeout: float = 5.0) -> None:
-    """Connect once to ``url``; raise :class:`EngineUnavailable` with a fix hint if that fails."""
-    import sqlalchemy as sa
-
-    try:
-        engine = sa.create_engine(url, connect_args={"connect_timeout": int(max(1, timeout))})
-    except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver
-        raise EngineUnavailable(
-            f"{ENV_DATABASE_URL}={scrub_url(url)!r} is not a usable database URL "
-            f"({type(exc).__name__}: {scrub_text(str(exc))}). "
-            "Fix: use the form postgresql+psycopg://USER@HOST:PORT/postgres and install "
-            "durable-chaos[dbos] (psycopg), or unset it to use SQLite per trial."
-        ) from exc
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure is the same to the user
-        raise EngineUnavailable(
-            f"cannot connect to the DBOS Postgres server {ENV_DATABASE_URL}={scrub_url(url)!r}: "
-            f"{type(exc).__name__}: {scrub_text(str(exc))}. Fix: start that server (and let the user "
-            "create databases), "
-            f"or unset {ENV_DATABASE_URL} to use an embedded SQLite system database per trial."
-        ) from exc
-    finally:
-        engine.dispose()
-
 
 # ---------------------------------------------------------------------------------------- adapter
 
 
-class DBOSAdapter:
+class DBOSAdapter(BaseAdapter):
     """Runs targets as DBOS workflows whose model requests (and MCP calls) are DBOS steps."""
 
     name = "dbos"
@@ -256,7 +195,7 @@ class DBOSAdapter:
         return self.server_url
 
     def hooks(self) -> list[Hook]:
-        return list(hooks.HOOKS)
+        return list(private_apis.HOOKS)
 
     def harness_changes(self, options: EngineOptions) -> list[str]:
         return [
@@ -267,18 +206,9 @@ class DBOSAdapter:
             "agent targets run in the harness's workflow; a fresh system database per trial",
         ]
 
-    def check_target(self, target: Target) -> None:
-        if target.kind == "entry":
-            if not callable(target.obj) or not hasattr(target.obj, "__qualname__"):
-                raise TargetMismatch(f"entry {target.import_path} is not a DBOS workflow function")
-            return
-        problem = agent_mismatch(self.name, target.import_path, target.obj)
-        if problem:
-            raise TargetMismatch(problem)
-
-    async def replay_check(
-        self, target: Target, outcome: RunOutcome, request: RunRequest
-    ) -> list[str] | None:
+    def entry_mismatch(self, target: Target) -> str | None:
+        if not callable(target.obj) or not hasattr(target.obj, "__qualname__"):
+            return f"entry {target.import_path} is not a DBOS workflow function"
         return None
 
     def worker_environment(self, trial_dir: Path) -> dict[str, str]:
@@ -345,12 +275,12 @@ class DBOSAdapter:
         workflow = entry_workflow(target)  # registered before launch, so recovery can find it
         url = self.database_url(request)
         launch(url, executor_id=f"{EXECUTOR_ID}-fresh-{os.getpid()}" if fresh else EXECUTOR_ID)
-        _roots[:] = [request.run_id]
+        run_roots[:] = [request.run_id]
         try:
             if resume and not fresh:
                 return await self._recover(workflow, target, request)
             workflow_id = await fresh_workflow_id(request.run_id) if fresh else request.run_id
-            _roots.insert(0, workflow_id)
+            run_roots.insert(0, workflow_id)
             ids: dict[str, Any] = {"workflow_id": workflow_id}
             if fresh:
                 ids["abandoned_workflow_id"] = request.run_id
@@ -462,13 +392,13 @@ def launch(system_database_url: str, *, executor_id: str = EXECUTOR_ID) -> None:
 def fast_internal_queue() -> None:
     """Poll DBOS's internal queue (where recovery re-enqueues a workflow) every 0.1 s, not every 1 s.
 
-    Uses a private registry hook (:data:`hooks.INTERNAL_QUEUE`); when it is missing, recovery just
+    Uses a private registry hook (:data:`.private_apis.INTERNAL_QUEUE`); when it is missing, recovery just
     starts up to a second later.
     """
     try:
         from dbos._utils import INTERNAL_QUEUE_NAME
 
-        registry = hooks.INTERNAL_QUEUE.resolve()()
+        registry = private_apis.INTERNAL_QUEUE.resolve()()
         existing = registry.internal_queue_map.get(INTERNAL_QUEUE_NAME)
         if existing is None:
             registry._register_internal_queue(
@@ -476,50 +406,6 @@ def fast_internal_queue() -> None:
             )
     except Exception:  # noqa: BLE001 - an optimisation only
         pass
-
-
-def entry_workflow(target: Target) -> Any:
-    """The workflow a trial runs: the harness workflow around an agent, or the user's own workflow."""
-    global _trial_target
-    if target.kind == "entry":
-        return target.obj
-    if target.kind != "agent":
-        raise EngineUnavailable(f"unknown target kind {target.kind!r}")
-    _trial_target = target
-    return trial_workflow()
-
-
-def trial_workflow() -> Any:
-    """Register ``durable_chaos_trial`` once per process, under a stable name."""
-    global _trial_workflow
-    if _trial_workflow is None:
-        from dbos import DBOS
-
-        @DBOS.workflow(name=TRIAL_WORKFLOW_NAME)
-        async def durable_chaos_trial(prompt: str | None) -> Any:
-            if _trial_target is None:
-                raise RuntimeError("durable_chaos_trial ran with no agent target registered in this process")
-            result = await _trial_target.obj.run(prompt)
-            return storable(result.output)
-
-        _trial_workflow = durable_chaos_trial
-    return _trial_workflow
-
-
-def workflow_arguments(target: Target) -> dict[str, Any]:
-    return {"prompt": target.prompt} if target.kind == "agent" else dict(target.args)
-
-
-def storable(output: Any) -> Any:
-    """The output as DBOS will journal it (pickle): as is if it pickles, else its JSON form."""
-    try:
-        pickle.dumps(output)
-        return output
-    except Exception:  # noqa: BLE001 - e.g. a pydantic model class defined inside a function
-        dump = getattr(output, "model_dump", None)
-        if callable(dump):
-            return dump(mode="json")
-        raise
 
 
 async def result_of(handle: Any) -> Any:
@@ -537,242 +423,8 @@ async def fresh_workflow_id(run_id: str) -> str:
     return f"{prefix}{len(existing) + 1}"
 
 
-def status_now(system_database_url: str, workflow_id: str) -> str:
-    """A workflow's status read from outside the app, failing at once (not waiting) when the database is
-    unreachable: ``status PENDING, executor ..., application version ...`` or why it is unreadable."""
-    from dbos import DBOSClient
-
-    client = None
-    try:
-        client = DBOSClient(system_database_url=system_database_url, retry_connection_errors=False)
-        found = client.list_workflows(workflow_ids=[workflow_id], load_input=False, load_output=False)
-    except Exception as exc:  # noqa: BLE001 - the database is down: say so, do not wait
-        return f"status unreadable, the system database is unreachable: {type(exc).__name__}"
-    finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.destroy()
-    if not found:
-        return "no such workflow"
-    status = found[0]
-    return (
-        f"status {status.status}, executor {status.executor_id!r}, application version {status.app_version!r}"
-    )
-
-
-async def engine_ids(ids: dict[str, Any]) -> dict[str, Any]:
-    """Add the child workflows the run started (a ``DBOSAgent`` runs as one)."""
-    from dbos import DBOS
-
-    try:
-        steps = await DBOS.list_workflow_steps_async(ids["workflow_id"], load_output=False)
-    except Exception:  # noqa: BLE001 - ids are best effort
-        return ids
-    # A child workflow appears twice: the step that started it and the one that awaited its result.
-    children = list(
-        dict.fromkeys(step["child_workflow_id"] for step in steps if step.get("child_workflow_id"))
-    )
-    if children:
-        ids["child_workflow_ids"] = children
-    return ids
-
-
 def workflow_failures() -> tuple[type[BaseException], ...]:
     """What a failed workflow raises: any Exception, and DBOS's BaseException errors (cancellation)."""
     from dbos import error as dbos_errors
 
     return (Exception, dbos_errors.DBOSBaseException)
-
-
-def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def error_text(error: Any) -> str | None:
-    if error is None:
-        return None
-    return describe(error) if isinstance(error, BaseException) else str(error)
-
-
-# ------------------------------------------------------------------------------------------ journal
-
-
-def journal(
-    system_database_url: str, workflow_id: str, *, follow_children: bool = True
-) -> list[dict[str, Any]]:
-    """The steps DBOS journaled for a workflow (and, depth first, its child workflows).
-
-    Each entry: ``workflow_id``, ``function_id``, ``function_name``, ``error`` (``"Type: message"``
-    or ``None``), ``child_workflow_id``, ``started_at_epoch_ms``, ``completed_at_epoch_ms``. Only a
-    step's final outcome is journaled, never its attempts. Usable from any process (``DBOSClient``).
-    """
-    from dbos import DBOSClient
-
-    client = DBOSClient(system_database_url=system_database_url)
-    try:
-        return _journal(client, workflow_id, follow_children, set())
-    finally:
-        client.destroy()
-
-
-def _journal(client: Any, workflow_id: str, follow_children: bool, seen: set[str]) -> list[dict[str, Any]]:
-    seen.add(workflow_id)
-    try:
-        steps = client.list_workflow_steps(workflow_id, load_output=True)
-    except Exception:  # noqa: BLE001 - an error this process cannot unpickle
-        steps = client.list_workflow_steps(workflow_id, load_output=False)
-    entries: list[dict[str, Any]] = []
-    for step in steps:
-        error = step.get("error")
-        child = step.get("child_workflow_id")
-        entries.append(
-            {
-                "workflow_id": workflow_id,
-                "function_id": step["function_id"],
-                "function_name": step["function_name"],
-                "error": error_text(error),
-                "child_workflow_id": child,
-                "started_at_epoch_ms": step.get("started_at_epoch_ms"),
-                "completed_at_epoch_ms": step.get("completed_at_epoch_ms"),
-            }
-        )
-        if follow_children and child and child not in seen:
-            entries.extend(_journal(client, child, follow_children, seen))
-    return entries
-
-
-# -------------------------------------------------------------------------------------- observation
-
-
-@contextmanager
-def observe_journal() -> Iterator[None]:
-    """Record each step result DBOS journals (``checkpoint``), each one it replays (``replay``), each
-    step's identity at its position (``identity``), and each step DBOS refuses because the journal
-    recorded another function at its step id (``identity`` with ``recorded``: DBOS raises
-    ``DBOSUnexpectedStepError`` and the workflow fails). Broken hooks observe nothing (see hooks)."""
-    from dbos import error as dbos_errors
-
-    def make_check_txn(original: Any) -> Any:
-        def check_operation_execution_txn(
-            self: Any, workflow_id: str, function_id: int, function_name: str, *args: Any, **kwargs: Any
-        ) -> Any:
-            try:
-                return original(self, workflow_id, function_id, function_name, *args, **kwargs)
-            except dbos_errors.DBOSUnexpectedStepError as exc:
-                identity(
-                    workflow_id, function_id, function_name, recorded=str(exc.inputs[3]), error=describe(exc)
-                )
-                raise
-
-        return check_operation_execution_txn
-
-    def make_record(original: Any) -> Any:
-        def record_operation_result(self: Any, result: Any, *args: Any, **kwargs: Any) -> Any:
-            outcome = original(self, result, *args, **kwargs)
-            step = {
-                "workflow_id": result.get("workflow_uuid"),
-                "function_id": result.get("function_id"),
-                "function_name": result.get("function_name"),
-            }
-            emit(
-                "checkpoint",
-                **step,
-                error=result.get("error") is not None,
-                child_workflow_id=result.get("child_workflow_id"),
-            )
-            identity(step["workflow_id"], step["function_id"], step["function_name"])
-            return outcome
-
-        return record_operation_result
-
-    def make_check(original: Any) -> Any:
-        def check_operation_execution(
-            self: Any, workflow_id: str, function_id: int, function_name: str, *args: Any, **kwargs: Any
-        ) -> Any:
-            recorded = original(self, workflow_id, function_id, function_name, *args, **kwargs)
-            if recorded is not None:
-                note_replay(function_name)
-                emit(
-                    "replay",
-                    workflow_id=workflow_id,
-                    function_id=function_id,
-                    function_name=function_name,
-                    error=recorded.get("error") is not None,
-                    child_workflow_id=recorded.get("child_workflow_id"),
-                )
-                identity(workflow_id, function_id, function_name)
-            return recorded
-
-        return check_operation_execution
-
-    with (
-        hooks.RECORD_RESULT.patch(make_record),
-        hooks.CHECK_EXECUTION.patch(make_check),
-        hooks.CHECK_EXECUTION_TXN.patch(make_check_txn),
-        hooks.INVOKE_STEP.patch(wrap_invoke_step),
-    ):
-        yield
-
-
-def wrap_invoke_step(original: Any) -> Any:
-    """Run each attempt of a step's function inside :func:`unit_body`, keyed by the step's position."""
-
-    def invoke_step(dbos: Any, step_ctx: Any, func: Any, args: Any, kwargs: Any, **options: Any) -> Any:
-        return original(dbos, step_ctx, step_body(func), args, kwargs, **options)
-
-    return invoke_step
-
-
-def step_body(func: Any) -> Any:
-    """``func`` (sync or async, as DBOS checks) announcing each call as an attempt of its step."""
-
-    def key() -> tuple[Any, Any]:
-        from dbos import DBOS
-
-        return (DBOS.workflow_id, DBOS.step_id)
-
-    if inspect.iscoroutinefunction(func):
-
-        @functools.wraps(func)
-        async def async_body(*args: Any, **kwargs: Any) -> Any:
-            with unit_body(key()):
-                return await func(*args, **kwargs)
-
-        return async_body
-
-    @functools.wraps(func)
-    def body(*args: Any, **kwargs: Any) -> Any:
-        with unit_body(key()):
-            return func(*args, **kwargs)
-
-    return body
-
-
-def relative_workflow(workflow: str, roots: list[str]) -> str:
-    """A workflow's id relative to the run's root workflow (``""`` for the root, ``"-5"`` for the child
-    it started at step 5, ...), so the golden run's and the faulted run's workflows can be paired."""
-    root = max((r for r in roots if workflow.startswith(r)), key=len, default=None)
-    return workflow if root is None else workflow[len(root) :]
-
-
-def identity(workflow_id: Any, function_id: Any, function_name: Any, **extra: Any) -> None:
-    """The identity of one journal position: the function DBOS ran (or replayed) at that step id."""
-    if workflow_id is None or function_id is None:
-        return
-    emit(
-        "identity",
-        scope=relative_workflow(str(workflow_id), _roots),
-        position=int(function_id),
-        identity=str(function_name),
-        workflow_id=str(workflow_id),
-        function_id=int(function_id),
-        **extra,
-    )
-
-
-def emit(event: str, **engine: Any) -> None:
-    injection = active()
-    if injection is None:
-        return
-    with contextlib.suppress(Exception):
-        injection.emit_engine_event(event, engine={**engine, "pid": os.getpid()})

@@ -22,7 +22,7 @@ journal, ``DBOS.step_id``/``step_status`` for the running step.
 
 from __future__ import annotations
 
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 
 RECORD_RESULT = Hook(
     library="dbos",

@@ -13,7 +13,7 @@ a flow run by id.
 
 from __future__ import annotations
 
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 
 TRANSACTION_KEY = Hook(
     library="prefect",

@@ -7,7 +7,7 @@ those from the SDK's state-machine wrapper (``restate.vm.VMWrapper``) and the in
 
 from __future__ import annotations
 
-from durable_chaos.infra.private_apis import Hook
+from durable_chaos.patching import Hook
 
 LIBRARY = "restate-sdk"
 

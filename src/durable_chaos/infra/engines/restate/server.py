@@ -1,4 +1,4 @@
-"""The Restate server a session runs against, and the small HTTP client the adapter talks to it with.
+"""Restate's infrastructure: the server a session runs against, and the service endpoint a worker serves.
 
 * Embedded default (:class:`EmbeddedServer`): the ``restate-server`` binary (see :mod:`.install`) on
   three free loopback ports (ingress, admin, node), with a base directory of its own under the
@@ -10,27 +10,30 @@
   harness starts nothing and only checks that both answer. The server must reach the service endpoint
   the workers serve: ``DURABLE_CHAOS_RESTATE_ENDPOINT_HOST`` names the address it should use (default
   ``127.0.0.1``, which suits a server on this machine).
+* The service endpoint (:func:`serving`): the trial's worker serves its service in-process with
+  hypercorn on the trial's own loopback port, for the server to drive.
 
-The client is the standard library's ``urllib`` on purpose: the provider SDKs send through ``httpx2``,
-which the cassette and the fault injectors patch; the engine's own traffic must not go through them.
+The HTTP client the adapter talks to the server with is :mod:`.client`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from durable_chaos.infra.engines.base import EngineUnavailable, ServerRestarts, free_port
+from durable_chaos.infra.engines.restate.client import Endpoints
 from durable_chaos.infra.engines.restate.install import missing_message, server_binary
 from durable_chaos.processes import LongLivedSpawner, own_session_dying_with_parent
 
@@ -38,62 +41,6 @@ ENV_ADMIN_URL = "RESTATE_ADMIN_URL"
 ENV_INGRESS_URL = "RESTATE_INGRESS_URL"
 ENV_ENDPOINT_HOST = "DURABLE_CHAOS_RESTATE_ENDPOINT_HOST"
 STARTUP_TIMEOUT_SECONDS = 60.0
-
-
-class RestateHTTPError(Exception):
-    """The server answered with an error status."""
-
-    def __init__(self, status: int, body: str, url: str) -> None:
-        super().__init__(f"{url}: HTTP {status}: {body[:500]}")
-        self.status = status
-        self.body = body
-
-
-def http_json(
-    method: str,
-    url: str,
-    body: Any = None,
-    *,
-    headers: dict[str, str] | None = None,
-    timeout: float = 30.0,
-) -> Any:
-    """One JSON request (blocking); the decoded answer (``None`` for an empty body)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("accept", "application/json")
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - our own server
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        raise RestateHTTPError(exc.code, exc.read().decode(errors="replace"), url) from None
-    return json.loads(raw) if raw.strip() else None
-
-
-@dataclass
-class Endpoints:
-    """Where a Restate server answers."""
-
-    admin_url: str
-    ingress_url: str
-
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        """Rows of the admin API's SQL introspection (``sys_invocation``, ``sys_journal``, ...)."""
-        answer = http_json("POST", f"{self.admin_url}/query", {"query": sql})
-        return list((answer or {}).get("rows") or [])
-
-    def healthy(self) -> bool:
-        """Admin and ingress answer, and the partitions serve queries (right after start they may not)."""
-        try:
-            http_json("GET", f"{self.admin_url}/health", timeout=2.0)
-            http_json("GET", f"{self.ingress_url}/restate/health", timeout=2.0)
-            self.query("SELECT id FROM sys_invocation LIMIT 1")
-        except (OSError, RestateHTTPError, ValueError):
-            return False
-        return True
 
 
 def external_endpoints() -> Endpoints | None:
@@ -219,3 +166,46 @@ def engine_api_service(server: EmbeddedServer) -> ServerRestarts:
     same ports with the same base directory, so deployments and invocations with their journals
     survive."""
     return ServerRestarts(f"Restate server with {server.address}", server.crash, server.launch)
+
+
+@asynccontextmanager
+async def serving(service: Any, port: int) -> AsyncIterator[None]:
+    """Serve the service's endpoint in this process (hypercorn, HTTP/2 cleartext) for the block."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    host = "0.0.0.0" if os.environ.get(ENV_ENDPOINT_HOST) else "127.0.0.1"  # noqa: S104 - opt-in
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.graceful_timeout = 0.1
+    config.loglevel = "ERROR"  # hypercorn warns that restate's ASGI app has no lifespan support
+    import restate
+
+    stop = asyncio.Event()
+    app = restate.app([service])
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    try:
+        await until_listening(port, task)
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(task, 2.0)
+
+
+async def until_listening(port: int, task: asyncio.Task[Any], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if task.done():
+            task.result()  # raises why hypercorn stopped (e.g. the port is taken)
+            raise EngineUnavailable(f"the service endpoint stopped before listening on port {port}")
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline:
+            raise EngineUnavailable(
+                f"the service endpoint did not listen on 127.0.0.1:{port} within {timeout}s"
+            )
+        await asyncio.sleep(0.005)

@@ -1,5 +1,5 @@
 """Every API of a library the Temporal adapter relies on beyond temporalio's and pydantic-ai's
-documented surface, checked when the engine starts (see :mod:`durable_chaos.infra.private_apis`).
+documented surface, checked when the engine starts (see :mod:`durable_chaos.patching`).
 
 The adapter patches nothing of Temporal's: it uses public interceptors, the client, the Replayer and
 the history. What it relies on is where pydantic-ai puts the work, and two fields of temporalio's
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable_chaos.infra.private_apis import Hook, HookBroken
+from durable_chaos.patching import Hook, HookBroken
 
 
 def _has_fields(*names: str) -> Any:

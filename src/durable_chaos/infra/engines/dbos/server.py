@@ -1,4 +1,12 @@
-"""A harness-owned PostgreSQL server: the DBOS system database that a ``restart`` fault can stop and start.
+"""DBOS's infrastructure: where a trial's system database lives, and a PostgreSQL server the harness owns.
+
+Every trial gets its own system database: a SQLite file in the trial directory (the embedded default),
+or a database of its own on the Postgres server ``DURABLE_CHAOS_DBOS_DATABASE_URL`` names
+(:func:`check_postgres` checks it at start); another engine context of the trial gets a sibling one
+(:func:`context_database_url`).
+
+The harness-owned server (:class:`PostgresServer`) holds the system database of trials that a
+``restart`` fault stops and starts.
 
 A Postgres the user points the harness at (``--chaos-dbos-url``) is not the harness's to restart, so
 trials with a ``restart`` fault on ``database`` run on a server the harness owns: ``initdb`` in a temp
@@ -25,8 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
@@ -38,6 +48,83 @@ from pathlib import Path
 
 from durable_chaos.infra.engines.base import EngineUnavailable, free_port
 from durable_chaos.processes import LongLivedSpawner, die_with_parent
+from durable_chaos.scrub import scrub_text, scrub_url
+
+ENV_DATABASE_URL = "DURABLE_CHAOS_DBOS_DATABASE_URL"
+"""Session setting: a Postgres server to put trial databases on (unset: SQLite per trial)."""
+ENV_SYSTEM_DATABASE_URL = "DURABLE_CHAOS_DBOS_SYSTEM_DATABASE_URL"
+"""Exported to a worker: the system database of its trial."""
+
+
+SQLITE_FILE = "dbos-system.sqlite"
+
+
+# ------------------------------------------------------------------------------------------- URLs
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def trial_database_name(trial_dir: Path) -> str:
+    """A Postgres database name for a trial: readable, unique per trial directory, at most 63 bytes."""
+    resolved = str(trial_dir.resolve())
+    digest = hashlib.sha1(resolved.encode()).hexdigest()[:10]
+    stem = re.sub(r"[^a-z0-9]+", "_", trial_dir.name.lower()).strip("_")[:40]
+    return f"dc_{stem}_{digest}" if stem else f"dc_{digest}"
+
+
+def with_database(url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def context_database_url(url: str, context: str) -> str:
+    """The system database of another engine context of the same trial: a sibling SQLite file, or a
+    sibling database on the same Postgres server."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    suffix = re.sub(r"[^a-z0-9]+", "_", context.lower()).strip("_") or "context"
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        path = Path(parsed.database)
+        return sqlite_url(path.with_name(f"{path.stem}-{suffix}{path.suffix}"))
+    database = parsed.database or "postgres"
+    digest = hashlib.sha1(f"{database}/{context}".encode()).hexdigest()[:8]
+    return with_database(url, f"{database[:50]}_{digest}")
+
+
+SHARED_CONTEXTS = frozenset({"", "golden", "faulted"})
+"""Contexts that use the trial's own system database (workflow ids keep their runs apart)."""
+
+
+def check_postgres(url: str, timeout: float = 5.0) -> None:
+    """Connect once to ``url``; raise :class:`EngineUnavailable` with a fix hint if that fails."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": int(max(1, timeout))})
+    except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver
+        raise EngineUnavailable(
+            f"{ENV_DATABASE_URL}={scrub_url(url)!r} is not a usable database URL "
+            f"({type(exc).__name__}: {scrub_text(str(exc))}). "
+            "Fix: use the form postgresql+psycopg://USER@HOST:PORT/postgres and install "
+            "durable-chaos[dbos] (psycopg), or unset it to use SQLite per trial."
+        ) from exc
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any connection failure is the same to the user
+        raise EngineUnavailable(
+            f"cannot connect to the DBOS Postgres server {ENV_DATABASE_URL}={scrub_url(url)!r}: "
+            f"{type(exc).__name__}: {scrub_text(str(exc))}. Fix: start that server (and let the user "
+            "create databases), "
+            f"or unset {ENV_DATABASE_URL} to use an embedded SQLite system database per trial."
+        ) from exc
+    finally:
+        engine.dispose()
+
 
 ENV_PG_BIN = "DURABLE_CHAOS_PG_BIN"
 OS_USER = "postgres"
