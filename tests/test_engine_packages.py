@@ -162,7 +162,7 @@ def test_every_engine_package_has_the_same_shape_and_no_long_module(engine: str)
 
 @pytest.mark.parametrize("engine", ["prefect", "dbos", "temporal", "restate"])
 def test_every_shipped_adapter_inherits_the_shared_defaults(engine: str) -> None:
-    from durable_chaos.infra.engines.base import BaseAdapter
+    from durable_chaos.infra.engines.adapter_base import BaseAdapter
 
     spec = engine_spec(engine)
     if missing_modules(spec):
@@ -175,7 +175,7 @@ def test_an_engine_event_carries_the_engine_fields_with_the_pid_or_without() -> 
 
     from durable_chaos import events
     from durable_chaos.faults.context import activated
-    from durable_chaos.infra.engines.base import emit
+    from durable_chaos.infra.engines.adapter_base import emit
 
     recorded: list[tuple[str, dict[str, object]]] = []
 

@@ -155,7 +155,7 @@ INTERRUPT_WHILE_WRITING = """\
 import os
 import signal
 
-from durable_chaos.report import terminal as report
+from durable_chaos.report import json_report as report
 
 write_json = report.write_json
 

@@ -15,8 +15,10 @@ from typing import Any
 from durable_chaos.atomic import atomic_write_text
 from durable_chaos.explore.coverage import coverage_rows
 from durable_chaos.explore.sweep import matrix_cells, sweep_report, sweep_verdicts
+from durable_chaos.report.formats import ReportInputs
 from durable_chaos.report.gate import TRIAL_MESSAGE_PREFIXES
-from durable_chaos.report.terminal import cost_text, dollars, percent, reason_is_details, summary
+from durable_chaos.report.json_report import summary
+from durable_chaos.report.terminal import cost_text, dollars, percent, reason_is_details
 from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import scrub_text, strip_controls
 
@@ -226,6 +228,11 @@ def render_markdown(results: Sequence[TrialResult], gate: dict[str, Any] | None 
 
 def write_markdown(path: Path, results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> None:
     atomic_write_text(path, render_markdown(results, gate))  # its texts are scrubbed as escaped
+
+
+def write_report(path: Path, inputs: ReportInputs) -> None:
+    """``--chaos-markdown`` (:data:`durable_chaos.report.formats.FORMATS`)."""
+    write_markdown(path, inputs.results, inputs.gate)
 
 
 def write_invalid_configuration(path: Path, message: str) -> None:

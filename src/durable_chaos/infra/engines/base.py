@@ -10,13 +10,15 @@ name, extra, options model and judgement rules; only :meth:`EngineSpec.adapter` 
   the hints in violation messages), as pure functions of recorded events.
 * :class:`EngineAdapter`: infrastructure (``start``/``stop``), running and resuming a target
   (``run``), observation (``unit_context``, ``observing``) and its private hooks (``hooks``).
-* :class:`BaseAdapter`: the defaults every shipped adapter shares, written once (:func:`emit`, the
-  target check, no replay check, ...); an adapter subclasses it and overrides what its engine does.
+
+The defaults every shipped adapter shares, written once (``BaseAdapter``, ``emit``, the target check,
+no replay check, ...), are in :mod:`.adapter_base`.
 
 Everything else (faults, cassettes, history, checks, reports) is shared and never names an engine.
 
-Events an adapter records (through :func:`emit`, named by the constants of :mod:`durable_chaos.events`),
-each with an ``engine`` dict that only the engine's :class:`EngineRules` interprets:
+Events an adapter records (through :func:`.adapter_base.emit`, named by the constants of
+:mod:`durable_chaos.events`), each with an ``engine`` dict that only the engine's :class:`EngineRules`
+interprets:
 
 * ``checkpoint``: the engine durably recorded a unit's result (pairs with ``unit_attempt_key``);
   ``engine["error"]`` true when what it recorded was a failure;
@@ -31,16 +33,14 @@ each with an ``engine`` dict that only the engine's :class:`EngineRules` interpr
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -313,96 +313,6 @@ class EngineSpec(Protocol):
     def adapter(self) -> EngineAdapter:
         """A fresh adapter (imports the engine library; raises :class:`EngineUnavailable` with an
         install hint when it is missing)."""
-
-
-OptionsT = TypeVar("OptionsT", bound=EngineOptions)
-
-
-def chosen_options(options: EngineOptions, model: type[OptionsT]) -> OptionsT:
-    """``options`` when it is the engine's options model, else that model's defaults (a request built
-    without the scenario's table)."""
-    return options if isinstance(options, model) else model()
-
-
-def describe(exc: BaseException) -> str:
-    """An exception in a line: ``Type: message``."""
-    return f"{type(exc).__name__}: {exc}"
-
-
-def emit(event: str, *, t: float | None = None, with_pid: bool = True, **engine: Any) -> None:
-    """Record an engine event (one of :mod:`durable_chaos.events`) in the trial's history, with the
-    engine's fields as its ``engine`` dict (plus this process's ``pid`` unless ``with_pid`` is false) and,
-    when given, ``t`` as its time (an event the engine's own record dates). Nothing happens outside a
-    trial (no active injection), and a failure to record never breaks the run."""
-    from durable_chaos.faults.context import active
-
-    injection = active()
-    if injection is None:
-        return
-    fields: dict[str, Any] = {"engine": {**engine, "pid": os.getpid()} if with_pid else engine}
-    if t is not None:
-        fields["t"] = t
-    with contextlib.suppress(Exception):
-        injection.emit_engine_event(event, **fields)
-
-
-class BaseAdapter:
-    """The defaults of :class:`EngineAdapter` that the shipped adapters share, written once.
-
-    :class:`EngineAdapter` stays a :class:`~typing.Protocol`: it is the contract the registry and the
-    harness type against, and a third-party engine may meet it without inheriting anything. This class
-    is the convenience an adapter inherits so that it writes only what its engine does differently;
-    it is not abstract, because the methods without a sensible default (``start``, ``run``, ...) are
-    the protocol's, checked by mypy where an adapter is returned as an :class:`EngineAdapter`.
-    """
-
-    name: str
-
-    emit = staticmethod(emit)
-    """:func:`emit`, for code that holds an adapter."""
-
-    def check_target(self, target: Target) -> None:
-        """An agent must be durable for this engine (:func:`~.durability.agent_mismatch`); an entry must
-        be what :meth:`entry_mismatch` accepts."""
-        if target.kind == "entry":
-            problem = self.entry_mismatch(target)
-        else:
-            from durable_chaos.infra.engines.durability import agent_mismatch
-
-            problem = agent_mismatch(self.name, target.import_path, target.obj)
-        if problem:
-            raise TargetMismatch(problem)
-
-    def entry_mismatch(self, target: Target) -> str | None:
-        """Why an ``entry:`` target is not this engine's workflow, or ``None`` when it is."""
-        return None
-
-    async def replay_check(
-        self, target: Target, outcome: RunOutcome, request: RunRequest
-    ) -> list[str] | None:
-        """No offline replay check (``deterministic_replay`` is then not applicable)."""
-        return None
-
-    def stranded(self, trial_dir: Path, outcome: RunOutcome) -> str | None:
-        """Nothing to say about a run that did not complete."""
-        return None
-
-    def network_targets(self, trial_dir: Path) -> dict[str, tuple[str, int]]:
-        """No network targets."""
-        return {}
-
-    def proxied_environment(self, env: dict[str, str], routes: dict[str, tuple[str, int]]) -> dict[str, str]:
-        """``env`` unchanged (no network target to route)."""
-        return dict(env)
-
-    def unit_context(self) -> dict[str, Any]:
-        """No unit is known."""
-        return {}
-
-    @contextmanager
-    def observing(self) -> Iterator[None]:
-        """No observation installed for the block."""
-        yield
 
 
 def free_port() -> int:

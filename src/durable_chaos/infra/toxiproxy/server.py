@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import email.utils
 import hashlib
 import hmac
 import ipaddress
@@ -40,12 +39,12 @@ import signal
 import socket
 import sys
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from durable_chaos.infra.toxiproxy.proxy import Proxy, join_host_port, split_host_port
 from durable_chaos.infra.toxiproxy.toxics import TOXICS, ToxicAttributeError, json_key
+from durable_chaos.infra.toxiproxy.wire import HttpError, read_request, response, text_error
 
 __all__ = [
     "ENV_ALLOW_REMOTE_LISTEN",
@@ -62,20 +61,6 @@ ENV_TOKEN = "DURABLE_CHAOS_TOXIPROXY_TOKEN"
 ENV_ALLOW_REMOTE_LISTEN = "DURABLE_CHAOS_TOXIPROXY_ALLOW_REMOTE_LISTEN"
 TOKEN_HEADER = "X-Durable-Chaos-Token"
 REQUEST_ID_HEADER = "X-Toxiproxy-Request-Id"
-
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-}
-_MAX_BODY = 1024 * 1024
 
 
 class ApiError(Exception):
@@ -491,28 +476,28 @@ class ToxiproxyServer:
                 continue
             handler = methods.get(method)
             if handler is None:
-                return _response(405, b"", None)
+                return response(405, b"", None)
             extra = {REQUEST_ID_HEADER: self.request_ids.next()}
             if headers.get("user-agent", "").startswith("Mozilla/"):
-                return _text_error(403, "User agent not allowed", extra)
+                return text_error(403, "User agent not allowed", extra)
             try:
                 owner = self._owner(headers)
                 async with self._lock:  # a handler awaits (resolving, binding): keep its checks valid
                     status, payload = await handler(body, owner, **match.groupdict())
             except ApiError as exc:
                 # Toxiproxy writes its JSON errors through http.Error: text/plain, trailing newline.
-                return _text_error(exc.status, _go_json(exc.body()).decode(), extra)
+                return text_error(exc.status, _go_json(exc.body()).decode(), extra)
             if status == 204:
-                return _response(204, b"", None, extra=extra)
+                return response(204, b"", None, extra=extra)
             if isinstance(payload, _Raw):
-                return _response(status, payload.data, payload.content_type, extra=extra)
-            return _response(status, _go_json(payload), "application/json", extra=extra)
-        return _text_error(404, "404 page not found", {})
+                return response(status, payload.data, payload.content_type, extra=extra)
+            return response(status, _go_json(payload), "application/json", extra=extra)
+        return text_error(404, "404 page not found", {})
 
     async def handle_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                request = await _read_request(reader)
+                request = await read_request(reader)
                 if request is None:
                     break
                 method, path, headers, body, keep_alive = request
@@ -521,8 +506,8 @@ class ToxiproxyServer:
                 await writer.drain()
                 if not keep_alive:
                     break
-        except _HttpError as exc:
-            writer.write(_response(exc.status, str(exc).encode(), "text/plain; charset=utf-8", close=True))
+        except HttpError as exc:
+            writer.write(response(exc.status, str(exc).encode(), "text/plain; charset=utf-8", close=True))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -531,84 +516,6 @@ class ToxiproxyServer:
     def close(self) -> None:
         for proxy in self.proxies.values():
             proxy.stop()
-
-
-class _HttpError(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _response(
-    status: int,
-    body: bytes,
-    content_type: str | None,
-    close: bool = False,
-    extra: dict[str, str] | None = None,
-) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-    if content_type:
-        lines.append(f"Content-Type: {content_type}")
-    lines += [f"{name}: {value}" for name, value in (extra or {}).items()]
-    lines.append(f"Date: {email.utils.formatdate(usegmt=True)}")
-    if status != 204:
-        lines.append(f"Content-Length: {len(body)}")
-    if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def _text_error(status: int, message: str, extra: dict[str, str]) -> bytes:
-    """What Go's ``http.Error`` writes: the message and a newline, as text/plain, not to be sniffed."""
-    headers = {**extra, "X-Content-Type-Options": "nosniff"}
-    return _response(status, message.encode() + b"\n", "text/plain; charset=utf-8", extra=headers)
-
-
-async def _read_request(
-    reader: asyncio.StreamReader,
-) -> tuple[str, str, dict[str, str], bytes, bool] | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
-            raise _HttpError("malformed request") from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise _HttpError("request headers too large", 413) from None
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise _HttpError("malformed request line")
-    method, target, version = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            raise _HttpError("malformed header")
-        headers[key.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = b""
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")
-                break
-            body += await reader.readexactly(size)
-            await reader.readexactly(2)
-            if len(body) > _MAX_BODY:
-                raise _HttpError("request body too large", 413)
-    else:
-        length = int(headers.get("content-length", "0") or "0")
-        if length > _MAX_BODY:
-            raise _HttpError("request body too large", 413)
-        body = await reader.readexactly(length) if length else b""
-    connection = headers.get("connection", "").lower()
-    keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
-    path = urllib.parse.unquote(target.split("?", 1)[0])  # routes match the decoded path, as in Go
-    return method, path, headers, body, keep_alive
 
 
 async def serve(

@@ -52,8 +52,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from durable_chaos.infra.engines.adapter_base import BaseAdapter, describe
 from durable_chaos.infra.engines.base import (
-    BaseAdapter,
     EngineOptions,
     EngineUnavailable,
     RestartableService,
@@ -62,7 +62,6 @@ from durable_chaos.infra.engines.base import (
     RunRequest,
     ServerRestarts,
     Target,
-    describe,
     refuse_other_targets,
 )
 from durable_chaos.infra.engines.dbos import private_apis

@@ -14,7 +14,7 @@ from typing import Any
 
 from durable_chaos import events
 from durable_chaos.faults.context import note_replay, unit_body
-from durable_chaos.infra.engines.base import describe, emit
+from durable_chaos.infra.engines.adapter_base import describe, emit
 from durable_chaos.infra.engines.dbos import private_apis
 
 run_roots: list[str] = []

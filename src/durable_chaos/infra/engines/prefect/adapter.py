@@ -32,8 +32,8 @@ from typing import Any
 from uuid import UUID
 
 from durable_chaos import events
+from durable_chaos.infra.engines.adapter_base import BaseAdapter, chosen_options, emit
 from durable_chaos.infra.engines.base import (
-    BaseAdapter,
     EngineOptions,
     EngineUnavailable,
     RestartableService,
@@ -41,8 +41,6 @@ from durable_chaos.infra.engines.base import (
     RunOutcome,
     RunRequest,
     Target,
-    chosen_options,
-    emit,
     refuse_other_targets,
 )
 from durable_chaos.infra.engines.prefect import private_apis

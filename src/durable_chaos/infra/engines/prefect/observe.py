@@ -11,7 +11,7 @@ from typing import Any
 
 from durable_chaos import events
 from durable_chaos.faults.context import active
-from durable_chaos.infra.engines.base import emit
+from durable_chaos.infra.engines.adapter_base import emit
 from durable_chaos.infra.engines.prefect import private_apis
 
 _epoch = 0

@@ -65,8 +65,8 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos import events
+from durable_chaos.infra.engines.adapter_base import BaseAdapter, chosen_options, emit
 from durable_chaos.infra.engines.base import (
-    BaseAdapter,
     EngineOptions,
     EngineUnavailable,
     RestartableService,
@@ -74,8 +74,6 @@ from durable_chaos.infra.engines.base import (
     RunOutcome,
     RunRequest,
     Target,
-    chosen_options,
-    emit,
     free_port,
     refuse_other_targets,
 )

@@ -26,7 +26,7 @@ from durable_chaos.faults.context import (
     note_replay,
     unit_body,
 )
-from durable_chaos.infra.engines.base import emit
+from durable_chaos.infra.engines.adapter_base import emit
 from durable_chaos.infra.engines.restate import private_apis
 
 

@@ -55,8 +55,8 @@ from temporalio.service import RPCError
 from temporalio.worker import Replayer, Worker
 
 from durable_chaos import events
+from durable_chaos.infra.engines.adapter_base import BaseAdapter, chosen_options, describe, emit
 from durable_chaos.infra.engines.base import (
-    BaseAdapter,
     EngineOptions,
     EngineUnavailable,
     ReplayUndecided,
@@ -65,9 +65,6 @@ from durable_chaos.infra.engines.base import (
     RunOutcome,
     RunRequest,
     Target,
-    chosen_options,
-    describe,
-    emit,
     refuse_other_targets,
 )
 from durable_chaos.infra.engines.temporal import private_apis

@@ -12,7 +12,7 @@ from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_chaos.infra.engines.base import describe
+from durable_chaos.infra.engines.adapter_base import describe
 from durable_chaos.infra.engines.temporal.interceptors import trace
 from durable_chaos.infra.engines.temporal.observe import workflow_tree
 

@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from durable_chaos.events import CHECKPOINT, IDENTITY, REPLAY, WORKFLOW_TASK
-from durable_chaos.infra.engines.base import emit
+from durable_chaos.infra.engines.adapter_base import emit
 
 
 @dataclass
