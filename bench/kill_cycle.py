@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = {

@@ -14,7 +14,7 @@ traffic replayed from the scenario's cassette:
   options as the harness's trial flow (``retries``, ``persist_result=False``,
   ``validate_parameters=False``), so the comparison isolates what the harness adds, not what a
   different flow configuration costs.
-* ``harness``: exactly the golden run of ``TrialRunner._run`` (``run_role`` for the golden
+* ``harness``: exactly the golden run of ``run.trial.run_trial`` (``run_role`` for the golden
   role): ``Injection`` with an empty ``ArmedPlan``, ``TrialObserver`` writing ``History`` and
   ``Ledger`` to disk, ``model_traffic`` (the cassette), ``model_faults()``,
   ``tool_faults()``, ``adapter.observing()``, ``activated(injection)`` and
@@ -56,8 +56,10 @@ from durable_chaos.infra.engines import Target  # noqa: E402
 from durable_chaos.infra.engines.prefect.adapter import PrefectAdapter  # noqa: E402
 from durable_chaos.infra.ledger import Ledger  # noqa: E402
 from durable_chaos.judge.evidence import GOLDEN  # noqa: E402
-from durable_chaos.run.history import History, TrialObserver  # noqa: E402
-from durable_chaos.run.runner import TrialRunner, load_target, run_role  # noqa: E402
+from durable_chaos.run.records.history import History, TrialObserver  # noqa: E402
+from durable_chaos.run.role import run_role  # noqa: E402
+from durable_chaos.run.runner import TrialRunner  # noqa: E402
+from durable_chaos.run.targets import load_target  # noqa: E402
 from durable_chaos.scenario.model import Scenario  # noqa: E402
 from durable_chaos.scenario.read import load_scenario  # noqa: E402
 

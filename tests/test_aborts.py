@@ -14,8 +14,10 @@ import pytest
 from example_files import copy_shared
 
 from durable_chaos.faults.abort import TrialAborted, abort_trial, aborting
-from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 RETRY_DELAY = 30.0

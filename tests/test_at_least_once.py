@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

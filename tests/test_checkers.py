@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from durable_chaos.infra.engines import engine_spec
 from durable_chaos.infra.engines.base import RunOutcome
 from durable_chaos.infra.engines.dbos.observe import relative_workflow
+from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import checkpoint_times, model_calls, restart_losses, token_use
 from durable_chaos.judge.checkers import (
     CHECKERS,
@@ -25,7 +26,6 @@ from durable_chaos.judge.checkers import (
     completes_within,
     first_difference,
     identities,
-    jsonable,
     judge,
     no_duplicate_model_calls,
     no_false_cache_sharing,
@@ -34,7 +34,8 @@ from durable_chaos.judge.checkers import (
     tools_exactly_once,
 )
 from durable_chaos.judge.evidence import Evidence, VariantRuns, is_faulted
-from durable_chaos.scenario.model import DEFAULT_PROPERTIES, Expect, PropertyName, Scenario
+from durable_chaos.properties import DEFAULT_PROPERTIES, PropertyName
+from durable_chaos.scenario.model import Expect, Scenario
 
 # ------------------------------------------------------------------------------------------------ builder
 

@@ -27,9 +27,11 @@ from durable_chaos.faults.model import FAILING_KINDS, FAULT_KINDS, Fault, traits
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
 from durable_chaos.infra.model_server import Script, ScriptedServer
-from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.model import Plan
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 FAULT = TypeAdapter(Fault)

@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 from durable_chaos.explore.sweep import sweep_specs
-from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "correct_agents"

@@ -6,7 +6,7 @@ import io
 import logging
 from pathlib import Path
 
-from durable_chaos.run.engine_logs import logs_to
+from durable_chaos.run.records.engine_logs import logs_to
 
 
 def test_records_in_the_block_go_to_the_file_and_printing_handlers_come_back_after(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from durable_chaos.report.gate import (
     session_outcome,
     worst,
 )
-from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scenario.model import Scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 ALL = ["completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"]
 CACHE_DETAIL = (

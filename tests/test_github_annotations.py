@@ -11,8 +11,9 @@ import pytest
 from durable_chaos.judge.checkers import Verdict
 from durable_chaos.report.formats import FORMATS, in_write_order
 from durable_chaos.report.github import command, escape_data, escape_property, render_annotations
-from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from durable_chaos.run.runner import TrialResult, TrialRunner
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 

@@ -14,8 +14,10 @@ import pytest
 
 from durable_chaos.judge.checkers import Verdict
 from durable_chaos.report.html import render_html, timeline, write_html
-from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,8 +10,9 @@ from durable_chaos.judge.checkers import Verdict
 from durable_chaos.judge.pricing import Cost
 from durable_chaos.report.gate import GateConfig, evaluate
 from durable_chaos.report.markdown import escape_cell, render_markdown, write_markdown
-from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scenario.model import Scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 PROPERTIES = ["completes", "no_duplicate_model_calls", "stable_cache_keys", "output_matches_golden"]
 DETAIL = (

@@ -21,9 +21,10 @@ from durable_chaos.infra.engines.base import RunOutcome
 from durable_chaos.judge.checkers import completes
 from durable_chaos.judge.evidence import Evidence
 from durable_chaos.judge.network_effects import network_effects
-from durable_chaos.run.network import EchoServer, NetworkSession, needs_worker, relay
-from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.run.fault_services.network import EchoServer, NetworkSession, needs_worker, relay
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 NETWORK = Path(__file__).resolve().parent.parent / "scenarios" / "network"
 FAULT = TypeAdapter(Fault)
@@ -265,7 +266,7 @@ def test_postgres_connection_reset_while_dbos_checkpoints(
 
 def test_a_skipped_trial_is_a_note_not_a_failure() -> None:
     from durable_chaos.report.gate import GateConfig, evaluate
-    from durable_chaos.run.runner import TrialResult
+    from durable_chaos.run.results import TrialResult
 
     scenario = load_scenario(NETWORK / "dbos_postgres.yaml")
     spec = TrialSpec(scenario, "dbos", scenario.plans[0])

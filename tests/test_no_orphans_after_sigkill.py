@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.run.runner import OWNER_FILE, ROOT_PREFIX, remove_stale_roots
+from durable_chaos.run.session import OWNER_FILE, ROOT_PREFIX, remove_stale_roots
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

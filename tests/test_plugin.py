@@ -16,8 +16,9 @@ from durable_chaos.judge.accounting import ModelCalls, Tokens
 from durable_chaos.judge.checkers import Verdict
 from durable_chaos.judge.pricing import Cost
 from durable_chaos.report.terminal import terminal_lines
-from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scenario.model import Scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

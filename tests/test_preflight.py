@@ -11,8 +11,9 @@ from durable_chaos.cli import main
 from durable_chaos.infra.engines.base import import_object
 from durable_chaos.infra.introspect import describe
 from durable_chaos.run import preflight
-from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 AGENTS = Path(__file__).resolve().parent / "own_agent"
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
 

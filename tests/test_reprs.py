@@ -6,8 +6,9 @@ from __future__ import annotations
 from hypothesis.vendor.pretty import pretty
 
 from durable_chaos.python_api import Chaos, ChaosOutcome
-from durable_chaos.run.runner import TrialResult, TrialSpec
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scenario.model import Scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 
 def big_result() -> TrialResult:

@@ -30,12 +30,13 @@ from durable_chaos.judge.accounting import restart_losses
 from durable_chaos.judge.checkers import completes
 from durable_chaos.judge.evidence import Evidence
 from durable_chaos.judge.restart_effects import restart_effects
-from durable_chaos.run.history import History
+from durable_chaos.run.fault_services.restarts import RestartClient, TrialRestarts, restart_errors
 from durable_chaos.run.preflight import problems
-from durable_chaos.run.restarts import RestartClient, TrialRestarts, restart_errors
-from durable_chaos.run.runner import TrialRunner, TrialSpec
+from durable_chaos.run.records.history import History
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 NETWORK = Path(__file__).resolve().parent.parent / "scenarios" / "network"
 FAULT = TypeAdapter(Fault)
@@ -196,7 +197,7 @@ def test_another_process_without_the_secret_cannot_stop_a_server(tmp_path: Path)
 
 
 def test_a_silent_connection_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("durable_chaos.run.restarts.READ_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr("durable_chaos.run.fault_services.restarts.READ_TIMEOUT_SECONDS", 0.2)
     restarts = TrialRestarts({"database": RecordingService()}, History(tmp_path / "history.jsonl"))
     try:
         host, port = restarts.environment()["DURABLE_CHAOS_RESTART"].rsplit(":", 1)

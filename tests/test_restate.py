@@ -14,8 +14,10 @@ import pytest
 from durable_chaos.infra.engines.base import EngineUnavailable
 from durable_chaos.infra.engines.restate.install import ENV_SERVER, INSTALL_COMMAND, server_binary
 from durable_chaos.infra.engines.restate.server import EmbeddedServer
-from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 pytest.importorskip("restate.ext.pydantic")
 pytest.importorskip("hypercorn")

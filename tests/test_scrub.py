@@ -306,8 +306,9 @@ def test_cassette_that_is_a_directory(tmp_path: Path) -> None:
 def test_json_and_markdown_reports_are_scrubbed(tmp_path: Path) -> None:
     from durable_chaos.report.json_report import write_json
     from durable_chaos.report.markdown import write_markdown
-    from durable_chaos.run.runner import TrialResult, TrialSpec
+    from durable_chaos.run.results import TrialResult
     from durable_chaos.scenario.model import Scenario
+    from durable_chaos.scenario.trial_specs import TrialSpec
 
     scenario = Scenario.model_validate(
         {
@@ -505,8 +506,9 @@ def test_a_one_megabyte_message_is_scrubbed_and_reported_in_under_a_second(tmp_p
     from durable_chaos.report.json_report import write_json
     from durable_chaos.report.markdown import write_markdown
     from durable_chaos.report.terminal import terminal_lines
-    from durable_chaos.run.runner import TrialResult, TrialSpec
+    from durable_chaos.run.results import TrialResult
     from durable_chaos.scenario.model import Scenario
+    from durable_chaos.scenario.trial_specs import TrialSpec
 
     scenario = Scenario.model_validate(
         {

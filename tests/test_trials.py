@@ -15,16 +15,12 @@ import pytest
 
 from durable_chaos.infra.engines.base import Target
 from durable_chaos.infra.engines.prefect.options import PrefectOptions
-from durable_chaos.run.runner import (
-    TrialResult,
-    TrialRunner,
-    TrialSpec,
-    engine_context,
-    role_target,
-    run_id,
-)
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.role import engine_context, role_target, run_id
+from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.model import Expect, SideEffectingTool, Variant
 from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

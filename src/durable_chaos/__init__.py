@@ -29,7 +29,7 @@ _PUBLIC: dict[str, str] = {
     "Selector": "durable_chaos.faults.model",
     "load_scenario": "durable_chaos.scenario.read",
     # results
-    "TrialResult": "durable_chaos.run.runner",
+    "TrialResult": "durable_chaos.run.results",
     "Verdict": "durable_chaos.judge.checkers",
 }
 

@@ -1,6 +1,6 @@
 """The history's vocabulary: every event name a trial's processes write, in one place.
 
-A trial's history (:mod:`durable_chaos.run.history`) is one JSONL file; each record has an ``event``
+A trial's history (:mod:`durable_chaos.run.records.history`) is one JSONL file; each record has an ``event``
 field holding one of the names below. Writers (injectors, engine adapters, the runner, the worker
 supervisor) and readers (checkers, reports) name events through these constants, never as string
 literals, so a new event is added here first and a reader can find every writer of it.

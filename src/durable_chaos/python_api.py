@@ -26,13 +26,14 @@ from pydantic import TypeAdapter, ValidationError
 from durable_chaos.explore.schedules import plan_of
 from durable_chaos.explore.sweep import Unit, golden_units
 from durable_chaos.faults.model import Fault
-from durable_chaos.run.golden_cache import golden_key
+from durable_chaos.run.records.golden_cache import golden_key
 from durable_chaos.scenario.model import Plan, Scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
 if TYPE_CHECKING:
     from durable_chaos.judge.checkers import Verdict
-    from durable_chaos.run.runner import TrialResult, TrialRunner
+    from durable_chaos.run.results import TrialResult
+    from durable_chaos.run.runner import TrialRunner
 
 _FAULTS: TypeAdapter[list[Any]] = TypeAdapter(list[Fault])
 _active: contextvars.ContextVar[Chaos | None] = contextvars.ContextVar("durable_chaos_chaos", default=None)

@@ -177,16 +177,14 @@ def scaffold(
     force: bool = False,
 ) -> Scaffold:
     """Write the script and the scenario for the agent ``import_path`` into ``directory``."""
-    from durable_chaos.infra.engines.base import import_object
     from durable_chaos.run.preflight import engine_problem
-    from durable_chaos.run.runner import ensure_placeholder_credentials
+    from durable_chaos.run.targets import TargetImportError, import_target
 
-    ensure_placeholder_credentials()
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        obj = import_object(import_path, directory)
-    except Exception as exc:  # noqa: BLE001 - one line
-        raise ScaffoldError(f"cannot import {import_path!r}: {type(exc).__name__}: {exc}") from exc
+        obj = import_target(import_path, directory)
+    except TargetImportError as exc:
+        raise ScaffoldError(str(exc)) from exc.__cause__
     info = describe(import_path, obj)
     if not info.agent:
         raise ScaffoldError(

@@ -15,7 +15,7 @@ Design (collection before the golden run exists): a sweep expands from the golde
 units*. The units are pure data read from the golden run's history (:func:`golden_units`), so the
 expansion (:func:`expand`) is a pure function of them and of the scenario; the plugin gets the units
 from a golden run made at collection time under ``--chaos`` (the runner caches it per scenario and
-engine, see :mod:`durable_chaos.run.golden_cache`, so the first trial reuses it). Each crash point
+engine, see :mod:`durable_chaos.run.records.golden_cache`, so the first trial reuses it). Each crash point
 becomes an ordinary :class:`~durable_chaos.scenario.trial_specs.TrialSpec` (one fault, one plan), so
 xdist, the reports and the gate treat sweep trials as any other trial.
 

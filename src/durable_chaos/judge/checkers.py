@@ -1,7 +1,8 @@
 """Property checkers: pure functions from a trial's :class:`Evidence` to a :class:`Verdict`.
 
 Each returns held (True), violated (False, with an explanation naming the unit), or not applicable
-(None). Exact definitions are in docs/properties.md.
+(None). Exact definitions are in docs/properties.md; the table of properties, with each one's checker,
+is :mod:`durable_chaos.properties`; ``CHECKERS`` maps each of its names to the function of that name.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-
 from durable_chaos import events
 from durable_chaos.faults.model import CONVERSATION_CHANGING_KINDS, KILL_KINDS
+from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import model_calls
 from durable_chaos.judge.evidence import (
     GOLDEN,
@@ -26,6 +26,7 @@ from durable_chaos.judge.evidence import (
 )
 from durable_chaos.judge.network_effects import network_effects
 from durable_chaos.judge.restart_effects import restart_effects
+from durable_chaos.properties import PROPERTIES
 
 
 @dataclass(frozen=True)
@@ -531,17 +532,6 @@ def deterministic_replay(evidence: Evidence) -> Verdict:
     )
 
 
-def jsonable(value: Any) -> Any:
-    """A structural, comparable form of an agent output."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
 _MISSING = object()
 
 
@@ -713,17 +703,16 @@ def no_false_cache_sharing(evidence: Evidence) -> Verdict:
     )
 
 
-CHECKERS: dict[str, Checker] = {
-    "completes": completes,
-    "completes_within": completes_within,
-    "no_duplicate_model_calls": no_duplicate_model_calls,
-    "stable_cache_keys": stable_cache_keys,
-    "tools_exactly_once": tools_exactly_once,
-    "output_matches_golden": output_matches_golden,
-    "bounded_retries": bounded_retries,
-    "no_false_cache_sharing": no_false_cache_sharing,
-    "deterministic_replay": deterministic_replay,
-}
+def _checkers() -> dict[str, Checker]:
+    """Each property of the table and its checker: the function of this module named like it."""
+    found = globals()
+    missing = [p.name for p in PROPERTIES if not callable(found.get(p.name))]
+    if missing:
+        raise ImportError(f"no checker function in judge.checkers for the properties {missing}")
+    return {p.name: found[p.name] for p in PROPERTIES}
+
+
+CHECKERS: dict[str, Checker] = _checkers()
 
 
 def check(evidence: Evidence, properties: list[str]) -> dict[str, Verdict]:

@@ -32,7 +32,7 @@ from durable_chaos.pytest_plugin.state import (
 
 if TYPE_CHECKING:
     from durable_chaos.report.gate import GateOutcome
-    from durable_chaos.run.runner import TrialResult
+    from durable_chaos.run.results import TrialResult
 
 
 def judges(config: pytest.Config) -> bool:

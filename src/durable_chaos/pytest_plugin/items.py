@@ -32,7 +32,7 @@ from durable_chaos.pytest_plugin.state import (
 from durable_chaos.scrub import for_terminal
 
 if TYPE_CHECKING:
-    from durable_chaos.run.runner import TrialResult
+    from durable_chaos.run.results import TrialResult
     from durable_chaos.scenario.trial_specs import TrialSpec
 
 
@@ -217,7 +217,7 @@ class ExploreItem(TrialItem):
 
         found = problems(self.spec.scenario, [self.spec.engine], None)  # Hypothesis not installed, ...
         if found:
-            from durable_chaos.run.runner import TrialResult
+            from durable_chaos.run.results import TrialResult
 
             self.result = TrialResult(self.spec, "invalid", "; ".join(found))
             self.config.stash[RESULTS_KEY].append(self.result)

@@ -14,7 +14,8 @@ import pytest
 if TYPE_CHECKING:
     from durable_chaos.pytest_plugin.xdist import Controller  # noqa: F401 - in a StashKey string
     from durable_chaos.report.gate import GateConfig, GateOutcome  # noqa: F401 - in a StashKey string
-    from durable_chaos.run.runner import TrialResult, TrialRunner  # noqa: F401 - TrialResult in a StashKey string
+    from durable_chaos.run.results import TrialResult  # noqa: F401 - in a StashKey string
+    from durable_chaos.run.runner import TrialRunner  # noqa: F401 - in a StashKey string
 
 RESULTS_KEY = pytest.StashKey["list[TrialResult]"]()
 RUNNER_KEY = pytest.StashKey["TrialRunner"]()

@@ -21,7 +21,7 @@ from durable_chaos.scrub import for_terminal
 
 if TYPE_CHECKING:
     from durable_chaos.report.gate import GateOutcome
-    from durable_chaos.run.runner import TrialResult
+    from durable_chaos.run.results import TrialResult
 
 
 def write_summary(terminalreporter: Any, config: pytest.Config) -> None:

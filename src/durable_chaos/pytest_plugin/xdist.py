@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from durable_chaos.run.runner import TrialResult
+    from durable_chaos.run.results import TrialResult
 
 REPORT_ATTRIBUTE = "durable_chaos_result"
 """The attribute of a worker's ``call`` report that holds the trial's result (see :func:`encode`)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from durable_chaos.run.runner import TrialResult
+    from durable_chaos.run.results import TrialResult
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from durable_chaos.run.runner import TrialResult
-from durable_chaos.scenario.model import EngineName, PropertyName
+from durable_chaos.properties import PropertyName
+from durable_chaos.run.results import TrialResult
+from durable_chaos.scenario.model import EngineName
 
 TABLE = "tool.durable-chaos"
 

@@ -26,7 +26,7 @@ from typing import Any
 from durable_chaos.atomic import atomic_write_text
 from durable_chaos.report.formats import ReportInputs
 from durable_chaos.report.gate import TRIAL_MESSAGE_PREFIXES
-from durable_chaos.run.runner import TrialResult
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import for_terminal
 
 TITLE = "durable-chaos"

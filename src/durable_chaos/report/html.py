@@ -48,7 +48,7 @@ from durable_chaos.report.formats import ReportInputs
 from durable_chaos.report.gate import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.report.json_report import summary
 from durable_chaos.report.terminal import dollars, percent, property_order
-from durable_chaos.run.runner import TrialResult
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import scrub_json, scrub_text
 
 # History events drawn as small ticks on a lane, and the field that labels them.

@@ -11,7 +11,7 @@ from typing import Any
 
 from durable_chaos.atomic import atomic_write_text
 from durable_chaos.report.formats import ReportInputs
-from durable_chaos.run.runner import TrialResult
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import scrub_json
 
 REPORT_VERSION = 1

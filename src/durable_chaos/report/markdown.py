@@ -19,7 +19,7 @@ from durable_chaos.report.formats import ReportInputs
 from durable_chaos.report.gate import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.report.json_report import summary
 from durable_chaos.report.terminal import cost_text, dollars, percent, reason_is_details
-from durable_chaos.run.runner import TrialResult
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import scrub_text, strip_controls
 
 TITLE = "durable-chaos"

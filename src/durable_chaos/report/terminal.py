@@ -7,23 +7,12 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from durable_chaos.properties import PROPERTY_MARKS
 from durable_chaos.report.json_report import summary
-from durable_chaos.run.runner import TrialResult
+from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import for_terminal
 
 WIDTH = 110
-
-# Short marks of the known properties in the terminal table; others get the initials of their words.
-PROPERTY_MARKS = {
-    "completes": "C",
-    "completes_within": "W",
-    "no_duplicate_model_calls": "D",
-    "stable_cache_keys": "K",
-    "output_matches_golden": "O",
-    "tools_exactly_once": "T",
-    "bounded_retries": "R",
-    "no_false_cache_sharing": "S",
-}
 
 
 def dollars(value: float | None) -> str:

@@ -17,19 +17,11 @@ from dataclasses import dataclass
 
 from durable_chaos import extras
 from durable_chaos.infra.engines import engine_spec, install_hint, missing_modules
-from durable_chaos.infra.engines.base import TargetMismatch, import_object
+from durable_chaos.infra.engines.base import import_object
 from durable_chaos.infra.engines.durability import agent_mismatch
 from durable_chaos.infra.introspect import TargetInfo, describe
+from durable_chaos.run.targets import ConfigurationError, TargetImportError, import_target, target_path
 from durable_chaos.scenario.model import Expect, Scenario
-
-
-class ConfigurationError(TargetMismatch):
-    """The scenario does not fit its target or its engine; the message is one line per problem."""
-
-
-class TargetImportError(Exception):
-    """The scenario's target cannot be imported; the message says why."""
-
 
 Loc = tuple[int | str, ...]
 
@@ -153,27 +145,6 @@ def target_problems(scenario: Scenario, info: TargetInfo) -> list[Problem]:
     return problems
 
 
-def import_target(scenario: Scenario) -> object:
-    """The scenario's target object, imported as a trial imports it."""
-    from durable_chaos.run.runner import ensure_placeholder_credentials
-
-    ensure_placeholder_credentials()
-    import_path = scenario.agent or scenario.entry
-    assert import_path is not None
-    try:
-        return import_object(import_path, scenario.base_dir)
-    except Exception as exc:  # noqa: BLE001 - reported as one line
-        raise TargetImportError(import_failure(import_path, exc)) from exc
-
-
-def import_failure(import_path: str, exc: BaseException) -> str:
-    """One line for a target that cannot be imported, naming the extra to install when a missing
-    optional library is the cause."""
-    line = f"cannot import {import_path!r}: {type(exc).__name__}: {exc}"
-    extra = extras.missing_extra_of(exc)
-    return f"{line}; {extras.install_hint(extra)}" if extra is not None else line
-
-
 def comparator_problems(scenario: Scenario) -> list[Problem]:
     """``expect.comparator`` entries (the scenario's, each plan's) that cannot be imported or called."""
     found = []
@@ -255,7 +226,7 @@ def configuration_problems(scenario: Scenario, engines: Iterable[str], *, record
     trial call this, so a mistake gets the same answer (exit 2) from both."""
     engines = list(engines)
     try:
-        target: object | None = import_target(scenario)
+        target: object | None = import_target(target_path(scenario), scenario.base_dir)
         failed: list[Problem] = []
     except TargetImportError as exc:
         target = None

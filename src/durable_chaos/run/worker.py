@@ -15,26 +15,28 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from durable_chaos import events
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
 from durable_chaos.infra.engines import adapter_for
 from durable_chaos.infra.ledger import Ledger
-from durable_chaos.judge.checkers import jsonable
+from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.evidence import is_faulted
-from durable_chaos.run.history import History, TrialObserver
-from durable_chaos.run.network import NetworkHandle
-from durable_chaos.run.restarts import RestartClient
-from durable_chaos.run.runner import fired_counts, load_target, run_role
+from durable_chaos.run.fault_services.network import NetworkHandle
+from durable_chaos.run.fault_services.restarts import RestartClient
+from durable_chaos.run.records.history import History, TrialObserver
+from durable_chaos.run.role import fired_counts, run_role
+from durable_chaos.run.targets import load_target
 from durable_chaos.run.workers import ABORTED_EXIT_CODE, WorkerJob
 from durable_chaos.scenario.model import Plan
 from durable_chaos.scenario.read import load_scenario
 
 
-def prior_invocations(events: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
+def prior_invocations(history: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
     """Unit attempts of earlier processes of the same logical run (faulted run and its resumes)."""
     if not is_faulted(role):
         return []
-    return [e for e in events if e["event"] == "invoke" and is_faulted(e["role"])]
+    return [e for e in history if e["event"] == events.INVOKE and is_faulted(e["role"])]
 
 
 async def work(job: WorkerJob) -> dict[str, Any]:
@@ -51,11 +53,11 @@ async def work(job: WorkerJob) -> dict[str, Any]:
     adapter.attach()
     trial_dir = Path(job.trial_dir)
     history = History(trial_dir / "history.jsonl")
-    events = history.events()
+    recorded = history.events()
     armed = (
-        ArmedPlan(list(plan.faults), fired_counts(events, len(plan.faults))) if job.armed else ArmedPlan([])
+        ArmedPlan(list(plan.faults), fired_counts(recorded, len(plan.faults))) if job.armed else ArmedPlan([])
     )
-    tracker = UnitTracker.from_invocations(prior_invocations(events, job.role))
+    tracker = UnitTracker.from_invocations(prior_invocations(recorded, job.role))
     observer = TrialObserver(history, Ledger(trial_dir / "ledger.jsonl"), adapter)
     outcome, misses = await run_role(
         scenario,

@@ -40,7 +40,7 @@ def preload(modules: list[str], target: tuple[str, str] | None = None) -> None:
     if target is None:
         return
     from durable_chaos.infra.engines.base import make_importable
-    from durable_chaos.run.runner import ensure_placeholder_credentials
+    from durable_chaos.run.targets import ensure_placeholder_credentials
 
     ensure_placeholder_credentials()
     directory, module = target

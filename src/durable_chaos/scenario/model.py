@@ -27,6 +27,7 @@ from pydantic import (
 from durable_chaos.faults.model import EXPLORE_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KINDS, Fault
 from durable_chaos.infra.engines import EngineOptions, engine_names, engine_specs
 from durable_chaos.infra.engines.base import SHARED_FOLDER
+from durable_chaos.properties import CONFIGURED_PROPERTIES, DEFAULT_PROPERTIES, PropertyName
 
 SCHEMA_VERSION = 1
 
@@ -41,34 +42,6 @@ def _registered_engine(name: str) -> str:
 
 EngineName = Annotated[str, AfterValidator(_registered_engine)]
 """A registered engine (see :mod:`durable_chaos.infra.engines`)."""
-PropertyName = Literal[
-    "completes",
-    "completes_within",
-    "no_duplicate_model_calls",
-    "stable_cache_keys",
-    "output_matches_golden",
-    "tools_exactly_once",
-    "bounded_retries",
-    "no_false_cache_sharing",
-    "deterministic_replay",
-]
-DEFAULT_PROPERTIES: tuple[PropertyName, ...] = (
-    "completes",
-    "no_duplicate_model_calls",
-    "stable_cache_keys",
-    "output_matches_golden",
-    "tools_exactly_once",
-    "bounded_retries",
-    "deterministic_replay",
-)
-"""Checked when a scenario does not list ``expect.properties``: cheap, and meaningful for every trial."""
-CONFIGURED_PROPERTIES: dict[PropertyName, str] = {
-    "completes_within": "expect.max_resumes_to_complete",
-    "no_false_cache_sharing": "variants",
-}
-"""Properties that judge something the scenario must configure (the field named). Without an explicit
-``expect.properties`` they are checked exactly when that field is set."""
-
 ImportPath = Annotated[
     str,
     Field(
@@ -155,11 +128,13 @@ class Expect(_Strict):
         configured property whose configuration is present (a bound, variants)."""
         if self.lists_properties:
             return list(self.properties)
-        configured = {
-            "completes_within": self.max_resumes_to_complete is not None,
-            "no_false_cache_sharing": has_variants,
+        present = {
+            "expect.max_resumes_to_complete": self.max_resumes_to_complete is not None,
+            "variants": has_variants,
         }
-        extra = [name for name in CONFIGURED_PROPERTIES if configured[name] or name in self.violations]
+        extra = [
+            name for name, field in CONFIGURED_PROPERTIES.items() if present[field] or name in self.violations
+        ]
         return [*self.properties, *(name for name in extra if name not in self.properties)]
 
 

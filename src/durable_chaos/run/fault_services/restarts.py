@@ -35,9 +35,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from durable_chaos.events import RESTART
 from durable_chaos.faults.model import RestartFault
 from durable_chaos.infra.engines.base import EngineAdapter, RestartableService
-from durable_chaos.run.history import History
+from durable_chaos.run.records.history import History
 
 ENV_RESTART = "DURABLE_CHAOS_RESTART"
 ENV_RESTART_SECRET = "DURABLE_CHAOS_RESTART_SECRET"
@@ -180,11 +181,11 @@ class TrialRestarts:
             service.start()
         except Exception as exc:  # noqa: BLE001 - recorded; the trial is then an error
             self.history.mark(
-                "restart", role, action="start_failed", error=f"{type(exc).__name__}: {exc}", **fields
+                RESTART, role, action="start_failed", error=f"{type(exc).__name__}: {exc}", **fields
             )
             return
         self.history.mark(
-            "restart", role, action="started", down_for=round(time.time() - stopped_at, 3), **fields
+            RESTART, role, action="started", down_for=round(time.time() - stopped_at, 3), **fields
         )
 
     def _finish(self, target: str, *, why: str, wait: bool) -> None:
@@ -216,7 +217,7 @@ def restart_errors(events: list[dict[str, Any]]) -> list[str]:
     """Reasons the trial cannot be judged: a restart that could not stop or start its server."""
     errors = []
     for event in events:
-        if event["event"] != "restart" or event.get("action") not in ("failed", "start_failed"):
+        if event["event"] != RESTART or event.get("action") not in ("failed", "start_failed"):
             continue
         what = "stop" if event["action"] == "failed" else "start again"
         errors.append(

@@ -3,7 +3,7 @@
 A trial directory that is kept (its trial did not pass, or ``--chaos-keep-artifacts``) is what users
 read and upload as a CI artifact: its history and ledger (JSON Lines), engine and worker logs, the
 harness's traceback. Engine log records are scrubbed as they are written
-(:mod:`durable_chaos.run.engine_logs`); a worker's output and the JSON Lines records are scrubbed
+(:mod:`durable_chaos.run.records.engine_logs`); a worker's output and the JSON Lines records are scrubbed
 here once the trial is over (never before: the checkers judge the records as they were written).
 Files that are not text (an engine's database, a NUL byte in the first 8 KiB) or larger than
 :data:`LIMIT` are left as they are; each changed file is replaced whole (:mod:`durable_chaos.atomic`).

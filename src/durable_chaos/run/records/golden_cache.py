@@ -20,7 +20,7 @@ from typing import Any
 
 from durable_chaos.infra.engines import RunOutcome
 from durable_chaos.infra.ledger import Ledger
-from durable_chaos.run.history import History
+from durable_chaos.run.records.history import History
 from durable_chaos.scenario.trial_specs import TrialSpec
 
 

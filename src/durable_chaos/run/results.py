@@ -1,0 +1,85 @@
+"""A trial's result: its verdict, what the checkers found, and its line of the JSON report.
+
+Reports and the pytest plugin import this, not the runner: it imports nothing at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from durable_chaos.infra.engines import RunOutcome
+    from durable_chaos.judge.accounting import ModelCalls, Tokens
+    from durable_chaos.judge.checkers import Verdict
+    from durable_chaos.judge.evidence import VariantRuns
+    from durable_chaos.judge.pricing import Cost
+    from durable_chaos.scenario.trial_specs import TrialSpec
+
+
+@dataclass
+class TrialResult:
+    spec: TrialSpec
+    verdict: str
+    reason: str
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    calls: ModelCalls | None = None
+    tokens: Tokens | None = None
+    golden: RunOutcome | None = None
+    faulted: RunOutcome | None = None
+    fired: list[int] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    workdir: Path | None = None
+    seconds: float = 0.0
+    resumes: int = 0
+    cost: Cost | None = None
+    variants: list[VariantRuns] = field(default_factory=list)
+    harness_changes: list[str] = field(default_factory=list)
+    """What the harness changed in how the engine ran the user's units (the engine adapter's list)."""
+
+    def __repr__(self) -> str:  # the fields hold the whole history: megabytes
+        return f"<TrialResult {self.spec.title}: {self.verdict}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))  # Hypothesis's printer would show the dataclass's fields
+
+    def to_report(self) -> dict[str, Any]:
+        """This trial in the JSON report (version 1)."""
+        plan = self.spec.plan
+        return {
+            "scenario": self.spec.scenario.name,
+            "scenario_file": str(self.spec.scenario.path) if self.spec.scenario.path else None,
+            "engine": self.spec.engine,
+            "plan": plan.name,
+            "faults": [
+                {**fault.model_dump(mode="json"), "fired": self.fired[i] if i < len(self.fired) else 0}
+                for i, fault in enumerate(plan.faults)
+            ],
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "expected_violations": self.spec.scenario.expect_for(plan).violations,
+            "properties": {name: v.as_dict() for name, v in self.verdicts.items()},
+            "model_calls": {
+                "golden": self.calls.golden if self.calls else 0,
+                "total": self.calls.total if self.calls else 0,
+                "duplicates": self.calls.duplicates if self.calls else 0,
+                "expected_reexecutions": self.calls.expected_reexecutions if self.calls else 0,
+                "depends_on_scheduling": bool(self.calls and self.calls.concurrent > 1),
+            },
+            "tokens": {
+                "golden": self.tokens.golden if self.tokens else 0,
+                "spent": self.tokens.spent if self.tokens else 0,
+                "naive_restart": self.tokens.naive_restart if self.tokens else 0,
+                "saved": self.tokens.saved if self.tokens else 0,
+            },
+            "cost": self.cost.as_dict() if self.cost else None,
+            "resumes": self.resumes,
+            "resume_mode": self.spec.scenario.resume,
+            "variants": [
+                {"name": v.name, "completed": v.shared.completed, "fresh_completed": v.reference.completed}
+                for v in self.variants
+            ],
+            "harness_changes": list(self.harness_changes),
+            "seconds": round(self.seconds, 3),
+        }
