@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from example_files import copy_shared
 
 from durable_chaos.judge.checkers import Verdict
 from durable_chaos.report.formats import FORMATS, in_write_order
@@ -45,8 +46,8 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     source = SCENARIOS / "data_analyst"
     target = pytester.path / "scenarios"
     target.mkdir()
-    for module in ("data_analyst_agent.py", "data_analyst_core.py"):
-        shutil.copy(source / module, target)
+    shutil.copy(source / "data_analyst_agent.py", target)
+    copy_shared(target, script=None)
     shutil.copytree(source / "cassettes", target / "cassettes")
     return pytester
 
