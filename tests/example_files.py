@@ -21,3 +21,15 @@ def copy_shared(
         shutil.copy(SHARED / f"{module}.py", target)
     if script is not None:
         shutil.copy(SHARED / "scripts" / f"{script}.yaml", target / "script.yaml")
+
+
+def copy_data_analyst_example(project: Path) -> Path:
+    """A pytester project's own ``scenarios/`` folder holding the data-analysis example's Prefect agent,
+    the shared module it imports and its cassettes (the scenario files are the test's own)."""
+    source = SCENARIOS / "data_analyst"
+    target = project / "scenarios"
+    target.mkdir()
+    shutil.copy(source / "data_analyst_agent.py", target)
+    copy_shared(target, script=None)
+    shutil.copytree(source / "cassettes", target / "cassettes")
+    return target

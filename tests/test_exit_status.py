@@ -6,12 +6,11 @@ import or never run."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from example_files import copy_shared
+from example_files import copy_data_analyst_example
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -40,12 +39,7 @@ raise Stop("the agent's module gave up")
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    source = SCENARIOS / "data_analyst"
-    target = pytester.path / "scenarios"
-    target.mkdir()
-    shutil.copy(source / "data_analyst_agent.py", target)
-    copy_shared(target, script=None)
-    shutil.copytree(source / "cassettes", target / "cassettes")
+    copy_data_analyst_example(pytester.path)
     return pytester
 
 

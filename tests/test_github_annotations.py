@@ -3,11 +3,10 @@ outcome and every trial that did not pass, written through the report table like
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from example_files import copy_shared
+from example_files import copy_data_analyst_example
 
 from durable_chaos.judge.checkers import Verdict
 from durable_chaos.report.formats import FORMATS, in_write_order
@@ -43,12 +42,7 @@ GATE_FAILED = {
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    source = SCENARIOS / "data_analyst"
-    target = pytester.path / "scenarios"
-    target.mkdir()
-    shutil.copy(source / "data_analyst_agent.py", target)
-    copy_shared(target, script=None)
-    shutil.copytree(source / "cassettes", target / "cassettes")
+    copy_data_analyst_example(pytester.path)
     return pytester
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from example_files import copy_shared
+from example_files import copy_data_analyst_example
 
 from durable_chaos.judge.accounting import ModelCalls, Tokens
 from durable_chaos.judge.checkers import Verdict
@@ -67,12 +67,7 @@ expect:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    source = SCENARIOS / "data_analyst"
-    target = pytester.path / "scenarios"
-    target.mkdir()
-    shutil.copy(source / "data_analyst_agent.py", target)
-    copy_shared(target, script=None)
-    shutil.copytree(source / "cassettes", target / "cassettes")
+    target = copy_data_analyst_example(pytester.path)
     (target / "analyst.yaml").write_text(SCENARIO)
     return pytester
 
