@@ -141,3 +141,26 @@ def test_outside_a_run_the_error_itself_is_raised_and_inside_a_base_exception() 
             pytest.fail("an engine retrying Exception caught the abort")
     assert state.reason == "boom"
     assert not issubclass(TrialAborted, Exception)
+
+
+def test_a_fault_the_faulted_run_never_reached_says_the_run_failed_first() -> None:
+    """The golden run completed, but the faulted run failed on its own before the planned unit (a flaky
+    agent or engine): the trial is an error whose reason is that failure, not a selector that matched
+    nothing."""
+    from durable_chaos.faults.model import KillFault, Selector
+    from durable_chaos.faults.plan import ArmedPlan
+    from durable_chaos.infra.engines import RunOutcome
+    from durable_chaos.run.trial import setup_errors
+
+    scenario = load_scenario(EXAMPLES / "kill.yaml")
+    golden = RunOutcome("golden", True, output={})
+    armed = ArmedPlan([KillFault(kind="kill", at=Selector(kind="model_request", occurrence=2))])
+    failed = RunOutcome("faulted", False, error="activity heartbeat timeout")
+    errors = setup_errors(scenario, golden, [], armed, golden_failure_is_error=False, faulted=failed)
+    assert errors == [
+        "planned fault #1 (kill at {'kind': 'model_request', 'occurrence': 2}) never fired: "
+        "the faulted run failed before reaching it: activity heartbeat timeout"
+    ]
+    completed = RunOutcome("faulted", True, output={})
+    errors = setup_errors(scenario, golden, [], armed, golden_failure_is_error=False, faulted=completed)
+    assert errors[0].endswith("never fired: no unit matched its selector")

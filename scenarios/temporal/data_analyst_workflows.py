@@ -63,7 +63,8 @@ class AnalyzeWithClockBranch(PydanticAIWorkflow):
         return result.output.model_dump(mode="json")
 
 
-SILENT_WORK_SECONDS = 1.5
+SILENT_WORK_SECONDS = 4.0
+"""Eight times the heartbeat timeout: a loaded dev server that fires the timeout late still fires it."""
 
 
 @activity.defn(name="data_analyst.archive_request")

@@ -193,7 +193,14 @@ async def judge_trial(
     events = history.events()
     misses = unique(golden_misses + faulted_misses + aborted_misses(events))
     errors = setup_errors(
-        scenario, golden, misses, armed, variants, other_aborts(events), golden_failure_is_error=False
+        scenario,
+        golden,
+        misses,
+        armed,
+        variants,
+        other_aborts(events),
+        golden_failure_is_error=False,
+        faulted=faulted,
     )
     errors += restart_errors(evidence.events)
     verdicts = check(evidence, judged(properties, golden.completed))  # the agent's own failure is always said
@@ -275,6 +282,7 @@ def setup_errors(
     aborted: list[str] | None = None,
     *,
     golden_failure_is_error: bool = True,
+    faulted: RunOutcome | None = None,
 ) -> list[str]:
     """Reasons the trial cannot be judged: a broken golden run, a variant that fails even alone,
     cassette misses and other harness errors that aborted a run, unfired faults. A trial that is judged
@@ -299,9 +307,11 @@ def setup_errors(
             )
     # Aborted, or an agent that fails even unfaulted: the planned faults had no chance to fire.
     no_chance = misses or aborted or (not golden.completed and not golden_failure_is_error)
+    why = "no unit matched its selector"
+    if faulted is not None and not faulted.completed:
+        # The golden run got past that unit; this run stopped before it (a flaky agent or engine).
+        why = f"the faulted run failed before reaching it: {faulted.error}"
     for index, fault in [] if no_chance else armed.unfired():
         where = fault.at.model_dump(exclude_defaults=True) or "any unit"
-        errors.append(
-            f"planned fault #{index + 1} ({fault.kind} at {where}) never fired: no unit matched its selector"
-        )
+        errors.append(f"planned fault #{index + 1} ({fault.kind} at {where}) never fired: {why}")
     return errors
