@@ -537,30 +537,30 @@ def test_latency_delays(client: ToxiproxyClient, echo_upstream: str, stream: str
     with _connect(proxy) as sock:
         start = time.monotonic()
         assert _roundtrip(sock, b"hello") == b"hello"
-        assert 0.14 <= time.monotonic() - start < 0.6
+        assert 0.14 <= time.monotonic() - start < 1.5  # the upper bound: generous for a loaded CI machine
 
 
 def test_latency_applies_to_open_connections_and_lifts(client: ToxiproxyClient, echo_upstream: str) -> None:
     proxy = client.create_proxy("conf_live", echo_upstream)
     with _connect(proxy) as sock:
         assert _roundtrip(sock, b"a") == b"a"
-        client.add_toxic("conf_live", "latency", {"latency": 150})
+        client.add_toxic("conf_live", "latency", {"latency": 600})
         start = time.monotonic()
         assert _roundtrip(sock, b"b") == b"b"
-        assert time.monotonic() - start >= 0.14
+        assert time.monotonic() - start >= 0.59
         client.remove_toxic("conf_live", "latency_downstream")
         start = time.monotonic()
         assert _roundtrip(sock, b"c") == b"c"
-        assert time.monotonic() - start < 0.1
+        assert time.monotonic() - start < 0.4  # lifted: well under the 0.6 s it added
 
 
 def test_toxicity_zero_never_applies(client: ToxiproxyClient, echo_upstream: str) -> None:
     proxy = client.create_proxy("conf_tox0", echo_upstream)
-    client.add_toxic("conf_tox0", "latency", {"latency": 500}, toxicity=0.0)
+    client.add_toxic("conf_tox0", "latency", {"latency": 2000}, toxicity=0.0)
     with _connect(proxy) as sock:
         start = time.monotonic()
         assert _roundtrip(sock, b"x") == b"x"
-        assert time.monotonic() - start < 0.3
+        assert time.monotonic() - start < 1.0  # never the 2 s it would add
 
 
 def test_timeout_stalls_then_closes(client: ToxiproxyClient, echo_upstream: str) -> None:
@@ -571,7 +571,7 @@ def test_timeout_stalls_then_closes(client: ToxiproxyClient, echo_upstream: str)
         sock.sendall(b"lost")
         with contextlib.suppress(ConnectionResetError):
             assert sock.recv(10) == b""  # no data, then closed
-        assert 0.15 <= time.monotonic() - start < 0.9
+        assert 0.15 <= time.monotonic() - start < 2.0
 
 
 def test_timeout_zero_stalls_until_removed_which_closes(client: ToxiproxyClient, echo_upstream: str) -> None:
@@ -617,7 +617,7 @@ def test_bandwidth_slows(client: ToxiproxyClient, blob_upstream: str) -> None:
     start = time.monotonic()
     with _connect(proxy) as sock:
         assert _recv_all(sock) == BLOB
-    assert 0.15 <= time.monotonic() - start < 0.9
+    assert 0.15 <= time.monotonic() - start < 2.0
 
 
 def test_slow_close_delays_the_close(client: ToxiproxyClient, blob_upstream: str) -> None:
@@ -626,7 +626,7 @@ def test_slow_close_delays_the_close(client: ToxiproxyClient, blob_upstream: str
     start = time.monotonic()
     with _connect(proxy) as sock:
         assert _recv_all(sock) == BLOB
-    assert 0.28 <= time.monotonic() - start < 0.9
+    assert 0.28 <= time.monotonic() - start < 2.0
 
 
 def test_field_names_match_case_insensitively(client: ToxiproxyClient, echo_upstream: str) -> None:
