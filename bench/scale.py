@@ -7,7 +7,8 @@
 
 The agent is generated: a pydantic-ai agent whose scripted model (the project's scripted model server,
 recorded into a cassette first, no key) calls a ``step`` tool once per model request until the last
-request answers, so an agent of U units makes U/2 model requests and U/2 - 1 tool calls, each a
+request answers, so an agent of U units makes about U/2 model requests and U/2 tool calls (past 90
+units, several tool calls per request: pydantic-ai stops a run at 50 requests by default), each a
 durable unit of the engine's own integration (the capability form). For each size, in one
 ``TrialRunner`` (the engine started once):
 
@@ -71,13 +72,30 @@ agent = Agent(
 '''
 
 
-def script(requests: int) -> str:
-    """The scripted replies: a ``step`` call per model request, then the answer."""
+MAX_REQUESTS = 45
+"""pydantic-ai's default ``request_limit`` is 50 model requests a run: longer agents call several tools
+per request (in one response, as parallel tool calls)."""
+
+
+def shape(units: int) -> tuple[int, int]:
+    """Model requests and tool calls per request for an agent of about ``units`` units."""
+    per_request = 1
+    while units / (1 + per_request) > MAX_REQUESTS:
+        per_request += 1
+    return max(2, round(units / (1 + per_request))), per_request
+
+
+def script(requests: int, per_request: int) -> str:
+    """The scripted replies: ``per_request`` ``step`` calls per model request, then the answer."""
     lines = ["conversations:", '  - match: "step counter"', "    turns:"]
-    for number in range(1, requests):
-        lines.append(f"      - tool_calls: [{{name: step, arguments: {{number: {number}}}}}]")
+    for turn in range(1, requests):
+        calls = ", ".join(
+            f"{{name: step, arguments: {{number: {(turn - 1) * per_request + i}}}}}"
+            for i in range(1, per_request + 1)
+        )
+        lines.append(f"      - tool_calls: [{calls}]")
         lines.append("        usage: {prompt_tokens: 100, completion_tokens: 10}")
-    lines.append(f'      - text: "{requests - 1} steps done"')
+    lines.append(f'      - text: "{(requests - 1) * per_request} steps done"')
     lines.append("        usage: {prompt_tokens: 100, completion_tokens: 5}")
     return "\n".join(lines) + "\n"
 
@@ -105,19 +123,19 @@ def scenario(engine: str, units: int, requests: int, sweep: bool) -> str:
 
 
 def write_project(folder: Path, engine: str, units: int, *, sweep: bool = False) -> Path:
-    requests = units // 2
+    requests, per_request = shape(units)
     engine_import, engine_argument = ENGINES[engine]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "chain_agent.py").write_text(
         AGENT.format(
             requests=requests,
-            tools=requests - 1,
+            tools=(requests - 1) * per_request,
             units=units,
             engine_import=engine_import,
             engine_argument=engine_argument,
         )
     )
-    (folder / "script.yaml").write_text(script(requests))
+    (folder / "script.yaml").write_text(script(requests, per_request))
     path = folder / "scale.yaml"
     path.write_text(scenario(engine, units, requests, sweep))
     return path
@@ -148,6 +166,7 @@ def measure(engine: str, sizes: list[int], root: Path) -> list[dict[str, Any]]:
     try:
         for units, scenario_file in files.items():
             loaded = load_scenario(scenario_file)
+            requests, per_request = shape(units)
             for plan in loaded.plans:
                 started = time.monotonic()
                 result = runner.run(TrialSpec(loaded, engine, plan))
@@ -155,7 +174,7 @@ def measure(engine: str, sizes: list[int], root: Path) -> list[dict[str, Any]]:
                 golden = role_seconds(result.events, "golden")
                 rows.append(
                     {
-                        "units": units,
+                        "units": requests + (requests - 1) * per_request,
                         "point": plan.name.removeprefix("kill-"),
                         "golden_s": round(golden, 3),
                         "point_s": round(seconds, 3),
