@@ -5,7 +5,7 @@ Reports and the pytest plugin import this, not the runner: it imports nothing at
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,4 +82,14 @@ class TrialResult:
             ],
             "harness_changes": list(self.harness_changes),
             "seconds": round(self.seconds, 3),
+            "ran": self.calls is not None,
+            "point": self._point(),
         }
+
+    def _point(self) -> dict[str, Any] | None:
+        """A sweep's trial: its crash point and the sweep's table (what ``durable-chaos merge`` rebuilds
+        the sweep's matrix and coverage from); None for other trials."""
+        point, sweep = self.spec.point, self.spec.scenario.sweep
+        if point is None or not is_dataclass(point) or isinstance(point, type):
+            return None
+        return asdict(point) | {"sweep": sweep.model_dump(mode="json") if sweep is not None else None}
