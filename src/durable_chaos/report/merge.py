@@ -219,6 +219,9 @@ def merged_outcome(reports: Sequence[ShardReport]) -> tuple[list[TrialResult], G
     except (KeyError, TypeError, ValueError) as exc:
         problems.append(f"a trial record cannot be read back ({type(exc).__name__}: {exc})")
         results = []
+    # Each scenario's trials together, files in path order (as one session collects them); within a
+    # scenario, shard by shard.
+    results.sort(key=lambda r: (str(r.spec.scenario.path or ""), r.spec.scenario.name))
     facts = [r.shard for r in ordered if r.shard.get("complete")]
     statuses = [int(f.get("pytest_status", PYTEST_OK)) for f in facts]
     status = PYTEST_FAILED if PYTEST_FAILED in statuses else max(statuses, default=PYTEST_OK)
@@ -240,6 +243,8 @@ def merged_outcome(reports: Sequence[ShardReport]) -> tuple[list[TrialResult], G
         lookalikes=_union([f.get("lookalikes", []) for f in facts]),
         ignored=_union([f.get("ignored", []) for f in facts]),
     )
+    if problems and not facts:  # no complete shard: nothing to judge (not "no scenario collected")
+        return results, GateOutcome(EXIT_INFRASTRUCTURE, [f"MERGE {problem}" for problem in problems])
     if problems:
         messages = [f"MERGE {problem}" for problem in problems]
         outcome = GateOutcome(
