@@ -321,3 +321,21 @@ def test_a_shard_that_does_not_exist_is_a_usage_error(pytester: pytest.Pytester)
     assert result.ret == 2
     result.stderr.fnmatch_lines(["*--chaos-shard: shard 3 of 2 does not exist*"])
     assert "--chaos-shard=K/N" in pytester.runpytest("--help").stdout.str()
+
+
+def test_a_shard_that_owns_no_test_is_complete_and_not_pytests_5(project: pytest.Pytester) -> None:
+    """Two trials over three shards: the third owns nothing (and runs no engine); the merge judges."""
+    report = project.path / "shard-3.json"
+    result = project.runpytest_subprocess(
+        "--chaos", "scenarios", "--chaos-shard=3/3", f"--chaos-report={report}"
+    )
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*2 deselected*", "*this shard owned no trial*"])
+    shard = json.loads(report.read_text())["shard"]
+    assert (shard["index"], shard["total"], shard["tests"], shard["planned"], shard["complete"]) == (
+        3,
+        3,
+        2,
+        [],
+        True,
+    )

@@ -394,6 +394,8 @@ def session_outcome(
     skipped_count = sum(trial in passed_over for trial in planned)
     if skipped_count:
         notes.append(f"{skipped_count} trial(s) skipped by pytest (a skip marker): nothing checked in them")
+    if sharded and not planned and files:
+        notes.append("this shard owned no trial (the other shards did): `durable-chaos merge` judges the run")
     unfinished = _unfinished(int(pytest_status), ran, len(planned), missing, 0 if sharded else files)
     if unfinished:
         code = worst([code, EXIT_INFRASTRUCTURE])
