@@ -307,6 +307,7 @@ def test_two_shards_merged_give_what_one_unsharded_run_gives(project: pytest.Pyt
     unsharded = json.loads((path / "whole.json").read_text())
     assert int(whole.ret) == code == 1  # the undeclared violation
     assert verdicts(json.loads(merged.read_text())) == verdicts(unsharded)
+    assert json.loads(merged.read_text())["coverage"] == unsharded["coverage"]
     assert json.loads(merged.read_text())["gate"]["exit_code"] == 1
     assert "**Exit status 1**" in summary.read_text()
     suite = ElementTree.parse(junit).getroot()

@@ -13,8 +13,9 @@ pytest's status, the gate's configuration, ...). The merge
 - judges the whole run as one session would (:func:`durable_chaos.report.gate.session_outcome` over the
   union of the shards' facts), so the exit status is the one an unsharded run would give.
 
-What the JSON record lacks, the merged reports lack: the trials' history events (the HTML timelines, and
-the fault coverage of plain plans, which is computed from events; a sweep's coverage is rebuilt).
+What the JSON record lacks, the merged reports lack: the trials' history (the HTML timelines). Fault
+coverage is computed again: a plain trial's record keeps the few events it is computed from
+(``coverage_events``), a sweep's trial its crash point.
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ def recorded_result(trial: dict[str, Any]) -> RecordedResult:
         if isinstance(cost, dict)
         else None,
         harness_changes=list(trial.get("harness_changes") or []),
+        events=list(trial.get("coverage_events") or []),
         record=dict(trial),
     )
 

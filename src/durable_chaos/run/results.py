@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from durable_chaos.judge.pricing import Cost
     from durable_chaos.scenario.trial_specs import TrialSpec
 
+UNIT_KEYS = ("kind", "name", "fingerprint")
+"""What fault coverage reads of a golden-run unit."""
+
 
 @dataclass
 class TrialResult:
@@ -84,7 +87,29 @@ class TrialResult:
             "seconds": round(self.seconds, 3),
             "ran": self.calls is not None,
             "point": self._point(),
+            "coverage_events": self._coverage_events(),
         }
+
+    def _coverage_events(self) -> list[dict[str, Any]]:
+        """The few history events fault coverage is computed from (a plain trial's golden-run units and
+        the faults that fired, see :mod:`durable_chaos.explore.coverage`), so that ``durable-chaos merge``
+        can compute it again over every shard's trials; empty for a sweep's trial (its point says it)."""
+        from durable_chaos.events import FAULT, INVOKE
+
+        if self.spec.point is not None:
+            return []
+        kept: list[dict[str, Any]] = []
+        for event in self.events:
+            unit = event.get("unit")
+            if not isinstance(unit, dict):
+                continue
+            if event.get("event") == INVOKE and event.get("role") == "golden":
+                kept.append({"event": INVOKE, "role": "golden", "unit": {k: unit.get(k) for k in UNIT_KEYS}})
+            elif event.get("event") == FAULT and isinstance(event.get("fault"), dict):
+                fault = {"kind": event["fault"].get("kind"), "phase": event["fault"].get("phase")}
+                where = {"fingerprint": unit.get("fingerprint")}
+                kept.append({"event": FAULT, "role": event.get("role"), "unit": where, "fault": fault})
+        return kept
 
     def _point(self) -> dict[str, Any] | None:
         """A sweep's trial: its crash point and the sweep's table (what ``durable-chaos merge`` rebuilds
