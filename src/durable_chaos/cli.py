@@ -2,7 +2,9 @@
 
 Subcommands are registered in :data:`COMMANDS` (name -> :class:`Command`); each adds its own
 arguments and returns a process exit code. ``validate`` checks scenario files, ``schema`` prints the
-JSON Schema of scenario files for editors, ``init`` scaffolds a scenario for an agent.
+JSON Schema of scenario files for editors, ``init`` scaffolds a scenario for an agent, ``merge`` merges
+the JSON reports of a run's shards (``pytest --chaos --chaos-shard K/N``) into one outcome and one set of
+reports, exiting with the status an unsharded run would have (see docs/ci.md).
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ def run_schema(args: argparse.Namespace) -> int:
 MERGE_REPORTS = (
     ("--html", "durable_chaos.report.html:write_report", "the HTML report"),
     ("--json", "durable_chaos.report.json_report:write_report", "the JSON report (version 1)"),
-    ("--junit", "durable_chaos.report.junit:write_report", "JUnit XML, one test case per trial"),
+    ("--junit", "durable_chaos.report.junit:write_report", "JUnit XML (a test case per trial)"),
     (
         "--markdown",
         "durable_chaos.report.markdown:write_report",
@@ -210,8 +212,10 @@ def run_merge(args: argparse.Namespace) -> int:
         module, _, function = writer.partition(":")
         try:
             getattr(importlib.import_module(module), function)(path, inputs)
-        except OSError as exc:
-            problems.append(f"cannot write {what} to {path}: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - a report that cannot be written is a harness failure
+            errno_text = exc.strerror if isinstance(exc, OSError) else None
+            reason = errno_text or f"{type(exc).__name__}: {exc}"
+            problems.append(f"ERROR cannot write {what} to {path}: {reason}")
             code = worst([code, EXIT_INFRASTRUCTURE])
     for line in [
         *terminal_lines(results),
@@ -254,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 (all valid) or 2 (invalid input, usage errors)."""
+    """Run the CLI and return its exit code: 0 (all valid) or 2 (invalid input, usage errors); ``merge``
+    returns the merged run's exit status (0-3, 3 for a missing or unreadable shard report)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
