@@ -19,6 +19,13 @@ from durable_chaos.scrub import for_terminal
 ERROR_VERDICTS = ("error", "invalid")
 
 
+def shown(path: Path) -> str:
+    """A scenario file's path, relative to the working directory when it is below it."""
+    base = Path.cwd().resolve()
+    resolved = path.resolve()
+    return (resolved.relative_to(base) if resolved.is_relative_to(base) else resolved).as_posix()
+
+
 def render_junit(results: Sequence[TrialResult], gate: dict[str, Any] | None = None) -> str:
     """The JUnit XML document."""
     suite = ET.Element(
@@ -38,7 +45,7 @@ def render_junit(results: Sequence[TrialResult], gate: dict[str, Any] | None = N
         case = ET.SubElement(
             suite,
             "testcase",
-            classname=str(path) if path is not None else result.spec.scenario.name,
+            classname=shown(path) if path is not None else result.spec.scenario.name,
             name=result.spec.title,
             time=f"{result.seconds:.3f}",
         )
