@@ -340,3 +340,15 @@ def test_a_shard_that_owns_no_test_is_complete_and_not_pytests_5(project: pytest
         [],
         True,
     )
+
+
+def test_a_shard_stopped_early_is_incomplete_and_its_merge_exit_3(project: pytest.Pytester) -> None:
+    """``-x`` stops the shard at an ordinary test before its trials run (no engine starts)."""
+    project.makepyfile(test_fails="def test_fails():\n    assert False\n")
+    report = project.path / "shard-1.json"
+    result = project.runpytest_subprocess(
+        "-x", "test_fails.py", "scenarios", "--chaos", "--chaos-shard=1/1", f"--chaos-report={report}"
+    )
+    assert result.ret == 3
+    assert json.loads(report.read_text())["shard"]["complete"] is False
+    assert cli(["merge", str(report)]) == 3
