@@ -2,7 +2,9 @@
 
 Subcommands are registered in :data:`COMMANDS` (name -> :class:`Command`); each adds its own
 arguments and returns a process exit code. ``validate`` checks scenario files, ``schema`` prints the
-JSON Schema of scenario files for editors, ``init`` scaffolds a scenario for an agent.
+JSON Schema of scenario files for editors, ``init`` scaffolds a scenario for an agent, ``merge`` merges
+the JSON reports of a run's shards (``pytest --chaos --chaos-shard K/N``) into one outcome and one set of
+reports, exiting with the status an unsharded run would have (see docs/ci.md).
 """
 
 from __future__ import annotations
@@ -160,11 +162,81 @@ def run_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+MERGE_REPORTS = (
+    ("--html", "durable_chaos.report.html:write_report", "the HTML report"),
+    ("--json", "durable_chaos.report.json_report:write_report", "the JSON report (version 1)"),
+    ("--junit", "durable_chaos.report.junit:write_report", "JUnit XML (a test case per trial)"),
+    (
+        "--markdown",
+        "durable_chaos.report.markdown:write_report",
+        "the Markdown summary ($GITHUB_STEP_SUMMARY)",
+    ),
+)
+"""``merge``'s reports in their write order (the Markdown summary, which repeats the outcome, last)."""
+
+
+def _configure_merge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "reports", nargs="+", type=Path, metavar="REPORT", help="the JSON reports of every shard of one run"
+    )
+    for option, _, what in MERGE_REPORTS:
+        parser.add_argument(option, type=Path, metavar="PATH", default=None, help=f"write {what} to PATH")
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    """Merge the shards' JSON reports (``pytest --chaos --chaos-shard K/N --chaos-report PATH``): one
+    outcome (the exit status an unsharded run would have) and one set of reports. A missing, duplicated,
+    incomplete or foreign shard is exit 3; an unreadable report is exit 3 with one line naming it."""
+    import importlib
+
+    from durable_chaos.report.formats import ReportInputs
+    from durable_chaos.report.gate import EXIT_INFRASTRUCTURE, EXIT_MEANINGS, worst
+    from durable_chaos.report.merge import MergeError, merge_record, merged_outcome, read_shard_report
+    from durable_chaos.report.terminal import terminal_lines
+    from durable_chaos.scrub import for_terminal
+
+    try:
+        reports = [read_shard_report(path) for path in args.reports]
+    except MergeError as exc:
+        print(f"durable-chaos merge: {exc}", file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
+    results, outcome = merged_outcome(reports)
+    seed = reports[0].data.get("chaos_seed")
+    gate = outcome.as_dict()
+    inputs = ReportInputs(results, gate, seed, False, merge_record(reports, outcome))
+    code, problems = outcome.exit_code, []
+    for option, writer, what in MERGE_REPORTS:
+        path = getattr(args, option.lstrip("-"))
+        if path is None:
+            continue
+        module, _, function = writer.partition(":")
+        try:
+            getattr(importlib.import_module(module), function)(path, inputs)
+        except Exception as exc:  # noqa: BLE001 - a report that cannot be written is a harness failure
+            errno_text = exc.strerror if isinstance(exc, OSError) else None
+            reason = errno_text or f"{type(exc).__name__}: {exc}"
+            problems.append(f"ERROR cannot write {what} to {path}: {reason}")
+            code = worst([code, EXIT_INFRASTRUCTURE])
+    for line in [
+        *terminal_lines(results),
+        f"durable-chaos exit status {code}: {EXIT_MEANINGS.get(code, code)}",
+    ]:
+        print(for_terminal(line))
+    for message in [*outcome.messages, *problems, *(f"note: {note}" for note in outcome.notes)]:
+        print(for_terminal(f"  {message}"))
+    return code
+
+
 COMMANDS: dict[str, Command] = {
     "validate": Command(
         "check scenario files and report every problem with its line", _configure_validate, run_validate
     ),
     "schema": Command("print the JSON Schema of scenario files", _configure_schema, run_schema),
+    "merge": Command(
+        "merge the JSON reports of a run's shards (pytest --chaos-shard K/N) into one outcome and reports",
+        _configure_merge,
+        run_merge,
+    ),
     "init": Command(
         "scaffold a scripted conversation and a scenario for an importable agent", _configure_init, run_init
     ),
@@ -186,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 (all valid) or 2 (invalid input, usage errors)."""
+    """Run the CLI and return its exit code: 0 (all valid) or 2 (invalid input, usage errors); ``merge``
+    returns the merged run's exit status (0-3, 3 for a missing or unreadable shard report)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ when the session starts, the final one when it ends.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,6 +27,7 @@ from durable_chaos.pytest_plugin.state import (
     RESULTS_KEY,
     RUNNER_KEY,
     SCENARIO_ERRORS_KEY,
+    SHARD_KEY,
     SKIPPED_KEY,
 )
 
@@ -59,19 +60,27 @@ def write_provisional_reports(session: pytest.Session) -> None:
     config = session.config
     if not judges(config):
         return
+    from durable_chaos.pytest_plugin.sharding import shard_record
     from durable_chaos.report.gate import EXIT_INFRASTRUCTURE, GateOutcome
 
-    write_reports(config, [], GateOutcome(EXIT_INFRASTRUCTURE, [PROVISIONAL]), incomplete=True)
+    shard = shard_record(config, {}, complete=False)
+    write_reports(config, [], GateOutcome(EXIT_INFRASTRUCTURE, [PROVISIONAL]), incomplete=True, shard=shard)
 
 
 def write_reports(
-    config: pytest.Config, results: list[TrialResult], outcome: GateOutcome, *, incomplete: bool = False
+    config: pytest.Config,
+    results: list[TrialResult],
+    outcome: GateOutcome,
+    *,
+    incomplete: bool = False,
+    shard: dict[str, Any] | None = None,
 ) -> GateOutcome:
     """Write the requested reports in their write order (:func:`durable_chaos.report.formats.in_write_order`:
     HTML, JSON, ..., Markdown last, so the summaries carry the final outcome), each atomically (a reader sees
     the previous file or the whole new one). A report that cannot be written is a harness failure: the
     returned outcome says so. ``incomplete``: the provisional reports written at the session's start
-    (see :func:`write_provisional_reports`)."""
+    (see :func:`write_provisional_reports`); ``shard``: under ``--chaos-shard``, the JSON report's ``shard``
+    section (:func:`durable_chaos.pytest_plugin.sharding.shard_record`)."""
     from durable_chaos.explore.seeding import seed_in_use
     from durable_chaos.report.formats import ReportInputs, in_write_order
     from durable_chaos.report.gate import EXIT_INFRASTRUCTURE, GateOutcome, worst
@@ -84,7 +93,7 @@ def write_reports(
             continue
         gate = outcome.as_dict() | ({"incomplete": True} if incomplete else {})
         try:
-            report.write(Path(path), ReportInputs(results, gate, seed_record, incomplete))
+            report.write(Path(path), ReportInputs(results, gate, seed_record, incomplete, shard))
         except Exception as exc:  # noqa: BLE001 - a report that cannot be written is a harness failure
             problem = f"ERROR cannot write the {report.what} to {path}: {type(exc).__name__}: {exc}"
             outcome = GateOutcome(
@@ -117,10 +126,32 @@ def finish(config: pytest.Config, pytest_status: int) -> GateOutcome:
     """The session's one outcome (:func:`durable_chaos.report.gate.session_outcome`), written to
     every report. Ctrl-C while the reports are written is held back until they are complete."""
     from durable_chaos.atomic import interrupts_deferred
-    from durable_chaos.report.gate import session_outcome
+    from durable_chaos.report.gate import (
+        PYTEST_INTERNAL_ERROR,
+        PYTEST_INTERRUPTED,
+        PYTEST_NO_TESTS,
+        PYTEST_OK,
+        session_outcome,
+    )
 
     planned, received, files, scenario_errors = session_facts(config)
     results = config.stash.get(RESULTS_KEY, [])
+    sharded = SHARD_KEY in config.stash
+    if sharded and pytest_status == PYTEST_NO_TESTS:  # every test went to the other shards
+        pytest_status = PYTEST_OK
+    facts: dict[str, Any] = {
+        "pytest_status": int(pytest_status),
+        "planned": list(planned),
+        "received": sorted(received),
+        "skipped": sorted(skipped_trials(config)),
+        "files": files,
+        "scenario_errors": list(scenario_errors),
+        # Under xdist the controller collects nothing, so it cannot count the tests that use the `chaos`
+        # fixture: it never calls a session without trials not green.
+        "fixture_tests": 1 if CONTROLLER_KEY in config.stash else config.stash.get(FIXTURE_TESTS_KEY, 0),
+        "lookalikes": config.stash.get(LOOKALIKES_KEY, []),
+        "ignored": config.stash.get(IGNORED_KEY, []),
+    }
     outcome = session_outcome(
         results,
         config.stash[GATE_KEY],
@@ -129,15 +160,22 @@ def finish(config: pytest.Config, pytest_status: int) -> GateOutcome:
         received=received,
         files=files,
         scenario_errors=scenario_errors,
-        skipped=skipped_trials(config),
-        # Under xdist the controller collects nothing, so it cannot count the tests that use the `chaos`
-        # fixture: it never calls a session without trials not green.
-        fixture_tests=1 if CONTROLLER_KEY in config.stash else config.stash.get(FIXTURE_TESTS_KEY, 0),
-        lookalikes=config.stash.get(LOOKALIKES_KEY, []),
-        ignored=config.stash.get(IGNORED_KEY, []),
+        skipped=facts["skipped"],
+        fixture_tests=facts["fixture_tests"],
+        lookalikes=facts["lookalikes"],
+        ignored=facts["ignored"],
+        sharded=sharded,
     )
+    shard = None
+    if sharded:
+        from durable_chaos.pytest_plugin.sharding import shard_record
+
+        facts["gate_config"] = config.stash[GATE_KEY].model_dump(mode="json")
+        finished = pytest_status not in (PYTEST_INTERRUPTED, PYTEST_INTERNAL_ERROR)
+        accounted = set(received) | set(facts["skipped"])
+        shard = shard_record(config, facts, complete=finished and all(t in accounted for t in planned))
     with interrupts_deferred() as deferred:
-        outcome = write_reports(config, results, outcome)
+        outcome = write_reports(config, results, outcome, shard=shard)
     if deferred.interrupted:
         outcome.notes.append("Ctrl-C arrived while the reports were written: they were completed first")
     config.stash[OUTCOME_KEY] = outcome
@@ -150,6 +188,7 @@ def judge_session(session: pytest.Session, exitstatus: int) -> GateOutcome | Non
     outcome and writes the reports (:func:`finish`). The session's trial runner is closed either way."""
     config = session.config
     if config.getoption("chaos") and GATE_KEY in config.stash and hasattr(config, "workerinput"):
+        from durable_chaos.pytest_plugin.state import SPLIT_KEY
         from durable_chaos.pytest_plugin.xdist import publish_counts  # the controller judges
 
         publish_counts(
@@ -157,6 +196,7 @@ def judge_session(session: pytest.Session, exitstatus: int) -> GateOutcome | Non
             config.stash.get(PLANNED_KEY, []),
             config.stash.get(FILES_KEY, 0),
             config.stash.get(SCENARIO_ERRORS_KEY, []),
+            config.stash.get(SPLIT_KEY, None),
         )
     outcome: GateOutcome | None = None
     try:

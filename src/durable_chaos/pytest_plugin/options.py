@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from durable_chaos.infra.engines.command_line import command_line_options
-from durable_chaos.pytest_plugin.state import GATE_KEY, TIMEOUT_KEY
+from durable_chaos.pytest_plugin.state import GATE_KEY, SHARD_KEY, TIMEOUT_KEY
 from durable_chaos.report.formats import FORMATS
 
 if TYPE_CHECKING:
@@ -111,6 +111,14 @@ def add_options(parser: pytest.Parser) -> None:
         "JSON report and regression files",
     )
     group.addoption(
+        "--chaos-shard",
+        metavar="K/N",
+        default=None,
+        help="run only shard K of N (1 <= K <= N) of the selected tests: a deterministic, balanced split of "
+        "the trials, sweep points and other tests by their ids, the same on every machine (the others are "
+        "deselected); the JSON report records the shard for `durable-chaos merge` (see docs/ci.md)",
+    )
+    group.addoption(
         "--chaos-keep-artifacts",
         action="store_true",
         default=False,
@@ -134,6 +142,15 @@ def apply_options(config: pytest.Config) -> None:
         config.stash[TIMEOUT_KEY] = trial_timeout(config.getoption("chaos_timeout"))
     except OptionError as exc:
         pytest.exit(f"durable-chaos: {exc}", returncode=2)
+    shard = config.getoption("chaos_shard", None)
+    if shard is not None:
+        from durable_chaos.explore.shards import ENVIRONMENT, ShardError, parse_shard
+
+        try:
+            config.stash[SHARD_KEY] = parse_shard(shard)
+        except ShardError as exc:
+            pytest.exit(f"durable-chaos: {exc}", returncode=2)
+        os.environ[ENVIRONMENT] = str(config.stash[SHARD_KEY])  # the trial runner's temp root names it
 
 
 def load_gate(config: pytest.Config) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from durable_chaos.pytest_plugin import exit_status, options, summary
+from durable_chaos.pytest_plugin import exit_status, options, sharding, summary
 from durable_chaos.pytest_plugin import items as trials
 from durable_chaos.pytest_plugin.state import CONTROLLER_KEY, CURRENT_TEST_KEY, RESULTS_KEY, runner_for
 
@@ -60,11 +60,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> trials.Sce
     return trials.collect_file(file_path, parent)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Seed the ``chaos`` fixture's tests; with ``--chaos-shard`` keep this shard's tests (last: after
+    ``-k``/``-m`` and conftest hooks have selected, so every shard splits the same list)."""
     if config.getoption("chaos_seed") is not None:
         from durable_chaos.explore.seeding import seed_chaos_tests
 
         seed_chaos_tests(config, items)
+    sharding.apply_shard(config, items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from durable_chaos.explore.shards import Shard  # noqa: F401 - in a StashKey string
     from durable_chaos.pytest_plugin.xdist import Controller  # noqa: F401 - in a StashKey string
     from durable_chaos.report.gate import GateConfig, GateOutcome  # noqa: F401 - in a StashKey string
     from durable_chaos.run.results import TrialResult  # noqa: F401 - in a StashKey string
@@ -43,6 +44,11 @@ IGNORED_KEY = pytest.StashKey[list[str]]()
 """Under ``--chaos``: scenario files below the paths given that pytest never offered."""
 FIXTURE_TESTS_KEY = pytest.StashKey[int]()
 """Under ``--chaos``: how many selected tests use the ``chaos`` fixture (they run trials too)."""
+SHARD_KEY = pytest.StashKey["Shard"]()
+"""``--chaos-shard K/N``, validated."""
+SPLIT_KEY = pytest.StashKey[dict[str, object]]()
+"""Under ``--chaos-shard``: the whole unsplit run's ``fingerprint`` and number of ``tests`` (under xdist,
+on the controller, as the workers reported it)."""
 CONTROLLER_KEY = pytest.StashKey["Controller"]()
 """Under pytest-xdist, on the controller: the results and counts the workers report."""
 

@@ -97,6 +97,8 @@ class Controller:
         stand in for :attr:`reported` when no worker lived to report."""
         self.files = 0
         self.scenario_errors: list[str] = []
+        self.split: dict[str, object] | None = None
+        """Under ``--chaos-shard``: the whole unsplit run's fingerprint and size, as a worker reported it."""
 
     @property
     def planned(self) -> list[str]:
@@ -128,6 +130,8 @@ class Controller:
         if self.reported is None or len(counts["planned"]) > len(self.reported):
             self.reported = list(counts["planned"])
         self.files = max(self.files, counts["files"])
+        if counts.get("split") is not None:
+            self.split = dict(counts["split"])
         for error_text in counts["scenario_errors"]:
             if error_text not in self.scenario_errors:
                 self.scenario_errors.append(error_text)
@@ -136,12 +140,20 @@ class Controller:
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".toml")
 
 
-def publish_counts(config: pytest.Config, planned: list[str], files: int, scenario_errors: list[str]) -> None:
-    """On a worker: hand the session's trials and counts to the controller (in xdist's ``workeroutput``)."""
+def publish_counts(
+    config: pytest.Config,
+    planned: list[str],
+    files: int,
+    scenario_errors: list[str],
+    split: dict[str, object] | None = None,
+) -> None:
+    """On a worker: hand the session's trials and counts to the controller (in xdist's ``workeroutput``);
+    ``split``: under ``--chaos-shard``, the whole unsplit run's fingerprint and size."""
     output = getattr(config, "workeroutput", None)
     if output is not None:
         output[WORKEROUTPUT_KEY] = {
             "planned": list(planned),
             "files": files,
             "scenario_errors": list(scenario_errors),
+            "split": split,
         }

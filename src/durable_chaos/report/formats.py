@@ -35,6 +35,9 @@ class ReportInputs:
     """The session's chaos seed and its source (:func:`durable_chaos.explore.seeding.seed_in_use`)."""
     incomplete: bool = False
     """True in the provisional reports written when the session starts (replaced at its end)."""
+    shard: dict[str, Any] | None = None
+    """Under ``--chaos-shard``: the shard, the whole run's fingerprint and the session's facts (the JSON
+    report's ``shard`` section, read by ``durable-chaos merge``)."""
 
 
 @dataclass(frozen=True)

@@ -357,6 +357,7 @@ def session_outcome(
     fixture_tests: int = 0,
     lookalikes: list[str] | tuple[str, ...] = (),
     ignored: list[str] | tuple[str, ...] = (),
+    sharded: bool = False,
 ) -> GateOutcome:
     """The one outcome of a ``pytest --chaos`` session, written to every report and returned as the
     process's exit status. Computed once pytest's own status (``pytest_status``) and every result are
@@ -364,7 +365,8 @@ def session_outcome(
     a result (under xdist, those whose result reached the controller), ``skipped`` those pytest
     skipped before they ran (a skip marker: accounted for, noted); ``fixture_tests`` the tests that use
     the ``chaos`` fixture, ``lookalikes`` and ``ignored`` what collection found
-    (:func:`collection_outcome`).
+    (:func:`collection_outcome`); ``sharded``: the session is one shard of a run (``--chaos-shard``),
+    which may own no trial (``durable-chaos merge`` judges the whole run).
 
     - a planned trial without a result is exit status 3 whatever pytest says (``-x`` stopped the
       session, a worker crashed, the process was interrupted): no guarantee is established for it;
@@ -392,7 +394,9 @@ def session_outcome(
     skipped_count = sum(trial in passed_over for trial in planned)
     if skipped_count:
         notes.append(f"{skipped_count} trial(s) skipped by pytest (a skip marker): nothing checked in them")
-    unfinished = _unfinished(int(pytest_status), ran, len(planned), missing, files)
+    if sharded and not planned and files:
+        notes.append("this shard owned no trial (the other shards did): `durable-chaos merge` judges the run")
+    unfinished = _unfinished(int(pytest_status), ran, len(planned), missing, 0 if sharded else files)
     if unfinished:
         code = worst([code, EXIT_INFRASTRUCTURE])
         messages.insert(0, unfinished)

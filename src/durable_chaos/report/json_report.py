@@ -53,11 +53,13 @@ def json_report(
     seed: dict[str, Any] | None = None,
     *,
     incomplete: bool = False,
+    shard: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON report; ``gate`` (the session's outcome: its exit status, see
     :mod:`durable_chaos.report.gate`) and ``seed`` (the session's chaos seed and its source, see
     :mod:`durable_chaos.explore.seeding`) are included when given. ``incomplete`` is true in the
-    provisional report written at the session's start, which the final one replaces."""
+    provisional report written at the session's start, which the final one replaces. ``shard``: under
+    ``--chaos-shard``, what ``durable-chaos merge`` reads (:mod:`durable_chaos.report.merge`)."""
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
         "incomplete": incomplete,
@@ -75,6 +77,8 @@ def json_report(
         report["gate"] = gate
     if seed is not None:
         report["chaos_seed"] = seed
+    if shard is not None:
+        report["shard"] = shard
     return report
 
 
@@ -85,11 +89,14 @@ def write_json(
     seed: dict[str, Any] | None = None,
     *,
     incomplete: bool = False,
+    shard: dict[str, Any] | None = None,
 ) -> None:
-    report = json_report(results, gate, seed, incomplete=incomplete)
+    report = json_report(results, gate, seed, incomplete=incomplete, shard=shard)
     atomic_write_text(path, json.dumps(scrub_json(report), indent=2, default=str) + "\n")
 
 
 def write_report(path: Path, inputs: ReportInputs) -> None:
     """``--chaos-report`` (:data:`durable_chaos.report.formats.FORMATS`)."""
-    write_json(path, inputs.results, inputs.gate, inputs.seed, incomplete=inputs.incomplete)
+    write_json(
+        path, inputs.results, inputs.gate, inputs.seed, incomplete=inputs.incomplete, shard=inputs.shard
+    )

@@ -5,7 +5,7 @@ Reports and the pytest plugin import this, not the runner: it imports nothing at
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from durable_chaos.judge.evidence import VariantRuns
     from durable_chaos.judge.pricing import Cost
     from durable_chaos.scenario.trial_specs import TrialSpec
+
+UNIT_KEYS = ("kind", "name", "fingerprint")
+"""What fault coverage reads of a golden-run unit."""
 
 
 @dataclass
@@ -82,4 +85,36 @@ class TrialResult:
             ],
             "harness_changes": list(self.harness_changes),
             "seconds": round(self.seconds, 3),
+            "ran": self.calls is not None,
+            "point": self._point(),
+            "coverage_events": self._coverage_events(),
         }
+
+    def _coverage_events(self) -> list[dict[str, Any]]:
+        """The few history events fault coverage is computed from (a plain trial's golden-run units and
+        the faults that fired, see :mod:`durable_chaos.explore.coverage`), so that ``durable-chaos merge``
+        can compute it again over every shard's trials; empty for a sweep's trial (its point says it)."""
+        from durable_chaos.events import FAULT, INVOKE
+
+        if self.spec.point is not None:
+            return []
+        kept: list[dict[str, Any]] = []
+        for event in self.events:
+            unit = event.get("unit")
+            if not isinstance(unit, dict):
+                continue
+            if event.get("event") == INVOKE and event.get("role") == "golden":
+                kept.append({"event": INVOKE, "role": "golden", "unit": {k: unit.get(k) for k in UNIT_KEYS}})
+            elif event.get("event") == FAULT and isinstance(event.get("fault"), dict):
+                fault = {"kind": event["fault"].get("kind"), "phase": event["fault"].get("phase")}
+                where = {"fingerprint": unit.get("fingerprint")}
+                kept.append({"event": FAULT, "role": event.get("role"), "unit": where, "fault": fault})
+        return kept
+
+    def _point(self) -> dict[str, Any] | None:
+        """A sweep's trial: its crash point and the sweep's table (what ``durable-chaos merge`` rebuilds
+        the sweep's matrix and coverage from); None for other trials."""
+        point, sweep = self.spec.point, self.spec.scenario.sweep
+        if point is None or not is_dataclass(point) or isinstance(point, type):
+            return None
+        return asdict(point) | {"sweep": sweep.model_dump(mode="json") if sweep is not None else None}

@@ -34,6 +34,18 @@ OWNER_FILE = "owner.pid"
 """Written when a session starts, removed when it closes: a directory that still has it and whose
 process is gone belongs to a session that died without cleaning up."""
 
+SHARD_ENVIRONMENT = "DURABLE_CHAOS_SHARD"
+"""``K/N`` in a shard's processes (``--chaos-shard``; :data:`durable_chaos.explore.shards.ENVIRONMENT`)."""
+
+
+def root_prefix() -> str:
+    """The session directory's prefix: under ``--chaos-shard K/N`` it names the shard, so the names engines
+    derive from trial directories (DBOS databases, Temporal task queues and workflow ids, Restate services)
+    differ between the shards of a run that share an engine server, whatever the temp directories."""
+    shard = os.environ.get(SHARD_ENVIRONMENT, "")
+    slug = "".join(c if c.isalnum() else "-" for c in shard)
+    return f"{ROOT_PREFIX}shard-{slug}-" if slug else ROOT_PREFIX
+
 
 def remove_stale_roots(temp: Path | None = None) -> list[Path]:
     """Remove the session directories of earlier runs whose process is gone without cleaning up (a
@@ -83,7 +95,7 @@ class Session:
         self.record = record
         self.keep_artifacts = keep_artifacts
         remove_stale_roots()
-        self.root = root or Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+        self.root = root or Path(tempfile.mkdtemp(prefix=root_prefix()))
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / OWNER_FILE).write_text(str(os.getpid()))
         self.kept: list[Path] = []
