@@ -1,0 +1,50 @@
+"""End-to-end Prefect trials of a plain flow target (scenarios/plain_flow): no pydantic-ai, three
+``@task`` units that call an OpenAI-compatible chat API with httpx, cassette traffic.
+
+With persisted task results a resumed flow run replays its completed tasks (no model call paid twice);
+the known-bad twin (no persisted results) is caught with exactly ``no_duplicate_model_calls``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
+from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
+
+pytest.importorskip("prefect")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "plain_flow"
+
+
+def run_plan(runner: TrialRunner, file: str, plan: str) -> TrialResult:
+    scenario = load_scenario(EXAMPLES / file)
+    chosen = next(p for p in scenario.plans if p.name == plan)
+    return runner.run(TrialSpec(scenario, "prefect", chosen))
+
+
+def violated(result: TrialResult) -> set[str]:
+    return {name for name, verdict in result.verdicts.items() if verdict.held is False}
+
+
+def test_persisted_tasks_replay_after_a_kill(runner: TrialRunner) -> None:
+    result = run_plan(runner, "briefing.yaml", "kill-before-review")
+    assert result.verdict == "pass", result.reason
+    assert violated(result) == set()
+    assert result.verdicts["completes"].held is True
+    assert result.verdicts["output_matches_golden"].held is True
+    assert result.resumes == 1
+    assert result.calls is not None and (result.calls.golden, result.calls.duplicates) == (3, 0)
+
+
+def test_unpersisted_tasks_pay_completed_calls_again(runner: TrialRunner) -> None:
+    result = run_plan(runner, "briefing_unpersisted.yaml", "kill-before-review")
+    assert violated(result) == {"no_duplicate_model_calls"}
+    assert result.verdict == "pass", result.reason  # a known-bad target caught as declared
+    assert result.calls is not None and result.calls.duplicates == 2  # the outline and the draft
+    detail = result.verdicts["no_duplicate_model_calls"].detail
+    assert "in task 'outline'" in detail and "in task 'draft'" in detail
