@@ -63,3 +63,18 @@ def test_provider_left_out_of_the_cache_key_replays_completed_tasks(runner: Tria
     assert result.resumes == 1
     calls = result.calls
     assert calls is not None and (calls.golden, calls.total, calls.duplicates) == (3, 3, 0)
+
+
+def test_skip_without_extras_names_extras_of_durable_chaos(tmp_path: Path) -> None:
+    from durable_chaos.scenario.errors import ScenarioError
+
+    file = tmp_path / "s.yaml"
+    file.write_text(
+        "schema_version: 1\nname: s\nentry: m:f\nengines: [prefect]\ncassette: c.yaml\n"
+        "skip_without_extras: [adk-fluent]\nplans: [{name: p, faults: []}]\n"
+    )
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(file)
+    assert "s.yaml:6: skip_without_extras[0]:" in str(caught.value)
+    assert "'adk-fluent' is no extra of durable-chaos" in str(caught.value)
+    assert extras.skip_reason([]) is None
