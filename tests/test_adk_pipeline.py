@@ -40,7 +40,7 @@ def test_without_the_extra_the_trials_are_skipped_saying_why(
     result = run_plan(runner, "generated_flow_keyed.yaml", "kill-before-writer")
     assert result.verdict == "skipped"
     assert result.reason == (
-        "skipped without its optional extras: needs adk_fluent, google.adk, which is not installed; "
+        "an optional extra is missing: needs adk_fluent, google.adk, which is not installed; "
         "install it with: pip install 'durable-chaos[adk]'"
     )
 

@@ -48,3 +48,16 @@ def test_unpersisted_tasks_pay_completed_calls_again(runner: TrialRunner) -> Non
     assert result.calls is not None and result.calls.duplicates == 2  # the outline and the draft
     detail = result.verdicts["no_duplicate_model_calls"].detail
     assert "in task 'outline'" in detail and "in task 'draft'" in detail
+
+
+def test_a_model_request_from_a_synchronous_client_is_refused_saying_why() -> None:
+    import httpx
+
+    from durable_chaos.infra.cassettes import CassetteMiss, cassette_traffic
+
+    cassette = EXAMPLES / "cassettes" / "briefing.yaml"
+    with cassette_traffic(cassette), httpx.Client() as client, pytest.raises(CassetteMiss) as refused:
+        client.post("https://api.openai.com/v1/chat/completions", json={"model": "gpt-4o-mini"})
+    message = str(refused.value)
+    assert "sent through a synchronous httpx client, which durable-chaos does not intercept" in message
+    assert "it was not sent. Fix: call the model with an async client (httpx.AsyncClient" in message

@@ -42,7 +42,7 @@ def skip_reason(needed: Iterable[str]) -> str | None:
     None when every one of them is installed."""
     lines = [problem("needs the extra", extra) for extra in needed]
     found = [line.partition(": ")[2] for line in lines if line is not None]
-    return f"skipped without its optional extras: {'; '.join(found)}" if found else None
+    return f"an optional extra is missing: {'; '.join(found)}" if found else None
 
 
 def install_hint(extra: str) -> str:
