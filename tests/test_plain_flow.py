@@ -1,8 +1,9 @@
-"""End-to-end Prefect trials of a plain flow target (scenarios/plain_flow): no pydantic-ai, three
-``@task`` units that call an OpenAI-compatible chat API with httpx, cassette traffic.
+"""End-to-end trials of plain flow and workflow targets (scenarios/plain_flow): no pydantic-ai, three
+units that call an OpenAI-compatible chat API with httpx, cassette traffic.
 
-With persisted task results a resumed flow run replays its completed tasks (no model call paid twice);
-the known-bad twin (no persisted results) is caught with exactly ``no_duplicate_model_calls``.
+On Prefect, with persisted task results a resumed flow run replays its completed tasks (no model call
+paid twice); the known-bad twin (no persisted results) is caught with exactly ``no_duplicate_model_calls``.
+On DBOS, steps replay from the journal; calls made in workflow code are paid again.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
-pytest.importorskip("prefect")
+pytest.importorskip("prefect")  # the DBOS trials also need dbos (skipped without it)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "plain_flow"
 
 
-def run_plan(runner: TrialRunner, file: str, plan: str) -> TrialResult:
+def run_plan(runner: TrialRunner, file: str, plan: str, engine: str = "prefect") -> TrialResult:
     scenario = load_scenario(EXAMPLES / file)
     chosen = next(p for p in scenario.plans if p.name == plan)
-    return runner.run(TrialSpec(scenario, "prefect", chosen))
+    return runner.run(TrialSpec(scenario, engine, chosen))
 
 
 def violated(result: TrialResult) -> set[str]:
@@ -48,6 +49,20 @@ def test_unpersisted_tasks_pay_completed_calls_again(runner: TrialRunner) -> Non
     assert result.calls is not None and result.calls.duplicates == 2  # the outline and the draft
     detail = result.verdicts["no_duplicate_model_calls"].detail
     assert "in task 'outline'" in detail and "in task 'draft'" in detail
+
+
+@pytest.mark.parametrize(
+    ("file", "violations"),
+    [("briefing_dbos.yaml", set()), ("briefing_dbos_unjournaled.yaml", {"no_duplicate_model_calls"})],
+)
+def test_plain_dbos_workflow_steps_replay_and_workflow_code_pays_again(
+    runner: TrialRunner, file: str, violations: set[str]
+) -> None:
+    pytest.importorskip("dbos")
+    result = run_plan(runner, file, "kill-before-review", engine="dbos")
+    assert violated(result) == violations
+    assert result.verdict == "pass", result.reason
+    assert result.calls is not None and result.calls.duplicates == (2 if violations else 0)
 
 
 def test_a_model_request_from_a_synchronous_client_is_refused_saying_why() -> None:
