@@ -6,7 +6,8 @@
 # without its extra), and files the wheel lacks. CI installs `.[dev]` (everything) for the test suite,
 # which could never see either.
 #
-# Usage: ci/extras-check.sh [EXTRA ...]   (default: prefect dbos temporal restate)
+# Usage: ci/extras-check.sh [EXTRA ...]   (default: prefect dbos temporal restate; `adk` on request:
+# adk-fluent and google-adk, the scenarios/adk example)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -19,6 +20,7 @@ declare -A trial=(
   [dbos]="scenarios/data_analyst/dbos_kill.yaml|kill-before-third-model-request"
   [temporal]="scenarios/temporal/kill.yaml|kill-before-third-model-request"
   [restate]="scenarios/restate/kill.yaml|kill-before-model-request-1"
+  [adk]="scenarios/adk/generated_flow_keyed.yaml|kill-before-writer"
 )
 
 work=$(mktemp -d /tmp/durable-chaos-extras.XXXXXX)

@@ -397,7 +397,11 @@ def test_resend_after_a_checkpointed_unit_attempt_is_a_duplicate() -> None:
     calls = model_calls(trial.evidence())
     assert (calls.total, calls.duplicates, calls.expected_reexecutions) == (4, 2, 0)
     detail = no_duplicate_model_calls(trial.evidence()).detail
-    assert "model_request #1 (gpt-4o), model_request #2 (gpt-4o)" in detail
+    # each named with the durable unit it ran in (in a plain flow: the user's own task)
+    assert (
+        "model_request #1 (gpt-4o) in task 'model_request_task', model_request #2 (gpt-4o) in task "
+        "'model_request_task'" in detail
+    )
 
 
 def test_delivered_but_not_checkpointed_response_resent_is_an_expected_reexecution() -> None:

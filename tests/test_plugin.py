@@ -333,6 +333,12 @@ def test_a_negative_saving_is_in_parentheses_and_explained() -> None:
     assert row.split()[2:5] == ["0/4", "0", "($0.0011)"]
     note = " ".join(lines)
     assert "(in parentheses): a negative saving: the faulted run spent more than a restart" in note
+    assert "although no completed call was repeated" in note
+    assert result.calls is not None
+    repeated = dataclasses.replace(result, calls=dataclasses.replace(result.calls, duplicates=2))
+    note = " ".join(terminal_lines([repeated]))
+    assert "(completed calls repeated, requests re-sent after a fault" in note
+    assert "although no completed call" not in note
 
 
 # ------------------------------------------------------------------------------ a gate CI can trust

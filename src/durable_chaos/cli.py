@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from durable_chaos import __version__
+from durable_chaos import __version__, extras
 from durable_chaos.scenario import model as scenario_module
 from durable_chaos.scenario.discover import CASSETTES_REASON, discover_scenario_files
 from durable_chaos.scenario.errors import ScenarioError
@@ -110,7 +110,10 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"{path}: internal error while loading: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
             found = [] if args.no_import else _configuration_problems(scenario, args.record)
-            if found:
+            skip = None if found else extras.skip_reason(scenario.skip_without_extras)
+            if skip is not None:
+                print(f"skip {path}: {skip}")
+            elif found:
                 failed += 1
                 for problem in found:
                     print(problem, file=sys.stderr)  # path:line: field: message

@@ -20,6 +20,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "providers": ("anthropic", "google.genai"),
     "mcp": ("mcp", "fastmcp"),
     "hypothesis": ("hypothesis",),
+    "adk": ("adk_fluent", "google.adk"),
 }
 """Each extra (``pip install 'durable-chaos[<extra>]'``) and the modules it installs that the harness
 or a user's agent imports."""
@@ -34,6 +35,14 @@ def model_problem(model: str) -> str | None:
     if provider.startswith(("google", "gemini")):
         return problem(f"the agent's model {model!r}", "providers", ["google.genai"])
     return None
+
+
+def skip_reason(needed: Iterable[str]) -> str | None:
+    """Why a scenario that is skipped without some extras (``skip_without_extras``) cannot run here, or
+    None when every one of them is installed."""
+    lines = [problem("needs the extra", extra) for extra in needed]
+    found = [line.partition(": ")[2] for line in lines if line is not None]
+    return f"an optional extra is missing: {'; '.join(found)}" if found else None
 
 
 def install_hint(extra: str) -> str:

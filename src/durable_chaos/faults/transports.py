@@ -10,7 +10,9 @@ Engine traffic travels on the same clients (the Prefect API is on ``httpx``; an 
 ingress may be too), so only **model requests** are touched: requests to a provider API endpoint,
 wherever the base URL points (:func:`durable_chaos.providers.detect`). Everything else passes
 through untouched and is never recorded, faulted or counted. Synchronous transports are not
-intercepted (pydantic-ai's models are async).
+intercepted (pydantic-ai's models are async); a model request sent through one (a plain flow's task
+using ``httpx.Client`` or ``openai.OpenAI``) is refused with a message saying so
+(:func:`on_every_sync_transport`), rather than sent past the cassette.
 """
 
 from __future__ import annotations
@@ -59,4 +61,16 @@ def on_every_transport(make: Callable[[Any, ModuleType], Any]) -> Iterator[None]
         for module in client_modules():
             cls = module.AsyncHTTPTransport
             stack.enter_context(patched(cls, "handle_async_request", make(cls.handle_async_request, module)))
+        yield
+
+
+@contextmanager
+def on_every_sync_transport(make: Callable[[Any, ModuleType], Any]) -> Iterator[None]:
+    """Replace ``HTTPTransport.handle_request`` (the synchronous transport) of every installed client
+    library with ``make(original, module)`` for the block, as :func:`on_every_transport` does for the
+    async one."""
+    with ExitStack() as stack:
+        for module in client_modules():
+            cls = module.HTTPTransport
+            stack.enter_context(patched(cls, "handle_request", make(cls.handle_request, module)))
         yield

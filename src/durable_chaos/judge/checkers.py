@@ -99,6 +99,21 @@ def _unit_label(unit: dict[str, Any]) -> str:
     return f"{unit['kind']} #{unit['ordinal']} ({unit['name']})"
 
 
+DURABLE_UNIT_NAMES = (("task_name", "task"), ("activity_type", "activity"))
+"""Where an engine's unit context names the durable unit a request ran in (a Prefect task, a Temporal
+activity), and what that unit is called."""
+
+
+def sent_from(engine: dict[str, Any] | None) -> str:
+    """`` in task 'outline'``: the durable unit a model request ran in, when the engine names it (in a
+    plain flow or workflow, the user's own unit), else nothing."""
+    for key, what in DURABLE_UNIT_NAMES:
+        name = (engine or {}).get(key)
+        if name:
+            return f" in {what} {name!r}"
+    return ""
+
+
 FRESH_RUN_COST = (
     "not judged: the sweep's opt-in fresh mode made the harness itself abandon the run after the kill and "
     "start a new one, so nothing the abandoned run journaled could be reused; the cost of that recovery"
@@ -134,7 +149,7 @@ def no_duplicate_model_calls(evidence: Evidence) -> Verdict:
             f"{scheduling}",
         )
     first = calls.duplicate_sends[0]
-    units = sorted({_unit_label(s["unit"]) for s in calls.duplicate_sends})
+    units = sorted({_unit_label(s["unit"]) + sent_from(s.get("engine")) for s in calls.duplicate_sends})
     return Verdict(
         False,
         f"{calls.duplicates} model call(s) were sent again after their response had been checkpointed: "

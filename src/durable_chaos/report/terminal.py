@@ -104,6 +104,10 @@ NEGATIVE_NOTE = (
     "have (requests re-sent after a fault, or billed at other prices), although no completed call was "
     "repeated"
 )
+NEGATIVE_NOTE_REPEATED = (
+    "(in parentheses): a negative saving: the faulted run spent more than a restart from scratch would "
+    "have (completed calls repeated, requests re-sent after a fault, or billed at other prices)"
+)
 
 
 def _trial_rows(result: TrialResult) -> tuple[str, str, str, str, str, bool]:
@@ -149,7 +153,7 @@ def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]
     lines = [*(piece for text in LEGEND for piece in textwrap.wrap(text, width, subsequent_indent="  "))]
     title = " " * 7 + "scenario / trial"  # fits: the id column is at least as wide
     lines.append(title + line("", "", header[2:5], "outcome")[0][len(title) :])
-    negative = False
+    negative = repeated = False
     sections = [
         ("healthy agents (every guarantee must hold)", [(r, row) for r, row in rows if not is_known_bad(r)]),
         (
@@ -166,6 +170,7 @@ def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]
         scenario = None
         for result, (verdict, trial, *cells, below_zero) in section:
             negative = negative or below_zero
+            repeated = repeated or (below_zero and result.calls is not None and result.calls.duplicates > 0)
             if result.spec.scenario.name != scenario:
                 scenario = result.spec.scenario.name
                 lines += textwrap.wrap(scenario, width - 7, initial_indent=" " * 7, subsequent_indent=" " * 7)
@@ -175,7 +180,8 @@ def table_lines(results: Sequence[TrialResult], width: int = WIDTH) -> list[str]
             else:
                 lines += line(verdict, trial, cells, outcome_text(result))
     if negative:
-        lines += textwrap.wrap(NEGATIVE_NOTE, width, subsequent_indent="  ")
+        note = NEGATIVE_NOTE_REPEATED if repeated else NEGATIVE_NOTE
+        lines += textwrap.wrap(note, width, subsequent_indent="  ")
     return lines
 
 

@@ -225,6 +225,8 @@ def configuration_problems(scenario: Scenario, engines: Iterable[str], *, record
     the comparators, and (unless ``record``) the cassette to replay. ``durable-chaos validate`` and every
     trial call this, so a mistake gets the same answer (exit 2) from both."""
     engines = list(engines)
+    if skipped(scenario) is not None:
+        return []  # nothing to check: the trials are skipped, saying why
     try:
         target: object | None = import_target(target_path(scenario), scenario.base_dir)
         failed: list[Problem] = []
@@ -238,6 +240,12 @@ def configuration_problems(scenario: Scenario, engines: Iterable[str], *, record
     if cassette is not None:
         found.append(cassette)
     return [problem.located(scenario) for problem in found]
+
+
+def skipped(scenario: Scenario) -> str | None:
+    """Why the scenario's trials are skipped here (an extra of its ``skip_without_extras`` is not
+    installed), or None."""
+    return extras.skip_reason(scenario.skip_without_extras)
 
 
 def check(scenario: Scenario, engine: str, *, record: bool = False) -> None:

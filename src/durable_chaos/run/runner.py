@@ -22,7 +22,7 @@ from durable_chaos.run.guards.exit_guard import ProcessExitCalled, exit_reason, 
 from durable_chaos.run.records.artifacts import scrub_directory
 from durable_chaos.run.results import TrialResult
 from durable_chaos.run.session import Session
-from durable_chaos.run.targets import TrialSetupError
+from durable_chaos.run.targets import TrialSetupError, TrialSkipped
 from durable_chaos.run.trial import run_trial
 from durable_chaos.scenario.trial_specs import TrialSpec
 
@@ -42,6 +42,9 @@ class TrialRunner(Session):
             # Configuration mistakes (target not importable, engine not installed, agent not durable for
             # it, selectors naming nothing the agent has, no cassette to replay) are an invalid trial,
             # found before anything starts, as `durable-chaos validate` finds them.
+            skip = preflight.skipped(spec.scenario)
+            if skip is not None:
+                raise TrialSkipped(skip)
             with exits_stopped() as exits:  # the target is imported and may run in this process
                 preflight.check(spec.scenario, spec.engine, record=self.record)
                 self.engine(spec.engine)  # the session's infrastructure starts outside the trial's deadline
@@ -56,7 +59,7 @@ class TrialRunner(Session):
                 result = TrialResult(spec, "error", exit_reason(exits))
         except TargetMismatch as exc:
             result = TrialResult(spec, "invalid", str(exc))
-        except (TargetNotOffered, RestartUnavailable) as exc:
+        except (TargetNotOffered, RestartUnavailable, TrialSkipped) as exc:
             result = TrialResult(spec, "skipped", str(exc))
         except (TrialSetupError, EffectsError, EngineUnavailable, CassetteError, NetworkUnavailable) as exc:
             result = TrialResult(spec, "error", str(exc))

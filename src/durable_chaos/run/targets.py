@@ -37,6 +37,11 @@ class TargetImportError(Exception):
     """The scenario's target cannot be imported; the message says why."""
 
 
+class TrialSkipped(Exception):
+    """The trial cannot run here and is skipped (an optional extra its scenario names is missing); the
+    message says why."""
+
+
 class TrialSetupError(Exception):
     """The trial could not be set up (target, cassette, engine); the message says why."""
 

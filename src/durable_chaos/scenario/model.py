@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from durable_chaos import extras
 from durable_chaos.faults.model import EXPLORE_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KINDS, Fault
 from durable_chaos.infra.engines import EngineOptions, engine_names, engine_specs
 from durable_chaos.infra.engines.base import SHARED_FOLDER
@@ -42,6 +43,17 @@ def _registered_engine(name: str) -> str:
 
 EngineName = Annotated[str, AfterValidator(_registered_engine)]
 """A registered engine (see :mod:`durable_chaos.infra.engines`)."""
+
+
+def _known_extra(name: str) -> str:
+    if name not in extras.EXTRA_MODULES:
+        known = ", ".join(extras.EXTRA_MODULES)
+        raise ValueError(f"{name!r} is no extra of durable-chaos (its extras: {known})")
+    return name
+
+
+ExtraName = Annotated[str, AfterValidator(_known_extra)]
+"""An extra of durable-chaos (``pip install 'durable-chaos[<extra>]'``, see :mod:`durable_chaos.extras`)."""
 ImportPath = Annotated[
     str,
     Field(
@@ -289,6 +301,11 @@ class ScenarioBase(_Strict):
     explore: Explore | None = None
     expect: Expect = Field(default_factory=Expect)
     variants: list[Variant] = Field(default_factory=list)
+    skip_without_extras: list[ExtraName] = Field(
+        default_factory=list,
+        description="durable-chaos extras whose absence skips the scenario's trials, with the reason and "
+        "the pip install line (without it, a missing extra is a configuration error)",
+    )
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
     resume: Literal["same_run", "new_run"] = "same_run"
     timeout: Annotated[float, Field(gt=0, le=86400)] | None = Field(
