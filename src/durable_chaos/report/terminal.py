@@ -211,6 +211,8 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
             "      ",
             width,
         )
+    if trial.get("upgrade"):
+        lines += _wrapped(upgrade_line(trial["upgrade"]), "      ", width)
     for change in trial.get("harness_changes", []):
         lines += _wrapped(f"harness changed: {change}", "      ", width)
     if result.workdir is not None:
@@ -220,6 +222,12 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
             width,
         )
     return lines
+
+
+def upgrade_line(upgrade: dict[str, Any]) -> str:
+    """An upgrade trial's versions, and whether the run reached N+1."""
+    reached = "resumed on N+1" if upgrade.get("resumed_on_n_plus_1") else "never resumed on N+1"
+    return f"upgrade: started on N ({upgrade['from']}), {reached} ({upgrade['to']})"
 
 
 def reason_is_details(result: TrialResult) -> bool:

@@ -50,6 +50,7 @@ async def run_role(
     network: NetworkHandle | None = None,
     end_process: Callable[[str], None] | None = None,
     restarts: RestartControl | None = None,
+    upgraded: bool = False,
 ) -> tuple[RunOutcome, list[str]]:
     """One run of the target in this process, with every fault and observation layer installed.
     Returns the outcome and the model requests the cassette could not answer. A variant's roles run
@@ -66,7 +67,9 @@ async def run_role(
         restarts=restarts,
     )
     target = role_target(scenario, target, role)
-    request = run_request(scenario, adapter, role, workdir, resume, previous_ids or {}, allow_kill)
+    request = run_request(
+        scenario, adapter, role, workdir, resume, previous_ids or {}, allow_kill, upgraded=upgraded
+    )
     with (
         model_traffic(scenario, record) as misses,
         relay_model_traffic(network),
@@ -78,7 +81,8 @@ async def run_role(
         aborting(end_process) as abort,
         logs_to(workdir / log_file_name(role)),
     ):
-        observer.history.mark(events.RUN_START, role, resume=resume)
+        versioned = {"version": request.version, "target": target.import_path} if request.version else {}
+        observer.history.mark(events.RUN_START, role, resume=resume, **versioned)
         try:
             outcome = await adapter.run(target, request)
         except TrialAborted:
@@ -99,8 +103,11 @@ def run_request(
     resume: bool = False,
     previous_ids: dict[str, Any] | None = None,
     resumable: bool = False,
+    *,
+    upgraded: bool = False,
 ) -> RunRequest:
-    """The engine's view of one run of the trial."""
+    """The engine's view of one run of the trial (``upgraded``: a resume on the upgrade's N+1)."""
+    upgrade = scenario.upgrade
     return RunRequest(
         role,
         run_id(scenario, workdir, role),
@@ -111,6 +118,8 @@ def run_request(
         previous_ids=previous_ids or {},
         context=engine_context(role),
         resumable=resumable,
+        version="" if upgrade is None else "N+1" if upgraded else "N",
+        upgrade_wait=upgrade.wait if upgrade is not None else None,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.events import ABORTED, REPLAY_CHECK
+from durable_chaos.events import ABORTED, REPLAY_CHECK, RUN_START
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.infra.cassettes import MISS
 from durable_chaos.infra.engines import EngineAdapter, RunOutcome, Target, engine_spec
@@ -219,6 +219,7 @@ async def judge_trial(
         cost=cost(evidence, tokens.naive_restart, tokens.golden),
         variants=variants,
         harness_changes=adapter.harness_changes(scenario.engine_options(adapter.name)),
+        upgrade=upgrade_summary(scenario, events),
     )
 
 
@@ -241,6 +242,14 @@ async def replay_check(
         return
     if problems is not None:
         observer.history.mark(REPLAY_CHECK, FAULTED, problems=problems)
+
+
+def upgrade_summary(scenario: Scenario, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """An upgrade trial's versions, for the report: N, N+1, and whether a run started on N+1."""
+    if scenario.upgrade is None:
+        return None
+    reached = any(e["event"] == RUN_START and e.get("version") == "N+1" for e in events)
+    return {"from": scenario.version_path(False), "to": scenario.upgrade.to, "resumed_on_n_plus_1": reached}
 
 
 def plan_kills(plan: Plan) -> bool:

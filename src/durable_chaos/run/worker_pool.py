@@ -82,6 +82,7 @@ class WorkerPool:
         scenario = self.spec.scenario
         assert scenario.path is not None, "worker trials need a scenario loaded from a file"
         outcome_path = self.workdir / f"outcome-{self.started}.json"
+        upgraded = resume and scenario.upgrade is not None
         job = WorkerJob(
             scenario_path=str(scenario.path),
             engine=self.spec.engine,
@@ -95,17 +96,20 @@ class WorkerPool:
             trial_dir=str(self.workdir),
             record=self.session.record,
             outcome_path=str(outcome_path),
+            upgraded=upgraded,
             env=self.environment(),
         )
         job_path = self.workdir / f"job-{self.started}.json"
         job_path.write_text(job.model_dump_json())
         log_path = self.workdir / f"worker-{self.started}-{role}.log"
+        # A warm worker has imported the version it runs (N+1's is another: its own warm worker).
+        import_path = scenario.version_path(upgraded)
         if self.session.warm_workers:
             # Started here, in the session's main thread: a warm worker dies with the thread that
             # started it (its parent-death signal), and the executor threads below come and go.
-            self.session.zygote(self.adapter, scenario)
+            self.session.zygote(self.adapter, scenario, import_path)
         code = await asyncio.to_thread(
-            self.session.launch_worker, self.adapter, job_path, job.env, log_path, scenario
+            self.session.launch_worker, self.adapter, job_path, job.env, log_path, scenario, import_path
         )
         if code == -signal.SIGKILL:
             if self.network is not None:

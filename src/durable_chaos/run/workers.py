@@ -48,6 +48,8 @@ class WorkerJob(BaseModel):
     trial_dir: str
     record: bool = False
     outcome_path: str
+    upgraded: bool = False
+    """Run the upgrade's N+1 target (a resume in an upgrade trial), not the scenario's own."""
     env: dict[str, str] = {}
     """Environment of this trial's worker (engine infrastructure), applied before anything runs."""
 

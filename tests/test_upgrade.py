@@ -1,0 +1,103 @@
+"""Upgrade safety (docs/upgrades.md): a run started on version N resumes on version N+1.
+
+The schema (``upgrade: {to, wait}``, errors naming file:line:field) and, per engine, one safe upgrade
+that must hold and one known-bad upgrade that must be caught with exactly its violation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from durable_chaos.run.results import TrialResult
+from durable_chaos.run.runner import TrialRunner
+from durable_chaos.scenario.errors import ScenarioError
+from durable_chaos.scenario.model import DEFAULT_UPGRADE_WAIT, Upgrade
+from durable_chaos.scenario.read import load_scenario
+from durable_chaos.scenario.trial_specs import TrialSpec
+
+UPGRADES = Path(__file__).resolve().parent.parent / "scenarios" / "upgrade"
+
+BASE = """\
+schema_version: 1
+name: demo
+entry: app_v1:run
+engines: [dbos]
+cassette: cassettes/demo.yaml
+upgrade: {UPGRADE}
+plans:
+  - name: one
+    faults:
+      - {FAULT}
+"""
+KILL = "{kind: kill, at: {kind: model_request, occurrence: 2}}"
+
+
+def scenario_file(tmp_path: Path, upgrade: str, fault: str = KILL) -> Path:
+    path = tmp_path / "demo.yaml"
+    path.write_text(BASE.replace("{UPGRADE}", upgrade).replace("{FAULT}", fault))
+    return path
+
+
+def test_an_upgrade_names_the_n_plus_1_target_and_a_wait_limit(tmp_path: Path) -> None:
+    scenario = load_scenario(scenario_file(tmp_path, '{to: "app_v2:run"}'))
+    assert scenario.upgrade == Upgrade(to="app_v2:run", wait=DEFAULT_UPGRADE_WAIT)
+    assert (scenario.version_path(False), scenario.version_path(True)) == ("app_v1:run", "app_v2:run")
+    plain = load_scenario(scenario_file(tmp_path, "null"))
+    assert plain.upgrade is None and plain.version_path(True) == "app_v1:run"
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "fault", "message"),
+    [
+        ('{to: "app_v1:run"}', KILL, "upgrade.to: 'to' names the scenario's own target"),
+        ('{to: "app_v2:run", wait: 0}', KILL, "upgrade.wait: Input should be greater than 0"),
+        ('{to: "not a path"}', KILL, "upgrade.to: String should match pattern"),
+        ('{to: "app_v2:run"}', "{kind: timeout, at: {kind: model_request}}", "plan(s) ['one'] kill nothing"),
+        ('{to: "app_v2:run", python: /usr/bin/python3}', KILL, "upgrade.python: unknown field"),
+    ],
+)
+def test_a_bad_upgrade_is_an_error_naming_its_line_and_field(
+    tmp_path: Path, upgrade: str, fault: str, message: str
+) -> None:
+    path = scenario_file(tmp_path, upgrade, fault)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value).startswith(f"{path}:6: upgrade"), str(caught.value)
+    assert message in str(caught.value)
+
+
+def run_upgrade(runner: TrialRunner, file: str, **upgrade: object) -> TrialResult:
+    scenario = load_scenario(UPGRADES / file)
+    if upgrade:
+        assert scenario.upgrade is not None
+        changed = scenario.upgrade.model_copy(update=upgrade)
+        scenario = scenario.model_copy(update={"upgrade": changed}).located(scenario.path)
+    return runner.run(TrialSpec(scenario, scenario.engines[0], scenario.plans[0]))
+
+
+def violated(result: TrialResult) -> set[str]:
+    return {name for name, verdict in result.verdicts.items() if verdict.held is False}
+
+
+def test_dbos_with_a_pinned_application_version_resumes_on_the_new_release(runner: TrialRunner) -> None:
+    result = run_upgrade(runner, "dbos_pinned.yaml")
+    assert result.verdict == "pass", result.reason
+    assert violated(result) == set()
+    assert result.upgrade == {
+        "from": "report_dbos_v1:report",
+        "to": "report_dbos_v2:report",
+        "resumed_on_n_plus_1": True,
+    }
+    started = [(e["role"], e.get("version")) for e in result.events if e["event"] == "run_start"]
+    assert started == [("golden", "N"), ("faulted", "N"), ("resume-1", "N+1")]
+
+
+def test_dbos_with_the_default_application_version_is_stuck_and_says_why(runner: TrialRunner) -> None:
+    result = run_upgrade(runner, "dbos_unpinned.yaml", wait=2.0)
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violation
+    assert violated(result) == {"completes"}
+    detail = result.verdicts["completes"].detail
+    assert "UpgradeStuck" in detail and "status PENDING" in detail
+    assert "application_version" in detail and "DBOS.patch()" in detail
+    assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True
