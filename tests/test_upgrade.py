@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from durable_chaos.infra.engines import RunOutcome, engine_spec
+from durable_chaos.judge.checkers import deterministic_replay
+from durable_chaos.judge.evidence import Evidence
 from durable_chaos.run.results import TrialResult
 from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.errors import ScenarioError
@@ -101,3 +104,49 @@ def test_dbos_with_the_default_application_version_is_stuck_and_says_why(runner:
     assert "UpgradeStuck" in detail and "status PENDING" in detail
     assert "application_version" in detail and "DBOS.patch()" in detail
     assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True
+
+
+def replay_evidence(checks: list[dict[str, object]], completed: bool) -> Evidence:
+    events = [
+        {"t": float(i), "pid": 1, "role": "faulted", "event": "replay_check", **c}
+        for i, c in enumerate(checks)
+    ]
+    golden = RunOutcome("golden", True, output="x")
+    faulted = RunOutcome(
+        "faulted", completed, output="x" if completed else None, error=None if completed else "stuck"
+    )
+    return Evidence(
+        golden, faulted, events, [], (), extra={"engine": "temporal"}, rules=engine_spec("temporal").rules
+    )
+
+
+def test_n_s_history_replayed_against_n_plus_1_is_judged_even_when_the_run_is_stuck() -> None:
+    across = {"history": "golden", "against": "N+1", "problems": ["workflow w: diverged at history event 5"]}
+    verdict = deterministic_replay(replay_evidence([across], completed=False))
+    assert verdict.held is False
+    assert "does not replay against N+1's code" in verdict.detail and "history event 5" in verdict.detail
+    assert "workflow.patched()" in verdict.detail
+    held = deterministic_replay(
+        replay_evidence([{**across, "problems": []}, {"problems": []}], completed=True)
+    )
+    assert held.held is True and "N's golden history against N+1's code included" in held.detail
+    plain = deterministic_replay(replay_evidence([{"problems": []}], completed=False))
+    assert plain.held is None  # no upgrade: a stuck run has no finished history to replay
+
+
+def test_temporal_with_a_patched_change_resumes_and_replays_on_the_new_release(runner: TrialRunner) -> None:
+    result = run_upgrade(runner, "temporal_patched.yaml")
+    assert result.verdict == "pass", result.reason
+    assert violated(result) == set()
+    assert "N's golden history against N+1's code included" in result.verdicts["deterministic_replay"].detail
+    assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True
+
+
+def test_temporal_with_an_unpatched_activity_added_is_nondeterministic(runner: TrialRunner) -> None:
+    result = run_upgrade(runner, "temporal_unpatched.yaml")
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violations
+    assert violated(result) == {"completes", "deterministic_replay"}
+    stuck = result.verdicts["completes"].detail
+    assert "[TMPRL1100]" in stuck and "stays RUNNING" in stuck and "workflow.patched()" in stuck
+    replay = result.verdicts["deterministic_replay"].detail
+    assert "report_temporal_v2_unpatched.Report" in replay and "(MarkerRecorded" in replay

@@ -507,10 +507,12 @@ def paths(
 
 def deterministic_replay(evidence: Evidence) -> Verdict:
     """Every finished workflow of the faulted run replays against its recorded history with the same
-    code, as the engine's own replayer checks it."""
-    if not evidence.faulted.completed:
-        return Verdict(None, "the faulted run did not finish, so there is no finished history to replay")
+    code, as the engine's own replayer checks it; in an upgrade trial, the golden run's (version N)
+    history also replays against N+1's code."""
     checks = evidence.faulted_events("replay_check")
+    upgraded = [check for check in checks if check.get("against") == "N+1"]
+    if not evidence.faulted.completed and not upgraded:
+        return Verdict(None, "the faulted run did not finish, so there is no finished history to replay")
     if not checks:
         return Verdict(None, "the engine offers no replay check of finished runs")
     problems = [p for check in checks for p in check.get("problems") or []]
@@ -522,7 +524,19 @@ def deterministic_replay(evidence: Evidence) -> Verdict:
             f"{undecided[0]}",
         )
     if not problems:
-        return Verdict(True, f"{len(checks)} finished run(s) replayed against their history, no divergence")
+        also = ", N's golden history against N+1's code included" if upgraded else ""
+        return Verdict(
+            True, f"{len(checks)} finished run(s) replayed against their history{also}, no divergence"
+        )
+    across = [p for check in upgraded for p in check.get("problems") or []]
+    if across:
+        return Verdict(
+            False,
+            f"a history version N recorded does not replay against N+1's code; first divergence: "
+            f"{across[0]}. The upgrade changed the workflow's command sequence: guard the change with "
+            "workflow.patched() (runs N started keep N's commands), or keep them on N's workers (Worker "
+            "Versioning)",
+        )
     return Verdict(
         False,
         f"{len(problems)} replay divergence(s); first: {problems[0]}. The workflow code is not "

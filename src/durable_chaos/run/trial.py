@@ -162,8 +162,15 @@ async def judge_trial(
         faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
         armed.fired = fired_counts(history.events(), len(spec.plan.faults))
     effects.read("faulted")
-    if needs(properties, "replay_check") and faulted.completed:
-        await replay_check(scenario, adapter, observer, target, faulted, workdir)
+    if needs(properties, "replay_check"):
+        replayed = target
+        if scenario.upgrade is not None and getattr(adapter, "replays_histories", False):
+            # N's finished history against N+1's code, as a deploy would replay it (docs/upgrades.md).
+            replayed = load_target(scenario, upgraded=True)
+            if golden.completed:
+                await replay_check(scenario, adapter, observer, replayed, golden, workdir, against="N+1")
+        if faulted.completed:
+            await replay_check(scenario, adapter, observer, replayed, faulted, workdir)
     if restarts is not None:
         restarts.close()  # a server still down comes back now, and says so in the history
         if not faulted.completed:
@@ -230,18 +237,21 @@ async def replay_check(
     target: Target,
     faulted: RunOutcome,
     workdir: Path,
+    against: str | None = None,
 ) -> None:
-    """Ask the engine to replay the finished faulted run against its history; record what it found (a
-    ``replay_check`` event, which ``deterministic_replay`` judges). Nothing is recorded when the engine
-    has no replay check."""
+    """Ask the engine to replay a finished run (the faulted run; in an upgrade trial also the golden run,
+    ``against`` N+1's code) against its history; record what it found (a ``replay_check`` event of the
+    faulted run, which ``deterministic_replay`` judges). Nothing is recorded when the engine has no
+    replay check."""
     request = run_request(scenario, adapter, FAULTED, workdir)
+    upgrade = {"history": faulted.role, "against": against} if against else {}
     try:
         problems = await adapter.replay_check(target, faulted, request)
     except ReplayUndecided as exc:
-        observer.history.mark(REPLAY_CHECK, FAULTED, problems=[], undecided=str(exc))
+        observer.history.mark(REPLAY_CHECK, FAULTED, problems=[], undecided=str(exc), **upgrade)
         return
     if problems is not None:
-        observer.history.mark(REPLAY_CHECK, FAULTED, problems=problems)
+        observer.history.mark(REPLAY_CHECK, FAULTED, problems=problems, **upgrade)
 
 
 def upgrade_summary(scenario: Scenario, events: list[dict[str, Any]]) -> dict[str, Any] | None:
