@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from durable_chaos.infra.engines import RunOutcome, engine_spec
-from durable_chaos.judge.checkers import deterministic_replay
+from durable_chaos.judge.checkers import CHECKERS, deterministic_replay
 from durable_chaos.judge.evidence import Evidence
 from durable_chaos.run.results import TrialResult
 from durable_chaos.run.runner import TrialRunner
@@ -84,16 +84,20 @@ def violated(result: TrialResult) -> set[str]:
 
 
 def test_dbos_with_a_pinned_application_version_resumes_on_the_new_release(runner: TrialRunner) -> None:
-    result = run_upgrade(runner, "dbos_pinned.yaml")
+    """The safe twin of both the unpinned edit and the Temporal instructions change: N+1 recovers the
+    run, and every request after the deploy carries N+1's instructions."""
+    result = run_upgrade(runner, "dbos_new_instructions.yaml")
     assert result.verdict == "pass", result.reason
     assert violated(result) == set()
     assert result.upgrade == {
         "from": "report_dbos_v1:report",
-        "to": "report_dbos_v2:report",
+        "to": "report_dbos_v2_instructions:report",
         "resumed_on_n_plus_1": True,
     }
     started = [(e["role"], e.get("version")) for e in result.events if e["event"] == "run_start"]
-    assert started == [("golden", "N"), ("faulted", "N"), ("resume-1", "N+1")]
+    assert started == [("golden", "N"), ("reference:_upgraded", "N+1"), ("faulted", "N"), ("resume-1", "N+1")]
+    stale = result.verdicts["no_stale_replay"].detail
+    assert "2 request(s) sent after the deploy" in stale and "(a mixed-version run)" in stale
 
 
 def test_dbos_with_the_default_application_version_is_stuck_and_says_why(runner: TrialRunner) -> None:
@@ -150,3 +154,55 @@ def test_temporal_with_an_unpatched_activity_added_is_nondeterministic(runner: T
     assert "[TMPRL1100]" in stuck and "stays RUNNING" in stuck and "workflow.patched()" in stuck
     replay = result.verdicts["deterministic_replay"].detail
     assert "report_temporal_v2_unpatched.Report" in replay and "(MarkerRecorded" in replay
+
+
+def test_temporal_retrying_an_in_flight_request_with_n_s_instructions_is_a_stale_replay(
+    runner: TrialRunner,
+) -> None:
+    result = run_upgrade(runner, "temporal_new_instructions.yaml")
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violation
+    assert violated(result) == {"no_stale_replay"}
+    detail = result.verdicts["no_stale_replay"].detail
+    assert "N's inputs for 1 step(s), first model request #2 (sent by resume-1)" in detail
+
+
+def ledger_entry(role: str, fingerprint: str, t: float, status: int = 200) -> dict[str, object]:
+    return {"t": t, "role": role, "fingerprint": fingerprint, "status": status}
+
+
+def stale_evidence(faulted: list[tuple[str, str]], upgrade: bool = True) -> Evidence:
+    """N sends a1 a2 a3, N+1 from scratch b1 b2 b3; ``faulted`` the (role, fingerprint) it got answers to."""
+    ledger = [ledger_entry("golden", f"a{i}", float(i)) for i in (1, 2, 3)]
+    ledger += [ledger_entry("reference:_upgraded", f"b{i}", 10.0 + i) for i in (1, 2, 3)]
+    ledger += [ledger_entry("faulted", "a2", 19.0, status=500)]  # a failed attempt answers nothing
+    ledger += [ledger_entry(role, fp, 20.0 + i) for i, (role, fp) in enumerate(faulted)]
+    golden = RunOutcome("golden", True, output="x")
+    return Evidence(
+        golden, RunOutcome("faulted", True, output="x"), [], ledger, (), extra={"upgrade": upgrade}
+    )
+
+
+def test_no_stale_replay_flags_n_s_inputs_next_to_n_plus_1_s_after_the_deploy() -> None:
+    check = CHECKERS["no_stale_replay"]
+    stale = check(stale_evidence([("faulted", "a1"), ("resume-1", "a2"), ("resume-1", "b3")]))
+    assert stale.held is False and "first model request #2 (sent by resume-1)" in stale.detail
+    current = check(stale_evidence([("faulted", "a1"), ("resume-1", "b2"), ("resume-1", "b3")]))
+    assert current.held is True and "1 answer(s) N got before the deploy were reused" in current.detail
+    kept = check(stale_evidence([("faulted", "a1"), ("resume-1", "a2"), ("resume-1", "a3")]))
+    assert kept.held is True and "kept N's inputs throughout" in kept.detail
+    resent = check(
+        stale_evidence([("faulted", "a1"), ("resume-1", "a1"), ("resume-1", "b2"), ("resume-1", "b3")])
+    )
+    assert resent.held is True  # the same request sent again after a kill is the same step
+    assert check(stale_evidence([], upgrade=False)).held is None
+
+
+def test_no_stale_replay_is_configured_by_the_upgrade(tmp_path: Path) -> None:
+    upgraded = load_scenario(scenario_file(tmp_path, '{to: "app_v2:run"}'))
+    assert "no_stale_replay" in upgraded.properties_for(upgraded.plans[0])
+    plain = load_scenario(scenario_file(tmp_path, "null"))
+    assert "no_stale_replay" not in plain.properties_for(plain.plans[0])
+    path = scenario_file(tmp_path, "null")
+    path.write_text(path.read_text() + "expect: {violations: [no_stale_replay]}\n")
+    with pytest.raises(ScenarioError, match="no_stale_replay needs 'upgrade'"):
+        load_scenario(path)

@@ -26,6 +26,7 @@ from durable_chaos.judge.evidence import (
 )
 from durable_chaos.judge.network_effects import network_effects
 from durable_chaos.judge.restart_effects import restart_effects
+from durable_chaos.judge.upgrades import stale_replay
 from durable_chaos.properties import PROPERTIES
 
 
@@ -715,6 +716,12 @@ def no_false_cache_sharing(evidence: Evidence) -> Verdict:
         f"{len(evidence.variants)} variant(s), each sent its own model requests and returned its own output "
         "in the engine context the golden run had filled",
     )
+
+
+def no_stale_replay(evidence: Evidence) -> Verdict:
+    """After an upgrade, the run never goes on with N's inputs for one step and N+1's for another
+    (:mod:`durable_chaos.judge.upgrades`)."""
+    return Verdict(*stale_replay(evidence))
 
 
 def _checkers() -> dict[str, Checker]:

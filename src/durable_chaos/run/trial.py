@@ -24,6 +24,7 @@ from durable_chaos.judge.effects import EffectsProbe
 from durable_chaos.judge.evidence import (
     FAULTED,
     GOLDEN,
+    UPGRADED_REFERENCE,
     Evidence,
     VariantRuns,
     reference_role,
@@ -140,6 +141,10 @@ async def judge_trial(
             shared, shared_misses = await unfaulted(variant_role(variant.name))
             golden_misses += reference_misses + shared_misses
             variants.append(VariantRuns(variant.name, reference, shared))
+    if needs(properties, "upgrade_reference") and golden.completed:
+        # What N+1 sends from scratch, in an engine context of its own (only a worker imports N+1).
+        _, reference_misses = await workers.run(UPGRADED_REFERENCE, armed=False, upgraded=True)
+        golden_misses += reference_misses
     armed = ArmedPlan(list(spec.plan.faults))
     effects.read("before_faulted")
     if aborts(history.events()):
@@ -189,6 +194,7 @@ async def judge_trial(
             "engine": spec.engine,
             "resume": scenario.resume,
             "forced_fresh_run": getattr(spec.point, "recovery", None) == "fresh",
+            "upgrade": scenario.upgrade is not None,
         },
         max_resumes_to_complete=expect.max_resumes_to_complete,
         comparator=comparator,

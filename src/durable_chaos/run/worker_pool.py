@@ -39,9 +39,11 @@ class WorkerPool:
     """The trial's restart service, named in the worker's environment."""
     started: int = 0
 
-    async def run(self, role: str, *, armed: bool, resume: bool = False) -> tuple[RunOutcome, list[str]]:
+    async def run(
+        self, role: str, *, armed: bool, resume: bool = False, upgraded: bool | None = None
+    ) -> tuple[RunOutcome, list[str]]:
         """Run one role in a worker; a killed worker gives ``(None-outcome, [])`` via :meth:`spawn`."""
-        code, outcome, misses = await self.spawn(role, armed=armed, resume=resume)
+        code, outcome, misses = await self.spawn(role, armed=armed, resume=resume, upgraded=upgraded)
         if outcome is None:
             raise WorkerFailed(f"the {role} worker was killed although no kill fault was armed (exit {code})")
         return outcome, misses
@@ -75,14 +77,16 @@ class WorkerPool:
         return env
 
     async def spawn(
-        self, role: str, *, armed: bool, resume: bool
+        self, role: str, *, armed: bool, resume: bool, upgraded: bool | None = None
     ) -> tuple[int, RunOutcome | None, list[str]]:
-        """Start one worker and wait for it. Returns its exit code and outcome (None when killed)."""
+        """Start one worker and wait for it. Returns its exit code and outcome (None when killed).
+        ``upgraded``: it runs the upgrade's N+1 (default: when it resumes in an upgrade trial)."""
         self.started += 1
         scenario = self.spec.scenario
         assert scenario.path is not None, "worker trials need a scenario loaded from a file"
         outcome_path = self.workdir / f"outcome-{self.started}.json"
-        upgraded = resume and scenario.upgrade is not None
+        if upgraded is None:
+            upgraded = resume and scenario.upgrade is not None
         job = WorkerJob(
             scenario_path=str(scenario.path),
             engine=self.spec.engine,

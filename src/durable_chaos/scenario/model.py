@@ -124,7 +124,7 @@ class Expect(_Strict):
             )
         return self
 
-    def checked(self, has_variants: bool) -> list[PropertyName]:
+    def checked(self, has_variants: bool, has_upgrade: bool = False) -> list[PropertyName]:
         """The properties a trial checks: ``properties`` as written, else the defaults plus every
         configured property whose configuration is present (a bound, variants)."""
         if self.lists_properties:
@@ -132,6 +132,7 @@ class Expect(_Strict):
         present = {
             "expect.max_resumes_to_complete": self.max_resumes_to_complete is not None,
             "variants": has_variants,
+            "upgrade": has_upgrade,
         }
         extra = [
             name for name, field in CONFIGURED_PROPERTIES.items() if present[field] or name in self.violations
@@ -415,6 +416,8 @@ class ScenarioBase(_Strict):
                 raise ValueError(
                     "no_false_cache_sharing needs 'variants': runs of the scenario with other inputs"
                 )
+            if "no_stale_replay" in named and self.upgrade is None:
+                raise ValueError("no_stale_replay needs 'upgrade': the version N+1 the run resumes on")
         return self
 
     @property
@@ -486,7 +489,7 @@ class ScenarioBase(_Strict):
 
     def properties_for(self, plan: Plan) -> list[PropertyName]:
         """The properties a trial of this plan checks (see :meth:`Expect.checked`)."""
-        return self.expect_for(plan).checked(bool(self.variants))
+        return self.expect_for(plan).checked(bool(self.variants), self.upgrade is not None)
 
     def engine_options(self, engine: str) -> EngineOptions:
         """The scenario's ``<engine>:`` table (the engine's defaults when the file has none)."""
