@@ -138,14 +138,6 @@ def test_n_s_history_replayed_against_n_plus_1_is_judged_even_when_the_run_is_st
     assert plain.held is None  # no upgrade: a stuck run has no finished history to replay
 
 
-def test_temporal_with_a_patched_change_resumes_and_replays_on_the_new_release(runner: TrialRunner) -> None:
-    result = run_upgrade(runner, "temporal_patched.yaml")
-    assert result.verdict == "pass", result.reason
-    assert violated(result) == set()
-    assert "N's golden history against N+1's code included" in result.verdicts["deterministic_replay"].detail
-    assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True
-
-
 def test_temporal_with_an_unpatched_activity_added_is_nondeterministic(runner: TrialRunner) -> None:
     result = run_upgrade(runner, "temporal_unpatched.yaml")
     assert result.verdict == "pass", result.reason  # caught: exactly the declared violations
@@ -164,6 +156,9 @@ def test_temporal_retrying_an_in_flight_request_with_n_s_instructions_is_a_stale
     assert violated(result) == {"no_stale_replay"}
     detail = result.verdicts["no_stale_replay"].detail
     assert "N's inputs for 1 step(s), first model request #2 (sent by resume-1)" in detail
+    # No new command: N's golden history replays against N+1 (the safe twin of the unpatched change).
+    replayed = result.verdicts["deterministic_replay"]
+    assert replayed.held is True and "N's golden history against N+1's code included" in replayed.detail
 
 
 def ledger_entry(role: str, fingerprint: str, t: float, status: int = 200) -> dict[str, object]:
@@ -206,3 +201,18 @@ def test_no_stale_replay_is_configured_by_the_upgrade(tmp_path: Path) -> None:
     path.write_text(path.read_text() + "expect: {violations: [no_stale_replay]}\n")
     with pytest.raises(ScenarioError, match="no_stale_replay needs 'upgrade'"):
         load_scenario(path)
+
+
+def test_restate_in_place_update_resumes_the_invocation_on_the_new_release(runner: TrialRunner) -> None:
+    result = run_upgrade(runner, "restate_same_address.yaml")
+    assert result.verdict == "pass", result.reason
+    assert violated(result) == set()
+    assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True
+
+
+def test_restate_new_deployment_strands_the_invocation_on_the_old_one(runner: TrialRunner) -> None:
+    result = run_upgrade(runner, "restate_new_address.yaml", wait=3.0)
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violation
+    assert violated(result) == {"completes"}
+    detail = result.verdicts["completes"].detail
+    assert "UpgradeStranded" in detail and "RT0010" in detail and "keep N's deployment" in detail
