@@ -189,6 +189,10 @@ def test_no_stale_replay_flags_n_s_inputs_next_to_n_plus_1_s_after_the_deploy() 
         stale_evidence([("faulted", "a1"), ("resume-1", "a1"), ("resume-1", "b2"), ("resume-1", "b3")])
     )
     assert resent.held is True  # the same request sent again after a kill is the same step
+    asked_again = check(
+        stale_evidence([("faulted", "a1"), ("resume-1", "b1"), ("resume-1", "b2"), ("resume-1", "b3")])
+    )
+    assert asked_again.held is True and "mixed-version" not in asked_again.detail  # Prefect: N+1 asked anew
     assert check(stale_evidence([], upgrade=False)).held is None
 
 
@@ -216,3 +220,20 @@ def test_restate_new_deployment_strands_the_invocation_on_the_old_one(runner: Tr
     assert violated(result) == {"completes"}
     detail = result.verdicts["completes"].detail
     assert "UpgradeStranded" in detail and "RT0010" in detail and "keep N's deployment" in detail
+
+
+def test_prefect_release_that_keeps_every_cache_key_restores_n_s_results(runner: TrialRunner) -> None:
+    result = run_upgrade(runner, "prefect_retries.yaml")
+    assert result.verdict == "pass", result.reason
+    assert violated(result) == set()
+    assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True
+
+
+def test_prefect_release_with_new_instructions_pays_again_and_repeats_the_side_effect(
+    runner: TrialRunner,
+) -> None:
+    result = run_upgrade(runner, "prefect_instructions.yaml")
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violations
+    assert violated(result) == {"stable_cache_keys", "tools_exactly_once"}
+    assert "It changed across the upgrade" in result.verdicts["stable_cache_keys"].detail
+    assert "'load_dataset'" in result.verdicts["tools_exactly_once"].detail

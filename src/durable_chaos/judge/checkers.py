@@ -18,6 +18,7 @@ from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import model_calls
 from durable_chaos.judge.evidence import (
     GOLDEN,
+    RESUME_PREFIX,
     Evidence,
     VariantRuns,
     is_faulted,
@@ -421,7 +422,7 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
             False,
             f"{len(changed)} unit(s) changed {noun} between attempts; first: {_place(key)} had "
             f"{noun}s {', '.join(repr(n[:40]) for n in names)}{how}. "
-            f"{rules.identity_change_hint(observations)}",
+            f"{upgrade_hint(evidence, observations) or rules.identity_change_hint(observations)}",
         )
     repeated = sum(1 for obs in faulted.values() if len(obs) > 1)
     held = f"{len(faulted)} unit(s), {repeated} seen more than once, each with one {noun}"
@@ -715,6 +716,23 @@ def no_false_cache_sharing(evidence: Evidence) -> Verdict:
         True,
         f"{len(evidence.variants)} variant(s), each sent its own model requests and returned its own output "
         "in the engine context the golden run had filled",
+    )
+
+
+def upgrade_hint(evidence: Evidence, observations: list[dict[str, Any]]) -> str | None:
+    """In an upgrade trial, a unit whose identity changed between N's run and N+1's resume: the release
+    changed it (docs/upgrades.md)."""
+    roles = {o["role"] for o in observations}
+    if not evidence.extra.get("upgrade") or not any(r.startswith(RESUME_PREFIX) for r in roles):
+        return None
+    if all(r.startswith(RESUME_PREFIX) for r in roles):
+        return None
+    return (
+        "It changed across the upgrade: N's run and N+1's resume computed different keys for the same "
+        "step, because the release changed what the key covers (the unit's inputs, such as the "
+        "instructions or the messages before it, or its source), so N+1 cannot reuse what N completed and "
+        "pays for it again. Expected when a release changes the unit; to keep N's results, leave the "
+        "unit's inputs unchanged for runs in flight (or let them finish on N)"
     )
 
 

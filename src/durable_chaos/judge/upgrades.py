@@ -1,15 +1,16 @@
 """``no_stale_replay``: after an upgrade, the run does not go on with version N's inputs.
 
 An upgrade trial (docs/upgrades.md) resumes the faulted run on version N+1. The model requests a run
-sends are compared step by step with two references: the golden run's (what N sends) and the N+1 run from
-scratch (what N+1 sends, role :data:`~durable_chaos.judge.evidence.UPGRADED_REFERENCE`). Each request the
-faulted run sent after the deploy (on a resume) carries N's inputs, N+1's, or neither (it differs from
-both, e.g. because an earlier answer differed). The run is stale when, after the deploy, it sent N's
-inputs for one step and N+1's for another: N+1 went on with a unit N had prepared (Temporal: an
-activity's input is recorded when it is scheduled, so the retry after the deploy sends N's instructions)
-instead of asking with its own. Answers N got before the deploy and N+1 reused are a mixed-version run
-(said in the detail, not a violation: a durable engine exists to reuse them); a run that keeps N's inputs
-throughout (a change guarded so that runs N started keep N's path) is consistent.
+sends are compared with two references: the golden run's (what N sends) and the N+1 run from scratch
+(what N+1 sends, role :data:`~durable_chaos.judge.evidence.UPGRADED_REFERENCE`), by body, not position
+(a release may make a resumed run ask again what N had asked). Each request the faulted run sent after
+the deploy (on a resume) carries N's inputs, N+1's, inputs both share, or neither (it differs from both,
+e.g. because an earlier answer differed). The run is stale when, after the deploy, it sent N's inputs
+for one step and N+1's for another: N+1 went on with a unit N had prepared (Temporal: an activity's
+input is recorded when it is scheduled, so the retry after the deploy sends N's instructions) instead of
+asking with its own. Answers N got before the deploy and N+1 reused are a mixed-version run (said in the
+detail, not a violation: a durable engine exists to reuse them); a run that keeps N's inputs throughout
+(a change guarded so that runs N started keep N's path) is consistent.
 """
 
 from __future__ import annotations
@@ -42,20 +43,20 @@ def stale_replay(evidence: Evidence) -> tuple[bool | None, str]:
         return (None, "the run of N+1 from scratch got no model answer, so there is nothing to compare")
     faulted = answered_requests(evidence.faulted_ledger())
     stale: list[str] = []
-    current = 0
-    shared = 0
-    reused = 0
+    current = shared = before = 0
     for step, (fingerprint, role) in enumerate(faulted, start=1):
-        n_plus_1 = step <= len(new) and fingerprint == new[step - 1]
-        n = step <= len(old) and fingerprint == old[step - 1]
+        n_plus_1, n = fingerprint in new, fingerprint in old
         if not role.startswith(RESUME_PREFIX):
-            reused += not n_plus_1 and n
+            before += n_plus_1  # answered before the deploy, as N+1 would have asked it too
         elif n_plus_1 and not n:
             current += 1
         elif n_plus_1:
             shared += 1
-        elif n and not n_plus_1:
+        elif n:
             stale.append(f"model request #{step} (sent by {role})")
+    # Steps N+1 makes from scratch that the finished run did not ask after the deploy nor before it as N+1
+    # asks them: answered by N's results (replayed from a journal, restored from a cache).
+    reused = max(0, len(new) - current - shared - len(stale) - before) if evidence.faulted.completed else 0
     mixed = (
         f"; {reused} answer(s) N got before the deploy were reused with N's inputs (a mixed-version run)"
         if reused
