@@ -5,6 +5,8 @@ that must hold and one known-bad upgrade that must be caught with exactly its vi
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,7 @@ def scenario_file(tmp_path: Path, upgrade: str, fault: str = KILL) -> Path:
 
 def test_an_upgrade_names_the_n_plus_1_target_and_a_wait_limit(tmp_path: Path) -> None:
     scenario = load_scenario(scenario_file(tmp_path, '{to: "app_v2:run"}'))
-    assert scenario.upgrade == Upgrade(to="app_v2:run", wait=DEFAULT_UPGRADE_WAIT)
+    assert scenario.upgrade == Upgrade(to="app_v2:run", wait=DEFAULT_UPGRADE_WAIT, python=None)
     assert (scenario.version_path(False), scenario.version_path(True)) == ("app_v1:run", "app_v2:run")
     plain = load_scenario(scenario_file(tmp_path, "null"))
     assert plain.upgrade is None and plain.version_path(True) == "app_v1:run"
@@ -57,7 +59,7 @@ def test_an_upgrade_names_the_n_plus_1_target_and_a_wait_limit(tmp_path: Path) -
         ('{to: "app_v2:run", wait: 0}', KILL, "upgrade.wait: Input should be greater than 0"),
         ('{to: "not a path"}', KILL, "upgrade.to: String should match pattern"),
         ('{to: "app_v2:run"}', "{kind: timeout, at: {kind: model_request}}", "plan(s) ['one'] kill nothing"),
-        ('{to: "app_v2:run", python: /usr/bin/python3}', KILL, "upgrade.python: unknown field"),
+        ('{to: "app_v2:run", venv: .venv}', KILL, "upgrade.venv: unknown field"),
     ],
 )
 def test_a_bad_upgrade_is_an_error_naming_its_line_and_field(
@@ -89,15 +91,38 @@ def test_dbos_with_a_pinned_application_version_resumes_on_the_new_release(runne
     result = run_upgrade(runner, "dbos_new_instructions.yaml")
     assert result.verdict == "pass", result.reason
     assert violated(result) == set()
-    assert result.upgrade == {
+    assert result.upgrade is not None
+    assert {k: result.upgrade[k] for k in ("from", "to", "resumed_on_n_plus_1")} == {
         "from": "report_dbos_v1:report",
         "to": "report_dbos_v2_instructions:report",
         "resumed_on_n_plus_1": True,
     }
+    assert set(result.upgrade["environments"]) == {"N", "N+1"}  # the report says what ran where
     started = [(e["role"], e.get("version")) for e in result.events if e["event"] == "run_start"]
     assert started == [("golden", "N"), ("reference:_upgraded", "N+1"), ("faulted", "N"), ("resume-1", "N+1")]
     stale = result.verdicts["no_stale_replay"].detail
     assert "2 request(s) sent after the deploy" in stale and "(a mixed-version run)" in stale
+
+
+def test_an_upgrade_resumes_with_the_n_plus_1_environment_s_interpreter(
+    runner: TrialRunner, tmp_path: Path
+) -> None:
+    """``upgrade.python``: N+1's workers run with another interpreter (here a second venv that sees this
+    one's libraries; in CI, one with upgraded libraries), and the report says which ran where. It is also
+    Restate's safe twin: N+1 served at the deployment's address resumes the invocation."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "n1")], check=True)
+    python = tmp_path / "n1" / "bin" / "python"
+    site = next(Path(p) for p in sys.path if p.endswith("site-packages"))
+    probe = [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    purelib = Path(subprocess.run(probe, check=True, capture_output=True, text=True).stdout.strip())
+    (purelib / "n_plus_1.pth").write_text(f"import site; site.addsitedir({str(site)!r})\n")
+    result = run_upgrade(runner, "restate_same_address.yaml", python=str(python))
+    assert result.verdict == "pass", result.reason
+    assert violated(result) == set()
+    assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True
+    environments = result.upgrade["environments"]
+    assert environments["N"]["python"] == sys.executable and environments["N+1"]["python"] == str(python)
+    assert environments["N+1"]["pydantic-ai-slim"] == environments["N"]["pydantic-ai-slim"]
 
 
 def test_dbos_with_the_default_application_version_is_stuck_and_says_why(runner: TrialRunner) -> None:
@@ -205,13 +230,6 @@ def test_no_stale_replay_is_configured_by_the_upgrade(tmp_path: Path) -> None:
     path.write_text(path.read_text() + "expect: {violations: [no_stale_replay]}\n")
     with pytest.raises(ScenarioError, match="no_stale_replay needs 'upgrade'"):
         load_scenario(path)
-
-
-def test_restate_in_place_update_resumes_the_invocation_on_the_new_release(runner: TrialRunner) -> None:
-    result = run_upgrade(runner, "restate_same_address.yaml")
-    assert result.verdict == "pass", result.reason
-    assert violated(result) == set()
-    assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True
 
 
 def test_restate_new_deployment_strands_the_invocation_on_the_old_one(runner: TrialRunner) -> None:

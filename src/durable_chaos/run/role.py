@@ -8,8 +8,9 @@ injectors, the engine's observation, the history.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ async def run_role(
         aborting(end_process) as abort,
         logs_to(workdir / log_file_name(role)),
     ):
-        versioned = {"version": request.version, "target": target.import_path} if request.version else {}
+        versioned = version_facts(request.version, target) if request.version else {}
         observer.history.mark(events.RUN_START, role, resume=resume, **versioned)
         try:
             outcome = await adapter.run(target, request)
@@ -93,6 +94,24 @@ async def run_role(
             outcome = RunOutcome(role, False, error=f"aborted: {abort.reason}", engine_ids=outcome.engine_ids)
         observer.history.mark(events.RUN_END, role, completed=outcome.completed, error=outcome.error)
     return outcome, misses
+
+
+def version_facts(version: str, target: Target) -> dict[str, Any]:
+    """What version a run of an upgrade trial runs: N or N+1, its target, its interpreter and libraries."""
+    import platform
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    libraries: dict[str, str] = {}
+    for name in VERSIONED_LIBRARIES:
+        with suppress(PackageNotFoundError):
+            libraries[name] = installed(name)
+    environment = {"python": sys.executable, "python_version": platform.python_version(), **libraries}
+    return {"version": version, "target": target.import_path, "environment": environment}
+
+
+VERSIONED_LIBRARIES = ("pydantic-ai-slim", "dbos", "temporalio", "prefect", "restate-sdk")
+"""The libraries whose versions an upgrade trial's runs record (a library upgrade shows in the report)."""
 
 
 def run_request(

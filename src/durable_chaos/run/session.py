@@ -126,12 +126,16 @@ class Session:
         log_path: Path,
         scenario: Scenario | None = None,
         import_path: str | None = None,
+        python: str | None = None,
     ) -> int:
         """Run one worker job to its end and return its exit code: forked from a warm worker that has
         imported the engine and the scenario's target module when possible (no imports to pay), else as
         a plain subprocess. ``import_path``: the target the job runs, when not the scenario's own (an
-        upgrade's N+1)."""
+        upgrade's N+1); ``python``: another interpreter, which a warm worker of this one cannot stand in for
+        (the job then runs as a plain process of that interpreter)."""
         timeout = self.worker_timeout()
+        if python is not None:
+            return run_process(job_path, log_path, timeout, self.live_workers, python)
         zygote = self.zygote(adapter, scenario, import_path) if self.warm_workers else None
         if zygote is not None:
             try:

@@ -27,6 +27,7 @@ from durable_chaos.judge.evidence import (
     UPGRADED_REFERENCE,
     Evidence,
     VariantRuns,
+    is_faulted,
     reference_role,
     variant_role,
 )
@@ -264,8 +265,15 @@ def upgrade_summary(scenario: Scenario, events: list[dict[str, Any]]) -> dict[st
     """An upgrade trial's versions, for the report: N, N+1, and whether a run started on N+1."""
     if scenario.upgrade is None:
         return None
-    reached = any(e["event"] == RUN_START and e.get("version") == "N+1" for e in events)
-    return {"from": scenario.version_path(False), "to": scenario.upgrade.to, "resumed_on_n_plus_1": reached}
+    starts = [e for e in events if e["event"] == RUN_START and e.get("version") and e["role"] != GOLDEN]
+    reached = [e for e in starts if e["version"] == "N+1" and is_faulted(e["role"])]
+    environments = {e["version"]: e.get("environment") for e in starts if is_faulted(e["role"])}
+    return {
+        "from": scenario.version_path(False),
+        "to": scenario.upgrade.to,
+        "resumed_on_n_plus_1": bool(reached),
+        "environments": environments,
+    }
 
 
 def plan_kills(plan: Plan) -> bool:

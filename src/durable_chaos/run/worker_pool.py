@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from durable_chaos.run.fault_services.restarts import TrialRestarts
 from durable_chaos.run.records.history import History
 from durable_chaos.run.session import Session
 from durable_chaos.run.workers import WorkerFailed, WorkerJob
+from durable_chaos.scenario.model import Scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
 
@@ -108,12 +110,20 @@ class WorkerPool:
         log_path = self.workdir / f"worker-{self.started}-{role}.log"
         # A warm worker has imported the version it runs (N+1's is another: its own warm worker).
         import_path = scenario.version_path(upgraded)
-        if self.session.warm_workers:
+        python = upgrade_python(scenario) if upgraded else None
+        if self.session.warm_workers and python is None:
             # Started here, in the session's main thread: a warm worker dies with the thread that
             # started it (its parent-death signal), and the executor threads below come and go.
             self.session.zygote(self.adapter, scenario, import_path)
         code = await asyncio.to_thread(
-            self.session.launch_worker, self.adapter, job_path, job.env, log_path, scenario, import_path
+            self.session.launch_worker,
+            self.adapter,
+            job_path,
+            job.env,
+            log_path,
+            scenario,
+            import_path,
+            python,
         )
         if code == -signal.SIGKILL:
             if self.network is not None:
@@ -129,6 +139,17 @@ class WorkerPool:
             raise WorkerFailed(data["setup_error"])
         outcome = RunOutcome(role, data["completed"], data["output"], data["error"], data["engine_ids"])
         return code, outcome, data["misses"]
+
+
+def upgrade_python(scenario: Scenario) -> str | None:
+    """The interpreter of the upgrade's N+1 environment (``upgrade.python``, beside the scenario file),
+    or None for this one."""
+    if scenario.upgrade is None or scenario.upgrade.python is None:
+        return None
+    path = scenario.resolve(scenario.upgrade.python)
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise WorkerFailed(f"upgrade.python {scenario.upgrade.python!r} is not an executable file ({path})")
+    return str(path)
 
 
 def last_run_ids(history: list[dict[str, Any]]) -> dict[str, Any]:

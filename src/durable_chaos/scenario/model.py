@@ -287,6 +287,11 @@ class Upgrade(_Strict):
         description="seconds a resume on N+1 waits for the engine to pick the run up before it counts as "
         "stuck (its state is then read and reported)",
     )
+    python: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None,
+        description="the N+1 environment's interpreter (a path, beside the scenario file or absolute): "
+        "N+1's workers run with it, e.g. a venv with the upgraded libraries and durable-chaos installed",
+    )
 
 
 class ScenarioBase(_Strict):
