@@ -97,21 +97,27 @@ async def run_role(
 
 
 def version_facts(version: str, target: Target) -> dict[str, Any]:
-    """What version a run of an upgrade trial runs: N or N+1, its target, its interpreter and libraries."""
+    """What version a run of an upgrade trial runs: N or N+1, its target, its interpreter, and the versions
+    of pydantic-ai and of every registered engine's library (a library upgrade shows in the report)."""
     import platform
-    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import PackageNotFoundError, packages_distributions
     from importlib.metadata import version as installed
 
+    from durable_chaos.infra.engines import engine_specs
+
+    owners = packages_distributions()
+    names = ["pydantic-ai-slim"] + [
+        name
+        for spec in engine_specs().values()
+        for module in spec.modules
+        for name in owners.get(module.partition(".")[0], [])
+    ]
     libraries: dict[str, str] = {}
-    for name in VERSIONED_LIBRARIES:
+    for name in dict.fromkeys(names):
         with suppress(PackageNotFoundError):
             libraries[name] = installed(name)
     environment = {"python": sys.executable, "python_version": platform.python_version(), **libraries}
     return {"version": version, "target": target.import_path, "environment": environment}
-
-
-VERSIONED_LIBRARIES = ("pydantic-ai-slim", "dbos", "temporalio", "prefect", "restate-sdk")
-"""The libraries whose versions an upgrade trial's runs record (a library upgrade shows in the report)."""
 
 
 def run_request(
