@@ -422,7 +422,7 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
             False,
             f"{len(changed)} unit(s) changed {noun} between attempts; first: {_place(key)} had "
             f"{noun}s {', '.join(repr(n[:40]) for n in names)}{how}. "
-            f"{upgrade_hint(evidence, observations) or rules.identity_change_hint(observations)}",
+            f"{upgrade_hint(evidence, observations, noun) or rules.identity_change_hint(observations)}",
         )
     repeated = sum(1 for obs in faulted.values() if len(obs) > 1)
     held = f"{len(faulted)} unit(s), {repeated} seen more than once, each with one {noun}"
@@ -719,7 +719,7 @@ def no_false_cache_sharing(evidence: Evidence) -> Verdict:
     )
 
 
-def upgrade_hint(evidence: Evidence, observations: list[dict[str, Any]]) -> str | None:
+def upgrade_hint(evidence: Evidence, observations: list[dict[str, Any]], noun: str) -> str | None:
     """In an upgrade trial, a unit whose identity changed between N's run and N+1's resume: the release
     changed it (docs/upgrades.md)."""
     roles = {o["role"] for o in observations}
@@ -728,11 +728,11 @@ def upgrade_hint(evidence: Evidence, observations: list[dict[str, Any]]) -> str 
     if all(r.startswith(RESUME_PREFIX) for r in roles):
         return None
     return (
-        "It changed across the upgrade: N's run and N+1's resume computed different keys for the same "
-        "step, because the release changed what the key covers (the unit's inputs, such as the "
-        "instructions or the messages before it, or its source), so N+1 cannot reuse what N completed and "
-        "pays for it again. Expected when a release changes the unit; to keep N's results, leave the "
-        "unit's inputs unchanged for runs in flight (or let them finish on N)"
+        f"It changed across the upgrade: N's run and N+1's resume gave the same step another {noun}, because "
+        "the release changed it (a step added, moved or renamed before it, or the inputs or source its "
+        "identity covers, such as the instructions), so N+1 cannot reuse what N completed. Guard such a "
+        "change so that runs N started keep N's steps (DBOS.patch(), workflow.patched()), keep the "
+        "unit's inputs unchanged for runs in flight, or let them finish on N"
     )
 
 
