@@ -199,18 +199,13 @@ class DBOSAdapter(BaseAdapter):
     def harness_changes(self, options: EngineOptions) -> list[str]:
         return [
             f"application version pinned to {APP_VERSION!r} and executor id to {EXECUTOR_ID!r}, so a new "
-            "worker recovers the killed one's workflows (DBOS recovers only its executor's and version's)",
+            "worker recovers the killed one's workflows (DBOS recovers only its executor's and version's); "
+            "in upgrade trials the version is not the harness's: dbos.application_version, else DBOS's "
+            "default",
             f"the recovery queue is polled every {QUEUE_POLLING_INTERVAL_SECONDS} s (DBOS: 1 s) and results "
             f"every {POLLING_INTERVAL_SECONDS} s",
             "agent targets run in the harness's workflow; a fresh system database per trial",
-        ] + (
-            [
-                f"in upgrade trials the application version is yours, {options.application_version!r} "
-                "(dbos.application_version), not the harness's"
-            ]
-            if isinstance(options, DBOSOptions) and options.application_version
-            else []
-        )
+        ]
 
     def entry_mismatch(self, target: Target) -> str | None:
         if not callable(target.obj) or not hasattr(target.obj, "__qualname__"):
