@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-ExtraRun = Literal["variants", "replay_check"]
+ExtraRun = Literal["variants", "replay_check", "upgrade_reference"]
 """A run a trial makes only when a property it checks needs it: each variant's runs (in a fresh and in
-the golden run's engine context), or the engine's replay of the finished faulted run."""
+the golden run's engine context), the engine's replay of the finished faulted run, or an upgrade's N+1
+run from scratch in an engine context of its own (what N+1 sends)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ PROPERTIES: tuple[Property, ...] = (
     Property("bounded_retries", default=True, mark="R"),
     Property("no_false_cache_sharing", configured_by="variants", mark="S", needs="variants"),
     Property("deterministic_replay", default=True, needs="replay_check"),
+    Property("no_stale_replay", configured_by="upgrade", mark="N", needs="upgrade_reference"),
 )
 """Every property, in the order the schema lists them and the terminal table shows them."""
 

@@ -18,6 +18,7 @@ from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import model_calls
 from durable_chaos.judge.evidence import (
     GOLDEN,
+    RESUME_PREFIX,
     Evidence,
     VariantRuns,
     is_faulted,
@@ -26,6 +27,7 @@ from durable_chaos.judge.evidence import (
 )
 from durable_chaos.judge.network_effects import network_effects
 from durable_chaos.judge.restart_effects import restart_effects
+from durable_chaos.judge.upgrades import stale_replay
 from durable_chaos.properties import PROPERTIES
 
 
@@ -435,7 +437,7 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
             False,
             f"{len(changed)} unit(s) changed {noun} between attempts; first: {_place(key)} had "
             f"{noun}s {', '.join(repr(n[:40]) for n in names)}{how}. "
-            f"{rules.identity_change_hint(observations)}",
+            f"{upgrade_hint(evidence, observations, noun) or rules.identity_change_hint(observations)}",
         )
     repeated = sum(1 for obs in faulted.values() if len(obs) > 1)
     held = f"{len(faulted)} unit(s), {repeated} seen more than once, each with one {noun}"
@@ -522,10 +524,12 @@ def paths(
 
 def deterministic_replay(evidence: Evidence) -> Verdict:
     """Every finished workflow of the faulted run replays against its recorded history with the same
-    code, as the engine's own replayer checks it."""
-    if not evidence.faulted.completed:
-        return Verdict(None, "the faulted run did not finish, so there is no finished history to replay")
+    code, as the engine's own replayer checks it; in an upgrade trial, the golden run's (version N)
+    history also replays against N+1's code."""
     checks = evidence.faulted_events("replay_check")
+    upgraded = [check for check in checks if check.get("against") == "N+1"]
+    if not evidence.faulted.completed and not upgraded:
+        return Verdict(None, "the faulted run did not finish, so there is no finished history to replay")
     if not checks:
         return Verdict(None, "the engine offers no replay check of finished runs")
     problems = [p for check in checks for p in check.get("problems") or []]
@@ -537,7 +541,19 @@ def deterministic_replay(evidence: Evidence) -> Verdict:
             f"{undecided[0]}",
         )
     if not problems:
-        return Verdict(True, f"{len(checks)} finished run(s) replayed against their history, no divergence")
+        also = ", N's golden history against N+1's code included" if upgraded else ""
+        return Verdict(
+            True, f"{len(checks)} finished run(s) replayed against their history{also}, no divergence"
+        )
+    across = [p for check in upgraded for p in check.get("problems") or []]
+    if across:
+        return Verdict(
+            False,
+            f"a history version N recorded does not replay against N+1's code; first divergence: "
+            f"{across[0]}. The upgrade changed the workflow's command sequence: guard the change with "
+            "workflow.patched() (runs N started keep N's commands), or keep them on N's workers (Worker "
+            "Versioning)",
+        )
     return Verdict(
         False,
         f"{len(problems)} replay divergence(s); first: {problems[0]}. The workflow code is not "
@@ -716,6 +732,29 @@ def no_false_cache_sharing(evidence: Evidence) -> Verdict:
         f"{len(evidence.variants)} variant(s), each sent its own model requests and returned its own output "
         "in the engine context the golden run had filled",
     )
+
+
+def upgrade_hint(evidence: Evidence, observations: list[dict[str, Any]], noun: str) -> str | None:
+    """In an upgrade trial, a unit whose identity changed between N's run and N+1's resume: the release
+    changed it (docs/upgrades.md)."""
+    roles = {o["role"] for o in observations}
+    if not evidence.extra.get("upgrade") or not any(r.startswith(RESUME_PREFIX) for r in roles):
+        return None
+    if all(r.startswith(RESUME_PREFIX) for r in roles):
+        return None
+    return (
+        f"It changed across the upgrade: N's run and N+1's resume gave the same step another {noun}, because "
+        "the release changed it (a step added, moved or renamed before it, or the inputs or source its "
+        "identity covers, such as the instructions), so N+1 cannot reuse what N completed. Guard such a "
+        "change so that runs N started keep N's steps (DBOS.patch(), workflow.patched()), keep the "
+        "unit's inputs unchanged for runs in flight, or let them finish on N"
+    )
+
+
+def no_stale_replay(evidence: Evidence) -> Verdict:
+    """After an upgrade, the run never goes on with N's inputs for one step and N+1's for another
+    (:mod:`durable_chaos.judge.upgrades`)."""
+    return Verdict(*stale_replay(evidence))
 
 
 def _checkers() -> dict[str, Checker]:

@@ -29,6 +29,10 @@ def variant_role(name: str) -> str:
     return f"{VARIANT_PREFIX}{name}"
 
 
+UPGRADED_REFERENCE = f"{REFERENCE_PREFIX}_upgraded"
+"""An upgrade's N+1 run from scratch, in an engine context of its own (no variant name starts with ``_``)."""
+
+
 def reference_role(name: str) -> str:
     """The variant's run in a fresh engine context of its own: what it sends when nothing is shared."""
     return f"{REFERENCE_PREFIX}{name}"

@@ -217,6 +217,8 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
             "      ",
             width,
         )
+    if trial.get("upgrade"):
+        lines += _wrapped(upgrade_line(trial["upgrade"]), "      ", width)
     for change in trial.get("harness_changes", []):
         lines += _wrapped(f"harness changed: {change}", "      ", width)
     if result.workdir is not None:
@@ -226,6 +228,20 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
             width,
         )
     return lines
+
+
+def upgrade_line(upgrade: dict[str, Any]) -> str:
+    """An upgrade trial's versions, and whether the run reached N+1."""
+    reached = "resumed on N+1" if upgrade.get("resumed_on_n_plus_1") else "never resumed on N+1"
+    environments = upgrade.get("environments") or {}
+    n, n_plus_1 = environments.get("N") or {}, environments.get("N+1") or {}
+    changed = sorted(k for k in {*n, *n_plus_1} if k != "python" and n.get(k) != n_plus_1.get(k))
+    libraries = (
+        "; libraries: " + ", ".join(f"{k} {n.get(k, 'none')} -> {n_plus_1.get(k, 'none')}" for k in changed)
+        if n and n_plus_1 and changed
+        else ""
+    )
+    return f"upgrade: started on N ({upgrade['from']}), {reached} ({upgrade['to']}){libraries}"
 
 
 def reason_is_details(result: TrialResult) -> bool:

@@ -40,6 +40,8 @@ class TrialResult:
     variants: list[VariantRuns] = field(default_factory=list)
     harness_changes: list[str] = field(default_factory=list)
     """What the harness changed in how the engine ran the user's units (the engine adapter's list)."""
+    upgrade: dict[str, Any] | None = None
+    """An upgrade trial's versions: ``{"from": N, "to": N+1, "resumed_on_n_plus_1": bool}``."""
 
     def __repr__(self) -> str:  # the fields hold the whole history: megabytes
         return f"<TrialResult {self.spec.title}: {self.verdict}>"
@@ -84,6 +86,7 @@ class TrialResult:
                 for v in self.variants
             ],
             "harness_changes": list(self.harness_changes),
+            "upgrade": self.upgrade,
             "seconds": round(self.seconds, 3),
             "ran": self.calls is not None,
             "point": self._point(),

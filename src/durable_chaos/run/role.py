@@ -8,8 +8,9 @@ injectors, the engine's observation, the history.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ async def run_role(
     network: NetworkHandle | None = None,
     end_process: Callable[[str], None] | None = None,
     restarts: RestartControl | None = None,
+    upgraded: bool = False,
 ) -> tuple[RunOutcome, list[str]]:
     """One run of the target in this process, with every fault and observation layer installed.
     Returns the outcome and the model requests the cassette could not answer. A variant's roles run
@@ -66,7 +68,9 @@ async def run_role(
         restarts=restarts,
     )
     target = role_target(scenario, target, role)
-    request = run_request(scenario, adapter, role, workdir, resume, previous_ids or {}, allow_kill)
+    request = run_request(
+        scenario, adapter, role, workdir, resume, previous_ids or {}, allow_kill, upgraded=upgraded
+    )
     with (
         model_traffic(scenario, record) as misses,
         relay_model_traffic(network),
@@ -78,7 +82,8 @@ async def run_role(
         aborting(end_process) as abort,
         logs_to(workdir / log_file_name(role)),
     ):
-        observer.history.mark(events.RUN_START, role, resume=resume)
+        versioned = version_facts(request.version, target) if request.version else {}
+        observer.history.mark(events.RUN_START, role, resume=resume, **versioned)
         try:
             outcome = await adapter.run(target, request)
         except TrialAborted:
@@ -91,6 +96,30 @@ async def run_role(
     return outcome, misses
 
 
+def version_facts(version: str, target: Target) -> dict[str, Any]:
+    """What version a run of an upgrade trial runs: N or N+1, its target, its interpreter, and the versions
+    of pydantic-ai and of every registered engine's library (a library upgrade shows in the report)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, packages_distributions
+    from importlib.metadata import version as installed
+
+    from durable_chaos.infra.engines import engine_specs
+
+    owners = packages_distributions()
+    names = ["pydantic-ai-slim"] + [
+        name
+        for spec in engine_specs().values()
+        for module in spec.modules
+        for name in owners.get(module.partition(".")[0], [])
+    ]
+    libraries: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        with suppress(PackageNotFoundError):
+            libraries[name] = installed(name)
+    environment = {"python": sys.executable, "python_version": platform.python_version(), **libraries}
+    return {"version": version, "target": target.import_path, "environment": environment}
+
+
 def run_request(
     scenario: Scenario,
     adapter: EngineAdapter,
@@ -99,8 +128,11 @@ def run_request(
     resume: bool = False,
     previous_ids: dict[str, Any] | None = None,
     resumable: bool = False,
+    *,
+    upgraded: bool = False,
 ) -> RunRequest:
-    """The engine's view of one run of the trial."""
+    """The engine's view of one run of the trial (``upgraded``: a resume on the upgrade's N+1)."""
+    upgrade = scenario.upgrade
     return RunRequest(
         role,
         run_id(scenario, workdir, role),
@@ -111,6 +143,8 @@ def run_request(
         previous_ids=previous_ids or {},
         context=engine_context(role),
         resumable=resumable,
+        version="" if upgrade is None else "N+1" if upgraded else "N",
+        upgrade_wait=upgrade.wait if upgrade is not None else None,
     )
 
 

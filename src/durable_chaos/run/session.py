@@ -137,12 +137,18 @@ class Session:
         env: dict[str, str],
         log_path: Path,
         scenario: Scenario | None = None,
+        import_path: str | None = None,
+        python: str | None = None,
     ) -> int:
         """Run one worker job to its end and return its exit code: forked from a warm worker that has
         imported the engine and the scenario's target module when possible (no imports to pay), else as
-        a plain subprocess."""
+        a plain subprocess. ``import_path``: the target the job runs, when not the scenario's own (an
+        upgrade's N+1); ``python``: another interpreter, which a warm worker of this one cannot stand in for
+        (the job then runs as a plain process of that interpreter)."""
         timeout = self.worker_timeout()
-        zygote = self.zygote(adapter, scenario) if self.warm_workers else None
+        if python is not None:
+            return run_process(job_path, log_path, timeout, self.live_workers, python)
+        zygote = self.zygote(adapter, scenario, import_path) if self.warm_workers else None
         if zygote is not None:
             try:
                 return zygote.run(job_path, log_path, timeout, self.live_workers)
@@ -172,8 +178,11 @@ class Session:
             if zygote.busy:
                 kill_group(zygote.process.pid)
 
-    def zygote(self, adapter: EngineAdapter, scenario: Scenario | None = None) -> Zygote | None:
-        import_path = (scenario.agent or scenario.entry or "") if scenario is not None else ""
+    def zygote(
+        self, adapter: EngineAdapter, scenario: Scenario | None = None, import_path: str | None = None
+    ) -> Zygote | None:
+        if import_path is None:
+            import_path = (scenario.agent or scenario.entry or "") if scenario is not None else ""
         module = import_path.partition(":")[0]
         key = (adapter.name, f"{scenario.base_dir}:{module}" if scenario is not None and module else "")
         current = self.zygotes.get(key)

@@ -80,10 +80,11 @@ def target_path(scenario: Scenario) -> str:
     return import_path
 
 
-def load_target(scenario: Scenario) -> Target:
-    """The scenario's target, imported, with its inputs. A missing extra is a configuration mistake
+def load_target(scenario: Scenario, upgraded: bool = False) -> Target:
+    """The scenario's target, imported, with its inputs (``upgraded``: the upgrade's N+1 version, which
+    only a resume worker imports). A missing extra is a configuration mistake
     (:class:`ConfigurationError`); any other import failure a trial error (:class:`TrialSetupError`)."""
-    import_path = target_path(scenario)
+    import_path = scenario.version_path(upgraded)
     try:
         obj = import_target(import_path, scenario.base_dir)
     except TargetImportError as exc:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.events import ABORTED, REPLAY_CHECK
+from durable_chaos.events import ABORTED, REPLAY_CHECK, RUN_START
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.infra.cassettes import MISS
 from durable_chaos.infra.engines import EngineAdapter, RunOutcome, Target, engine_spec
@@ -24,8 +24,10 @@ from durable_chaos.judge.effects import EffectsProbe
 from durable_chaos.judge.evidence import (
     FAULTED,
     GOLDEN,
+    UPGRADED_REFERENCE,
     Evidence,
     VariantRuns,
+    is_faulted,
     reference_role,
     variant_role,
 )
@@ -140,6 +142,10 @@ async def judge_trial(
             shared, shared_misses = await unfaulted(variant_role(variant.name))
             golden_misses += reference_misses + shared_misses
             variants.append(VariantRuns(variant.name, reference, shared))
+    if needs(properties, "upgrade_reference") and golden.completed:
+        # What N+1 sends from scratch, in an engine context of its own (only a worker imports N+1).
+        _, reference_misses = await workers.run(UPGRADED_REFERENCE, armed=False, upgraded=True)
+        golden_misses += reference_misses
     armed = ArmedPlan(list(spec.plan.faults))
     effects.read("before_faulted")
     if aborts(history.events()):
@@ -162,8 +168,15 @@ async def judge_trial(
         faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
         armed.fired = fired_counts(history.events(), len(spec.plan.faults))
     effects.read("faulted")
-    if needs(properties, "replay_check") and faulted.completed:
-        await replay_check(scenario, adapter, observer, target, faulted, workdir)
+    if needs(properties, "replay_check"):
+        replayed = target
+        if scenario.upgrade is not None and getattr(adapter, "replays_histories", False):
+            # N's finished history against N+1's code, as a deploy would replay it (docs/upgrades.md).
+            replayed = load_target(scenario, upgraded=True)
+            if golden.completed:
+                await replay_check(scenario, adapter, observer, replayed, golden, workdir, against="N+1")
+        if faulted.completed:
+            await replay_check(scenario, adapter, observer, replayed, faulted, workdir)
     if restarts is not None:
         restarts.close()  # a server still down comes back now, and says so in the history
         if not faulted.completed:
@@ -182,6 +195,7 @@ async def judge_trial(
             "engine": spec.engine,
             "resume": scenario.resume,
             "forced_fresh_run": getattr(spec.point, "recovery", None) == "fresh",
+            "upgrade": scenario.upgrade is not None,
         },
         max_resumes_to_complete=expect.max_resumes_to_complete,
         comparator=comparator,
@@ -226,6 +240,7 @@ async def judge_trial(
         cost=cost(evidence, tokens.naive_restart, tokens.golden),
         variants=variants,
         harness_changes=adapter.harness_changes(scenario.engine_options(adapter.name)),
+        upgrade=upgrade_summary(scenario, events),
     )
 
 
@@ -236,18 +251,36 @@ async def replay_check(
     target: Target,
     faulted: RunOutcome,
     workdir: Path,
+    against: str | None = None,
 ) -> None:
-    """Ask the engine to replay the finished faulted run against its history; record what it found (a
-    ``replay_check`` event, which ``deterministic_replay`` judges). Nothing is recorded when the engine
-    has no replay check."""
+    """Ask the engine to replay a finished run (the faulted run; in an upgrade trial also the golden run,
+    ``against`` N+1's code) against its history; record what it found (a ``replay_check`` event of the
+    faulted run, which ``deterministic_replay`` judges). Nothing is recorded when the engine has no
+    replay check."""
     request = run_request(scenario, adapter, FAULTED, workdir)
+    upgrade = {"history": faulted.role, "against": against} if against else {}
     try:
         problems = await adapter.replay_check(target, faulted, request)
     except ReplayUndecided as exc:
-        observer.history.mark(REPLAY_CHECK, FAULTED, problems=[], undecided=str(exc))
+        observer.history.mark(REPLAY_CHECK, FAULTED, problems=[], undecided=str(exc), **upgrade)
         return
     if problems is not None:
-        observer.history.mark(REPLAY_CHECK, FAULTED, problems=problems)
+        observer.history.mark(REPLAY_CHECK, FAULTED, problems=problems, **upgrade)
+
+
+def upgrade_summary(scenario: Scenario, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """An upgrade trial's versions, for the report: N, N+1, and whether a run started on N+1."""
+    if scenario.upgrade is None:
+        return None
+    starts = [e for e in events if e["event"] == RUN_START and e.get("version") and e["role"] != GOLDEN]
+    reached = [e for e in starts if e["version"] == "N+1" and is_faulted(e["role"])]
+    environments = {e["version"]: e.get("environment") for e in starts if is_faulted(e["role"])}
+    return {
+        "from": scenario.version_path(False),
+        "to": scenario.upgrade.to,
+        "resumed_on_n_plus_1": bool(reached),
+        "environments": environments,
+    }
 
 
 def plan_kills(plan: Plan) -> bool:

@@ -48,7 +48,7 @@ async def work(job: WorkerJob) -> dict[str, Any]:
         plan = Plan.model_validate(job.plan_data)
     else:
         plan = next(p for p in scenario.plans if p.name == job.plan)
-    target = load_target(scenario)
+    target = load_target(scenario, upgraded=job.upgraded)
     adapter = adapter_for(job.engine)
     adapter.attach()
     trial_dir = Path(job.trial_dir)
@@ -75,6 +75,7 @@ async def work(job: WorkerJob) -> dict[str, Any]:
         network=NetworkHandle.from_env(),
         end_process=lambda reason: end_aborted(job, reason),
         restarts=RestartClient.from_env(),
+        upgraded=job.upgraded,
     )
     return {
         "completed": outcome.completed,

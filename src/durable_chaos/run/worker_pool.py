@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from durable_chaos.run.fault_services.restarts import TrialRestarts
 from durable_chaos.run.records.history import History
 from durable_chaos.run.session import Session
 from durable_chaos.run.workers import WorkerFailed, WorkerJob
+from durable_chaos.scenario.model import Scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
 
@@ -39,9 +41,11 @@ class WorkerPool:
     """The trial's restart service, named in the worker's environment."""
     started: int = 0
 
-    async def run(self, role: str, *, armed: bool, resume: bool = False) -> tuple[RunOutcome, list[str]]:
+    async def run(
+        self, role: str, *, armed: bool, resume: bool = False, upgraded: bool | None = None
+    ) -> tuple[RunOutcome, list[str]]:
         """Run one role in a worker; a killed worker gives ``(None-outcome, [])`` via :meth:`spawn`."""
-        code, outcome, misses = await self.spawn(role, armed=armed, resume=resume)
+        code, outcome, misses = await self.spawn(role, armed=armed, resume=resume, upgraded=upgraded)
         if outcome is None:
             raise WorkerFailed(f"the {role} worker was killed although no kill fault was armed (exit {code})")
         return outcome, misses
@@ -75,13 +79,16 @@ class WorkerPool:
         return env
 
     async def spawn(
-        self, role: str, *, armed: bool, resume: bool
+        self, role: str, *, armed: bool, resume: bool, upgraded: bool | None = None
     ) -> tuple[int, RunOutcome | None, list[str]]:
-        """Start one worker and wait for it. Returns its exit code and outcome (None when killed)."""
+        """Start one worker and wait for it. Returns its exit code and outcome (None when killed).
+        ``upgraded``: it runs the upgrade's N+1 (default: when it resumes in an upgrade trial)."""
         self.started += 1
         scenario = self.spec.scenario
         assert scenario.path is not None, "worker trials need a scenario loaded from a file"
         outcome_path = self.workdir / f"outcome-{self.started}.json"
+        if upgraded is None:
+            upgraded = resume and scenario.upgrade is not None
         job = WorkerJob(
             scenario_path=str(scenario.path),
             engine=self.spec.engine,
@@ -95,17 +102,28 @@ class WorkerPool:
             trial_dir=str(self.workdir),
             record=self.session.record,
             outcome_path=str(outcome_path),
+            upgraded=upgraded,
             env=self.environment(),
         )
         job_path = self.workdir / f"job-{self.started}.json"
         job_path.write_text(job.model_dump_json())
         log_path = self.workdir / f"worker-{self.started}-{role}.log"
-        if self.session.warm_workers:
+        # A warm worker has imported the version it runs (N+1's is another: its own warm worker).
+        import_path = scenario.version_path(upgraded)
+        python = upgrade_python(scenario) if upgraded else None
+        if self.session.warm_workers and python is None:
             # Started here, in the session's main thread: a warm worker dies with the thread that
             # started it (its parent-death signal), and the executor threads below come and go.
-            self.session.zygote(self.adapter, scenario)
+            self.session.zygote(self.adapter, scenario, import_path)
         code = await asyncio.to_thread(
-            self.session.launch_worker, self.adapter, job_path, job.env, log_path, scenario
+            self.session.launch_worker,
+            self.adapter,
+            job_path,
+            job.env,
+            log_path,
+            scenario,
+            import_path,
+            python,
         )
         if code == -signal.SIGKILL:
             if self.network is not None:
@@ -121,6 +139,17 @@ class WorkerPool:
             raise WorkerFailed(data["setup_error"])
         outcome = RunOutcome(role, data["completed"], data["output"], data["error"], data["engine_ids"])
         return code, outcome, data["misses"]
+
+
+def upgrade_python(scenario: Scenario) -> str | None:
+    """The interpreter of the upgrade's N+1 environment (``upgrade.python``, beside the scenario file),
+    or None for this one."""
+    if scenario.upgrade is None or scenario.upgrade.python is None:
+        return None
+    path = scenario.resolve(scenario.upgrade.python)
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise WorkerFailed(f"upgrade.python {scenario.upgrade.python!r} is not an executable file ({path})")
+    return str(path)
 
 
 def last_run_ids(history: list[dict[str, Any]]) -> dict[str, Any]:

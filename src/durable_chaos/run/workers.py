@@ -48,6 +48,8 @@ class WorkerJob(BaseModel):
     trial_dir: str
     record: bool = False
     outcome_path: str
+    upgraded: bool = False
+    """Run the upgrade's N+1 target (a resume in an upgrade trial), not the scenario's own."""
     env: dict[str, str] = {}
     """Environment of this trial's worker (engine infrastructure), applied before anything runs."""
 
@@ -66,12 +68,15 @@ def past_deadline(timeout: float | None, log_path: Path) -> WorkerFailed:
     )
 
 
-def run_process(job_path: Path, log_path: Path, timeout: float | None, live: set[int]) -> int:
+def run_process(
+    job_path: Path, log_path: Path, timeout: float | None, live: set[int], python: str | None = None
+) -> int:
     """Run a worker in its own session, waiting at most ``timeout`` seconds (None: until it ends);
-    kill its whole group afterwards so nothing is left behind. ``live`` holds its pid while it runs."""
+    kill its whole group afterwards so nothing is left behind. ``live`` holds its pid while it runs.
+    ``python``: another interpreter to run it with (an upgrade's N+1 environment), else this one."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "durable_chaos.run.worker", str(job_path)],
+            [python or sys.executable, "-m", "durable_chaos.run.worker", str(job_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=own_session_dying_with_parent,

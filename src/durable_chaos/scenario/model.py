@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -135,7 +136,7 @@ class Expect(_Strict):
             )
         return self
 
-    def checked(self, has_variants: bool) -> list[PropertyName]:
+    def checked(self, has_variants: bool, has_upgrade: bool = False) -> list[PropertyName]:
         """The properties a trial checks: ``properties`` as written, else the defaults plus every
         configured property whose configuration is present (a bound, variants)."""
         if self.lists_properties:
@@ -143,6 +144,7 @@ class Expect(_Strict):
         present = {
             "expect.max_resumes_to_complete": self.max_resumes_to_complete is not None,
             "variants": has_variants,
+            "upgrade": has_upgrade,
         }
         extra = [
             name for name, field in CONFIGURED_PROPERTIES.items() if present[field] or name in self.violations
@@ -280,6 +282,30 @@ class Explore(_Strict):
     )
 
 
+DEFAULT_UPGRADE_WAIT = 60.0
+"""Seconds a resume on N+1 waits for the engine to pick the run up before it counts as stuck."""
+
+
+class Upgrade(_Strict):
+    """Upgrade safety (see docs/upgrades.md): the faulted run starts on version N (the scenario's
+    ``agent``/``entry``) and, after the kill, resumes on version N+1 (``to``, resolved like the target:
+    next to the scenario file). The golden run stays on N. ``wait`` bounds how long a resume on N+1
+    waits for the engine to pick the run up: an engine that leaves it stuck (DBOS PENDING under
+    another application version) is then read and reported, never waited on forever."""
+
+    to: ImportPath = Field(description="the N+1 target, 'module:attribute' like 'agent' or 'entry'")
+    wait: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=DEFAULT_UPGRADE_WAIT,
+        description="seconds a resume on N+1 waits for the engine to pick the run up before it counts as "
+        "stuck (its state is then read and reported)",
+    )
+    python: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None,
+        description="the N+1 environment's interpreter (a path, beside the scenario file or absolute): "
+        "N+1's workers run with it, e.g. a venv with the upgraded libraries and durable-chaos installed",
+    )
+
+
 class ScenarioBase(_Strict):
     """A scenario file, schema version 1, without the engines' option tables (see :data:`Scenario`)."""
 
@@ -308,6 +334,7 @@ class ScenarioBase(_Strict):
     )
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
     resume: Literal["same_run", "new_run"] = "same_run"
+    upgrade: Upgrade | None = None
     timeout: Annotated[float, Field(gt=0, le=86400)] | None = Field(
         default=None,
         description="seconds a trial of this scenario may take before it is stopped as an error "
@@ -362,6 +389,29 @@ class ScenarioBase(_Strict):
             raise ValueError("engines must not repeat")
         return engines
 
+    @field_validator("upgrade")
+    @classmethod
+    def _upgrade_fits(cls, upgrade: Upgrade | None, info: ValidationInfo) -> Upgrade | None:
+        """An upgrade resumes the faulted run on N+1 after a kill: every plan must kill, and the resume
+        must be of the same run (the fields before ``upgrade`` are in ``info.data`` when valid)."""
+        if upgrade is None:
+            return None
+        data = info.data
+        if upgrade.to in (data.get("agent"), data.get("entry")):
+            raise ValueError("'to' names the scenario's own target: give the N+1 version's module:attribute")
+        if data.get("resume") == "new_run":
+            raise ValueError("an upgrade resumes the interrupted run on N+1; it needs resume: same_run")
+        if data.get("sweep") is not None or data.get("explore") is not None:
+            raise ValueError("an upgrade runs with 'plans' only (no 'sweep' or 'explore' yet)")
+        plans: list[Plan] = data.get("plans") or []
+        no_kill = [p.name for p in plans if not any(f.traits.kills_worker for f in p.faults)]
+        if no_kill:
+            raise ValueError(
+                f"an upgrade resumes on N+1 after a kill, and plan(s) {no_kill} kill nothing: add a fault "
+                "of kind 'kill' to each plan"
+            )
+        return upgrade
+
     @model_validator(mode="after")
     def _target_is_consistent(self) -> ScenarioBase:
         if (self.agent is None) == (self.entry is None):
@@ -388,6 +438,8 @@ class ScenarioBase(_Strict):
                 raise ValueError(
                     "no_false_cache_sharing needs 'variants': runs of the scenario with other inputs"
                 )
+            if "no_stale_replay" in named and self.upgrade is None:
+                raise ValueError("no_stale_replay needs 'upgrade': the version N+1 the run resumes on")
         return self
 
     @property
@@ -431,6 +483,14 @@ class ScenarioBase(_Strict):
         candidate = Path(relative)
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
+    def version_path(self, upgraded: bool) -> str:
+        """The target's import path on version N (the scenario's own), or on N+1 (``upgrade.to``)."""
+        if upgraded and self.upgrade is not None:
+            return self.upgrade.to
+        path = self.agent or self.entry
+        assert path is not None
+        return path
+
     def side_effecting_names(self) -> tuple[str, ...]:
         """The names of the tools the scenario marks as side-effecting."""
         return tuple(tool.name for tool in self.side_effecting_tools)
@@ -451,7 +511,7 @@ class ScenarioBase(_Strict):
 
     def properties_for(self, plan: Plan) -> list[PropertyName]:
         """The properties a trial of this plan checks (see :meth:`Expect.checked`)."""
-        return self.expect_for(plan).checked(bool(self.variants))
+        return self.expect_for(plan).checked(bool(self.variants), self.upgrade is not None)
 
     def engine_options(self, engine: str) -> EngineOptions:
         """The scenario's ``<engine>:`` table (the engine's defaults when the file has none)."""

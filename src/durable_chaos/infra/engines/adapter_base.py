@@ -60,6 +60,10 @@ class BaseAdapter:
 
     name: str
 
+    replays_histories: bool = False
+    """Whether :meth:`replay_check` replays recorded histories in the session's process: an upgrade trial
+    then imports N+1 there and replays N's histories against it (docs/upgrades.md)."""
+
     emit = staticmethod(emit)
     """:func:`emit`, for code that holds an adapter."""
 

@@ -140,6 +140,12 @@ class RunRequest:
     resumable: bool = False
     """The run may be killed and resumed (it runs in a worker): the engine must record, before anything
     runs, the ids a resume needs."""
+    version: str = ""
+    """In an upgrade trial (docs/upgrades.md): the version this run runs, ``"N"`` (the golden run, the
+    faulted run's start) or ``"N+1"`` (a resume after the kill); empty otherwise. The engine then applies
+    the user's own versioning (no pin of the harness's) and reports a run stuck on the boundary."""
+    upgrade_wait: float | None = None
+    """In an upgrade trial: seconds a resume on N+1 waits for the engine to pick the run up."""
 
 
 @dataclass

@@ -199,7 +199,9 @@ class DBOSAdapter(BaseAdapter):
     def harness_changes(self, options: EngineOptions) -> list[str]:
         return [
             f"application version pinned to {APP_VERSION!r} and executor id to {EXECUTOR_ID!r}, so a new "
-            "worker recovers the killed one's workflows (DBOS recovers only its executor's and version's)",
+            "worker recovers the killed one's workflows (DBOS recovers only its executor's and version's); "
+            "in upgrade trials the version is not the harness's: dbos.application_version, else DBOS's "
+            "default",
             f"the recovery queue is polled every {QUEUE_POLLING_INTERVAL_SECONDS} s (DBOS: 1 s) and results "
             f"every {POLLING_INTERVAL_SECONDS} s",
             "agent targets run in the harness's workflow; a fresh system database per trial",
@@ -269,11 +271,17 @@ class DBOSAdapter(BaseAdapter):
             self.recovery_timeout = float(
                 os.environ.get(ENV_RECOVERY_TIMEOUT, request.options.recovery_timeout)
             )
+        if request.version == "N+1" and request.upgrade_wait is not None:
+            self.recovery_timeout = request.upgrade_wait
         resume = request.resume
         fresh = resume and request.resume_mode == "new_run"
         workflow = entry_workflow(target)  # registered before launch, so recovery can find it
         url = self.database_url(request)
-        launch(url, executor_id=f"{EXECUTOR_ID}-fresh-{os.getpid()}" if fresh else EXECUTOR_ID)
+        launch(
+            url,
+            executor_id=f"{EXECUTOR_ID}-fresh-{os.getpid()}" if fresh else EXECUTOR_ID,
+            application_version=application_version(request),
+        )
         run_roots[:] = [request.run_id]
         try:
             if resume and not fresh:
@@ -328,14 +336,18 @@ class DBOSAdapter(BaseAdapter):
             # Read without waiting for the database: DBOS's own calls block until it is reachable, and the
             # workflow would go on meanwhile; a run that is given up on is given up on now.
             status = await asyncio.to_thread(status_now, self.database_url(request), request.run_id)
-            return RunOutcome(
-                request.role,
-                False,
-                error=(
+            if request.version:
+                error = upgrade_stuck(request.run_id, self.recovery_timeout, status)
+            else:
+                error = (
                     f"RecoveryTimeout: workflow {request.run_id} did not finish within "
                     f"{self.recovery_timeout:g}s of recovery ({status}); DBOS recovers only workflows "
                     f"of executor {EXECUTOR_ID!r} and application version {APP_VERSION!r}"
-                ),
+                )
+            return RunOutcome(
+                request.role,
+                False,
+                error=error,
                 # not engine_ids(): its DBOS read waits for the database, and the workflow goes on meanwhile
                 engine_ids=ids,
             )
@@ -371,14 +383,40 @@ class DBOSAdapter(BaseAdapter):
 # ------------------------------------------------------------------------------------ DBOS plumbing
 
 
-def launch(system_database_url: str, *, executor_id: str = EXECUTOR_ID) -> None:
-    """Configure and launch DBOS for this process (one run per worker process)."""
+def application_version(request: RunRequest) -> str | None:
+    """The application version a run launches DBOS with: the harness's pin, except in an upgrade trial,
+    where it is the user's (``dbos.application_version``), else DBOS's default (None: a hash of the
+    registered workflows' source)."""
+    if not request.version:
+        return APP_VERSION
+    return request.options.application_version if isinstance(request.options, DBOSOptions) else None
+
+
+def upgrade_stuck(workflow_id: str, waited: float, status: str) -> str:
+    """Why a workflow N started was not recovered on N+1, from DBOS's own state."""
+    from dbos._utils import GlobalParams
+
+    return (
+        f"UpgradeStuck: workflow {workflow_id} was not recovered within {waited:g}s of N+1 starting "
+        f"({status}; N+1 runs application version {GlobalParams.app_version!r}). DBOS recovers only "
+        "PENDING workflows of its own application version, and the default version is a hash of the "
+        "workflows' source, which the upgrade changed: the run stays PENDING forever. Fix: pin "
+        "application_version in DBOSConfig (dbos.application_version in the scenario) and guard changed "
+        "steps with DBOS.patch(), or keep N's workers running until N's workflows finish"
+    )
+
+
+def launch(
+    system_database_url: str, *, executor_id: str = EXECUTOR_ID, application_version: str | None = APP_VERSION
+) -> None:
+    """Configure and launch DBOS for this process (one run per worker process); ``application_version``
+    None leaves DBOS's default (a hash of the registered workflows' source)."""
     from dbos import DBOS, DBOSConfig
 
     config: DBOSConfig = {
         "name": APP_NAME,
         "system_database_url": system_database_url,
-        "application_version": APP_VERSION,
+        "application_version": application_version,
         "executor_id": executor_id,
         "log_level": os.environ.get("DURABLE_CHAOS_DBOS_LOG_LEVEL", "INFO"),
         "notification_listener_polling_interval_sec": POLLING_INTERVAL_SECONDS,

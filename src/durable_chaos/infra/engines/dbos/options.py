@@ -14,6 +14,11 @@ class DBOSOptions(EngineOptions):
 
     ``recovery_timeout``: seconds a resumed worker waits for DBOS to recover and finish the interrupted
     workflow before the run counts as stranded.
+    ``application_version``: your pinned application version, in upgrade trials.
     """
 
     recovery_timeout: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    application_version: Annotated[str, Field(min_length=1)] | None = None
+    """Your ``DBOSConfig(application_version=...)``, used in upgrade trials (docs/upgrades.md): there the
+    harness does not pin the version, so without this DBOS's default applies (a hash of the workflows'
+    source, which an edit changes). Outside upgrade trials the harness pins its own."""

@@ -259,6 +259,14 @@ class RestateAdapter(BaseAdapter):
         assert self.endpoints is not None
         options = chosen_options(request.options, RestateOptions)
         port = int(os.environ.get(ENV_ENDPOINT_PORT) or self.endpoint_port(request.workdir))
+        old_port = port
+        # An upgrade deployed as a new deployment at another address (docs/upgrades.md).
+        redeployed = request.version == "N+1" and options.upgrade_endpoint == "new_address"
+        if redeployed:
+            port = free_port()
+        wait = options.recovery_timeout
+        if request.version == "N+1" and request.upgrade_wait is not None and request.resume:
+            wait = request.upgrade_wait
         service_name = (
             f"{HARNESS_SERVICE}_{hashlib.sha1(str(request.workdir.resolve()).encode()).hexdigest()[:8]}"
         )
@@ -276,13 +284,13 @@ class RestateAdapter(BaseAdapter):
         host = os.environ.get(ENV_ENDPOINT_HOST, "127.0.0.1")
         uri = f"http://{host}:{port}"
         async with serving(resolved.service, port):
-            if not request.resume or fresh:
+            if not request.resume or fresh or redeployed:
                 deployment = await asyncio.to_thread(register, self.endpoints, uri)
                 ids["deployment_id"] = deployment
-            else:
+            if request.resume and not fresh:
                 ids["retried_at_once"] = await asyncio.to_thread(retry_now, self.endpoints, call)
             ids["endpoint"] = uri
-            status, headers, body = await invoke(self.endpoints, call, options.recovery_timeout)
+            status, headers, body = await invoke(self.endpoints, call, wait)
         invocation_id = headers.get("x-restate-id") or await asyncio.to_thread(
             find_invocation, self.endpoints, call
         )
@@ -290,6 +298,9 @@ class RestateAdapter(BaseAdapter):
         if invocation_id:
             with contextlib.suppress(Exception):
                 ids["journal"] = await asyncio.to_thread(journal, self.endpoints, invocation_id)
+        if status is None and redeployed and request.resume:
+            old = f"http://{host}:{old_port}"
+            return RunOutcome(request.role, False, error=upgrade_stranded(old, uri, body), engine_ids=ids)
         if status is None:
             return RunOutcome(request.role, False, error=body, engine_ids=ids)
         if status >= 400:
@@ -307,3 +318,13 @@ class RestateAdapter(BaseAdapter):
 
     # ``replay_check``: the default (none): Restate has no offline replayer; its check is the live replay
     # after a crash.
+
+
+def upgrade_stranded(old: str, new: str, waited: str) -> str:
+    """Why an invocation N started never reaches N+1 deployed at another address (docs/upgrades.md)."""
+    return (
+        f"UpgradeStranded: the invocation stays on the deployment that started it ({old}, gone with N's "
+        f"worker); N+1 was registered as a new deployment at {new} and never receives it ({waited}). Restate "
+        "pins an invocation to its deployment (deployments are immutable): keep N's deployment serving until "
+        "its invocations finish, or move them to the new one (restate-server 1.6+: --deployment latest)"
+    )

@@ -43,6 +43,12 @@ class RestateOptions(EngineOptions):
     recovery_timeout: float = Field(
         default=120.0, gt=0, description="seconds a run (or a resume) waits for the invocation's result"
     )
+    upgrade_endpoint: Literal["same_address", "new_address"] = Field(
+        default="same_address",
+        description="upgrade trials (docs/upgrades.md): how N+1 is deployed; 'same_address' serves it where "
+        "N's deployment was (an in-place update), 'new_address' registers it as a new deployment at another "
+        "address, as an immutable deployment is",
+    )
 
     def retry_policy_config(self) -> dict[str, str]:
         """The policy as the server's ``default-retry-policy`` settings."""

@@ -153,6 +153,7 @@ class TemporalAdapter(BaseAdapter):
 
     name = "temporal"
     runs_in_process = False
+    replays_histories = True
     preload_modules: tuple[str, ...] = (
         "durable_chaos.infra.engines.temporal.adapter",
         "temporalio.client",
@@ -417,6 +418,8 @@ class TemporalAdapter(BaseAdapter):
         if watch is not None and watch.done() and not watch.cancelled():
             node, message = watch.result()
             record_refusal(node, message)
+            if request.version == "N+1":
+                return RunOutcome(request.role, False, error=upgrade_nondeterminism(node, message))
             return RunOutcome(
                 request.role,
                 False,
@@ -508,6 +511,17 @@ class TemporalAdapter(BaseAdapter):
                 f"detector off; {undecided[0]}"
             )
         return problems
+
+
+def upgrade_nondeterminism(node: Any, message: str) -> str:
+    """Why version N+1's worker cannot go on with a workflow version N started (docs/upgrades.md)."""
+    return (
+        f"Nondeterminism: version N+1's worker could not replay workflow {node.workflow_type} "
+        f"{node.workflow_id}, which version N started ({message}); the workflow stays RUNNING and "
+        "Temporal retries its workflow task forever. The upgrade changed the workflow's command sequence: "
+        "guard the change with workflow.patched(), or keep runs N started on N's workers (Worker "
+        "Versioning)"
+    )
 
 
 RUN_TIMEOUT = "RunTimeout"

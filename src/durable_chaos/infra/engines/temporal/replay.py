@@ -78,8 +78,8 @@ def replay_message(node: WorkflowNode, failure: BaseException, reg: Registration
         code = f"the agent's run ({code})"
     scope = f" (child {node.scope})" if node.scope else ""
     return (
-        f"workflow {node.workflow_type} {node.workflow_id}{scope}: replaying its history with the same code "
-        f"diverged at {divergence_event(node, reason)}: {reason}. Responsible code: {code}"
+        f"workflow {node.workflow_type} {node.workflow_id}{scope}: replaying its history with the workflow "
+        f"code {code} diverged at {divergence_event(node, reason)}: {reason}"
     )
 
 
@@ -103,6 +103,12 @@ def divergence_event(node: WorkflowNode, reason: str) -> str:
             ):
                 what = f"{event_name(event)} {named.group(1)}, command #{position}"
                 return f"history event {event.event_id} ({what})"
+    patch = re.search(r"patch marker encountered for change ([^,\s]+)", reason)
+    if patch:
+        for event in events:
+            if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+                what = f"{event_name(event)}, the patch marker of {patch.group(1)}"
+                return f"history event {event.event_id} ({what}), where the new code gave another command"
     return "an event the message does not name"
 
 
