@@ -706,6 +706,7 @@ def test_check_runs_the_named_checkers_only() -> None:
         "bounded_retries",
         "no_false_cache_sharing",
         "deterministic_replay",
+        "same_model_endpoint",
     }
     assert set(CHECKERS) == set(get_args(PropertyName))
     verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])

@@ -69,6 +69,14 @@ def api_of(request: httpx2.Request) -> providers.API | None:
     return providers.detect(request.url.path, request.url.host)
 
 
+def endpoint_of(request: httpx2.Request) -> str:
+    """Where a model request went: scheme, host, port and path, without userinfo or query (so no
+    credential a URL may carry is recorded)."""
+    url = request.url
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}"
+
+
 def usage_of(response_body: bytes, api: providers.API | None = None) -> dict[str, int]:
     """Token usage of a response, JSON or server-sent events, from that provider's usage fields."""
     return providers.usage_of(api, response_body)
@@ -219,6 +227,7 @@ def _record_exchange(attempt: Attempt, request: httpx2.Request, status: int, con
             "fingerprint": attempt.unit.fingerprint,
             "model": providers.model_name(api, request.url.path, request_body(request)),
             "provider": providers.price_provider(api),
+            "endpoint": endpoint_of(request),
             "status": status,
             "usage": usage_of(content, api),
             "engine": attempt.injection.observer.unit_context(),
