@@ -1393,6 +1393,21 @@ def test_reusing_an_identical_request_of_another_run_is_not_false_sharing() -> N
     assert no_false_cache_sharing(trial.evidence(variants=variants)).held is True
 
 
+def test_a_variant_that_changes_only_a_later_request_is_judged_on_that_request() -> None:
+    # Other run metadata that only a tool reads: the first request is the golden run's own (legitimately
+    # shared), the second carries the tool's other result; answered from the cache, it was never sent.
+    trial = Trial()
+    trial.model_request("golden", V1)
+    trial.model_request("golden", M2)
+    shared = (variant_runs(trial, []),)
+    verdict = no_false_cache_sharing(trial.evidence(variants=shared))
+    assert verdict.held is False and "sent 1 of the 2" in verdict.detail
+    assert "model settings" in verdict.detail
+    trial = Trial()
+    trial.model_request("golden", V1)
+    assert no_false_cache_sharing(trial.evidence(variants=(variant_runs(trial, [V2]),))).held is True
+
+
 def test_a_variant_that_fails_or_answers_differently_in_the_shared_context_is_false_sharing() -> None:
     trial = Trial()
     failed = (variant_runs(trial, [V1, V2], shared_completed=False),)

@@ -723,7 +723,8 @@ def _variant_problem(evidence: Evidence, variant: VariantRuns, answered_before: 
             f"makes in a fresh engine context, yet completed: {units} "
             "got a result cached for a different request of another run. The cache key does not cover "
             "everything the result depends on (a cache policy that hashes only part of the inputs, such as "
-            "the task source or the step's position, without the messages and the run id)."
+            "the task source, the prompt or the step's position, without the messages, the run's deps, "
+            "metadata and model settings, and the run id)."
         )
     diff = output_difference(
         evidence, variant.reference.output, variant.shared.output, labels=("fresh context", "shared context")
