@@ -707,6 +707,7 @@ def test_check_runs_the_named_checkers_only() -> None:
         "no_false_cache_sharing",
         "deterministic_replay",
         "same_model_endpoint",
+        "usage_consistent",
     }
     assert set(CHECKERS) == set(get_args(PropertyName))
     verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])
