@@ -711,6 +711,8 @@ def test_check_runs_the_named_checkers_only() -> None:
         "no_false_cache_sharing",
         "deterministic_replay",
         "no_stale_replay",
+        "same_model_endpoint",
+        "usage_consistent",
     }
     assert set(CHECKERS) == set(get_args(PropertyName))
     verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])
@@ -1395,6 +1397,21 @@ def test_reusing_an_identical_request_of_another_run_is_not_false_sharing() -> N
     trial.model_request("golden", V1)  # the golden run made the very same request
     variants = (variant_runs(trial, [V2]),)
     assert no_false_cache_sharing(trial.evidence(variants=variants)).held is True
+
+
+def test_a_variant_that_changes_only_a_later_request_is_judged_on_that_request() -> None:
+    # Other run metadata that only a tool reads: the first request is the golden run's own (legitimately
+    # shared), the second carries the tool's other result; answered from the cache, it was never sent.
+    trial = Trial()
+    trial.model_request("golden", V1)
+    trial.model_request("golden", M2)
+    shared = (variant_runs(trial, []),)
+    verdict = no_false_cache_sharing(trial.evidence(variants=shared))
+    assert verdict.held is False and "sent 1 of the 2" in verdict.detail
+    assert "model settings" in verdict.detail
+    trial = Trial()
+    trial.model_request("golden", V1)
+    assert no_false_cache_sharing(trial.evidence(variants=(variant_runs(trial, [V2]),))).held is True
 
 
 def test_a_variant_that_fails_or_answers_differently_in_the_shared_context_is_false_sharing() -> None:

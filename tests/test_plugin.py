@@ -99,7 +99,7 @@ def test_chaos_runs_trials_and_writes_reports(project: pytest.Pytester) -> None:
             "*durable-chaos*",
             "*scenario / trial*dup/calls*tok saved*$ saved*outcome",
             "       analyst",
-            "PASS     prefect-tool-error*0/3*977*$0.0030  5 held; 2 n/a",
+            "PASS     prefect-tool-error*0/3*977*$0.0030  7 held; 2 n/a",
             "*1 trial(s): 1 passed*",
             "durable-chaos exit status 0: every guarantee held",
             "  note: min_token_savings 10.0% met: *",

@@ -60,6 +60,7 @@ CORRECT = [
     ("dbos_kill.yaml", "timeout-then-kill"),
     ("kill_budget.yaml", "one-kill-within-budget"),
     ("variants.yaml", "model-timeout"),
+    ("variant_inputs.yaml", "model-timeout"),
     ("dated_report.yaml", "tool-exception-flow-retry"),
     ("dbos_journaled_copy.yaml", "kill-before-second-model-request"),
     ("dbos_journaled_copy.yaml", "slow-first-model-request"),
@@ -96,6 +97,7 @@ KNOWN_BAD = [
     ("retry_storm.yaml", {"bounded_retries"}, "made 5 engine-level attempts in role faulted"),
     ("dated_attempt_in_output.yaml", {"output_matches_golden"}, "'produced_by_attempt' differs"),
     ("shared_cache.yaml", {"no_false_cache_sharing"}, "sent 0 of the 3 model request(s)"),
+    ("variant_inputs_cached_by_prompt.yaml", {"no_false_cache_sharing"}, "3 variant(s) shared results"),
     ("dbos_local_copy.yaml", {"completes", "stable_cache_keys"}, "DBOS refused to recover it"),
     ("dbos_shared_copy.yaml", {"stable_cache_keys"}, "differ from the golden run's with the same inputs"),
 ]

@@ -53,6 +53,9 @@ KILLED: Final = "killed"
 """The supervisor saw a role's worker die by SIGKILL (written by the parent, about the child)."""
 REPLAY_CHECK: Final = "replay_check"
 """The deterministic-replay check of the faulted run, with its problems or why it was undecided."""
+RUN_USAGE: Final = "run_usage"
+"""An agent target's run returned: the usage its result reports (``RunUsage``), written by the harness's
+own flow, workflow or handler around the agent, once per execution of it that completes."""
 
 ALL: Final = frozenset(
     {
@@ -73,6 +76,7 @@ ALL: Final = frozenset(
         RUN_END,
         KILLED,
         REPLAY_CHECK,
+        RUN_USAGE,
     }
 )
 """Every event name; a test checks that no module writes a name outside this set."""

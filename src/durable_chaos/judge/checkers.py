@@ -672,6 +672,110 @@ def bounded_retries(evidence: Evidence) -> Verdict:
     )
 
 
+def _endpoint(send: dict[str, Any]) -> tuple[str, str] | None:
+    """Where a ledger entry's request went (URL without query) and the model it named; None for an
+    entry recorded before the ledger carried endpoints."""
+    endpoint = send.get("endpoint")
+    return None if endpoint is None else (str(endpoint), str(send.get("model") or "?"))
+
+
+def _model_failures(evidence: Evidence) -> dict[str, list[float]]:
+    """Per role, when a fault (not a kill) failed a model request: after one, a fallback model may
+    legitimately take over on another endpoint."""
+    failures: dict[str, list[float]] = {}
+    for fault in evidence.faulted_events(events.FAULT):
+        if fault["unit"]["kind"] == "model_request" and fault["fault"]["kind"] not in KILL_KINDS:
+            failures.setdefault(fault["role"], []).append(fault["t"])
+    return failures
+
+
+def same_model_endpoint(evidence: Evidence) -> Verdict:
+    """Every model request of the faulted run and its resumes goes to an endpoint (URL and model) the
+    golden run used: a model rebuilt from defaults on the other side of a durable boundary is caught."""
+    golden = {key for key in map(_endpoint, evidence.golden_ledger()) if key is not None}
+    if not golden:
+        return Verdict(None, "the golden run recorded no model request with its endpoint")
+    failures = _model_failures(evidence)
+    strays, fallbacks = [], 0
+    for send in evidence.faulted_ledger():
+        key = _endpoint(send)
+        if key is None or key in golden:
+            continue
+        if any(t < send["t"] for t in failures.get(send["role"], [])):
+            fallbacks += 1  # after a failed model request: a fallback model's endpoint
+            continue
+        strays.append(send)
+    used = ", ".join(f"{url} (model {model})" for url, model in sorted(golden))
+    if not strays:
+        after = (
+            f"; {fallbacks} request(s) went elsewhere only after a fault failed a model request (a fallback)"
+            if fallbacks
+            else ""
+        )
+        return Verdict(True, f"every model request went to an endpoint the golden run used: {used}{after}")
+    first = strays[0]
+    url, model = _endpoint(first) or ("?", "?")
+    others = sorted({_endpoint(s) or ("?", "?") for s in strays})
+    more = f" ({len(others)} endpoint(s) the golden run never used in all)" if len(others) > 1 else ""
+    return Verdict(
+        False,
+        f"{len(strays)} model request(s) went to an endpoint the golden run never used; first: "
+        f"{_unit_label(first['unit'])} in role {first['role']} went to {url} (model {model}){more}, where "
+        f"the golden run used only {used}. The model was built differently on this side of the durable "
+        "boundary (from defaults or ambient settings that a replayed unit no longer sets): build it from "
+        "what the run carries (its inputs, deps or a durable unit's result), never from process state.",
+    )
+
+
+def _reported_usage(events_: list[dict[str, Any]]) -> dict[str, int] | None:
+    """The usage the last completed execution of an agent target's run reported, if any."""
+    reports = [e for e in events_ if e["event"] == events.RUN_USAGE]
+    return dict(max(reports, key=lambda e: e["t"])["engine"]["usage"]) if reports else None
+
+
+def usage_consistent(evidence: Evidence) -> Verdict:
+    """The usage the faulted run's result reports (pydantic-ai's ``RunUsage``: requests, tool calls,
+    input and output tokens) after its retries and resumes equals the golden run's: replayed units are
+    counted once, neither lost nor counted again."""
+    golden = _reported_usage(evidence.role_events(GOLDEN))
+    faulted = _reported_usage(evidence.faulted_events())
+    if golden is None or not evidence.golden.completed:
+        return Verdict(None, "the golden run reported no usage (only an agent target's run reports it)")
+    if faulted is None or not evidence.faulted.completed:
+        return Verdict(None, "the faulted run did not complete with a reported usage")
+    changing = sorted(
+        {f["fault"]["kind"] for f in evidence.faulted_events(events.FAULT)} & CONVERSATION_CHANGING_KINDS
+    )
+    asked = {send["fingerprint"] for send in evidence.golden_ledger()}
+    other = [send for send in evidence.faulted_ledger() if send["fingerprint"] not in asked]
+    if changing and other:
+        return Verdict(
+            None,
+            f"not judged: {', '.join(changing)} changed the conversation ({_unit_label(other[0]['unit'])} "
+            "is a request the golden run never made), so the run legitimately used more than a clean run",
+        )
+    shown = ", ".join(f"{name} {golden.get(name, 0)}" for name in sorted(golden))
+    differ = [
+        name for name in sorted(set(golden) | set(faulted)) if golden.get(name, 0) != faulted.get(name, 0)
+    ]
+    if not differ:
+        return Verdict(True, f"the faulted run's reported usage equals the golden run's: {shown}")
+    parts = [
+        f"{name} {faulted.get(name, 0)} where the golden run reported {golden.get(name, 0)} ("
+        + ("counted again" if faulted.get(name, 0) > golden.get(name, 0) else "lost")
+        + ")"
+        for name in differ
+    ]
+    return Verdict(
+        False,
+        f"the faulted run's result reports {'; '.join(parts)}. The run's usage must count each request, "
+        "tool call and token once whether its unit ran or was replayed: usage accumulated across attempts "
+        "(a usage object that outlives one execution, passed to agent.run) is counted again on every retry "
+        "or resume, and usage added inside a durable unit (a sub-agent given ctx.usage in a journaled tool) "
+        "is lost when the unit is replayed. Spend limits (UsageLimits) trip on the wrong total too.",
+    )
+
+
 def _sent(evidence: Evidence, role: str) -> list[dict[str, Any]]:
     """The distinct model requests a run sent, each once, in order of first send."""
     first: dict[str, dict[str, Any]] = {}
@@ -699,7 +803,8 @@ def _variant_problem(evidence: Evidence, variant: VariantRuns, answered_before: 
             f"makes in a fresh engine context, yet completed: {units} "
             "got a result cached for a different request of another run. The cache key does not cover "
             "everything the result depends on (a cache policy that hashes only part of the inputs, such as "
-            "the task source or the step's position, without the messages and the run id)."
+            "the task source, the prompt or the step's position, without the messages, the run's deps, "
+            "metadata and model settings, and the run id)."
         )
     diff = output_difference(
         evidence, variant.reference.output, variant.shared.output, labels=("fresh context", "shared context")

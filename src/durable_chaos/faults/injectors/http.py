@@ -69,6 +69,14 @@ def api_of(request: httpx2.Request) -> providers.API | None:
     return providers.detect(request.url.path, request.url.host)
 
 
+def endpoint_of(request: httpx2.Request) -> str:
+    """Where a model request went: scheme, host, port and path, without userinfo or query (so no
+    credential a URL may carry is recorded)."""
+    url = request.url
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}"
+
+
 def usage_of(response_body: bytes, api: providers.API | None = None) -> dict[str, int]:
     """Token usage of a response, JSON or server-sent events, from that provider's usage fields."""
     return providers.usage_of(api, response_body)
@@ -209,7 +217,11 @@ async def _after(
     return response if act is None else await act(fault, request, response, content)
 
 
-def _record_exchange(attempt: Attempt, request: httpx2.Request, status: int, content: bytes) -> None:
+def _record_exchange(
+    attempt: Attempt, request: httpx2.Request, endpoint: str, status: int, content: bytes
+) -> None:
+    """Record an exchange in the ledger. ``endpoint``: where the agent addressed the request, taken before
+    it was sent (a recording's stand-in server rewrites the request's URL on the way)."""
     api = api_of(request)
     attempt.injection.observer.model_exchange(
         {
@@ -219,6 +231,7 @@ def _record_exchange(attempt: Attempt, request: httpx2.Request, status: int, con
             "fingerprint": attempt.unit.fingerprint,
             "model": providers.model_name(api, request.url.path, request_body(request)),
             "provider": providers.price_provider(api),
+            "endpoint": endpoint,
             "status": status,
             "usage": usage_of(content, api),
             "engine": attempt.injection.observer.unit_context(),
@@ -232,7 +245,7 @@ def _wrap(original: Any, module: ModuleType) -> Any:
         if injection is None or not is_model_request(request):
             return await original(self, request)
         await request.aread()
-        body, api = request_body(request), api_of(request)
+        body, api, endpoint = request_body(request), api_of(request), endpoint_of(request)
         name = providers.model_name(api, request.url.path, body) or "model"
         streaming = providers.is_streaming(api, request.url.path, body)
         attempt = injection.begin("model_request", name, request_fingerprint(request), path=request.url.path)
@@ -252,7 +265,7 @@ def _wrap(original: Any, module: ModuleType) -> Any:
         except Exception as exc:
             attempt.finish(events.FAIL, error=type(exc).__name__)
             raise
-        _record_exchange(attempt, request, response.status_code, content)
+        _record_exchange(attempt, request, endpoint, response.status_code, content)
         fault = attempt.strike("after", streaming=streaming)
         if fault is not None:
             try:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from durable_chaos import events
 from durable_chaos.faults.context import active
 from durable_chaos.infra.engines.base import EngineOptions, RunOutcome, RunRequest, Target, TargetMismatch
 from durable_chaos.infra.engines.durability import agent_mismatch
@@ -46,6 +47,20 @@ def emit(event: str, *, t: float | None = None, with_pid: bool = True, **engine:
         fields["t"] = t
     with contextlib.suppress(Exception):
         injection.emit_engine_event(event, **fields)
+
+
+USAGE_FIELDS = ("requests", "tool_calls", "input_tokens", "output_tokens")
+"""The fields of pydantic-ai's ``RunUsage`` that ``usage_consistent`` compares."""
+
+
+def report_usage(result: Any) -> None:
+    """Record the usage an agent run's result reports (``result.usage()``): called by the harness's own
+    flow, workflow or handler around an ``agent:`` target, after the run returned, never by user code."""
+    with contextlib.suppress(Exception):  # a result without usage reports none
+        usage = result.usage  # a property in newer pydantic-ai releases, a method in older ones
+        if not hasattr(usage, "requests"):
+            usage = usage()
+        emit(events.RUN_USAGE, usage={name: int(getattr(usage, name, 0) or 0) for name in USAGE_FIELDS})
 
 
 class BaseAdapter:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+from durable_chaos.infra.engines.adapter_base import report_usage
 from durable_chaos.infra.engines.base import (
     EngineUnavailable,
     Target,
@@ -41,6 +42,7 @@ def trial_workflow() -> Any:
             if _trial_target is None:
                 raise RuntimeError("durable_chaos_trial ran with no agent target registered in this process")
             result = await _trial_target.obj.run(prompt)
+            report_usage(result)
             return storable(result.output)
 
         _trial_workflow = durable_chaos_trial

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from durable_chaos.infra.engines.adapter_base import report_usage
 from durable_chaos.infra.engines.base import (
     Target,
     TargetMismatch,
@@ -38,6 +39,7 @@ def trial_flow(target: Target, retries: int) -> Any:
     async def durable_chaos_trial(prompt: str) -> Any:
         next_epoch()
         result = await agent.run(prompt)
+        report_usage(result)
         return result.output
 
     return durable_chaos_trial

@@ -15,6 +15,7 @@ import restate
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from durable_chaos.infra.engines.adapter_base import report_usage
 from durable_chaos.infra.engines.base import (
     Target,
     TargetMismatch,
@@ -75,6 +76,7 @@ def harness_service(agent: Any, name: str, options: RestateOptions) -> Any:
     @service.handler(name=HARNESS_HANDLER)
     async def run(ctx: restate.Context, prompt: str) -> Any:
         result = await agent.run(prompt)
+        report_usage(result)
         return to_jsonable_python(result.output)
 
     return service
