@@ -5,6 +5,7 @@ that must hold and one known-bad upgrade that must be caught with exactly its vi
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,8 @@ def test_an_upgrade_names_the_n_plus_1_target_and_a_wait_limit(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("upgrade", "fault", "message"),
     [
-        ('{to: "app_v1:run"}', KILL, "upgrade.to: 'to' names the scenario's own target"),
+        ('{to: "app_v1:run"}', KILL, "an upgrade needs 'to' (N+1's module:attribute, not the scenario's own"),
+        ("{wait: 5}", KILL, "'python' (an interpreter with the upgraded libraries), or both"),
         ('{to: "app_v2:run", wait: 0}', KILL, "upgrade.wait: Input should be greater than 0"),
         ('{to: "not a path"}', KILL, "upgrade.to: String should match pattern"),
         ('{to: "app_v2:run"}', "{kind: timeout, at: {kind: model_request}}", "plan(s) ['one'] kill nothing"),
@@ -255,3 +257,23 @@ def test_prefect_release_with_new_instructions_pays_again_and_repeats_the_side_e
     assert violated(result) == {"stable_cache_keys", "tools_exactly_once"}
     assert "It changed across the upgrade" in result.verdicts["stable_cache_keys"].detail
     assert "'load_dataset'" in result.verdicts["tools_exactly_once"].detail
+
+
+UPGRADED_PYTHON = os.environ.get("DURABLE_CHAOS_TEST_UPGRADE_PYTHON")
+"""An interpreter whose environment has newer libraries than this one and durable-chaos installed (.ci/run
+sets it to the newest-versions venv while it runs this suite with the oldest supported versions)."""
+
+
+@pytest.mark.skipif(not UPGRADED_PYTHON, reason="DURABLE_CHAOS_TEST_UPGRADE_PYTHON: a newer venv's python")
+@pytest.mark.parametrize("file", ["dbos_pinned.yaml", "temporal_patched.yaml"])
+def test_a_library_upgrade_resumes_the_same_code_on_newer_libraries(runner: TrialRunner, file: str) -> None:
+    """A library upgrade (``upgrade: {python: ...}``, no new code): the run starts with this environment's
+    libraries and, after the kill, resumes in the other's. The report names both library sets."""
+    assert UPGRADED_PYTHON is not None
+    result = run_upgrade(runner, file, to=None, python=UPGRADED_PYTHON)
+    assert result.upgrade is not None and result.upgrade["resumed_on_n_plus_1"] is True, result.reason
+    environments = result.upgrade["environments"]
+    assert environments["N+1"]["python"] == UPGRADED_PYTHON
+    assert environments["N"]["pydantic-ai-slim"] != environments["N+1"]["pydantic-ai-slim"]
+    assert result.verdict == "pass", result.reason
+    assert violated(result) == set(), result.reason

@@ -277,7 +277,7 @@ def upgrade_summary(scenario: Scenario, events: list[dict[str, Any]]) -> dict[st
     environments = {e["version"]: e.get("environment") for e in starts if is_faulted(e["role"])}
     return {
         "from": scenario.version_path(False),
-        "to": scenario.upgrade.to,
+        "to": scenario.version_path(True),
         "resumed_on_n_plus_1": bool(reached),
         "environments": environments,
     }

@@ -293,7 +293,11 @@ class Upgrade(_Strict):
     waits for the engine to pick the run up: an engine that leaves it stuck (DBOS PENDING under
     another application version) is then read and reported, never waited on forever."""
 
-    to: ImportPath = Field(description="the N+1 target, 'module:attribute' like 'agent' or 'entry'")
+    to: ImportPath | None = Field(
+        default=None,
+        description="the N+1 target, 'module:attribute' like 'agent' or 'entry'; omitted with 'python': the "
+        "same code resumes in another environment (a library upgrade)",
+    )
     wait: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=DEFAULT_UPGRADE_WAIT,
         description="seconds a resume on N+1 waits for the engine to pick the run up before it counts as "
@@ -397,8 +401,12 @@ class ScenarioBase(_Strict):
         if upgrade is None:
             return None
         data = info.data
-        if upgrade.to in (data.get("agent"), data.get("entry")):
-            raise ValueError("'to' names the scenario's own target: give the N+1 version's module:attribute")
+        own = (data.get("agent"), data.get("entry"))
+        if upgrade.python is None and (upgrade.to is None or upgrade.to in own):
+            raise ValueError(
+                "an upgrade needs 'to' (N+1's module:attribute, not the scenario's own target), 'python' "
+                "(an interpreter with the upgraded libraries), or both"
+            )
         if data.get("resume") == "new_run":
             raise ValueError("an upgrade resumes the interrupted run on N+1; it needs resume: same_run")
         if data.get("sweep") is not None or data.get("explore") is not None:
@@ -485,7 +493,7 @@ class ScenarioBase(_Strict):
 
     def version_path(self, upgraded: bool) -> str:
         """The target's import path on version N (the scenario's own), or on N+1 (``upgrade.to``)."""
-        if upgraded and self.upgrade is not None:
+        if upgraded and self.upgrade is not None and self.upgrade.to is not None:
             return self.upgrade.to
         path = self.agent or self.entry
         assert path is not None
