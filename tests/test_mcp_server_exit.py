@@ -45,6 +45,8 @@ def test_the_flow_retry_restarts_the_server_and_the_run_completes(runner: TrialR
     assert result.verdicts["tools_exactly_once"].held is True
     attempts = mcp_attempts(result.events, "ledger:exchange_rate")
     assert attempts[-1][1] == "ok" and [o for _, o in attempts[:-1]] == ["fail"] * 3  # task: 1 + 2 retries
+    calls = result.to_report()["model_calls"]  # one listing per run, a Prefect task (cache_tools)
+    assert (calls["golden"], calls["mcp_listings"], calls["mcp_listing_units"]) == (3, 1, 1)
 
 
 def test_without_a_flow_retry_the_dead_server_fails_the_run(runner: TrialRunner) -> None:

@@ -10,7 +10,9 @@ result would not pickle): a resumed flow run cannot replay the completed ``recor
 invoice is booked again. The harness must report exactly ``tools_exactly_once``.
 
 ``billing_strict``'s toolset raises protocol errors (``tool_error_behavior="error"``) instead of telling
-the model, so a dead MCP server fails the MCP task (``server_exit*.yaml``).
+the model, so a dead MCP server fails the MCP task (``server_exit*.yaml``). ``billing_relisting``'s
+(``cache_tools=False``) lists the server's tools as a task of its own before every model request
+(``relisting.yaml``: the report counts the listings per model request).
 """
 
 from __future__ import annotations
@@ -49,5 +51,13 @@ billing_strict = Agent(
     name="billing_strict",
     instructions=INSTRUCTIONS,
     toolsets=[ledger_toolset(tool_error_behavior="error")],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, mcp_task_config=MCP_TASKS)],
+)
+
+billing_relisting = Agent(
+    MODEL,
+    name="billing_relisting",
+    instructions=INSTRUCTIONS,
+    toolsets=[ledger_toolset(cache_tools=False)],
     capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, mcp_task_config=MCP_TASKS)],
 )
