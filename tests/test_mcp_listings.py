@@ -1,14 +1,15 @@
 """MCP tool listings counted per model request (``ModelCalls.mcp_listings``): the golden run's
-``<server>:tools/list`` units, reported in the JSON report's ``model_calls`` and the terminal and markdown
-model-call lines. pydantic-ai's durable MCP wrappers (Prefect, DBOS, Temporal) run a listing as a unit of
-its own and, with ``cache_tools`` (the default), once per run; ``cache_tools=False`` lists again before
-every model request (``scenarios/mcp/relisting.yaml``), one listing unit per model request.
+``<server>:tools/list`` units, reported in the JSON report's ``model_calls``, the terminal and markdown
+model-call lines and the HTML page's trial facts. pydantic-ai's durable wrappers (Prefect, DBOS,
+Temporal) run a listing as a unit of its own and, with ``cache_tools`` (the default), once per run;
+``cache_tools=False`` lists again before every model request (``scenarios/mcp/relisting.yaml``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from durable_chaos.report.html import render_html
 from durable_chaos.report.markdown import _calls_cell
 from durable_chaos.report.terminal import detail_lines, mcp_listings_text
 from durable_chaos.run.runner import TrialRunner
@@ -29,6 +30,7 @@ def test_a_wrapper_that_lists_before_every_model_request_is_counted(runner: Tria
     assert mcp_listings_text(calls) == text
     assert text in " ".join(" ".join(line.split()) for line in detail_lines(result, width=400))
     assert _calls_cell(calls).endswith(text)
+    assert text in render_html([result])
 
 
 def test_no_listing_no_mention() -> None:
