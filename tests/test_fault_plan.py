@@ -116,6 +116,7 @@ def test_fault_kinds_are_the_union_members() -> None:
         "stream_cut",
         "stream_stall",
         "stream_malformed",
+        "stream_error",
         "connection_reset",
         "network",
         "restart",

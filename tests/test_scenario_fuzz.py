@@ -46,6 +46,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "stream_cut": {"after_events": 2},
     "stream_stall": {"seconds": 5},
     "stream_malformed": {"event": 1},
+    "stream_error": {"after_events": 3, "error_type": "overloaded_error"},
     "connection_reset": {},
     "mcp_server_exit": {},
     "network": {"target": "model_endpoint", "toxic": "latency", "attributes": {"latency": 100}},

@@ -192,6 +192,9 @@ def test_history_and_ledger_record_every_unit_and_fault(runner: TrialRunner) -> 
         "duplicates": 0,
         "expected_reexecutions": 0,
         "depends_on_scheduling": False,
+        "mcp_listings": 0,
+        "mcp_listing_units": 0,
+        "mcp_listings_per_model_request": 0.0,
     }
 
 

@@ -8,6 +8,11 @@ Model traffic comes from ``cassettes/billing.yaml``, recorded from ``script.yaml
 KNOWN-BAD: ``billing_uncached`` gives its MCP tasks ``cache_policy=NO_CACHE`` (as one does when a
 result would not pickle): a resumed flow run cannot replay the completed ``record_invoice`` task, so the
 invoice is booked again. The harness must report exactly ``tools_exactly_once``.
+
+``billing_strict``'s toolset raises protocol errors (``tool_error_behavior="error"``) instead of telling
+the model, so a dead MCP server fails the MCP task (``server_exit*.yaml``). ``billing_relisting``'s
+(``cache_tools=False``) lists the server's tools as a task of its own before every model request
+(``relisting.yaml``: the report counts the listings per model request).
 """
 
 from __future__ import annotations
@@ -39,4 +44,20 @@ billing_uncached = Agent(
             model_task_config=MODEL_TASKS, mcp_task_config=TaskConfig(**MCP_TASKS, cache_policy=NO_CACHE)
         )
     ],
+)
+
+billing_strict = Agent(
+    MODEL,
+    name="billing_strict",
+    instructions=INSTRUCTIONS,
+    toolsets=[ledger_toolset(tool_error_behavior="error")],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, mcp_task_config=MCP_TASKS)],
+)
+
+billing_relisting = Agent(
+    MODEL,
+    name="billing_relisting",
+    instructions=INSTRUCTIONS,
+    toolsets=[ledger_toolset(cache_tools=False)],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, mcp_task_config=MCP_TASKS)],
 )

@@ -270,6 +270,21 @@ class StreamMalformedFault(_ResponseFault):
     event: Annotated[int, Field(ge=1, le=100_000)] = 1
 
 
+class StreamErrorFault(_ResponseFault):
+    """The provider reports an error inside a streamed response that began with HTTP 200: after
+    ``after_events`` events (at most all but the last) comes the API's own in-stream error event (for
+    Anthropic Messages, ``event: error`` with ``{"type": "error", "error": {"type": <error_type>, ...}}``)
+    and the stream ends. The provider module renders the event, so the SDK raises what it raises for a
+    real one. Strikes only streams of APIs that have such an event (Anthropic Messages today); on
+    others it stays armed, and a fault that never fires makes the trial an error."""
+
+    streaming_only: ClassVar[bool] = True
+    kind: Literal["stream_error"]
+    after_events: Annotated[int, Field(ge=0, le=100_000)] = 1
+    error_type: Annotated[str, Field(pattern=r"^[a-z_]{1,64}$")] = "overloaded_error"
+    message: str | None = None
+
+
 class ConnectionResetFault(_Fault):
     """The peer resets the connection to the model endpoint: ``before``, the request never reaches the
     provider; ``after``, the provider answered (and billed it) but the response is lost on the way. The
@@ -389,6 +404,7 @@ Fault = Annotated[
     | StreamCutFault
     | StreamStallFault
     | StreamMalformedFault
+    | StreamErrorFault
     | ConnectionResetFault
     | NetworkFault
     | RestartFault
@@ -397,7 +413,7 @@ Fault = Annotated[
     Field(discriminator="kind"),
 ]
 
-StreamFault = StreamCutFault | StreamStallFault | StreamMalformedFault
+StreamFault = StreamCutFault | StreamStallFault | StreamMalformedFault | StreamErrorFault
 
 FAULT_CLASSES: tuple[type[_Fault], ...] = get_args(get_args(Fault)[0])
 """Every fault class, in the order of the :data:`Fault` union (reports and error messages use it)."""

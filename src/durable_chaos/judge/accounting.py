@@ -23,6 +23,17 @@ class ModelCalls:
     concurrent: int = 0
     """Model requests of the golden run that were in flight together with another: when more than one,
     how a fault or kill lands among them depends on scheduling, and so can the counts."""
+    mcp_listings: int = 0
+    """MCP tool listings (``<server>:tools/list``) the golden run made: a durable MCP wrapper that lists
+    a server's tools on every model request multiplies them (and, as its own unit, the engine's work)."""
+    mcp_listing_units: int = 0
+    """Of those, the listings the engine ran as a durable unit of their own (a step or an activity the
+    engine names), rather than inline in the workflow."""
+
+    @property
+    def mcp_listings_per_model_request(self) -> float:
+        """MCP tool listings per model request of the golden run (0 without model requests)."""
+        return self.mcp_listings / self.golden if self.golden else 0.0
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,24 @@ def model_calls(evidence: Evidence) -> ModelCalls:
         expected_reexecutions=reexecutions,
         duplicate_sends=duplicates,
         concurrent=concurrent_model_requests(evidence),
+        **mcp_listings(evidence),
     )
+
+
+LISTING = ":tools/list"
+"""How an MCP unit that lists its server's tools is named (``<server>:tools/list``)."""
+
+
+def mcp_listings(evidence: Evidence) -> dict[str, int]:
+    """The golden run's MCP tool listings (each executed once there) and how many ran as a durable unit
+    the engine names (its rules give the listing's unit attempt a key)."""
+    listings = [
+        e
+        for e in evidence.role_events(GOLDEN, events.EXECUTE)
+        if (e.get("unit") or {}).get("kind") == "mcp" and str(e["unit"].get("name", "")).endswith(LISTING)
+    ]
+    units = [e for e in listings if evidence.rules.unit_attempt_key(e.get("engine") or {}) is not None]
+    return {"mcp_listings": len(listings), "mcp_listing_units": len(units)}
 
 
 def concurrent_model_requests(evidence: Evidence) -> int:

@@ -42,6 +42,7 @@ from durable_chaos.providers.traffic import (
     malformed_event,
     model_name,
     price_provider,
+    stream_error_event,
     usage_of,
 )
 
@@ -66,5 +67,6 @@ __all__ = [
     "provider",
     "served",
     "split_events",
+    "stream_error_event",
     "usage_of",
 ]

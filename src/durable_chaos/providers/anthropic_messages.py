@@ -71,6 +71,13 @@ def error_shape(status: int, message: str | None = None, retry_after: float | No
     return ErrorShape(error_body(status, message), headers)
 
 
+def stream_error(error_type: str, message: str | None = None) -> bytes:
+    """The ``event: error`` Anthropic sends in a stream that fails after its 200 status (e.g. overloaded
+    midway): the error body of the same failure on a non-streamed request, as one named event."""
+    default = next((text for type_, text in ERRORS.values() if type_ == error_type), "Error.")
+    return render_named_sse([{"type": "error", "error": {"type": error_type, "message": message or default}}])
+
+
 # ----------------------------------------------------------------------------------------------------- usage
 
 
@@ -231,4 +238,5 @@ PROVIDER = Provider(
     mangle=mangle,
     scripted_prompt=scripted_prompt,
     scripted_answer=scripted_answer,
+    stream_error=stream_error,
 )

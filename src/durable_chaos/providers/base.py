@@ -59,6 +59,9 @@ class Provider:
     scripted_answer: Callable[[str, int, int, ScriptedReply, dict[str, Any], bool], tuple[str, bytes]]
     """``(model, conversation, turn, reply, request, stream)``: the scripted server's
     ``(content type, body)``."""
+    stream_error: Callable[[str, str | None], bytes] | None = None
+    """``(error type, message)``: the server-sent event this API sends when a streamed response fails
+    midway (after its 200 status); None when the API has no such event."""
 
 
 def json_streaming(path: str, body: Any) -> bool:

@@ -106,3 +106,9 @@ def malformed_event(api: API | None, event: bytes) -> bytes:
 def garbage_event(event: bytes) -> bytes:
     """An SSE event whose data is not JSON (its ``event:`` line kept, so the SDK parses and chokes on it)."""
     return with_data(event, '{"__durable_chaos__": garbage')
+
+
+def stream_error_event(api: API | None, error_type: str, message: str | None = None) -> bytes | None:
+    """The in-stream error event this API sends when a stream fails midway, or None when it has none."""
+    found = PROVIDERS.get(api or "")
+    return found.stream_error(error_type, message) if found and found.stream_error else None

@@ -47,7 +47,7 @@ from durable_chaos.judge.evidence import is_faulted
 from durable_chaos.report.formats import ReportInputs
 from durable_chaos.report.gate import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.report.json_report import summary
-from durable_chaos.report.terminal import dollars, percent, property_order, upgrade_line
+from durable_chaos.report.terminal import dollars, mcp_listings_text, percent, property_order, upgrade_line
 from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import scrub_json, scrub_text
 
@@ -249,6 +249,7 @@ def _card(i: int, result: TrialResult, trial: dict[str, Any], open_: bool) -> st
         f"saved {tokens['saved']}",
         f"dollars: {_cost_line(trial['cost'])}",
         f"resumes: {trial['resumes']} ({trial['resume_mode']})",
+        *([listings] if (listings := mcp_listings_text(calls)) else []),
     ] + [f"harness changed: {change}" for change in trial.get("harness_changes", [])]
     if trial.get("upgrade"):
         facts.append(upgrade_line(trial["upgrade"]))

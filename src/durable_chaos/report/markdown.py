@@ -18,7 +18,7 @@ from durable_chaos.explore.sweep import matrix_cells, sweep_report, sweep_verdic
 from durable_chaos.report.formats import ReportInputs
 from durable_chaos.report.gate import TRIAL_MESSAGE_PREFIXES
 from durable_chaos.report.json_report import summary
-from durable_chaos.report.terminal import cost_text, dollars, percent, reason_is_details
+from durable_chaos.report.terminal import cost_text, dollars, mcp_listings_text, percent, reason_is_details
 from durable_chaos.run.results import TrialResult
 from durable_chaos.scrub import scrub_text, strip_controls
 
@@ -119,12 +119,17 @@ def trial_table(results: Sequence[TrialResult]) -> list[str]:
             t["plan"],
             t["verdict"].upper(),
             _violated(t),
-            f"{t['model_calls']['duplicates']} of {t['model_calls']['total']}" if ran else "-",
+            _calls_cell(t["model_calls"]) if ran else "-",
             f"{tokens['spent']} / {tokens['naive_restart']} / {tokens['saved']}" if ran else "-",
             _dollars_cell(t.get("cost")) if ran else "-",
         ]
         lines.append("| " + " | ".join(escape_cell(str(c)) for c in cells) + " |")
     return lines
+
+
+def _calls_cell(calls: dict[str, Any]) -> str:
+    listings = mcp_listings_text(calls)
+    return f"{calls['duplicates']} of {calls['total']}" + (f"; {listings}" if listings else "")
 
 
 def trial_section(result: TrialResult) -> list[str]:

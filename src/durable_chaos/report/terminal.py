@@ -213,7 +213,8 @@ def detail_lines(result: TrialResult, width: int = WIDTH) -> list[str]:
             f"model calls: golden {calls['golden']}, total {calls['total']}, duplicates "
             f"{calls['duplicates']}, expected re-executions {calls['expected_reexecutions']}; tokens: spent "
             f"{tokens['spent']}, naive restart {tokens['naive_restart']}, saved {tokens['saved']}"
-            + (f"; dollars: {cost_text(cost)}" if cost else ""),
+            + (f"; dollars: {cost_text(cost)}" if cost else "")
+            + (f"; {listings}" if (listings := mcp_listings_text(calls)) else ""),
             "      ",
             width,
         )
@@ -242,6 +243,17 @@ def upgrade_line(upgrade: dict[str, Any]) -> str:
         else ""
     )
     return f"upgrade: started on N ({upgrade['from']}), {reached} ({upgrade['to']}){libraries}"
+
+
+def mcp_listings_text(calls: dict[str, Any]) -> str | None:
+    """``MCP tool listings 3 (3 as engine units), 1.00 per model request`` for a trial's ``model_calls``
+    (JSON report form); None when the golden run listed no MCP server's tools."""
+    if not calls.get("mcp_listings"):
+        return None
+    return (
+        f"MCP tool listings {calls['mcp_listings']} ({calls['mcp_listing_units']} as engine units), "
+        f"{calls['mcp_listings_per_model_request']:.2f} per model request"
+    )
 
 
 def reason_is_details(result: TrialResult) -> bool:

@@ -71,6 +71,11 @@ class TrialResult:
                 "duplicates": self.calls.duplicates if self.calls else 0,
                 "expected_reexecutions": self.calls.expected_reexecutions if self.calls else 0,
                 "depends_on_scheduling": bool(self.calls and self.calls.concurrent > 1),
+                "mcp_listings": self.calls.mcp_listings if self.calls else 0,
+                "mcp_listing_units": self.calls.mcp_listing_units if self.calls else 0,
+                "mcp_listings_per_model_request": (
+                    round(self.calls.mcp_listings_per_model_request, 3) if self.calls else 0.0
+                ),
             },
             "tokens": {
                 "golden": self.tokens.golden if self.tokens else 0,

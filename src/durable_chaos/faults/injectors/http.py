@@ -34,6 +34,7 @@ from durable_chaos.faults.model import (
     HttpErrorFault,
     MalformedOutputFault,
     StreamCutFault,
+    StreamErrorFault,
     StreamFault,
     StreamMalformedFault,
     StreamStallFault,
@@ -132,8 +133,22 @@ def stream_fault(
         read_timeout=(request.extensions.get("timeout") or {}).get("read"),
         cut=lambda message: module.RemoteProtocolError(message, request=request),
         timed_out=lambda message: module.ReadTimeout(message, request=request),
+        error_event=_stream_error_event(fault, request),
     )
     return _replaced(response, request, stream=_event_stream(module, events))
+
+
+def _stream_error_event(fault: StreamFault, request: httpx2.Request) -> bytes:
+    if not isinstance(fault, StreamErrorFault):
+        return b""
+    return providers.stream_error_event(api_of(request), fault.error_type, fault.message) or b""
+
+
+def _can_strike(api: providers.API | None) -> Callable[[Fault], bool]:
+    """Which faults may strike a response of this API: a ``stream_error`` only where the API has an
+    in-stream error event (elsewhere it stays armed)."""
+    has_stream_error = providers.stream_error_event(api, "api_error") is not None
+    return lambda fault: has_stream_error or not isinstance(fault, StreamErrorFault)
 
 
 async def _time_out(fault: TimeoutFault, request: httpx2.Request) -> httpx2.Response | None:
@@ -195,6 +210,7 @@ AFTER: dict[type[Fault], After] = {
     StreamCutFault: _stream_after,
     StreamStallFault: _stream_after,
     StreamMalformedFault: _stream_after,
+    StreamErrorFault: _stream_after,
     ConnectionResetFault: _reset,
 }
 """What each fault kind does ``after`` the provider answered (``content``: the response's body): raise,
@@ -266,7 +282,7 @@ def _wrap(original: Any, module: ModuleType) -> Any:
             attempt.finish(events.FAIL, error=type(exc).__name__)
             raise
         _record_exchange(attempt, request, endpoint, response.status_code, content)
-        fault = attempt.strike("after", streaming=streaming)
+        fault = attempt.strike("after", streaming=streaming, where=_can_strike(api))
         if fault is not None:
             try:
                 response = await _after(fault, request, response, content)

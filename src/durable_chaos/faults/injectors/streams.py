@@ -16,7 +16,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from durable_chaos import providers
-from durable_chaos.faults.model import StreamCutFault, StreamFault, StreamMalformedFault, StreamStallFault
+from durable_chaos.faults.model import (
+    StreamCutFault,
+    StreamErrorFault,
+    StreamFault,
+    StreamMalformedFault,
+    StreamStallFault,
+)
 
 CUT_MESSAGE = "peer closed connection without sending complete message body (incomplete chunked read)"
 STALL_MESSAGE = "durable-chaos: the stream stalled past the read timeout"
@@ -29,15 +35,18 @@ async def faulty_events(
     read_timeout: float | None,
     cut: Callable[[str], Exception],
     timed_out: Callable[[str], Exception],
+    error_event: bytes = b"",
 ) -> AsyncIterator[bytes]:
     """The SSE ``events`` of a response with ``fault`` acting among them.
 
     - ``stream_cut``: after ``after_events`` events (at most all but the last) raise ``cut(...)``;
     - ``stream_stall``: after ``after_events`` events sleep ``seconds``; past ``read_timeout`` (the
       client's), sleep that long and raise ``timed_out(...)``, else carry on;
-    - ``stream_malformed``: event ``event`` (1-based, at most the last) has data that is not JSON.
+    - ``stream_malformed``: event ``event`` (1-based, at most the last) has data that is not JSON;
+    - ``stream_error``: after ``after_events`` events (at most all but the last) comes ``error_event``
+      (the provider's in-stream error, rendered by its provider module) and the stream ends.
     """
-    async for event in STREAM_FAULTS[type(fault)](fault, events, read_timeout, cut, timed_out):
+    async for event in STREAM_FAULTS[type(fault)](fault, events, read_timeout, cut, timed_out, error_event):
         yield event
 
 
@@ -61,6 +70,7 @@ async def _stall(
     read_timeout: float | None,
     _cut: Any,
     timed_out: Callable[[str], Exception],
+    *_: Any,
 ) -> AsyncIterator[bytes]:
     at = _at(fault.after_events, events)
     for event in events[:at]:
@@ -73,6 +83,14 @@ async def _stall(
         yield event
 
 
+async def _error(
+    fault: StreamErrorFault, events: list[bytes], _to: Any, _cut: Any, _timed_out: Any, error_event: bytes
+) -> AsyncIterator[bytes]:
+    for event in events[: _at(fault.after_events, events)]:
+        yield event
+    yield error_event
+
+
 def _at(after_events: int, events: list[bytes]) -> int:
     """Where a cut or stall strikes: after ``after_events`` events, at most all but the last."""
     return min(after_events, max(len(events) - 1, 0))
@@ -82,5 +100,6 @@ STREAM_FAULTS: dict[type[StreamFault], Callable[..., AsyncIterator[bytes]]] = {
     StreamMalformedFault: _malformed,
     StreamCutFault: _cut,
     StreamStallFault: _stall,
+    StreamErrorFault: _error,
 }
 """How each stream fault kind serves a stream's events."""
