@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from durable_chaos.explore.sweep import CrashPoint, Unit, crash_points, expand, matrix, sweep_specs
+from durable_chaos.explore.sweep import (
+    CrashPoint,
+    Unit,
+    crash_points,
+    expand,
+    matrix,
+    sweep_lines,
+    sweep_report,
+    sweep_specs,
+)
 from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.errors import ScenarioError
 from durable_chaos.scenario.read import load_scenario
@@ -91,3 +100,6 @@ def test_a_dbos_upgrade_sweep_holds_on_the_same_version_and_is_caught_upgraded(r
     assert upgraded.verdict == "pass", upgraded.reason  # caught: exactly the expected violation
     assert {n for n, v in upgraded.verdicts.items() if v.held is False} == {"completes"}
     assert "UpgradeStuck" in upgraded.verdicts["completes"].detail
+    assert sweep_lines(list(results.values()))[2].split() == ["model_request:gpt-4o#2", "P", "C"]
+    (group,) = sweep_report(list(results.values()))
+    assert {c["version"]: c["verdict"] for c in group["cells"]} == {"N": "pass", "N+1": "pass"}

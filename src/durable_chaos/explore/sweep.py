@@ -205,7 +205,7 @@ def matrix_cells(verdicts: dict[CrashPoint, str]) -> tuple[list[str], list[tuple
     return [f"{f}/{ph}/{r}" for f, ph, r in columns], rows
 
 
-MARKS = {"pass": "P", "fail": "F", "error": "E", "invalid": "I", "skipped": "S"}
+MARKS = {"pass": "P", "caught": "C", "fail": "F", "error": "E", "invalid": "I", "skipped": "S"}
 
 
 def matrix(verdicts: dict[CrashPoint, str]) -> list[str]:
@@ -267,9 +267,9 @@ def sweep_report(results: Sequence[Any]) -> list[dict[str, Any]]:
                         "phase": r.spec.point.phase,
                         "fault": r.spec.point.fault,
                         "recovery": r.spec.point.recovery,
-                        "version": r.spec.point.version,
                         "verdict": r.verdict,
                     }
+                    | ({"version": r.spec.point.version} if r.spec.point.version else {})
                     for r in members
                 ],
             }
@@ -283,15 +283,17 @@ def sweep_lines(results: Sequence[Any]) -> list[str]:
     lines: list[str] = []
     for group in sweep_report(results):
         verdicts = sweep_verdicts(results, group["scenario"], group["engine"])
-        lines += [f"sweep {group['scenario']} on {group['engine']} (P pass, F fail, E error, . not run):"]
+        legend = "P pass, C caught (the expected violations), F fail, E error, . not run"
+        lines += [f"sweep {group['scenario']} on {group['engine']} ({legend}):"]
         lines += [*matrix(verdicts), ""]
     return lines
 
 
 def sweep_verdicts(results: Sequence[Any], scenario: str, engine: str) -> dict[CrashPoint, str]:
-    """The verdict of each crash point swept of one scenario on one engine."""
+    """The verdict of each crash point swept of one scenario on one engine; ``caught`` for a pass that
+    found the violations the scenario expects (a known-bad release's upgraded points, docs/upgrades.md)."""
     return {
-        r.spec.point: r.verdict
+        r.spec.point: "caught" if r.verdict == "pass" and r.spec.scenario.expect.violations else r.verdict
         for r in results
         if isinstance(r.spec.point, CrashPoint)
         and (r.spec.scenario.name, r.spec.engine) == (scenario, engine)
