@@ -37,6 +37,7 @@ from durable_chaos.scenario.model import SWEEP_UNIT_KINDS, Plan, Scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
 Recovery = Literal["retry", "kill", "fresh"]
+Version = Literal["", "N", "N+1"]
 RECOVERY_MODES: tuple[Recovery, ...] = ("retry", "kill")
 """The default recovery modes (``fresh`` is opt-in)."""
 PHASES = ("before", "after")
@@ -74,12 +75,20 @@ class CrashPoint:
     phase: str
     fault: str
     recovery: Recovery
+    version: Version = ""
+    """In an upgrade sweep (docs/upgrades.md): ``"N"``, the resume runs the same version (the scenario
+    without its ``upgrade``), or ``"N+1"``, it runs the upgrade's N+1; ``""`` outside upgrade sweeps."""
+
+    @property
+    def mode(self) -> str:
+        """The recovery mode as the matrix's columns show it: ``kill-upgraded`` for a kill resumed on N+1."""
+        return f"{self.recovery}-upgraded" if self.version == "N+1" else self.recovery
 
     @property
     def slug(self) -> str:
         kind = "model" if self.unit.kind == "model_request" else "tool"
         name = "".join(c if c.isalnum() or c in "_.-" else "-" for c in self.unit.name)[:30]
-        return f"sweep-{kind}-{name}-{self.unit.occurrence}-{self.phase}-{self.fault}-{self.recovery}"
+        return f"sweep-{kind}-{name}-{self.unit.occurrence}-{self.phase}-{self.fault}-{self.mode}"
 
 
 def golden_units(events: Iterable[dict[str, Any]]) -> list[Unit]:
@@ -107,10 +116,12 @@ def crash_points(
     units: Sequence[Unit],
     faults: Sequence[str] = SWEEP_DEFAULT_KINDS,
     recovery: Sequence[Recovery] = RECOVERY_MODES,
+    upgrade: bool = False,
 ) -> list[CrashPoint]:
     """Every (unit x phase x fault kind x recovery mode) that makes sense: ``retry`` takes the listed
     fault kinds that fail the unit's kind; ``kill`` and ``fresh`` take a kill (when a kind that kills the
-    worker is listed)."""
+    worker is listed). ``upgrade`` (a scenario with an ``upgrade``): every ``kill`` point twice, its
+    resume on the same version N and on the upgrade's N+1; ``retry`` and ``fresh`` points once, on N."""
     points = []
     for unit in units:
         for phase in PHASES:
@@ -120,7 +131,10 @@ def crash_points(
                     if mode == "retry"
                     else [f for f in faults if f in KILL_KINDS]
                 )
-                points += [CrashPoint(unit, phase, kind, mode) for kind in kinds]
+                versions: tuple[Version, ...] = (
+                    ("N", "N+1") if upgrade and mode == "kill" else ("N",) if upgrade else ("",)
+                )
+                points += [CrashPoint(unit, phase, kind, mode, v) for kind in kinds for v in versions]
     return points
 
 
@@ -143,17 +157,28 @@ def expand(
     scenario: Scenario, engine: str, points: Sequence[CrashPoint]
 ) -> list[tuple[CrashPoint, TrialSpec]]:
     """One trial per crash point; a ``fresh`` point runs the scenario with ``resume: new_run``,
-    ``kill`` with ``resume: same_run``."""
+    ``kill`` with ``resume: same_run``. In an upgrade sweep a point on the same version (``"N"``) runs
+    the scenario without its ``upgrade`` (:func:`same_version`)."""
     trials = []
     for point in points:
-        chosen = scenario
+        chosen = same_version(scenario) if point.version == "N" else scenario
         if point.recovery in ("kill", "fresh"):
             resume = "new_run" if point.recovery == "fresh" else "same_run"
-            if scenario.resume != resume:
-                chosen = scenario.model_copy(update={"resume": resume})
+            if chosen.resume != resume:
+                chosen = chosen.model_copy(update={"resume": resume})
                 chosen = chosen.located(scenario.path)
         trials.append((point, TrialSpec(chosen, engine, plan_for(point), point)))
     return trials
+
+
+def same_version(scenario: Scenario) -> Scenario:
+    """An upgrade sweep's control: the scenario without its ``upgrade`` (every resume runs N), expecting
+    no violation (the scenario's ``expect.violations`` are the upgraded points'); its other
+    expectations (the properties checked, a comparator) are kept."""
+    if scenario.upgrade is None:
+        return scenario
+    expect = scenario.expect.model_copy(update={"violations": []})
+    return scenario.model_copy(update={"upgrade": None, "expect": expect}).located(scenario.path)
 
 
 def coverage(points: Sequence[CrashPoint], exercised: Iterable[CrashPoint]) -> dict[str, Any]:
@@ -165,23 +190,22 @@ def coverage(points: Sequence[CrashPoint], exercised: Iterable[CrashPoint]) -> d
         "points": total,
         "exercised": total - len(missed),
         "percent": round(100.0 * (total - len(missed)) / total, 1) if total else 100.0,
-        "missed": [f"{p.unit.label} {p.phase} {p.fault} {p.recovery}" for p in missed],
+        "missed": [f"{p.unit.label} {p.phase} {p.fault} {p.mode}" for p in missed],
     }
 
 
 def matrix_cells(verdicts: dict[CrashPoint, str]) -> tuple[list[str], list[tuple[str, list[str | None]]]]:
-    """The matrix as data: column headings (``fault/phase/recovery``) and per unit (rows, by kind, name,
-    occurrence) its label and each column's verdict (``None``: not run)."""
-    columns = sorted({(p.fault, p.phase, p.recovery) for p in verdicts})
+    """The matrix as data: column headings (``fault/phase/recovery``, the recovery ``kill-upgraded`` for
+    an upgrade sweep's kill resumed on N+1) and per unit (rows, by kind, name, occurrence) its label and
+    each column's verdict (``None``: not run)."""
+    columns = sorted({(p.fault, p.phase, p.mode) for p in verdicts})
     units = sorted({p.unit for p in verdicts}, key=lambda u: (u.kind, u.name, u.occurrence))
-    rows = [
-        (unit.label, [verdicts.get(CrashPoint(unit, ph, f, r)) for f, ph, r in columns])  # type: ignore[arg-type]
-        for unit in units
-    ]
+    by_cell = {(p.unit, p.fault, p.phase, p.mode): verdict for p, verdict in verdicts.items()}
+    rows = [(unit.label, [by_cell.get((unit, f, ph, m)) for f, ph, m in columns]) for unit in units]
     return [f"{f}/{ph}/{r}" for f, ph, r in columns], rows
 
 
-MARKS = {"pass": "P", "fail": "F", "error": "E", "invalid": "I", "skipped": "S"}
+MARKS = {"pass": "P", "caught": "C", "fail": "F", "error": "E", "invalid": "I", "skipped": "S"}
 
 
 def matrix(verdicts: dict[CrashPoint, str]) -> list[str]:
@@ -209,7 +233,8 @@ def sweep_specs(scenario: Scenario, engine: str, runner: Any) -> list[TrialSpec]
         raise SweepUnavailable(
             f"cannot sweep {scenario.name!r} on {engine}: the golden run gave no units ({baseline.reason})"
         )
-    points = crash_points(units, scenario.sweep.faults, scenario.sweep.recovery)
+    sweep = scenario.sweep
+    points = crash_points(units, sweep.faults, sweep.recovery, scenario.upgrade is not None)
     return [spec for _, spec in expand(scenario, engine, points)]
 
 
@@ -227,7 +252,9 @@ def sweep_report(results: Sequence[Any]) -> list[dict[str, Any]]:
     for (name, engine), members in groups.items():
         scenario = members[0].spec.scenario
         units = sorted({r.spec.point.unit for r in members})
-        points = crash_points(units, scenario.sweep.faults, scenario.sweep.recovery) if scenario.sweep else []
+        upgrade = any(r.spec.point.version for r in members)
+        sweep = scenario.sweep
+        points = crash_points(units, sweep.faults, sweep.recovery, upgrade) if sweep else []
         fired = [r.spec.point for r in members if r.fired and r.fired[0] > 0]
         out.append(
             {
@@ -242,6 +269,7 @@ def sweep_report(results: Sequence[Any]) -> list[dict[str, Any]]:
                         "recovery": r.spec.point.recovery,
                         "verdict": r.verdict,
                     }
+                    | ({"version": r.spec.point.version} if r.spec.point.version else {})
                     for r in members
                 ],
             }
@@ -255,15 +283,17 @@ def sweep_lines(results: Sequence[Any]) -> list[str]:
     lines: list[str] = []
     for group in sweep_report(results):
         verdicts = sweep_verdicts(results, group["scenario"], group["engine"])
-        lines += [f"sweep {group['scenario']} on {group['engine']} (P pass, F fail, E error, . not run):"]
+        legend = "P pass, C caught (the expected violations), F fail, E error, . not run"
+        lines += [f"sweep {group['scenario']} on {group['engine']} ({legend}):"]
         lines += [*matrix(verdicts), ""]
     return lines
 
 
 def sweep_verdicts(results: Sequence[Any], scenario: str, engine: str) -> dict[CrashPoint, str]:
-    """The verdict of each crash point swept of one scenario on one engine."""
+    """The verdict of each crash point swept of one scenario on one engine; ``caught`` for a pass that
+    found the violations the scenario expects (a known-bad release's upgraded points, docs/upgrades.md)."""
     return {
-        r.spec.point: r.verdict
+        r.spec.point: "caught" if r.verdict == "pass" and r.spec.scenario.expect.violations else r.verdict
         for r in results
         if isinstance(r.spec.point, CrashPoint)
         and (r.spec.scenario.name, r.spec.engine) == (scenario, engine)

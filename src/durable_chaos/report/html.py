@@ -282,7 +282,7 @@ def sweep_html(results: Sequence[TrialResult]) -> str:
         links = {
             (
                 r.spec.point.unit.label,
-                f"{r.spec.point.fault}/{r.spec.point.phase}/{r.spec.point.recovery}",
+                f"{r.spec.point.fault}/{r.spec.point.phase}/{r.spec.point.mode}",
             ): index[id(r)]
             for r in results
             if isinstance(r.spec.point, CrashPoint)

@@ -157,7 +157,9 @@ def recorded_result(trial: dict[str, Any]) -> RecordedResult:
     raw = trial.get("point")
     point, sweep = None, None
     if isinstance(raw, dict):
-        point = CrashPoint(Unit(**raw["unit"]), raw["phase"], raw["fault"], raw["recovery"])
+        point = CrashPoint(
+            Unit(**raw["unit"]), raw["phase"], raw["fault"], raw["recovery"], raw.get("version", "")
+        )
         sweep = Sweep.model_construct(**raw["sweep"]) if raw.get("sweep") else None
     expect = Expect.model_construct(violations=list(trial.get("expected_violations") or []))
     scenario = Scenario.model_construct(

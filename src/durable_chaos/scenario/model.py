@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from durable_chaos import extras
-from durable_chaos.faults.model import EXPLORE_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KINDS, Fault
+from durable_chaos.faults.model import EXPLORE_KINDS, KILL_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KINDS, Fault
 from durable_chaos.infra.engines import EngineOptions, engine_names, engine_specs
 from durable_chaos.infra.engines.base import SHARED_FOLDER
 from durable_chaos.properties import CONFIGURED_PROPERTIES, DEFAULT_PROPERTIES, PropertyName
@@ -396,8 +396,9 @@ class ScenarioBase(_Strict):
     @field_validator("upgrade")
     @classmethod
     def _upgrade_fits(cls, upgrade: Upgrade | None, info: ValidationInfo) -> Upgrade | None:
-        """An upgrade resumes the faulted run on N+1 after a kill: every plan must kill, and the resume
-        must be of the same run (the fields before ``upgrade`` are in ``info.data`` when valid)."""
+        """An upgrade resumes the faulted run on N+1 after a kill: every plan must kill, a sweep must have
+        kill points, and the resume must be of the same run (the fields before ``upgrade`` are in
+        ``info.data`` when valid)."""
         if upgrade is None:
             return None
         data = info.data
@@ -409,8 +410,14 @@ class ScenarioBase(_Strict):
             )
         if data.get("resume") == "new_run":
             raise ValueError("an upgrade resumes the interrupted run on N+1; it needs resume: same_run")
-        if data.get("sweep") is not None or data.get("explore") is not None:
-            raise ValueError("an upgrade runs with 'plans' only (no 'sweep' or 'explore' yet)")
+        if data.get("explore") is not None:
+            raise ValueError("an upgrade runs with 'plans' or a 'sweep' (no 'explore' yet)")
+        sweep: Sweep | None = data.get("sweep")
+        if sweep is not None and ("kill" not in sweep.recovery or not KILL_KINDS & set(sweep.faults)):
+            raise ValueError(
+                "an upgrade sweep resumes its kill points on N+1: sweep.recovery needs 'kill', and "
+                "sweep.faults a fault kind that kills the worker ('kill')"
+            )
         plans: list[Plan] = data.get("plans") or []
         no_kill = [p.name for p in plans if not any(f.traits.kills_worker for f in p.faults)]
         if no_kill:
