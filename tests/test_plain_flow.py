@@ -4,6 +4,8 @@ units that call an OpenAI-compatible chat API with httpx, cassette traffic.
 On Prefect, with persisted task results a resumed flow run replays its completed tasks (no model call
 paid twice); the known-bad twin (no persisted results) is caught with exactly ``no_duplicate_model_calls``.
 On DBOS, steps replay from the journal; calls made in workflow code are paid again.
+On Temporal, completed activities are answered from the history; a retry loop in workflow code that
+starts the pipeline over pays completed calls again.
 """
 
 from __future__ import annotations
