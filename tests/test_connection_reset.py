@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
-from pydantic import TypeAdapter
+from event_recorder import FAULT, injected_model_faults
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelConnectionError
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from durable_chaos.faults.context import Injection, activated
-from durable_chaos.faults.injectors.http import RESET_MESSAGE, model_faults
-from durable_chaos.faults.model import FAILING_KINDS, FAULT_KINDS, Fault, traits_of
-from durable_chaos.faults.plan import ArmedPlan
-from durable_chaos.faults.units import UnitTracker
+from durable_chaos.faults.injectors.http import RESET_MESSAGE
+from durable_chaos.faults.model import FAILING_KINDS, FAULT_KINDS, traits_of
 from durable_chaos.infra.model_server import Script, ScriptedServer
 from durable_chaos.run.results import TrialResult
 from durable_chaos.run.runner import TrialRunner
@@ -34,7 +29,6 @@ from durable_chaos.scenario.read import load_scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
-FAULT = TypeAdapter(Fault)
 SCRIPT = """
 conversations:
   - match: "You are a weather bot"
@@ -42,28 +36,6 @@ conversations:
       - tool_calls: [{name: get_weather, arguments: {city: Paris}}]
       - text: "It is sunny in Paris today."
 """
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def event(self, record: dict[str, Any]) -> None:
-        self.events.append(record)
-
-    def model_exchange(self, record: dict[str, Any]) -> None:
-        pass
-
-    def unit_context(self) -> dict[str, Any]:
-        return {}
-
-
-@contextmanager
-def injected(*faults: dict[str, Any]) -> Iterator[Recorder]:
-    recorder = Recorder()
-    plan = ArmedPlan([FAULT.validate_python(f) for f in faults])
-    with model_faults(), activated(Injection(plan, UnitTracker(), recorder)):
-        yield recorder
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +69,7 @@ def test_connection_reset_is_a_unit_failing_model_fault() -> None:
 def test_a_reset_is_the_sdks_connection_error(server: ScriptedServer, phase: str) -> None:
     server.reset()
     fault = {"kind": "connection_reset", "at": {"phase": phase}}
-    with injected(fault) as recorder, pytest.raises(ModelConnectionError) as excinfo:
+    with injected_model_faults(fault) as (recorder, _), pytest.raises(ModelConnectionError) as excinfo:
         weather(server, max_retries=0)
     assert isinstance(excinfo.value.__cause__, openai.APIConnectionError)
     assert RESET_MESSAGE in repr(excinfo.value.__cause__.__cause__)
@@ -107,7 +79,7 @@ def test_a_reset_is_the_sdks_connection_error(server: ScriptedServer, phase: str
 
 def test_the_sdks_own_retry_rides_out_one_reset(server: ScriptedServer) -> None:
     server.reset()
-    with injected({"kind": "connection_reset", "at": {"occurrence": 1}}) as recorder:
+    with injected_model_faults({"kind": "connection_reset", "at": {"occurrence": 1}}) as (recorder, _):
         assert weather(server, max_retries=1) == "It is sunny in Paris today."
     attempts = [
         (e["unit"]["ordinal"], e["attempt"], e["event"]) for e in recorder.events if e["event"] != "fault"

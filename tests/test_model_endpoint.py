@@ -105,7 +105,6 @@ def test_a_model_rebuilt_from_defaults_after_a_resume_is_caught_with_exactly_sam
     assert result.verdict == "pass", result.reason
     detail = result.verdicts["same_model_endpoint"].detail
     assert "https://api.openai.com/v1/chat/completions" in detail and "resume-1" in detail, detail
-    print(detail)
 
 
 def test_the_gateway_carried_on_deps_keeps_the_endpoint_across_the_resume(runner: TrialRunner) -> None:

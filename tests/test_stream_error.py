@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-from pydantic import TypeAdapter
+from event_recorder import FAULT, EventRecorder, injected_model_faults
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelHTTPError, ModelOverloadedError
 from pydantic_ai.models.anthropic import AnthropicModel
@@ -27,18 +26,13 @@ from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.providers.openai import OpenAIProvider
 
 from durable_chaos import providers
-from durable_chaos.faults.context import Injection, activated
-from durable_chaos.faults.injectors.http import model_faults
-from durable_chaos.faults.model import FAILING_KINDS, Fault, traits_of
-from durable_chaos.faults.plan import ArmedPlan
-from durable_chaos.faults.units import UnitTracker
+from durable_chaos.faults.model import FAILING_KINDS, traits_of
 from durable_chaos.infra.model_server import Script, ScriptedServer
 from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "providers" / "anthropic.yaml"
-FAULT = TypeAdapter(Fault)
 SCRIPT = """
 conversations:
   - match: "You are a weather bot"
@@ -48,29 +42,8 @@ conversations:
 """
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def event(self, record: dict[str, Any]) -> None:
-        self.events.append(record)
-
-    def model_exchange(self, record: dict[str, Any]) -> None:
-        pass
-
-    def unit_context(self) -> dict[str, Any]:
-        return {}
-
-    def fired(self) -> list[str]:
-        return [e["fault"]["kind"] for e in self.events if e["event"] == "fault"]
-
-
-@contextmanager
-def injected(*faults: dict[str, Any]) -> Iterator[tuple[Recorder, ArmedPlan]]:
-    recorder = Recorder()
-    plan = ArmedPlan([FAULT.validate_python(f) for f in faults])
-    with model_faults(), activated(Injection(plan, UnitTracker(), recorder)):
-        yield recorder, plan
+def fired(recorder: EventRecorder) -> list[str]:
+    return [e["fault"]["kind"] for e in recorder.of("fault")]
 
 
 @pytest.fixture(scope="module")
@@ -109,14 +82,14 @@ def test_pydantic_ai_sees_the_overloaded_error_the_sdk_does_not_retry(server: Sc
     the SDK (the response already began), so the durable unit around the request must retry it."""
     server.reset()
     with (
-        injected({"kind": "stream_error", "after_events": 2}) as (recorder, _),
+        injected_model_faults({"kind": "stream_error", "after_events": 2}) as (recorder, _),
         pytest.raises(ModelHTTPError) as excinfo,
     ):
         weather(anthropic_model(server, max_retries=2))
     error = excinfo.value
     assert isinstance(error, ModelOverloadedError) and error.status_code == 529
     assert isinstance(error.__cause__, anthropic.APIStatusError) and error.__cause__.status_code == 200
-    assert recorder.fired() == ["stream_error"]
+    assert fired(recorder) == ["stream_error"]
     fails = [e for e in recorder.events if e["event"] == "fail"]
     assert [(e["attempt"], e.get("stream_fault")) for e in fails] == [(1, "stream_error")]
 
@@ -135,9 +108,9 @@ def test_it_stays_armed_on_apis_without_an_in_stream_error_event(server: Scripte
         async with agent.run_stream("What's the weather in Paris?") as result:
             return "".join([piece async for piece in result.stream_text(delta=True)])
 
-    with injected({"kind": "stream_error"}) as (recorder, plan):
+    with injected_model_faults({"kind": "stream_error"}) as (recorder, plan):
         assert asyncio.run(streamed()) == "It is sunny in Paris today."
-    assert recorder.fired() == [] and len(plan.unfired()) == 1  # an unfired fault makes a trial an error
+    assert fired(recorder) == [] and len(plan.unfired()) == 1  # an unfired fault makes a trial an error
 
 
 @pytest.mark.parametrize(("times", "held"), [(2, True), (8, False)], ids=["retried", "retries-exhausted"])

@@ -16,6 +16,7 @@ from durable_chaos import events
 from durable_chaos.faults.model import CONVERSATION_CHANGING_KINDS, KILL_KINDS
 from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import model_calls
+from durable_chaos.judge.endpoints import stray_endpoints
 from durable_chaos.judge.evidence import (
     GOLDEN,
     RESUME_PREFIX,
@@ -23,11 +24,13 @@ from durable_chaos.judge.evidence import (
     VariantRuns,
     is_faulted,
     reference_role,
+    unit_label,
     variant_role,
 )
 from durable_chaos.judge.network_effects import network_effects
 from durable_chaos.judge.restart_effects import restart_effects
 from durable_chaos.judge.upgrades import stale_replay
+from durable_chaos.judge.usage import usage_difference
 from durable_chaos.properties import PROPERTIES
 
 
@@ -97,10 +100,6 @@ def completes_within(evidence: Evidence) -> Verdict:
     )
 
 
-def _unit_label(unit: dict[str, Any]) -> str:
-    return f"{unit['kind']} #{unit['ordinal']} ({unit['name']})"
-
-
 DURABLE_UNIT_NAMES = (("task_name", "task"), ("activity_type", "activity"))
 """Where an engine's unit context names the durable unit a request ran in (a Prefect task, a Temporal
 activity), and what that unit is called."""
@@ -151,7 +150,7 @@ def no_duplicate_model_calls(evidence: Evidence) -> Verdict:
             f"{scheduling}",
         )
     first = calls.duplicate_sends[0]
-    units = sorted({_unit_label(s["unit"]) + sent_from(s.get("engine")) for s in calls.duplicate_sends})
+    units = sorted({unit_label(s["unit"]) + sent_from(s.get("engine")) for s in calls.duplicate_sends})
     return Verdict(
         False,
         f"{calls.duplicates} model call(s) were sent again after their response had been checkpointed: "
@@ -244,7 +243,7 @@ def _idempotent_violation(evidence: Evidence, spec_of: dict[str, Any]) -> tuple[
         key = idempotency_key(e, spec)
         if key is _MISSING or key is None:
             return (
-                f"idempotent tool {name!r} ({_unit_label(e['unit'])}, role {e['role']}) executed without "
+                f"idempotent tool {name!r} ({unit_label(e['unit'])}, role {e['role']}) executed without "
                 f"its idempotency key: the {_key_label(spec)} was not given, so a re-execution cannot be "
                 "recognised as a repeat.",
                 len(faulted),
@@ -259,7 +258,7 @@ def _idempotent_violation(evidence: Evidence, spec_of: dict[str, Any]) -> tuple[
             return (
                 f"idempotent tool {name!r} was re-executed with another idempotency key: the first "
                 f"execution (role {first['role']}) carried {_key_label(spec)} {seen[0]!r}, the re-execution "
-                f"({_unit_label(e['unit'])}, role {e['role']}, attempt {e['attempt']}) carried {key!r}. "
+                f"({unit_label(e['unit'])}, role {e['role']}, attempt {e['attempt']}) carried {key!r}. "
                 "The side effect's service cannot tell it is a repeat: derive the key from something the "
                 "retry, kill and resume keep (the tool call id journaled with the model response, or an "
                 "argument the model chose), not from the attempt, the clock or a fresh random value.",
@@ -366,7 +365,7 @@ def tools_exactly_once(evidence: Evidence) -> Verdict:
     return Verdict(
         False,
         f"{len(repeated)} side-effecting call(s) executed more than once; first: tool {unit['name']!r} "
-        f"(call {runs[0].get('call_id') or unit['fingerprint']}, {_unit_label(unit)}) ran {len(runs)} times "
+        f"(call {runs[0].get('call_id') or unit['fingerprint']}, {unit_label(unit)}) ran {len(runs)} times "
         f"(roles {roles}). {why}",
     )
 
@@ -656,7 +655,7 @@ def bounded_retries(evidence: Evidence) -> Verdict:
         return Verdict(
             True,
             f"{len({(k[2], k[3]) for k in attempts})} unit(s) within their retry policy; the most attempted, "
-            f"{_unit_label(units[most])}, made {len(attempts[most])} of {bounds[most]} allowed attempt(s)",
+            f"{unit_label(units[most])}, made {len(attempts[most])} of {bounds[most]} allowed attempt(s)",
         )
     key = over[0]
     made, allowed = len(attempts[key]), bounds[key]
@@ -664,7 +663,7 @@ def bounded_retries(evidence: Evidence) -> Verdict:
     kind = f"{evidence.rules.unit_noun}s"
     return Verdict(
         False,
-        f"{len(over)} unit(s) retried beyond their policy; first: {_unit_label(units[key])} made {made} "
+        f"{len(over)} unit(s) retried beyond their policy; first: {unit_label(units[key])} made {made} "
         f"engine-level attempts in role {key[0]} where its policy allows {allowed}, as {instances} separate "
         f"{kind} ({sends[key]} HTTP send(s) or calls in all). Something retries it on top of the "
         "engine: a retry loop around agent.run or inside the tool, or new tasks/steps for the same request. "
@@ -672,108 +671,16 @@ def bounded_retries(evidence: Evidence) -> Verdict:
     )
 
 
-def _endpoint(send: dict[str, Any]) -> tuple[str, str] | None:
-    """Where a ledger entry's request went (URL without query) and the model it named; None for an
-    entry recorded before the ledger carried endpoints."""
-    endpoint = send.get("endpoint")
-    return None if endpoint is None else (str(endpoint), str(send.get("model") or "?"))
-
-
-def _model_failures(evidence: Evidence) -> dict[str, list[float]]:
-    """Per role, when a fault (not a kill) failed a model request: after one, a fallback model may
-    legitimately take over on another endpoint."""
-    failures: dict[str, list[float]] = {}
-    for fault in evidence.faulted_events(events.FAULT):
-        if fault["unit"]["kind"] == "model_request" and fault["fault"]["kind"] not in KILL_KINDS:
-            failures.setdefault(fault["role"], []).append(fault["t"])
-    return failures
-
-
 def same_model_endpoint(evidence: Evidence) -> Verdict:
     """Every model request of the faulted run and its resumes goes to an endpoint (URL and model) the
-    golden run used: a model rebuilt from defaults on the other side of a durable boundary is caught."""
-    golden = {key for key in map(_endpoint, evidence.golden_ledger()) if key is not None}
-    if not golden:
-        return Verdict(None, "the golden run recorded no model request with its endpoint")
-    failures = _model_failures(evidence)
-    strays, fallbacks = [], 0
-    for send in evidence.faulted_ledger():
-        key = _endpoint(send)
-        if key is None or key in golden:
-            continue
-        if any(t < send["t"] for t in failures.get(send["role"], [])):
-            fallbacks += 1  # after a failed model request: a fallback model's endpoint
-            continue
-        strays.append(send)
-    used = ", ".join(f"{url} (model {model})" for url, model in sorted(golden))
-    if not strays:
-        after = (
-            f"; {fallbacks} request(s) went elsewhere only after a fault failed a model request (a fallback)"
-            if fallbacks
-            else ""
-        )
-        return Verdict(True, f"every model request went to an endpoint the golden run used: {used}{after}")
-    first = strays[0]
-    url, model = _endpoint(first) or ("?", "?")
-    others = sorted({_endpoint(s) or ("?", "?") for s in strays})
-    more = f" ({len(others)} endpoint(s) the golden run never used in all)" if len(others) > 1 else ""
-    return Verdict(
-        False,
-        f"{len(strays)} model request(s) went to an endpoint the golden run never used; first: "
-        f"{_unit_label(first['unit'])} in role {first['role']} went to {url} (model {model}){more}, where "
-        f"the golden run used only {used}. The model was built differently on this side of the durable "
-        "boundary (from defaults or ambient settings that a replayed unit no longer sets): build it from "
-        "what the run carries (its inputs, deps or a durable unit's result), never from process state.",
-    )
-
-
-def _reported_usage(events_: list[dict[str, Any]]) -> dict[str, int] | None:
-    """The usage the last completed execution of an agent target's run reported, if any."""
-    reports = [e for e in events_ if e["event"] == events.RUN_USAGE]
-    return dict(max(reports, key=lambda e: e["t"])["engine"]["usage"]) if reports else None
+    golden run used (:mod:`durable_chaos.judge.endpoints`)."""
+    return Verdict(*stray_endpoints(evidence))
 
 
 def usage_consistent(evidence: Evidence) -> Verdict:
-    """The usage the faulted run's result reports (pydantic-ai's ``RunUsage``: requests, tool calls,
-    input and output tokens) after its retries and resumes equals the golden run's: replayed units are
-    counted once, neither lost nor counted again."""
-    golden = _reported_usage(evidence.role_events(GOLDEN))
-    faulted = _reported_usage(evidence.faulted_events())
-    if golden is None or not evidence.golden.completed:
-        return Verdict(None, "the golden run reported no usage (only an agent target's run reports it)")
-    if faulted is None or not evidence.faulted.completed:
-        return Verdict(None, "the faulted run did not complete with a reported usage")
-    changing = sorted(
-        {f["fault"]["kind"] for f in evidence.faulted_events(events.FAULT)} & CONVERSATION_CHANGING_KINDS
-    )
-    asked = {send["fingerprint"] for send in evidence.golden_ledger()}
-    other = [send for send in evidence.faulted_ledger() if send["fingerprint"] not in asked]
-    if changing and other:
-        return Verdict(
-            None,
-            f"not judged: {', '.join(changing)} changed the conversation ({_unit_label(other[0]['unit'])} "
-            "is a request the golden run never made), so the run legitimately used more than a clean run",
-        )
-    shown = ", ".join(f"{name} {golden.get(name, 0)}" for name in sorted(golden))
-    differ = [
-        name for name in sorted(set(golden) | set(faulted)) if golden.get(name, 0) != faulted.get(name, 0)
-    ]
-    if not differ:
-        return Verdict(True, f"the faulted run's reported usage equals the golden run's: {shown}")
-    parts = [
-        f"{name} {faulted.get(name, 0)} where the golden run reported {golden.get(name, 0)} ("
-        + ("counted again" if faulted.get(name, 0) > golden.get(name, 0) else "lost")
-        + ")"
-        for name in differ
-    ]
-    return Verdict(
-        False,
-        f"the faulted run's result reports {'; '.join(parts)}. The run's usage must count each request, "
-        "tool call and token once whether its unit ran or was replayed: usage accumulated across attempts "
-        "(a usage object that outlives one execution, passed to agent.run) is counted again on every retry "
-        "or resume, and usage added inside a durable unit (a sub-agent given ctx.usage in a journaled tool) "
-        "is lost when the unit is replayed. Spend limits (UsageLimits) trip on the wrong total too.",
-    )
+    """The usage the faulted run's result reports after its retries and resumes equals the golden run's
+    (:mod:`durable_chaos.judge.usage`)."""
+    return Verdict(*usage_difference(evidence))
 
 
 def _sent(evidence: Evidence, role: str) -> list[dict[str, Any]]:
@@ -797,7 +704,7 @@ def _variant_problem(evidence: Evidence, variant: VariantRuns, answered_before: 
         )
     missing = [s for s in own if s["fingerprint"] not in sent and s["fingerprint"] not in answered_before]
     if missing:
-        units = ", ".join(_unit_label(s["unit"]) for s in missing)
+        units = ", ".join(unit_label(s["unit"]) for s in missing)
         return (
             f"variant {variant.name!r} sent {len(own) - len(missing)} of the {len(own)} model request(s) it "
             f"makes in a fresh engine context, yet completed: {units} "

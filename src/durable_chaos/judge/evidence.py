@@ -18,6 +18,11 @@ Comparator = Callable[[Any, Any], Any]
 """``(golden, faulted) -> bool | (bool, reason)`` on jsonable outputs (``expect.comparator``)."""
 
 
+def unit_label(unit: dict[str, Any]) -> str:
+    """``model_request #2 (gpt-4o)``: a unit as verdicts name it."""
+    return f"{unit['kind']} #{unit['ordinal']} ({unit['name']})"
+
+
 def is_faulted(role: str) -> bool:
     """The faulted run and its resumes (``faulted``, ``resume-1``, ...), as opposed to the golden run
     and the variant runs (``variant:<name>``, ``reference:<name>``)."""
