@@ -11,7 +11,9 @@ The at-least-once twins bill a warehouse query (``data_analyst_core.bill_query``
 ``@DBOS.step``. A step is journaled only after its body returns: a crash in between runs the body
 again on recovery. ``analyst_billed_step`` (KNOWN-BAD) bills every run of the body, so the query is
 billed twice; ``analyst_billed_once_step`` bills once per (workflow id, dataset), a key that recovery
-keeps, so the repeat is deduplicated.
+keeps, so the repeat is deduplicated. ``analyst_billed_per_process`` (KNOWN-BAD, caught only by a
+warm resume, ``resume_worker: warm``) numbers its bills per process in the key: a new worker deduplicates
+the repeat, a worker that already served another run bills it again.
 """
 
 from __future__ import annotations
@@ -74,6 +76,25 @@ def load_dataset_billed_once(name: str) -> dict[str, list[float] | list[str]]:
     return load_dataset_billed_once_step(name)
 
 
+_bills_in_this_process = 0
+
+
+@DBOS.step(name="data_analyst.load_dataset_billed_per_process")
+def load_dataset_billed_per_process_step(name: str) -> dict[str, list[float] | list[str]]:
+    global _bills_in_this_process
+    # KNOWN-BAD (only a warm worker shows it): the bill's key numbers the bills of this *process*, not of
+    # the workflow. A new worker recovering the workflow numbers its bill 1 again, as the killed worker
+    # did, so the repeat is deduplicated; a worker that already billed another run numbers it 2: billed twice.
+    _bills_in_this_process += 1
+    core.bill_query(name, key=f"{DBOS.workflow_id}:{name}:{_bills_in_this_process}")
+    return load_dataset(name)
+
+
+def load_dataset_billed_per_process(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    return load_dataset_billed_per_process_step(name)
+
+
 def toolset(journaled: bool, retried: bool = False, body: Any = None) -> FunctionToolset:
     tools = FunctionToolset(id="analyst_tools")
     if body is None:
@@ -128,6 +149,14 @@ analyst_billed_once_step = Agent(
     instructions=INSTRUCTIONS,
     output_type=DataAnalysis,
     toolsets=[toolset(journaled=True, body=load_dataset_billed_once)],
+    capabilities=[DBOSDurability(model_step_config=MODEL_STEPS)],
+)
+analyst_billed_per_process = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst_dbos_billed_per_process",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[toolset(journaled=True, body=load_dataset_billed_per_process)],
     capabilities=[DBOSDurability(model_step_config=MODEL_STEPS)],
 )
 

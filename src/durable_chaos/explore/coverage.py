@@ -6,12 +6,14 @@ model request and tool call of the golden run x phase (``before``, ``after``) x 
 (``retry``: the fault kind that fails the unit in the same process, ``http_error`` for a model request and
 ``tool_error`` for a tool call; ``kill``: a SIGKILL, then the same run resumed). Four points per unit.
 It is the same for every scenario of an agent, whatever its plans, so adding a plan never lowers the
-figure (as adding a test never lowers coverage.py's). ``fresh`` points (a SIGKILL, then a fresh run) are
-opt-in: they join the universe only of a scenario that runs with ``resume: new_run``.
+figure (as adding a test never lowers coverage.py's). ``fresh`` points (a SIGKILL, then a fresh run) and
+``warm`` points (a SIGKILL, then the same run resumed in a warm worker) are opt-in: they join the universe
+only of a scenario that runs with ``resume: new_run``, respectively ``resume_worker: warm``.
 
 A trial *exercises* a point when one of its faults fired there, read from its history: the ``fault``
 event's unit (by fingerprint, the golden run's unit), its phase and kind, and the recovery the trial
-ran: a kill is ``kill`` under ``resume: same_run`` and ``fresh`` under ``resume: new_run``; a fault that
+ran: a kill is ``kill`` under ``resume: same_run``, ``fresh`` under ``resume: new_run`` and ``warm`` under
+``resume_worker: warm``; a fault that
 fails the unit in the same process (``http_error`` of any status or ``timeout`` on a model request,
 ``tool_error`` on a tool call) is ``retry``, named by the universe's fault kind. Faults of other kinds
 (latency, malformed output, network, MCP) strike boundaries outside this universe and are not counted.
@@ -31,6 +33,7 @@ from durable_chaos.explore.sweep import (
     RECOVERY_MODES,
     RETRY_FAULTS,
     CrashPoint,
+    Recovery,
     coverage,
     crash_points,
     golden_units,
@@ -49,7 +52,7 @@ TERMINAL_MISSED = 5
 """How many missed crash points the terminal lists per row (the JSON report lists all)."""
 
 
-def exercised(events: Sequence[dict[str, Any]], resume: str) -> list[CrashPoint]:
+def exercised(events: Sequence[dict[str, Any]], resume: str, worker: str = "new") -> list[CrashPoint]:
     """The universe's crash points where a fault of this trial fired (see the module's docs)."""
     units = units_by_fingerprint(events)
     points = []
@@ -61,7 +64,8 @@ def exercised(events: Sequence[dict[str, Any]], resume: str) -> list[CrashPoint]
             continue  # a unit the golden run never had (a diverging run), or outside the universe
         kind, phase = event["fault"]["kind"], event["fault"]["phase"]
         if kind in KILL_KINDS:
-            points.append(CrashPoint(unit, phase, kind, "fresh" if resume == "new_run" else "kill"))
+            mode: Recovery = "fresh" if resume == "new_run" else "warm" if worker == "warm" else "kill"
+            points.append(CrashPoint(unit, phase, kind, mode))
         elif kind in RETRY_FAULTS[unit.kind]:
             points.append(CrashPoint(unit, phase, _retry_fault(unit.kind), "retry"))
     return points
@@ -72,11 +76,13 @@ def _retry_fault(kind: str) -> str:
     return next(f for f in DEFAULT_FAULTS if f in RETRY_FAULTS[kind])
 
 
-def universe(events: Iterable[dict[str, Any]], fresh: bool = False) -> list[CrashPoint]:
+def universe(events: Iterable[dict[str, Any]], fresh: bool = False, warm: bool = False) -> list[CrashPoint]:
     """The crash points of a default sweep of the golden run these events hold (with the opt-in
-    ``fresh`` points when ``fresh``)."""
+    ``fresh`` points when ``fresh``, the ``warm`` points when ``warm``)."""
     units = [u for u in golden_units(events) if u.kind in UNIVERSE_KINDS]
-    return crash_points(units, DEFAULT_FAULTS, (*RECOVERY_MODES, "fresh") if fresh else RECOVERY_MODES)
+    opted: tuple[Recovery, ...] = (*(("fresh",) if fresh else ()), *(("warm",) if warm else ()))
+    modes = (*RECOVERY_MODES, *opted)
+    return crash_points(units, DEFAULT_FAULTS, modes)
 
 
 def plan_coverage(results: Sequence[Any]) -> list[dict[str, Any]]:
@@ -90,10 +96,15 @@ def plan_coverage(results: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for (name, engine), members in groups.items():
         fresh = any(r.spec.scenario.resume == "new_run" for r in members)
-        points = next((p for p in (universe(r.events, fresh) for r in members) if p), [])
+        warm = any(r.spec.scenario.resume_worker == "warm" for r in members)
+        points = next((p for p in (universe(r.events, fresh, warm) for r in members) if p), [])
         if not points:
             continue
-        hit = [p for r in members for p in exercised(r.events, r.spec.scenario.resume)]
+        hit = [
+            p
+            for r in members
+            for p in exercised(r.events, r.spec.scenario.resume, r.spec.scenario.resume_worker)
+        ]
         out.append(
             {"scenario": name, "engine": engine, "source": "plans", "trials": len(members)}
             | coverage(points, hit)

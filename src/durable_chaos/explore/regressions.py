@@ -34,7 +34,7 @@ def regression_name(scenario: Scenario, test: str | None, plan: Plan) -> str:
 def regression_document(scenario: Scenario, plan: Plan, name: str) -> dict[str, Any]:
     """The scenario as written (its set fields), with only ``plan`` and without a sweep."""
     data = scenario.model_dump(mode="json", exclude_unset=True, exclude={"plans", "sweep", "explore", "name"})
-    for field in ("resume", "max_resumes"):  # a sweep's recovery mode may have changed them
+    for field in ("resume", "resume_worker", "max_resumes"):  # a sweep's recovery mode may have changed them
         if getattr(scenario, field) != type(scenario).model_fields[field].default:
             data[field] = getattr(scenario, field)
     plan_data = plan.model_dump(mode="json", exclude_defaults=True)

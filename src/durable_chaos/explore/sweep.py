@@ -9,7 +9,12 @@ golden run (kind, name, occurrence among the units of that kind and name) and th
   (the scenario's ``resume: same_run``);
 - ``fresh`` (opt-in, not in the default modes): SIGKILL, then the harness abandons the run and starts a
   fresh one (``resume: new_run``). What that costs (model calls and tools run again, new identities) is the
-  forced recovery's, not the user's: its cells report it without judging it (see :mod:`checkers`).
+  forced recovery's, not the user's: its cells report it without judging it (see :mod:`checkers`);
+- ``warm`` (opt-in, not in the default modes): SIGKILL, then the same run resumes in a worker that first
+  ran the target to completion once, a run of its own (``resume_worker: warm``), as a long-lived
+  production worker would: per-process state (caches, clients, module globals) that a new worker lacks.
+  Opt-in because each point pays a whole extra run on top of a kill point's, and only agents that keep
+  per-process state can fail it where ``kill`` holds.
 
 Design (collection before the golden run exists): a sweep expands from the golden run's *recorded
 units*. The units are pure data read from the golden run's history (:func:`golden_units`), so the
@@ -36,10 +41,10 @@ from durable_chaos.faults.model import KILL_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KI
 from durable_chaos.scenario.model import SWEEP_UNIT_KINDS, Plan, Scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
-Recovery = Literal["retry", "kill", "fresh"]
+Recovery = Literal["retry", "kill", "fresh", "warm"]
 Version = Literal["", "N", "N+1"]
 RECOVERY_MODES: tuple[Recovery, ...] = ("retry", "kill")
-"""The default recovery modes (``fresh`` is opt-in)."""
+"""The default recovery modes (``fresh`` and ``warm`` are opt-in)."""
 PHASES = ("before", "after")
 RETRY_FAULTS: dict[str, tuple[str, ...]] = {
     unit_kind: tuple(
@@ -119,9 +124,9 @@ def crash_points(
     upgrade: bool = False,
 ) -> list[CrashPoint]:
     """Every (unit x phase x fault kind x recovery mode) that makes sense: ``retry`` takes the listed
-    fault kinds that fail the unit's kind; ``kill`` and ``fresh`` take a kill (when a kind that kills the
-    worker is listed). ``upgrade`` (a scenario with an ``upgrade``): every ``kill`` point twice, its
-    resume on the same version N and on the upgrade's N+1; ``retry`` and ``fresh`` points once, on N."""
+    fault kinds that fail the unit's kind; ``kill``, ``fresh`` and ``warm`` take a kill (when a kind that
+    kills the worker is listed). ``upgrade`` (a scenario with an ``upgrade``): every ``kill`` point twice,
+    its resume on the same version N and on the upgrade's N+1; the other modes' points once, on N."""
     points = []
     for unit in units:
         for phase in PHASES:
@@ -157,15 +162,17 @@ def expand(
     scenario: Scenario, engine: str, points: Sequence[CrashPoint]
 ) -> list[tuple[CrashPoint, TrialSpec]]:
     """One trial per crash point; a ``fresh`` point runs the scenario with ``resume: new_run``,
-    ``kill`` with ``resume: same_run``. In an upgrade sweep a point on the same version (``"N"``) runs
-    the scenario without its ``upgrade`` (:func:`same_version`)."""
+    ``kill`` with ``resume: same_run``, ``warm`` with ``resume: same_run`` and ``resume_worker: warm``
+    (``kill`` and ``fresh`` in a new worker). In an upgrade sweep a point on the same version (``"N"``)
+    runs the scenario without its ``upgrade`` (:func:`same_version`)."""
     trials = []
     for point in points:
         chosen = same_version(scenario) if point.version == "N" else scenario
-        if point.recovery in ("kill", "fresh"):
+        if point.recovery in ("kill", "fresh", "warm"):
             resume = "new_run" if point.recovery == "fresh" else "same_run"
-            if chosen.resume != resume:
-                chosen = chosen.model_copy(update={"resume": resume})
+            worker = "warm" if point.recovery == "warm" else "new"
+            if (chosen.resume, chosen.resume_worker) != (resume, worker):
+                chosen = chosen.model_copy(update={"resume": resume, "resume_worker": worker})
                 chosen = chosen.located(scenario.path)
         trials.append((point, TrialSpec(chosen, engine, plan_for(point), point)))
     return trials

@@ -29,6 +29,9 @@ class EffectsProbe:
     readings: dict[str, dict[str, int]] = field(default_factory=dict)
     """Label -> tool -> effects so far: ``before`` the golden run, after ``golden``, ``before_faulted``
     (after the variants' runs, if any), after ``faulted``."""
+    not_faulted: dict[str, int] = field(default_factory=dict)
+    """Tool -> effects made between ``before_faulted`` and ``faulted`` by runs that are not the faulted
+    run's (a warm resume's warm-up runs, measured in their worker): taken off the faulted run's."""
 
     @classmethod
     def load(cls, functions: dict[str, str], base_dir: Path) -> EffectsProbe:
@@ -69,4 +72,7 @@ class EffectsProbe:
         if not all(label in self.readings for label in labels):
             return {}
         before, golden, start, end = (self.readings[label] for label in labels)
-        return {tool: (golden[tool] - before[tool], end[tool] - start[tool]) for tool in self.functions}
+        return {
+            tool: (golden[tool] - before[tool], end[tool] - start[tool] - self.not_faulted.get(tool, 0))
+            for tool in self.functions
+        }

@@ -13,6 +13,9 @@ FAULTED = "faulted"
 RESUME_PREFIX = "resume-"
 VARIANT_PREFIX = "variant:"
 REFERENCE_PREFIX = "reference:"
+WARM_UP_PREFIX = "warm-up-"
+"""A warm resume's warm-up run (``warm-up-<n>`` before ``resume-<n>``): a complete run of its own in the
+resume's worker, before it resumes the faulted run; not the faulted run's (no property counts it)."""
 
 Comparator = Callable[[Any, Any], Any]
 """``(golden, faulted) -> bool | (bool, reason)`` on jsonable outputs (``expect.comparator``)."""
@@ -27,6 +30,11 @@ def is_faulted(role: str) -> bool:
     """The faulted run and its resumes (``faulted``, ``resume-1``, ...), as opposed to the golden run
     and the variant runs (``variant:<name>``, ``reference:<name>``)."""
     return role == FAULTED or role.startswith(RESUME_PREFIX)
+
+
+def warm_up_role(resume_role: str) -> str:
+    """The warm-up run of a warm resume (``resume-2`` -> ``warm-up-2``)."""
+    return WARM_UP_PREFIX + resume_role.removeprefix(RESUME_PREFIX)
 
 
 def variant_role(name: str) -> str:

@@ -26,7 +26,14 @@ from durable_chaos.faults.units import UnitTracker
 from durable_chaos.infra.cassettes import CassetteMode, cassette_traffic
 from durable_chaos.infra.engines import EngineAdapter, RunOutcome, RunRequest, Target
 from durable_chaos.infra.model_server import Script, ScriptedServer
-from durable_chaos.judge.evidence import FAULTED, GOLDEN, REFERENCE_PREFIX, VARIANT_PREFIX, is_faulted
+from durable_chaos.judge.evidence import (
+    FAULTED,
+    GOLDEN,
+    REFERENCE_PREFIX,
+    VARIANT_PREFIX,
+    WARM_UP_PREFIX,
+    is_faulted,
+)
 from durable_chaos.run.fault_services.network import NetworkHandle, relay_model_traffic
 from durable_chaos.run.records.engine_logs import log_file_name, logs_to
 from durable_chaos.run.records.history import TrialObserver
@@ -145,6 +152,7 @@ def run_request(
         resumable=resumable,
         version="" if upgrade is None else "N+1" if upgraded else "N",
         upgrade_wait=upgrade.wait if upgrade is not None else None,
+        warm_up=role.startswith(WARM_UP_PREFIX),
     )
 
 
@@ -165,6 +173,8 @@ def engine_context(role: str) -> str:
         return GOLDEN
     if role.startswith(REFERENCE_PREFIX):
         return role.replace(":", "-")
+    if role.startswith(WARM_UP_PREFIX):
+        return "warm-up"  # a warm resume's warm-ups: nothing shared with the faulted run's engine state
     return FAULTED
 
 

@@ -167,6 +167,7 @@ async def judge_trial(
     else:
         faulted, faulted_misses = await workers.run_until_done(scenario.max_resumes)
         armed.fired = fired_counts(history.events(), len(spec.plan.faults))
+        effects.not_faulted = dict(workers.warm_up_effects)
     effects.read("faulted")
     if needs(properties, "replay_check"):
         replayed = target
@@ -195,6 +196,7 @@ async def judge_trial(
             "engine": spec.engine,
             "resume": scenario.resume,
             "forced_fresh_run": getattr(spec.point, "recovery", None) == "fresh",
+            "resume_worker": scenario.resume_worker,
             "upgrade": scenario.upgrade is not None,
         },
         max_resumes_to_complete=expect.max_resumes_to_complete,

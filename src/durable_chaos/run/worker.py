@@ -18,17 +18,18 @@ from typing import Any, NoReturn
 from durable_chaos import events
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.faults.units import UnitTracker
-from durable_chaos.infra.engines import adapter_for
+from durable_chaos.infra.engines import EngineAdapter, Target, adapter_for
 from durable_chaos.infra.ledger import Ledger
 from durable_chaos.jsonable import jsonable
-from durable_chaos.judge.evidence import is_faulted
+from durable_chaos.judge.effects import EffectsProbe
+from durable_chaos.judge.evidence import is_faulted, warm_up_role
 from durable_chaos.run.fault_services.network import NetworkHandle
 from durable_chaos.run.fault_services.restarts import RestartClient
 from durable_chaos.run.records.history import History, TrialObserver
 from durable_chaos.run.role import fired_counts, run_role
 from durable_chaos.run.targets import load_target
 from durable_chaos.run.workers import ABORTED_EXIT_CODE, WorkerJob
-from durable_chaos.scenario.model import Plan
+from durable_chaos.scenario.model import Plan, Scenario
 from durable_chaos.scenario.read import load_scenario
 
 
@@ -59,6 +60,7 @@ async def work(job: WorkerJob) -> dict[str, Any]:
     )
     tracker = UnitTracker.from_invocations(prior_invocations(recorded, job.role))
     observer = TrialObserver(history, Ledger(trial_dir / "ledger.jsonl"), adapter)
+    warm = await warm_up(job, scenario, target, adapter, observer) if job.warm and job.resume else {}
     outcome, misses = await run_role(
         scenario,
         target,
@@ -82,8 +84,36 @@ async def work(job: WorkerJob) -> dict[str, Any]:
         "output": jsonable(outcome.output),
         "error": outcome.error,
         "engine_ids": outcome.engine_ids,
-        "misses": misses,
+        "misses": misses + warm.get("misses", []),
+        "warm_up": warm,
     }
+
+
+async def warm_up(
+    job: WorkerJob, scenario: Scenario, target: Target, adapter: EngineAdapter, observer: TrialObserver
+) -> dict[str, Any]:
+    """A warm resume's warm-up: the target run to completion once in this process, as a run of its own
+    (role ``warm-up-<n>``: its own run id and engine context, no fault armed), so the resume that follows
+    finds what a long-lived worker holds (caches filled, clients open, module globals set). Returns its
+    outcome and the real effects it made (the trial takes them off the faulted run's: they are not its)."""
+    effects = EffectsProbe.load(scenario.effects_functions(), scenario.base_dir)
+    effects.read("before")
+    outcome, misses = await run_role(
+        scenario,
+        target,
+        adapter,
+        observer,
+        warm_up_role(job.role),
+        ArmedPlan([]),
+        Path(job.trial_dir),
+        record=job.record,
+        network=NetworkHandle.from_env(),
+        end_process=lambda reason: end_aborted(job, reason),
+        upgraded=job.upgraded,
+    )
+    effects.read("after")
+    made = {t: effects.readings["after"][t] - effects.readings["before"][t] for t in effects.functions}
+    return {"completed": outcome.completed, "error": outcome.error, "effects": made, "misses": misses}
 
 
 def end_aborted(job: WorkerJob, reason: str) -> NoReturn:

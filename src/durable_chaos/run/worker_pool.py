@@ -10,7 +10,7 @@ import asyncio
 import json
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ class WorkerPool:
     restarts: TrialRestarts | None = None
     """The trial's restart service, named in the worker's environment."""
     started: int = 0
+    warm_up_effects: dict[str, int] = field(default_factory=dict)
+    """Tool -> real effects the warm resumes' warm-up runs made (not the faulted run's, see
+    :func:`durable_chaos.run.worker.warm_up`)."""
 
     async def run(
         self, role: str, *, armed: bool, resume: bool = False, upgraded: bool | None = None
@@ -103,6 +106,7 @@ class WorkerPool:
             record=self.session.record,
             outcome_path=str(outcome_path),
             upgraded=upgraded,
+            warm=resume and scenario.resume_worker == "warm",
             env=self.environment(),
         )
         job_path = self.workdir / f"job-{self.started}.json"
@@ -137,6 +141,14 @@ class WorkerPool:
         data = json.loads(outcome_path.read_text())
         if data.get("setup_error"):
             raise WorkerFailed(data["setup_error"])
+        warm = data.get("warm_up") or {}
+        if warm and not warm["completed"]:
+            raise WorkerFailed(
+                f"the warm-up run before {role} did not complete ({warm['error']}); the golden run with "
+                f"the same inputs did, so the warm worker could not be prepared; log {log_path}"
+            )
+        for tool, made in (warm.get("effects") or {}).items():
+            self.warm_up_effects[tool] = self.warm_up_effects.get(tool, 0) + made
         outcome = RunOutcome(role, data["completed"], data["output"], data["error"], data["engine_ids"])
         return code, outcome, data["misses"]
 

@@ -50,6 +50,9 @@ class WorkerJob(BaseModel):
     outcome_path: str
     upgraded: bool = False
     """Run the upgrade's N+1 target (a resume in an upgrade trial), not the scenario's own."""
+    warm: bool = False
+    """A warm resume (``resume_worker: warm``): first a complete warm-up run of its own in this process,
+    then the resume (see :func:`durable_chaos.run.worker.warm_up`)."""
     env: dict[str, str] = {}
     """Environment of this trial's worker (engine infrastructure), applied before anything runs."""
 

@@ -243,12 +243,13 @@ if TYPE_CHECKING:
 else:  # the fault kinds' own traits say which kinds a sweep and an explore table may use
     SweepFault = Literal[SWEEP_KINDS]
     ExploreFault = Literal[EXPLORE_KINDS]
-SweepRecovery = Literal["retry", "kill", "fresh"]
+SweepRecovery = Literal["retry", "kill", "fresh", "warm"]
 SweepUnitKind = Literal["model_request", "tool_call"]
 SWEEP_UNIT_KINDS: tuple[SweepUnitKind, ...] = ("model_request", "tool_call")
 SWEEP_FAULTS: tuple[SweepFault, ...] = SWEEP_DEFAULT_KINDS
 SWEEP_RECOVERY: tuple[SweepRecovery, ...] = ("retry", "kill")
-"""The default recovery modes; ``fresh`` (the harness abandons the run and starts a new one) is opt-in."""
+"""The default recovery modes; ``fresh`` (the harness abandons the run and starts a new one) and ``warm``
+(the same run resumed in a worker that first ran the target once) are opt-in."""
 
 
 class Sweep(_Strict):
@@ -338,6 +339,12 @@ class ScenarioBase(_Strict):
     )
     max_resumes: Annotated[int, Field(ge=0, le=100)] = 3
     resume: Literal["same_run", "new_run"] = "same_run"
+    resume_worker: Literal["new", "warm"] = Field(
+        default="new",
+        description="where a resume after a kill runs: 'new', a worker that has run nothing else; 'warm', "
+        "a worker that first ran the target to completion once (a run of its own), as a long-lived "
+        "production worker has (caches filled, clients open, module globals set)",
+    )
     upgrade: Upgrade | None = None
     timeout: Annotated[float, Field(gt=0, le=86400)] | None = Field(
         default=None,
@@ -392,6 +399,13 @@ class ScenarioBase(_Strict):
         if len(set(engines)) != len(engines):
             raise ValueError("engines must not repeat")
         return engines
+
+    @field_validator("resume_worker")
+    @classmethod
+    def _warm_resumes_the_same_run(cls, worker: str, info: ValidationInfo) -> str:
+        if worker == "warm" and info.data.get("resume") == "new_run":
+            raise ValueError("resume_worker: warm resumes the interrupted run; it needs resume: same_run")
+        return worker
 
     @field_validator("upgrade")
     @classmethod

@@ -146,6 +146,11 @@ class RunRequest:
     the user's own versioning (no pin of the harness's) and reports a run stuck on the boundary."""
     upgrade_wait: float | None = None
     """In an upgrade trial: seconds a resume on N+1 waits for the engine to pick the run up."""
+    warm_up: bool = False
+    """A warm resume's warm-up (docs/exploration.md, recovery mode ``warm``): a complete run of its own in
+    the worker that then resumes the faulted run, in an engine ``context`` of its own. The engine must
+    keep it from picking up the faulted run's pending work (its own executor, task queue or endpoint) and
+    leave the process ready to run again afterwards."""
 
 
 @dataclass

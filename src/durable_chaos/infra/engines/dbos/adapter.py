@@ -30,7 +30,10 @@ it starts a fresh workflow (``<run_id>-fresh-<n>``) under an executor id of its 
 workflow is left PENDING and everything it had journaled is recomputed.
 
 Runs of one trial share its system database, except runs of another engine *context* (a variant's
-reference run, ``RunRequest.context``), which get a database of their own. Every worker of a trial
+reference run, ``RunRequest.context``), which get a database of their own. A warm resume's warm-up
+(``RunRequest.warm_up``) is one: its ``DBOS.launch()`` finds no pending workflow to recover there, so
+the faulted workflow waits for the resume's own launch (on the trial's database) after the warm-up
+completed and DBOS was destroyed; the process keeps everything else the warm-up left. Every worker of a trial
 gets the trial's own temporary directory (``TMPDIR``), so state an agent leaves in temp files is
 visible to the trial's other runs (as it would be on one machine) and never to another trial's.
 
@@ -297,7 +300,7 @@ class DBOSAdapter(BaseAdapter):
             # database: DBOS.destroy() would only join DBOS's background threads (1.0 s measured, a
             # third of a sweep point's time), and the exit ends them as a crash would, which DBOS is
             # built for. Elsewhere (several runs in one process) DBOS is destroyed before the next launch.
-            if not self.worker_process:
+            if not self.worker_process or request.warm_up:
                 DBOS.destroy(workflow_completion_timeout_sec=0)
 
     async def _start(

@@ -262,13 +262,16 @@ class RestateAdapter(BaseAdapter):
         old_port = port
         # An upgrade deployed as a new deployment at another address (docs/upgrades.md).
         redeployed = request.version == "N+1" and options.upgrade_endpoint == "new_address"
-        if redeployed:
+        if redeployed or request.warm_up:
+            # A warm resume's warm-up serves at an address of its own: the faulted invocation, pinned to
+            # the trial's deployment, is retried there only once the resume serves it.
             port = free_port()
         wait = options.recovery_timeout
         if request.version == "N+1" and request.upgrade_wait is not None and request.resume:
             wait = request.upgrade_wait
         service_name = (
             f"{HARNESS_SERVICE}_{hashlib.sha1(str(request.workdir.resolve()).encode()).hexdigest()[:8]}"
+            + ("_warm_up" if request.warm_up else "")
         )
         resolved = resolve_target(target, options, service_name)
         call = Call.of(resolved, request, options)

@@ -124,7 +124,10 @@ def tuning(options: TemporalOptions) -> RecoveryTuning:
 
 
 def task_queue(options: TemporalOptions, request: RunRequest) -> str:
-    return f"{options.task_queue_prefix}-{trial_key(request.workdir)}"
+    """The trial's task queue; a warm resume's warm-up polls one of its own, so its worker cannot pick up
+    the faulted workflow's pending tasks before the warm-up completed (the resume's worker does)."""
+    queue = f"{options.task_queue_prefix}-{trial_key(request.workdir)}"
+    return f"{queue}-warm-up" if request.warm_up else queue
 
 
 def workflow_id(options: TemporalOptions, request: RunRequest) -> str:
