@@ -67,10 +67,21 @@ def test_the_warm_up_is_a_run_of_its_own_that_no_property_counts(tmp_path: Path)
     assert probe.per_run() == {"t": (1, 1)}  # the warm-up's bill is not the faulted run's
 
 
+def test_temporals_warm_up_polls_a_task_queue_of_its_own(tmp_path: Path) -> None:
+    """Else its worker could pick up the interrupted workflow's tasks before it is warm."""
+    pytest.importorskip("temporalio")
+    from durable_chaos.infra.engines import RunRequest
+    from durable_chaos.infra.engines.temporal.adapter import task_queue
+    from durable_chaos.infra.engines.temporal.options import TemporalOptions
+
+    resume, warm_up = (RunRequest(role, "id", tmp_path, warm_up=w) for role, w in [("r", False), ("w", True)])
+    assert task_queue(TemporalOptions(), warm_up) != task_queue(TemporalOptions(), resume)
+
+
 def test_a_warm_worker_resumes_the_same_run() -> None:
     data = load_scenario(EXAMPLES / "dbos_warm_billed_once_step.yaml").model_dump(exclude_unset=True)
     data.pop("path", None)
-    with pytest.raises(ValidationError, match="resume_worker: warm resumes the interrupted run"):
+    with pytest.raises(ValidationError, match="a warm worker resumes the interrupted run"):
         type(load_scenario(EXAMPLES / "kill.yaml")).model_validate({**data, "resume": "new_run"})
 
 

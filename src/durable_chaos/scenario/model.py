@@ -404,7 +404,7 @@ class ScenarioBase(_Strict):
     @classmethod
     def _warm_resumes_the_same_run(cls, worker: str, info: ValidationInfo) -> str:
         if worker == "warm" and info.data.get("resume") == "new_run":
-            raise ValueError("resume_worker: warm resumes the interrupted run; it needs resume: same_run")
+            raise ValueError("a warm worker resumes the interrupted run; 'warm' needs resume: same_run")
         return worker
 
     @field_validator("upgrade")
