@@ -2,7 +2,8 @@
 (``resume_worker: warm``), as a long-lived production worker would. Pure tests of the mode's plumbing
 (sweep points, expansion, coverage, roles, effects), and one DBOS agent whose per-process state only a warm
 resume shows: its bill keyed by a per-process counter is billed twice (``tools_exactly_once``), while a
-new worker deduplicates it; the correct twin, keyed by what recovery keeps, holds in a warm worker.
+new worker deduplicates it; the correct twin, keyed by what recovery keeps, holds in a warm worker. The
+same twins on Restate (whose warm-up needs an endpoint of its own).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.read import load_scenario
 from durable_chaos.scenario.trial_specs import TrialSpec
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "data_analyst"
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+EXAMPLES = SCENARIOS / "data_analyst"
 UNIT = Unit("tool_call", "load_dataset", 1)
 
 
@@ -86,7 +88,7 @@ def test_a_warm_worker_resumes_the_same_run() -> None:
 
 
 def run(runner: TrialRunner, file: str, worker: str | None = None) -> TrialResult:
-    scenario = load_scenario(EXAMPLES / file)
+    scenario = load_scenario(SCENARIOS / file)
     if worker is not None:
         scenario = scenario.model_copy(update={"resume_worker": worker}).located(scenario.path)
     return runner.run(TrialSpec(scenario, scenario.engines[0], scenario.plans[0]))
@@ -97,7 +99,7 @@ def violated(result: TrialResult) -> set[str]:
 
 
 def test_per_process_state_is_caught_only_in_a_warm_worker_and_its_twin_holds(runner: TrialRunner) -> None:
-    caught = run(runner, "dbos_warm_billed_per_process.yaml")
+    caught = run(runner, "data_analyst/dbos_warm_billed_per_process.yaml")
     assert caught.verdict == "pass", caught.reason
     assert violated(caught) == {"tools_exactly_once"}
     detail = caught.verdicts["tools_exactly_once"].detail
@@ -106,12 +108,26 @@ def test_per_process_state_is_caught_only_in_a_warm_worker_and_its_twin_holds(ru
     assert [e["completed"] for e in warm_ups] == [True]
     assert caught.resumes == 1
 
-    cold = run(runner, "dbos_warm_billed_per_process.yaml", worker="new")
+    cold = run(runner, "data_analyst/dbos_warm_billed_per_process.yaml", worker="new")
     assert violated(cold) == set(), cold.reason  # a new worker deduplicates the repeat
     assert not any(e["role"].startswith("warm-up") for e in cold.events)
 
-    twin = run(runner, "dbos_warm_billed_once_step.yaml")
+    twin = run(runner, "data_analyst/dbos_warm_billed_once_step.yaml")
     assert twin.verdict == "pass", twin.reason
     assert violated(twin) == set()
     held = twin.verdicts["tools_exactly_once"].detail
     assert "'load_dataset' made 1 real effect(s), the golden run 1" in held
+
+
+def test_restates_warm_up_serves_apart_and_the_twins_hold_there_too(runner: TrialRunner) -> None:
+    """Restate's warm-up serves an endpoint of its own (the interrupted invocation waits for the resume's);
+    the same per-process bug is caught there, its twin holds. (Prefect's and Temporal's twins,
+    ``prefect_warm_*`` and ``temporal/warm_*``, behave alike; they are left out of the suite for time.)"""
+    caught = run(runner, "restate/warm_billed_per_process.yaml")
+    assert caught.verdict == "pass", caught.reason
+    assert violated(caught) == {"tools_exactly_once"}
+    twin = run(runner, "restate/warm_billed_once_run.yaml")
+    assert twin.verdict == "pass", twin.reason
+    assert violated(twin) == set()
+    warm_ups = [e for e in twin.events if e["event"] == events.RUN_END and e["role"] == "warm-up-1"]
+    assert [e["completed"] for e in warm_ups] == [True]

@@ -76,17 +76,9 @@ def load_dataset_billed_once(name: str) -> dict[str, list[float] | list[str]]:
     return load_dataset_billed_once_step(name)
 
 
-_bills_in_this_process = 0
-
-
 @DBOS.step(name="data_analyst.load_dataset_billed_per_process")
 def load_dataset_billed_per_process_step(name: str) -> dict[str, list[float] | list[str]]:
-    global _bills_in_this_process
-    # KNOWN-BAD (only a warm worker shows it): the bill's key numbers the bills of this *process*, not of
-    # the workflow. A new worker recovering the workflow numbers its bill 1 again, as the killed worker
-    # did, so the repeat is deduplicated; a worker that already billed another run numbers it 2: billed twice.
-    _bills_in_this_process += 1
-    core.bill_query(name, key=f"{DBOS.workflow_id}:{name}:{_bills_in_this_process}")
+    core.bill_query_numbered_per_process(name, str(DBOS.workflow_id))  # KNOWN-BAD: see there
     return load_dataset(name)
 
 

@@ -81,6 +81,17 @@ def load_dataset_billed_once(name: str) -> dict[str, list[float] | list[str]]:
     return load_dataset(name)
 
 
+def load_dataset_billed_per_process(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    import data_analyst_core as core
+    from temporalio import activity
+
+    info = activity.info()
+    # KNOWN-BAD, only a warm worker shows it: the key numbers this process's bills (see there).
+    core.bill_query_numbered_per_process(name, f"{info.workflow_id}:{info.activity_id}")
+    return load_dataset(name)
+
+
 def billed_tools(body: Any) -> FunctionToolset:
     toolset = FunctionToolset(id="analyst_tools")
     toolset.tool_plain(body, name="load_dataset")
@@ -102,5 +113,13 @@ analyst_billed_once = Agent(
     instructions=INSTRUCTIONS,
     output_type=DataAnalysis,
     toolsets=[billed_tools(load_dataset_billed_once)],
+    capabilities=[TemporalDurability(activity_config=ACTIVITIES, model_activity_config=MODEL_ACTIVITIES)],
+)
+analyst_billed_per_process = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst_billed_per_process",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[billed_tools(load_dataset_billed_per_process)],
     capabilities=[TemporalDurability(activity_config=ACTIVITIES, model_activity_config=MODEL_ACTIVITIES)],
 )

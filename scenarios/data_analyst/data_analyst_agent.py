@@ -263,6 +263,16 @@ def load_dataset_billed_once(name: str) -> dict[str, list[float] | list[str]]:
     return load_dataset(name)
 
 
+def load_dataset_billed_per_process(name: str) -> dict[str, list[float] | list[str]]:
+    """Load a dataset by name."""
+    import data_analyst_core as core
+    from prefect.runtime import flow_run
+
+    # KNOWN-BAD, only a warm worker shows it: the key numbers this process's bills (see there).
+    core.bill_query_numbered_per_process(name, str(flow_run.id))
+    return load_dataset(name)
+
+
 def billed_tools(body: Any) -> FunctionToolset:
     toolset = FunctionToolset(id="analyst_tools")
     toolset.tool_plain(body, name="load_dataset")
@@ -284,5 +294,13 @@ analyst_billed_once = Agent(
     instructions=INSTRUCTIONS,
     output_type=DataAnalysis,
     toolsets=[billed_tools(load_dataset_billed_once)],
+    capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS)],
+)
+analyst_billed_per_process = Agent(
+    "openai-chat:gpt-4o",
+    name="data_analyst",
+    instructions=INSTRUCTIONS,
+    output_type=DataAnalysis,
+    toolsets=[billed_tools(load_dataset_billed_per_process)],
     capabilities=[PrefectDurability(model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS)],
 )
