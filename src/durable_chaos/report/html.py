@@ -248,7 +248,8 @@ def _card(i: int, result: TrialResult, trial: dict[str, Any], open_: bool) -> st
         f"tokens: spent {tokens['spent']} vs naive restart {tokens['naive_restart']}, "
         f"saved {tokens['saved']}",
         f"dollars: {_cost_line(trial['cost'])}",
-        f"resumes: {trial['resumes']} ({trial['resume_mode']})",
+        f"resumes: {trial['resumes']} ({trial['resume_mode']}"
+        + (", warm worker)" if trial.get("resume_worker") == "warm" else ")"),
         *([listings] if (listings := mcp_listings_text(calls)) else []),
     ] + [f"harness changed: {change}" for change in trial.get("harness_changes", [])]
     if trial.get("upgrade"):

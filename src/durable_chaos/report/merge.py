@@ -163,7 +163,11 @@ def recorded_result(trial: dict[str, Any]) -> RecordedResult:
         sweep = Sweep.model_construct(**raw["sweep"]) if raw.get("sweep") else None
     expect = Expect.model_construct(violations=list(trial.get("expected_violations") or []))
     scenario = Scenario.model_construct(
-        name=trial["scenario"], resume=trial.get("resume_mode") or "same_run", expect=expect, sweep=sweep
+        name=trial["scenario"],
+        resume=trial.get("resume_mode") or "same_run",
+        resume_worker=trial.get("resume_worker") or "new",
+        expect=expect,
+        sweep=sweep,
     ).located(trial.get("scenario_file"))
     plan = Plan.model_construct(name=trial["plan"], faults=[], expect=None)
     calls, tokens = trial.get("model_calls") or {}, trial.get("tokens") or {}

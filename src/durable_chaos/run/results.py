@@ -86,6 +86,7 @@ class TrialResult:
             "cost": self.cost.as_dict() if self.cost else None,
             "resumes": self.resumes,
             "resume_mode": self.spec.scenario.resume,
+            "resume_worker": self.spec.scenario.resume_worker,
             "variants": [
                 {"name": v.name, "completed": v.shared.completed, "fresh_completed": v.reference.completed}
                 for v in self.variants
