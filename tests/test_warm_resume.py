@@ -131,3 +131,11 @@ def test_restates_warm_up_serves_apart_and_the_twins_hold_there_too(runner: Tria
     assert violated(twin) == set()
     warm_ups = [e for e in twin.events if e["event"] == events.RUN_END and e["role"] == "warm-up-1"]
     assert [e["completed"] for e in warm_ups] == [True]
+
+
+def test_a_merged_shards_record_keeps_the_warm_worker() -> None:
+    from durable_chaos.report.merge import recorded_result
+
+    record = {"scenario": "s", "scenario_file": None, "engine": "dbos", "plan": "p", "verdict": "pass"}
+    assert recorded_result({**record, "resume_worker": "warm"}).spec.scenario.resume_worker == "warm"
+    assert recorded_result(record).spec.scenario.resume_worker == "new"  # a report written before it
