@@ -163,6 +163,7 @@ class TemporalAdapter(BaseAdapter):
         "pydantic_ai.durable_exec.temporal",
         "pydantic_ai.models.openai",  # the examples' provider: building the agent in a worker is then cheap
         "durable_chaos.infra.engines.temporal.warm",
+        "durable_chaos.infra.engines.warmup",  # process caches (platform, usage serializers)
     )
 
     def __init__(self) -> None:
