@@ -140,10 +140,6 @@ def add_options(parser: pytest.Parser) -> None:
 def apply_options(config: pytest.Config) -> None:
     """Options read when the session is configured: the Hypothesis profile, the engines' options (into
     the environment, which worker processes read too) and ``--chaos-timeout`` (exit 2 when invalid)."""
-    if config.getoption("hypothesis_profile", None) == "durable-chaos":  # before Hypothesis loads it
-        from durable_chaos.strategies import register_profile
-
-        register_profile()
     for option in command_line_options():
         value = config.getoption(option.dest, None)
         if value:
@@ -164,6 +160,10 @@ def apply_options(config: pytest.Config) -> None:
         from durable_chaos.pytest_plugin.sharding import load_durations
 
         load_durations(config)
+    if config.getoption("hypothesis_profile", None) == "durable-chaos":  # before Hypothesis loads it
+        from durable_chaos.strategies import register_profile
+
+        register_profile()  # after the shard is in the environment: its example database is per shard
 
 
 def load_gate(config: pytest.Config) -> None:
