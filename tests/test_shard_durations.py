@@ -76,7 +76,9 @@ def test_an_unrecorded_test_counts_as_the_mean_and_none_recorded_is_the_hash_spl
 
 def test_durations_are_read_from_reports_and_mappings(tmp_path: Path) -> None:
     report = tmp_path / "merged.json"
-    report.write_text(json.dumps({"trials": [], "shard": {"index": None, "durations": {"a": 2.5, "b": 1}}}))
+    report.write_text(
+        json.dumps({"trials": [], "summary": {}, "shard": {"index": None, "durations": {"a": 2.5, "b": 1}}})
+    )
     mapping = tmp_path / ".test_durations"
     mapping.write_text(json.dumps({"b": 3.0, "c": 0}))
     durations, notes = read_durations([report, mapping, tmp_path / "missing.json"])
@@ -88,7 +90,12 @@ def test_durations_are_read_from_reports_and_mappings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("{not json", "not JSON"), ("[1, 2]", "expected a JSON object"), ('{"a": -1}', "'a': expected seconds")],
+    [
+        ("{not json", "not JSON"),
+        ('{"trials": [], "summary": {}}', "a JSON report without recorded durations"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"a": -1}', "'a': expected seconds"),
+    ],
 )
 def test_a_bad_durations_file_is_refused_naming_it(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "d.json"

@@ -112,7 +112,12 @@ def split_name(ids: Sequence[str], durations: Mapping[str, float] | None = None)
 
 def _seconds(path: Path, data: object) -> dict[str, float]:
     """A JSON document's durations: a report's ``shard.durations``, or the document itself as a mapping."""
-    if isinstance(data, dict) and isinstance(data.get("shard"), dict) and "trials" in data:
+    if isinstance(data, dict) and "trials" in data and "summary" in data:  # a durable-chaos JSON report
+        if not isinstance(data.get("shard"), dict):
+            raise ShardError(
+                f"--chaos-shard-durations: {path}: a JSON report without recorded durations (only a run "
+                "with --chaos-shard records them; --chaos-shard 1/1 is a whole run)"
+            )
         data = data["shard"].get("durations") or {}
     if not isinstance(data, dict):
         raise ShardError(f"--chaos-shard-durations: {path}: expected a JSON object of test id to seconds")
