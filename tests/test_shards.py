@@ -298,6 +298,9 @@ def test_two_shards_merged_give_what_one_unsharded_run_gives(project: pytest.Pyt
         assert report["shard"]["complete"] is True
     assert ran[0]["shard"]["fingerprint"] == ran[1]["shard"]["fingerprint"]
     assert not set(ran[0]["shard"]["planned"]) & set(ran[1]["shard"]["planned"])
+    for report in ran:  # no --chaos-shard-durations: the hash split; each trial's seconds recorded
+        assert report["shard"]["split"] == "hash"
+        assert set(report["shard"]["durations"]) == set(report["shard"]["planned"])
 
     merged, summary, junit, html = (path / f"merged.{ext}" for ext in ("json", "md", "xml", "html"))
     reports = [str(path / "shard-1.json"), str(path / "shard-2.json")]
@@ -309,6 +312,8 @@ def test_two_shards_merged_give_what_one_unsharded_run_gives(project: pytest.Pyt
     assert verdicts(json.loads(merged.read_text())) == verdicts(unsharded)
     assert json.loads(merged.read_text())["coverage"] == unsharded["coverage"]
     assert json.loads(merged.read_text())["gate"]["exit_code"] == 1
+    recorded = {**ran[0]["shard"]["durations"], **ran[1]["shard"]["durations"]}
+    assert json.loads(merged.read_text())["shard"]["durations"] == recorded  # the next run's split reads it
     assert "**Exit status 1**" in summary.read_text()
     suite = ElementTree.parse(junit).getroot()
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "0")

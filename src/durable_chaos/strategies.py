@@ -27,6 +27,7 @@ Hypothesis (the `hypothesis` extra) is imported here only: the pytest plugin nev
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,14 +65,48 @@ GENERIC_OCCURRENCES = 3
 _FAULT: TypeAdapter[Any] = TypeAdapter(Fault)
 
 PROFILE = "durable-chaos"
+DATABASE_ENVIRONMENT = "DURABLE_CHAOS_HYPOTHESIS_DB"
+"""A directory: the ``durable-chaos`` profile's example database is :func:`shard_database` of it."""
+SHARD_ENVIRONMENT = "DURABLE_CHAOS_SHARD"
+"""``K/N`` while a shard runs (:data:`durable_chaos.run.session.SHARD_ENVIRONMENT`)."""
+
+
+def shard_database(directory: str | Path, shard: str | None = None) -> Any:
+    """A Hypothesis example database for shards sharing ``directory`` (a shared volume, or the CI
+    artifacts of every shard downloaded into it): shard ``K/N`` saves to ``directory/shard-K-of-N`` only,
+    and reads every example there (its own, the other shards', and any in ``directory`` itself, e.g. a
+    merged cache), so shards never write the same files and each replays what any shard found.
+    Without a shard (``shard`` None and no ``DURABLE_CHAOS_SHARD``): ``directory`` itself, read and
+    written."""
+    from hypothesis.database import (
+        DirectoryBasedExampleDatabase,
+        MultiplexedDatabase,
+        ReadOnlyDatabase,
+    )
+
+    root = Path(directory)
+    shard = shard if shard is not None else os.environ.get(SHARD_ENVIRONMENT)
+    index, _, total = (shard or "").partition("/")
+    if not (index.strip().isdigit() and total.strip().isdigit()):
+        return DirectoryBasedExampleDatabase(root)
+    own = root / f"shard-{int(index)}-of-{int(total)}"
+    others = sorted(p for p in root.glob("shard-*") if p.is_dir() and p != own) if root.is_dir() else []
+    return MultiplexedDatabase(
+        DirectoryBasedExampleDatabase(own),
+        ReadOnlyDatabase(DirectoryBasedExampleDatabase(root)),
+        *(ReadOnlyDatabase(DirectoryBasedExampleDatabase(p)) for p in others),
+    )
 
 
 def register_profile() -> None:
     """``--hypothesis-profile durable-chaos``: trials take seconds, not microseconds (20 examples, no
-    deadline, ``too_slow`` suppressed). The plugin registers it before Hypothesis loads profiles, when
-    that profile is asked for."""
+    deadline, ``too_slow`` suppressed); with ``DURABLE_CHAOS_HYPOTHESIS_DB`` set, its example database is
+    :func:`shard_database` of that directory. The plugin registers it before Hypothesis loads profiles,
+    when that profile is asked for (and after ``--chaos-shard`` is in the environment)."""
+    directory = os.environ.get(DATABASE_ENVIRONMENT)
+    database = {"database": shard_database(directory)} if directory else {}
     settings.register_profile(
-        PROFILE, max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+        PROFILE, max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], **database
     )
 
 

@@ -119,6 +119,16 @@ def add_options(parser: pytest.Parser) -> None:
         "deselected); the JSON report records the shard for `durable-chaos merge` (see docs/ci.md)",
     )
     group.addoption(
+        "--chaos-shard-durations",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="with --chaos-shard: balance the shards by the test durations recorded in FILE (an earlier "
+        "run's merged or shard JSON report, or a JSON object of test id to seconds; repeatable); tests "
+        "without one count as the mean, and a FILE that does not exist falls back to the hash split "
+        "(see docs/ci.md)",
+    )
+    group.addoption(
         "--chaos-keep-artifacts",
         action="store_true",
         default=False,
@@ -130,10 +140,6 @@ def add_options(parser: pytest.Parser) -> None:
 def apply_options(config: pytest.Config) -> None:
     """Options read when the session is configured: the Hypothesis profile, the engines' options (into
     the environment, which worker processes read too) and ``--chaos-timeout`` (exit 2 when invalid)."""
-    if config.getoption("hypothesis_profile", None) == "durable-chaos":  # before Hypothesis loads it
-        from durable_chaos.strategies import register_profile
-
-        register_profile()
     for option in command_line_options():
         value = config.getoption(option.dest, None)
         if value:
@@ -151,6 +157,13 @@ def apply_options(config: pytest.Config) -> None:
         except ShardError as exc:
             pytest.exit(f"durable-chaos: {exc}", returncode=2)
         os.environ[ENVIRONMENT] = str(config.stash[SHARD_KEY])  # the trial runner's temp root names it
+        from durable_chaos.pytest_plugin.sharding import load_durations
+
+        load_durations(config)
+    if config.getoption("hypothesis_profile", None) == "durable-chaos":  # before Hypothesis loads it
+        from durable_chaos.strategies import register_profile
+
+        register_profile()  # after the shard is in the environment: its example database is per shard
 
 
 def load_gate(config: pytest.Config) -> None:

@@ -77,12 +77,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     trials.collection_finished(session)
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    """The seed in use, when there is one or chaos trials run."""
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """The seed in use, when there is one or chaos trials run; missing ``--chaos-shard-durations`` files."""
     if config.getoption("chaos") or config.getoption("chaos_seed") is not None:
         from durable_chaos.explore.seeding import header_line
 
-        return header_line(config)
+        return [header_line(config), *sharding.header_lines(config)]
     return None
 
 

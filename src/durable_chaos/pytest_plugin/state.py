@@ -49,6 +49,11 @@ SHARD_KEY = pytest.StashKey["Shard"]()
 SPLIT_KEY = pytest.StashKey[dict[str, object]]()
 """Under ``--chaos-shard``: the whole unsplit run's ``fingerprint`` and number of ``tests`` (under xdist,
 on the controller, as the workers reported it)."""
+DURATIONS_KEY = pytest.StashKey[dict[str, float]]()
+"""``--chaos-shard-durations``: the recorded seconds by test id the split balances (empty: hash split)."""
+TIMES_KEY = pytest.StashKey[dict[str, float]]()
+"""Under ``--chaos-shard``: this session's seconds by test id (setup, call and teardown), for the next
+run's ``--chaos-shard-durations``."""
 CONTROLLER_KEY = pytest.StashKey["Controller"]()
 """Under pytest-xdist, on the controller: the results and counts the workers report."""
 

@@ -104,6 +104,13 @@ def shard_problems(reports: Sequence[ShardReport]) -> list[str]:
             "the reports are shards of different runs (their whole-run fingerprints differ: "
             f"{listed}); merge the shards of one run (same commit, options and selection)"
         )
+    splits = {str(r.shard.get("split")) for r in reports if r.shard.get("split") is not None}
+    if len(splits) > 1 and len(fingerprints) <= 1:
+        listed = ", ".join(f"{r.path}: {r.shard.get('split')}" for r in reports)
+        problems.append(
+            f"the shards dealt the tests differently ({listed}): some trials ran in two shards or in none; "
+            "give every shard the same --chaos-shard-durations files"
+        )
     configs = {
         json.dumps(r.shard.get("gate_config"), sort_keys=True) for r in reports if r.shard.get("complete")
     }
@@ -262,14 +269,20 @@ def merged_outcome(reports: Sequence[ShardReport]) -> tuple[list[TrialResult], G
 
 
 def merge_record(reports: Sequence[ShardReport], outcome: GateOutcome) -> dict[str, Any]:
-    """The merged JSON report's ``shard`` section: what was merged (no ``index``: not a shard)."""
+    """The merged JSON report's ``shard`` section: what was merged (no ``index``: not a shard), and every
+    shard's recorded test durations (what the next run's ``--chaos-shard-durations`` reads)."""
     fingerprints = sorted({str(r.shard.get("fingerprint")) for r in reports})
+    durations: dict[str, float] = {}
+    for report in sorted(reports, key=lambda r: r.shard["index"]):
+        if isinstance(report.shard.get("durations"), dict):
+            durations.update(report.shard["durations"])
     return {
         "index": None,
         "total": reports[0].shard["total"] if reports else None,
         "fingerprint": fingerprints[0] if len(fingerprints) == 1 else None,
         "complete": not any(m.startswith("MERGE ") for m in outcome.messages),
         "merged": [str(r.path) for r in sorted(reports, key=lambda r: r.shard["index"])],
+        "durations": dict(sorted(durations.items())),
     }
 
 

@@ -117,6 +117,7 @@ class DBOSAdapter(BaseAdapter):
         "pydantic_ai.durable_exec.dbos",
         "sqlite3",
         "sqlalchemy.dialects.sqlite",  # the trial's system database; DBOS imports it at launch
+        "durable_chaos.infra.engines.warmup",  # process caches (platform, usage serializers)
     )
 
     def __init__(self) -> None:

@@ -137,6 +137,7 @@ class RestateAdapter(BaseAdapter):
         "hypercorn.asyncio",
         "restate.server",
         *PROVIDER_MODULES,
+        "durable_chaos.infra.engines.warmup",  # process caches (platform, usage serializers)
     )
 
     def __init__(self) -> None:

@@ -69,6 +69,7 @@ from durable_chaos.infra.engines.base import (
 )
 from durable_chaos.infra.engines.temporal import private_apis
 from durable_chaos.infra.engines.temporal.client import (
+    ensure_namespace,
     exists,
     fail_orphaned_activities,
     reset_stickiness,
@@ -95,6 +96,7 @@ from durable_chaos.infra.engines.temporal.replay import (
 from durable_chaos.infra.engines.temporal.server import (
     ENV_ADDRESS,
     DevServer,
+    creates_namespace,
     engine_api_service,
     external_namespace,
 )
@@ -164,6 +166,7 @@ class TemporalAdapter(BaseAdapter):
         "pydantic_ai.durable_exec.temporal",
         "pydantic_ai.models.openai",  # the examples' provider: building the agent in a worker is then cheap
         "durable_chaos.infra.engines.temporal.warm",
+        "durable_chaos.infra.engines.warmup",  # process caches (platform, usage serializers)
     )
 
     def __init__(self) -> None:
@@ -199,6 +202,8 @@ class TemporalAdapter(BaseAdapter):
     async def _check_connection(self) -> None:
         try:
             client = await asyncio.wait_for(self.connect(), CONNECT_TIMEOUT_SECONDS)
+            if self.server is None and creates_namespace():
+                await ensure_namespace(client, self.namespace)
             from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
             await client.workflow_service.describe_namespace(

@@ -1,5 +1,6 @@
 """Temporal client calls the adapter makes around a run: waiting out a server outage, finding the
-interrupted workflow, resetting its stickiness and failing the activities a killed worker held."""
+interrupted workflow, resetting its stickiness and failing the activities a killed worker held; and,
+at the session's start, registering a per-shard namespace."""
 
 from __future__ import annotations
 
@@ -20,6 +21,40 @@ OUTAGE_STATUSES = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN}
 )
 OUTAGE_POLL_SECONDS = 0.2
+NAMESPACE_READY_SECONDS = 30.0
+"""How long a namespace just registered may take to serve (a cluster's namespace cache refreshes every
+10 s by default)."""
+
+
+async def ensure_namespace(client: Client, namespace: str, retention_days: int = 1) -> bool:
+    """Register ``namespace`` on the client's server unless it exists, then wait until it serves; whether
+    it was registered now."""
+    from google.protobuf.duration_pb2 import Duration
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, RegisterNamespaceRequest
+
+    try:
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=namespace,
+                description="durable-chaos: one namespace per --chaos-shard",
+                workflow_execution_retention_period=Duration(seconds=retention_days * 86400),
+            )
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+        return False
+    probe = DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name="durable-chaos-probe"))
+    deadline = asyncio.get_running_loop().time() + NAMESPACE_READY_SECONDS
+    while True:
+        try:
+            await client.workflow_service.describe_task_queue(probe)
+            return True
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(OUTAGE_POLL_SECONDS)
 
 
 async def result_across_outages(handle: WorkflowHandle[Any, Any]) -> Any:

@@ -16,7 +16,9 @@ every workflow, task queue and address stays valid.
 Real infrastructure: ``TEMPORAL_ADDRESS=host:port`` names an existing server or cluster (nothing is
 started); ``DURABLE_CHAOS_TEMPORAL_NAMESPACE`` (else ``TEMPORAL_NAMESPACE``, else ``default``) names
 the namespace to use there. Trials never see each other's workflows: every trial has its own task
-queue and workflow-id prefix.
+queue and workflow-id prefix. A namespace containing ``{shard}`` is one per shard
+(:func:`external_namespace`: ``ci-{shard}`` is ``ci-shard-2-of-4`` under ``--chaos-shard 2/4``), which
+the harness registers on the server when it does not exist (:func:`creates_namespace`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ ENV_ADDRESS = "TEMPORAL_ADDRESS"
 """``host:port`` of an existing Temporal server: use it instead of starting a dev server."""
 ENV_NAMESPACE = "DURABLE_CHAOS_TEMPORAL_NAMESPACE"
 """Namespace on that server (falls back to ``TEMPORAL_NAMESPACE``, then ``default``)."""
+ENV_SHARD = "DURABLE_CHAOS_SHARD"
+"""``K/N`` while a shard runs (``--chaos-shard``; as :data:`durable_chaos.run.session.SHARD_ENVIRONMENT`)."""
+SHARD_PLACEHOLDER = "{shard}"
 EMBEDDED_NAMESPACE = "durable-chaos"
 STARTUP_TIMEOUT_SECONDS = 60.0
 
@@ -59,8 +64,27 @@ def find_binary() -> Path | None:
     return Path(found) if found else None
 
 
-def external_namespace() -> str:
+def namespace_setting() -> str:
     return os.environ.get(ENV_NAMESPACE) or os.environ.get("TEMPORAL_NAMESPACE") or "default"
+
+
+def shard_slug(shard: str | None) -> str:
+    """``2/4`` -> ``shard-2-of-4``; no shard (an unsharded run) -> ``unsharded``."""
+    index, _, total = (shard or "").partition("/")
+    if index.strip().isdigit() and total.strip().isdigit():
+        return f"shard-{int(index)}-of-{int(total)}"
+    return "unsharded"
+
+
+def external_namespace() -> str:
+    """The namespace on ``TEMPORAL_ADDRESS``'s server: ``{shard}`` in it names this run's shard."""
+    return namespace_setting().replace(SHARD_PLACEHOLDER, shard_slug(os.environ.get(ENV_SHARD)))
+
+
+def creates_namespace() -> bool:
+    """Whether the harness registers the namespace when the server lacks it: a per-shard one only (a
+    namespace named outright is the user's, and a typo in it is an error, not a new namespace)."""
+    return SHARD_PLACEHOLDER in namespace_setting()
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
