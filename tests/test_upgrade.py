@@ -278,6 +278,18 @@ def test_restate_new_deployment_strands_the_invocation_on_the_old_one(runner: Tr
     assert "UpgradeStranded" in detail and "RT0010" in detail and "keep N's deployment" in detail
 
 
+def test_restate_journaled_step_added_at_the_same_address_is_a_journal_mismatch(runner: TrialRunner) -> None:
+    """Restate's other trap (its safe twin is the same address without a new step, in the interpreter
+    test above): N+1 at N's address replays N's journal with another first entry."""
+    result = run_upgrade(runner, "restate_step_added.yaml")
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violations
+    assert violated(result) == {"completes", "stable_cache_keys"}
+    detail = result.verdicts["completes"].detail
+    assert "UpgradeJournalMismatch" in detail and "RT0016" in detail, detail
+    assert "Model call != record_request" in detail and "new deployment at a new address" in detail
+    assert "'Model call', 'record_request'" in result.verdicts["stable_cache_keys"].detail
+
+
 def test_prefect_release_that_keeps_every_cache_key_restores_n_s_results(runner: TrialRunner) -> None:
     result = run_upgrade(runner, "prefect_retries.yaml")
     assert result.verdict == "pass", result.reason
