@@ -326,6 +326,17 @@ def test_prefect_key_that_ignores_the_changed_instructions_restores_a_stale_answ
     assert "its inputs changed across the upgrade" in detail and "the key ignores an input" in detail
 
 
+def test_prefect_tool_whose_body_changed_restores_n_s_result(runner: TrialRunner) -> None:
+    """The default key covers a tool's name, description, schema and arguments, not its body: N+1 restores
+    the rows N loaded, though N+1 from scratch loads others for the same inputs."""
+    result = run_upgrade(runner, "prefect_tool_body.yaml")
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violation
+    assert violated(result) == {"no_stale_replay"}
+    detail = result.verdicts["no_stale_replay"].detail
+    assert "first Call Tool: load_dataset#1 (restored by resume-1" in detail, detail
+    assert "for the same inputs N+1 computes another result" in detail
+
+
 UPGRADED_PYTHON = os.environ.get("DURABLE_CHAOS_TEST_UPGRADE_PYTHON")
 """An interpreter whose environment has newer libraries than this one and durable-chaos installed (.ci/run
 sets it to the newest-versions venv while it runs this suite with the oldest supported versions)."""

@@ -5,6 +5,8 @@ pydantic-ai's policy (inputs, task source, flow run id), or by a policy of the a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset
 from prefect.cache_policies import CachePolicy
 from prefect.context import FlowRunContext, TaskRunContext
@@ -34,9 +36,9 @@ def by_position(context: TaskRunContext, parameters: dict[str, object]) -> str:
 BY_POSITION = CachePolicy.from_cache_key_fn(by_position)
 
 
-def analyst_tools() -> FunctionToolset:
+def analyst_tools(load: Callable[[str], object] = load_dataset) -> FunctionToolset:
     toolset = FunctionToolset(id="analyst_tools")
-    toolset.tool_plain(load_dataset)
+    toolset.tool_plain(load, name="load_dataset")
     toolset.tool_plain(compute_statistics)
     return toolset
 
@@ -45,6 +47,7 @@ def build(
     instructions: str = INSTRUCTIONS,
     model_tasks: TaskConfig = MODEL_TASKS,
     cache_policy: CachePolicy | None = None,
+    load: Callable[[str], object] = load_dataset,
 ) -> Agent[None, DataAnalysis]:
     tool_tasks = TOOL_TASKS
     if cache_policy is not None:
@@ -55,6 +58,6 @@ def build(
         name="data_analyst",
         instructions=instructions,
         output_type=DataAnalysis,
-        toolsets=[analyst_tools()],
+        toolsets=[analyst_tools(load)],
         capabilities=[PrefectDurability(model_task_config=model_tasks, tool_task_config=tool_tasks)],
     )

@@ -88,7 +88,7 @@ def restored_stale(
                 f"{where}: its inputs changed across the upgrade (N computed it for inputs "
                 f"{str(producer['inputs'])[:12]}, N+1 gives it {str(unit['inputs'])[:12]}, as N+1's run from "
                 f"scratch does{'' if n_plus_1['inputs'] == unit['inputs'] else ' not'}), but its cache key "
-                f"did not ('{str(unit['key'])[:40]}'): the key ignores an input the release changed"
+                f"did not ('{str(unit['key'])[:60]}'): the key ignores an input the release changed"
             )
         elif (
             producer["inputs"] == unit["inputs"] == n_plus_1["inputs"]
