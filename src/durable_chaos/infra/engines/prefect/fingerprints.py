@@ -53,19 +53,35 @@ def policy_name(policy: Any) -> str:
     return f"{_WHAT[name]} ({name})" if name in _WHAT else name
 
 
+def _pure(part: Any) -> bool:
+    """A part whose key can be computed again without running the application's code: Prefect's and
+    pydantic-ai's own policies (a ``cache_key_fn`` runs user code, which may count its calls)."""
+    module = type(part).__module__
+    own = module == "prefect.cache_policies" or module.startswith("pydantic_ai.")
+    return own and getattr(part, "cache_key_fn", None) is None
+
+
 def key_components(
-    task: Any, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any]
+    task: Any, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], key: str | None
 ) -> dict[str, str]:
-    """The key each part of the task's cache policy computes (a compound policy's parts, else the policy)."""
+    """The key each part of the task's cache policy computes: a compound policy's parts computed again
+    one by one when each of them is Prefect's or pydantic-ai's own (nothing of the application runs
+    twice); a single policy is its ``key``; otherwise nothing."""
     policy = getattr(task, "cache_policy", None)
     if policy is None or task_ctx is None:
         return {}
-    parts = list(getattr(policy, "policies", None) or [policy])
+    parts = list(getattr(policy, "policies", None) or [])
+    if not parts:
+        return {policy_name(policy): str(key)}
+    if not all(_pure(part) for part in parts):
+        return {}
     components: dict[str, str] = {}
     for part in parts:
         try:
-            key = part.compute_key(task_ctx=task_ctx, inputs=dict(inputs), flow_parameters=flow_parameters)
+            part_key = part.compute_key(
+                task_ctx=task_ctx, inputs=dict(inputs), flow_parameters=flow_parameters
+            )
         except Exception:  # noqa: BLE001 - a part that cannot compute its key says so
-            key = None
-        components[policy_name(part)] = str(key)
+            part_key = None
+        components[policy_name(part)] = str(part_key)
     return components

@@ -76,7 +76,7 @@ def observe_cache_keys() -> Iterator[None]:
                     flow_run_id=str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None,
                     epoch=current_epoch(),
                     inputs=fingerprint(task_ctx, inputs),
-                    components=key_components(self.task, task_ctx, inputs, flow_parameters),
+                    components=key_components(self.task, task_ctx, inputs, flow_parameters, key),
                 )
             return key
 
