@@ -15,7 +15,7 @@ import pytest
 from durable_chaos.infra.engines import RunOutcome, engine_spec
 from durable_chaos.judge.checkers import CHECKERS, deterministic_replay
 from durable_chaos.judge.evidence import Evidence
-from durable_chaos.judge.upgrades import restored_stale
+from durable_chaos.judge.upgrades import changed_components, restored_stale
 from durable_chaos.run.results import TrialResult
 from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.errors import ScenarioError
@@ -257,6 +257,15 @@ def test_a_result_restored_on_n_plus_1_for_what_n_plus_1_computes_differently_is
     chance = [{**golden[0], "inputs": "in-other", "output": "out-other"}]
     assert restored_stale([produced, restored], chance, new) == []  # N computes it differently each time
     assert restored_stale([produced, {**restored, "role": "faulted"}], golden, new) == []  # before the deploy
+
+
+def test_the_part_of_a_cache_key_that_changed_is_named() -> None:
+    def seen(**components: str) -> dict[str, object]:
+        return {"engine": {"identity": "k", "components": components}}
+
+    before, after = seen(inputs="a", source="s", run="r"), seen(inputs="b", source="s", run="r")
+    assert changed_components([before, after]) == ["inputs"]
+    assert changed_components([before, {"engine": {"identity": "k"}}]) == []  # no parts reported
 
 
 def test_no_stale_replay_is_configured_by_the_upgrade(tmp_path: Path) -> None:
