@@ -15,6 +15,7 @@ import pytest
 from durable_chaos.infra.engines import RunOutcome, engine_spec
 from durable_chaos.judge.checkers import CHECKERS, deterministic_replay
 from durable_chaos.judge.evidence import Evidence
+from durable_chaos.judge.upgrades import changed_components, restored_stale
 from durable_chaos.run.results import TrialResult
 from durable_chaos.run.runner import TrialRunner
 from durable_chaos.scenario.errors import ScenarioError
@@ -223,6 +224,50 @@ def test_no_stale_replay_flags_n_s_inputs_next_to_n_plus_1_s_after_the_deploy() 
     assert check(stale_evidence([], upgrade=False)).held is None
 
 
+def task_unit(
+    role: str, position: str, key: str, inputs: str, output: str, restored: bool
+) -> dict[str, object]:
+    return {
+        "role": role,
+        "position": position,
+        "key": key,
+        "inputs": inputs,
+        "output": output,
+        "restored": restored,
+    }
+
+
+def test_a_result_restored_on_n_plus_1_for_what_n_plus_1_computes_differently_is_stale() -> None:
+    """Prefect's cache hits send nothing: the fingerprints of a restored unit's inputs and result say it.
+    N's result restored where the key ignored the changed instructions, or where the tool's body changed,
+    is stale; a restore whose inputs and result N+1 computes the same way is not, nor a unit N computes
+    differently each time (no proof the release changed it)."""
+    golden = [task_unit("golden", "request#1", "g", "in-n", "out-n", False)]
+    new = [task_unit("reference:_upgraded", "request#1", "r", "in-n1", "out-n", False)]
+    produced = task_unit("faulted", "request#1", "k", "in-n", "out-n", False)
+    restored = task_unit("resume-1", "request#1", "k", "in-n1", "out-n", True)
+    (found,) = restored_stale([produced, restored], golden, new)
+    assert found.startswith("request#1 (restored by resume-1 from the result faulted computed)")
+    assert "its inputs changed across the upgrade" in found and "the key ignores an input" in found
+    same_inputs = {**restored, "inputs": "in-n"}
+    assert restored_stale([produced, same_inputs], golden, [{**new[0], "inputs": "in-n"}]) == []
+    body = [{**new[0], "inputs": "in-n", "output": "out-n1"}]
+    (tool,) = restored_stale([produced, same_inputs], golden, body)
+    assert "for the same inputs N+1 computes another result" in tool and "(a tool's body)" in tool
+    chance = [{**golden[0], "inputs": "in-other", "output": "out-other"}]
+    assert restored_stale([produced, restored], chance, new) == []  # N computes it differently each time
+    assert restored_stale([produced, {**restored, "role": "faulted"}], golden, new) == []  # before the deploy
+
+
+def test_the_part_of_a_cache_key_that_changed_is_named() -> None:
+    def seen(**components: str) -> dict[str, object]:
+        return {"engine": {"identity": "k", "components": components}}
+
+    before, after = seen(inputs="a", source="s", run="r"), seen(inputs="b", source="s", run="r")
+    assert changed_components([before, after]) == ["inputs"]
+    assert changed_components([before, {"engine": {"identity": "k"}}]) == []  # no parts reported
+
+
 def test_no_stale_replay_is_configured_by_the_upgrade(tmp_path: Path) -> None:
     upgraded = load_scenario(scenario_file(tmp_path, '{to: "app_v2:run"}'))
     assert "no_stale_replay" in upgraded.properties_for(upgraded.plans[0])
@@ -242,6 +287,18 @@ def test_restate_new_deployment_strands_the_invocation_on_the_old_one(runner: Tr
     assert "UpgradeStranded" in detail and "RT0010" in detail and "keep N's deployment" in detail
 
 
+def test_restate_journaled_step_added_at_the_same_address_is_a_journal_mismatch(runner: TrialRunner) -> None:
+    """Restate's other trap (its safe twin is the same address without a new step, in the interpreter
+    test above): N+1 at N's address replays N's journal with another first entry."""
+    result = run_upgrade(runner, "restate_step_added.yaml")
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violations
+    assert violated(result) == {"completes", "stable_cache_keys"}
+    detail = result.verdicts["completes"].detail
+    assert "UpgradeJournalMismatch" in detail and "RT0016" in detail, detail
+    assert "Model call != record_request" in detail and "new deployment at a new address" in detail
+    assert "'Model call', 'record_request'" in result.verdicts["stable_cache_keys"].detail
+
+
 def test_prefect_release_that_keeps_every_cache_key_restores_n_s_results(runner: TrialRunner) -> None:
     result = run_upgrade(runner, "prefect_retries.yaml")
     assert result.verdict == "pass", result.reason
@@ -255,8 +312,38 @@ def test_prefect_release_with_new_instructions_pays_again_and_repeats_the_side_e
     result = run_upgrade(runner, "prefect_instructions.yaml")
     assert result.verdict == "pass", result.reason  # caught: exactly the declared violations
     assert violated(result) == {"stable_cache_keys", "tools_exactly_once"}
-    assert "It changed across the upgrade" in result.verdicts["stable_cache_keys"].detail
+    keys = result.verdicts["stable_cache_keys"].detail
+    assert "It changed across the upgrade" in keys
+    assert "the part(s) of it that changed: the task's inputs (PrefectAgentInputs)" in keys, keys
+    assert result.verdicts["no_stale_replay"].held is True  # asked anew with N+1's inputs: not stale
     assert "'load_dataset'" in result.verdicts["tools_exactly_once"].detail
+
+
+def test_prefect_key_that_ignores_the_changed_instructions_restores_a_stale_answer(
+    runner: TrialRunner,
+) -> None:
+    """The application's own cache policy keys tasks by place, not inputs: N+1 restores the answer N got
+    to the first model request (asked with N's instructions) though N+1 asks with its own. Keys are
+    stable and nothing runs twice: only no_stale_replay, from the restored unit's input fingerprints,
+    sees it. Its twins: prefect_instructions.yaml (the default policy: asked anew, not stale) and
+    prefect_retries.yaml (N's results restored for unchanged inputs)."""
+    result = run_upgrade(runner, "prefect_positional_instructions.yaml")
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violation
+    assert violated(result) == {"no_stale_replay"}
+    detail = result.verdicts["no_stale_replay"].detail
+    assert "first Model Request: gpt-4o#1 (restored by resume-1" in detail, detail
+    assert "its inputs changed across the upgrade" in detail and "the key ignores an input" in detail
+
+
+def test_prefect_tool_whose_body_changed_restores_n_s_result(runner: TrialRunner) -> None:
+    """The default key covers a tool's name, description, schema and arguments, not its body: N+1 restores
+    the rows N loaded, though N+1 from scratch loads others for the same inputs."""
+    result = run_upgrade(runner, "prefect_tool_body.yaml")
+    assert result.verdict == "pass", result.reason  # caught: exactly the declared violation
+    assert violated(result) == {"no_stale_replay"}
+    detail = result.verdicts["no_stale_replay"].detail
+    assert "first Call Tool: load_dataset#1 (restored by resume-1" in detail, detail
+    assert "for the same inputs N+1 computes another result" in detail
 
 
 UPGRADED_PYTHON = os.environ.get("DURABLE_CHAOS_TEST_UPGRADE_PYTHON")

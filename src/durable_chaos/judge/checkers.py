@@ -29,7 +29,7 @@ from durable_chaos.judge.evidence import (
 )
 from durable_chaos.judge.network_effects import network_effects
 from durable_chaos.judge.restart_effects import restart_effects
-from durable_chaos.judge.upgrades import stale_replay
+from durable_chaos.judge.upgrades import changed_components, stale_replay
 from durable_chaos.judge.usage import usage_difference
 from durable_chaos.properties import PROPERTIES
 
@@ -432,10 +432,12 @@ def stable_cache_keys(evidence: Evidence) -> Verdict:
             if refused
             else f" (roles {', '.join(dict.fromkeys(o['role'] for o in observations))})"
         )
+        parts = changed_components(observations)
+        what = f"; the part(s) of it that changed: {', '.join(parts)}" if parts else ""
         return Verdict(
             False,
             f"{len(changed)} unit(s) changed {noun} between attempts; first: {_place(key)} had "
-            f"{noun}s {', '.join(repr(n[:40]) for n in names)}{how}. "
+            f"{noun}s {', '.join(repr(n[:40]) for n in names)}{how}{what}. "
             f"{upgrade_hint(evidence, observations, noun) or rules.identity_change_hint(observations)}",
         )
     repeated = sum(1 for obs in faulted.values() if len(obs) > 1)

@@ -27,7 +27,11 @@ interprets:
   ``engine = {"scope": <workflow relative to the run's root, "" for the root>, "position": <step id,
   command index, or "<task name>#<n>">, "identity": <cache key, step function, activity type>,
   "recorded": <the identity the journal holds at that position, when the engine refused to replay
-  because it differs; else absent>}``;
+  because it differs; else absent>}``; optionally ``"components": {<part of the identity>: <its key>}``
+  (``stable_cache_keys`` names the parts that changed) and ``"inputs": <fingerprint of the unit's
+  inputs>``, read by ``no_stale_replay`` with the ``checkpoint`` of the same ``task_run_id`` when that one
+  carries ``"restored": <answered from a cache without running>`` and ``"output": <fingerprint of the
+  result>`` (engines whose cache answers without a request: Prefect);
 * ``run_ids``: ids a resume needs, recorded before anything runs.
 """
 

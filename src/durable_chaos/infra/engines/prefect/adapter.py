@@ -17,7 +17,8 @@ attempt), since ``TaskRun.cache_key`` is ``None`` in Prefect 3.
 The package, by concern: :mod:`.spec`, :mod:`.options`, :mod:`.rules`, :mod:`.private_apis` (every private
 API of prefect used, checked at start), :mod:`.server` (the embedded API server), :mod:`.database` (its
 migrated database template), :mod:`.targets` (the flow a target runs as), :mod:`.adapter` (this module:
-running and resuming), :mod:`.observe` (cache keys, checkpoints, attempt epochs).
+running and resuming), :mod:`.observe` (cache keys, checkpoints, attempt epochs), :mod:`.fingerprints`
+(what a key is made of: input and result fingerprints, the policy's parts).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from durable_chaos import events
 from durable_chaos.faults.context import active
 from durable_chaos.infra.engines.adapter_base import emit
 from durable_chaos.infra.engines.prefect import private_apis
+from durable_chaos.infra.engines.prefect.fingerprints import fingerprint, key_components
 
 _epoch = 0
 
@@ -51,7 +52,7 @@ def logical_position(task_name: str, task_run_id: str, role: str) -> str:
 @contextmanager
 def observe_cache_keys() -> Iterator[None]:
     """Record every cache key Prefect computes as the ``identity`` of its task's logical position."""
-    from prefect.context import FlowRunContext
+    from prefect.context import FlowRunContext, TaskRunContext
 
     def make(original: Any) -> Any:
         def compute_transaction_key(self: Any) -> str | None:
@@ -59,7 +60,10 @@ def observe_cache_keys() -> Iterator[None]:
             injection = active()
             if injection is not None and self.task_run is not None:
                 flow_ctx = FlowRunContext.get()
+                task_ctx = TaskRunContext.get()
                 task_run_id = str(self.task_run.id)
+                inputs = self.parameters or {}
+                flow_parameters = (flow_ctx.parameters if flow_ctx else None) or {}
                 emit(
                     events.IDENTITY,
                     with_pid=False,
@@ -71,6 +75,8 @@ def observe_cache_keys() -> Iterator[None]:
                     task_run_count=self.task_run.run_count,
                     flow_run_id=str(flow_ctx.flow_run.id) if flow_ctx and flow_ctx.flow_run else None,
                     epoch=current_epoch(),
+                    inputs=fingerprint(task_ctx, inputs),
+                    components=key_components(self.task, task_ctx, inputs, flow_parameters, key),
                 )
             return key
 
@@ -86,7 +92,17 @@ def observe_cache_keys() -> Iterator[None]:
 def observe_checkpoints() -> Iterator[None]:
     """Record each task attempt that completed (its result persisted) as a checkpoint."""
 
-    def record(engine: Any) -> None:
+    from prefect.context import TaskRunContext
+
+    def restored(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """The attempt's result came from the cache (its transaction was committed before it ran)."""
+        transaction = kwargs.get("transaction", args[1] if len(args) > 1 else None)  # (result, transaction)
+        try:
+            return bool(transaction is not None and transaction.is_committed())
+        except Exception:  # noqa: BLE001 - unknown, counted as run
+            return False
+
+    def record(engine: Any, value: Any, from_cache: bool) -> None:
         if active() is not None and engine.task_run is not None:
             emit(
                 events.CHECKPOINT,
@@ -95,21 +111,25 @@ def observe_checkpoints() -> Iterator[None]:
                 task_run_id=str(engine.task_run.id),
                 task_run_count=engine.task_run.run_count,
                 epoch=current_epoch(),
+                restored=from_cache,
+                output=fingerprint(TaskRunContext.get(), {"result": value}),
             )
 
     def make(original: Any) -> Any:
         if inspect.iscoroutinefunction(original):
 
             async def handle_success_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+                from_cache = restored(args, kwargs)
                 result = await original(self, *args, **kwargs)
-                record(self)
+                record(self, args[0] if args else kwargs.get("result"), from_cache)
                 return result
 
             return handle_success_async
 
         def handle_success(self: Any, *args: Any, **kwargs: Any) -> Any:
+            from_cache = restored(args, kwargs)
             result = original(self, *args, **kwargs)
-            record(self)
+            record(self, args[0] if args else kwargs.get("result"), from_cache)
             return result
 
         return handle_success

@@ -19,22 +19,22 @@ TRANSACTION_KEY = Hook(
     library="prefect",
     target="prefect.task_engine:BaseTaskRunEngine.compute_transaction_key",
     why="Prefect 3 reports no task attempt's cache key through a public API",
-    properties=("stable_cache_keys",),
+    properties=("stable_cache_keys", "no_stale_replay"),
     parameters=("self",),
 )
 ASYNC_SUCCESS = Hook(
     library="prefect",
     target="prefect.task_engine:AsyncTaskRunEngine.handle_success",
     why="it is the moment a task attempt's result is persisted (no public event says so in time)",
-    properties=("no_duplicate_model_calls",),
-    parameters=("self",),
+    properties=("no_duplicate_model_calls", "no_stale_replay"),
+    parameters=("self", "result", "transaction"),
 )
 SYNC_SUCCESS = Hook(
     library="prefect",
     target="prefect.task_engine:SyncTaskRunEngine.handle_success",
     why="it is the moment a task attempt's result is persisted (no public event says so in time)",
-    properties=("no_duplicate_model_calls",),
-    parameters=("self",),
+    properties=("no_duplicate_model_calls", "no_stale_replay"),
+    parameters=("self", "result", "transaction"),
 )
 
 DRAIN_EVENTS = Hook(

@@ -305,6 +305,8 @@ class RestateAdapter(BaseAdapter):
         if status is None and redeployed and request.resume:
             old = f"http://{host}:{old_port}"
             return RunOutcome(request.role, False, error=upgrade_stranded(old, uri, body), engine_ids=ids)
+        if status is None and request.version == "N+1" and request.resume and "RT0016" in body:
+            return RunOutcome(request.role, False, error=upgrade_journal_mismatch(uri, body), engine_ids=ids)
         if status is None:
             return RunOutcome(request.role, False, error=body, engine_ids=ids)
         if status >= 400:
@@ -322,6 +324,18 @@ class RestateAdapter(BaseAdapter):
 
     # ``replay_check``: the default (none): Restate has no offline replayer; its check is the live replay
     # after a crash.
+
+
+def upgrade_journal_mismatch(uri: str, refused: str) -> str:
+    """Why N+1 served at N's address cannot resume the invocation N started (docs/upgrades.md)."""
+    return (
+        f"UpgradeJournalMismatch: N+1, served where N's deployment was ({uri}), replays the journal N wrote "
+        f"and its code asks for another journaled step where N's journal holds one ({refused}). The same "
+        "address makes Restate retry the invocation on N+1's code, which must produce N's journal entries in "
+        "N's order; a ctx.run added, removed or moved before what N journaled breaks that (RT0016), and "
+        "Restate backs off forever. Deploy such a change as a new deployment at a new address and keep N's "
+        "serving until its invocations finish, or put the new step after everything N journaled"
+    )
 
 
 def upgrade_stranded(old: str, new: str, waited: str) -> str:
