@@ -1,11 +1,14 @@
 """events_complete: the pure judgement on hand-built histories (both directions), the pass-through
-observation of a handler, and one known-bad Prefect agent caught with exactly it next to its correct twin."""
+observation of a handler, and per engine (Prefect, DBOS) a known-bad agent caught with exactly it next to its
+correct twin."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from durable_chaos.infra.engines import engine_spec
 from durable_chaos.infra.engines.base import RunOutcome
@@ -99,25 +102,33 @@ def test_the_observation_hands_every_event_on_unchanged() -> None:
     assert seen == unobserved and seen
 
 
-# ----------------------------------------------------------------------------------- end to end (Prefect)
+# ------------------------------------------------------------------------- end to end (Prefect, DBOS)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "providers"
+PAIRS = {"prefect": ("events_ui_in_flow.yaml", "events_ui_in_tasks.yaml"),
+         "dbos": ("events_dbos_ui_in_workflow.yaml", "events_dbos_ui_in_steps.yaml")}  # fmt: skip
+"""Per engine: the handler in workflow code (known-bad, a flow retry / a recovery after a kill) and the
+handler given to the durability capability (correct twin)."""
 
 
 def _trial(runner: TrialRunner, file: str) -> TrialResult:
     scenario = load_scenario(EXAMPLES / file)
-    return runner.run(TrialSpec(scenario, "prefect", scenario.plans[0]))
+    return runner.run(TrialSpec(scenario, scenario.engines[0], scenario.plans[0]))
 
 
-def test_a_handler_in_the_flow_is_caught_with_exactly_events_complete(runner: TrialRunner) -> None:
-    result = _trial(runner, "events_ui_in_flow.yaml")
+@pytest.mark.parametrize("engine", sorted(PAIRS))
+def test_a_handler_in_workflow_code_is_caught_with_exactly_events_complete(
+    runner: TrialRunner, engine: str
+) -> None:
+    result = _trial(runner, PAIRS[engine][0])
     violated = {name for name, verdict in result.verdicts.items() if verdict.held is False}
     assert violated == {"events_complete"}, result.reason
     assert result.verdict == "pass", result.reason
-    assert "received again" in result.verdicts["events_complete"].detail
+    assert "received again: FunctionToolCallEvent" in result.verdicts["events_complete"].detail
 
 
-def test_a_handler_in_the_durability_capability_holds(runner: TrialRunner) -> None:
-    result = _trial(runner, "events_ui_in_tasks.yaml")
+@pytest.mark.parametrize("engine", sorted(PAIRS))
+def test_a_handler_in_the_durability_capability_holds(runner: TrialRunner, engine: str) -> None:
+    result = _trial(runner, PAIRS[engine][1])
     assert result.verdict == "pass", result.reason
     assert result.verdicts["events_complete"].held is True, result.verdicts["events_complete"].detail
