@@ -1,6 +1,6 @@
 """events_complete: the pure judgement on hand-built histories (both directions), the pass-through
-observation of a handler, and per engine (Prefect, DBOS) a known-bad agent caught with exactly it next to its
-correct twin."""
+observation of a handler, and per engine (Prefect, DBOS, Temporal) a known-bad agent caught with exactly
+it next to its correct twin."""
 
 from __future__ import annotations
 
@@ -102,11 +102,14 @@ def test_the_observation_hands_every_event_on_unchanged() -> None:
     assert seen == unobserved and seen
 
 
-# ------------------------------------------------------------------------- end to end (Prefect, DBOS)
+# ------------------------------------------------------------------- end to end (Prefect, DBOS, Temporal)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "providers"
-PAIRS = {"prefect": ("events_ui_in_flow.yaml", "events_ui_in_tasks.yaml"),
-         "dbos": ("events_dbos_ui_in_workflow.yaml", "events_dbos_ui_in_steps.yaml")}  # fmt: skip
+PAIRS = {
+    "prefect": ("events_ui_in_flow.yaml", "events_ui_in_tasks.yaml"),
+    "dbos": ("events_dbos_ui_in_workflow.yaml", "events_dbos_ui_in_steps.yaml"),
+    "temporal": ("events_temporal_ui_in_workflow.yaml", "events_temporal_ui_in_activities.yaml"),
+}
 """Per engine: the handler in workflow code (known-bad, a flow retry / a recovery after a kill) and the
 handler given to the durability capability (correct twin)."""
 

@@ -62,6 +62,8 @@ ui_in_tasks = Agent(
     output_type=DataAnalysis,
     toolsets=[tools()],
     capabilities=[
-        PrefectDurability(model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS, event_stream_handler=to_ui)
+        PrefectDurability(
+            model_task_config=MODEL_TASKS, tool_task_config=TOOL_TASKS, event_stream_handler=to_ui
+        )
     ],
 )

@@ -17,6 +17,7 @@ import functools
 import inspect
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from durable_chaos import events
@@ -24,6 +25,16 @@ from durable_chaos.faults.context import active
 from durable_chaos.infra.engines.durability import durability_objects
 
 _OBSERVED = "__durable_chaos_observed__"
+
+_scope: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+"""Where a record may be written from: an engine whose workflow code runs in a sandbox (Temporal) sets a
+scope that lifts the sandbox's restrictions for the write, so handlers in workflow code are observed too."""
+
+
+def set_recording_scope(scope: Callable[[], AbstractContextManager[Any]]) -> None:
+    """Write every record inside ``scope()`` (set once by the engine package whose workflows need it)."""
+    global _scope
+    _scope = scope
 
 
 def signature(event: Any) -> str:
@@ -51,7 +62,7 @@ def record(event: Any) -> None:
     injection = active()
     if injection is None:
         return
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception), _scope():
         unit = injection.observer.unit_context()
         engine = {**unit, "pid": os.getpid()}
         injection.emit_engine_event(
