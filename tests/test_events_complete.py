@@ -1,6 +1,6 @@
 """events_complete: the pure judgement on hand-built histories (both directions), the pass-through
-observation of a handler, and per engine (Prefect, DBOS, Temporal) a known-bad agent caught with exactly
-it next to its correct twin."""
+observation of a handler, and per engine a known-bad agent caught with exactly it next to its correct twin
+(Prefect, DBOS, Temporal; Restate's known-bad alone)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_the_observation_hands_every_event_on_unchanged() -> None:
     assert seen == unobserved and seen
 
 
-# ------------------------------------------------------------------- end to end (Prefect, DBOS, Temporal)
+# ---------------------------------------------------------------------------------- end to end, per engine
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "scenarios" / "providers"
 PAIRS = {
@@ -112,6 +112,8 @@ PAIRS = {
 }
 """Per engine: the handler in workflow code (known-bad, a flow retry / a recovery after a kill) and the
 handler given to the durability capability (correct twin)."""
+KNOWN_BAD = {e: pair[0] for e, pair in PAIRS.items()} | {"restate": "events_restate_ui_in_handler.yaml"}
+"""Restate has no correct twin: restate-sdk 1.3.0's documented one fails every run (see the scenario)."""
 
 
 def _trial(runner: TrialRunner, file: str) -> TrialResult:
@@ -119,11 +121,11 @@ def _trial(runner: TrialRunner, file: str) -> TrialResult:
     return runner.run(TrialSpec(scenario, scenario.engines[0], scenario.plans[0]))
 
 
-@pytest.mark.parametrize("engine", sorted(PAIRS))
+@pytest.mark.parametrize("engine", sorted(KNOWN_BAD))
 def test_a_handler_in_workflow_code_is_caught_with_exactly_events_complete(
     runner: TrialRunner, engine: str
 ) -> None:
-    result = _trial(runner, PAIRS[engine][0])
+    result = _trial(runner, KNOWN_BAD[engine])
     violated = {name for name, verdict in result.verdicts.items() if verdict.held is False}
     assert violated == {"events_complete"}, result.reason
     assert result.verdict == "pass", result.reason

@@ -89,11 +89,19 @@ def observed(handler: Callable[..., Any]) -> Callable[..., Any]:
     return observing
 
 
+def _owners(agent: Any) -> list[Any]:
+    """The agent's wrappers and capabilities, and the model each holds (Restate's model wrapper keeps
+    its own reference to the handler, which it calls inside the model's journaled action)."""
+    owners = list(durability_objects(agent))
+    models = [vars(owner).get("_model") for owner in owners if hasattr(owner, "__dict__")]
+    return owners + [model for model in models if model is not None and hasattr(model, "__dict__")]
+
+
 def observe_handlers(agent: Any) -> int:
-    """Observe every event stream handler of ``agent`` (its wrappers and capabilities); idempotent.
-    Returns how many handlers are observed."""
+    """Observe every event stream handler of ``agent`` (its wrappers, capabilities and their models);
+    idempotent. Returns how many handlers are observed."""
     count = 0
-    for owner in durability_objects(agent):
+    for owner in _owners(agent):
         with contextlib.suppress(Exception):
             if type(owner).__name__ == "ProcessEventStream" and callable(getattr(owner, "handler", None)):
                 owner.handler = observed(owner.handler)
