@@ -92,9 +92,12 @@ def observed(handler: Callable[..., Any]) -> Callable[..., Any]:
 def _owners(agent: Any) -> list[Any]:
     """The agent's wrappers and capabilities, and the model each holds (Restate's model wrapper keeps
     its own reference to the handler, which it calls inside the model's journaled action)."""
-    owners = list(durability_objects(agent))
-    models = [vars(owner).get("_model") for owner in owners if hasattr(owner, "__dict__")]
-    return owners + [model for model in models if model is not None and hasattr(model, "__dict__")]
+    try:
+        owners = list(durability_objects(agent))
+        models = [vars(owner).get("_model") for owner in owners if hasattr(owner, "__dict__")]
+        return owners + [model for model in models if model is not None and hasattr(model, "__dict__")]
+    except Exception:  # noqa: BLE001 - observation must never break the run
+        return []
 
 
 def observe_handlers(agent: Any) -> int:
