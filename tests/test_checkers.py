@@ -713,6 +713,7 @@ def test_check_runs_the_named_checkers_only() -> None:
         "no_stale_replay",
         "same_model_endpoint",
         "usage_consistent",
+        "events_complete",
     }
     assert set(CHECKERS) == set(get_args(PropertyName))
     verdicts = check(Trial().evidence(), ["completes", "stable_cache_keys"])

@@ -56,6 +56,11 @@ REPLAY_CHECK: Final = "replay_check"
 RUN_USAGE: Final = "run_usage"
 """An agent target's run returned: the usage its result reports (``RunUsage``), written by the harness's
 own flow, workflow or handler around the agent, once per execution of it that completes."""
+HANDLER_EVENT: Final = "handler_event"
+"""An agent's event stream handler (``event_stream_handler`` of a durability capability or of the agent,
+a ``ProcessEventStream`` capability) received one event: its signature, and the durable unit it was
+delivered in (empty when delivered in workflow/flow code). Written by the harness's pass-through
+observation of the user's handler, in every process that runs it."""
 
 ALL: Final = frozenset(
     {
@@ -77,6 +82,7 @@ ALL: Final = frozenset(
         KILLED,
         REPLAY_CHECK,
         RUN_USAGE,
+        HANDLER_EVENT,
     }
 )
 """Every event name; a test checks that no module writes a name outside this set."""

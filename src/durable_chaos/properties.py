@@ -49,6 +49,7 @@ PROPERTIES: tuple[Property, ...] = (
     Property("bounded_retries", default=True, mark="R"),
     Property("same_model_endpoint", default=True, mark="E"),
     Property("usage_consistent", default=True, mark="U"),
+    Property("events_complete", mark="V"),
     Property("no_false_cache_sharing", configured_by="variants", mark="S", needs="variants"),
     Property("deterministic_replay", default=True, needs="replay_check"),
     Property("no_stale_replay", configured_by="upgrade", mark="N", needs="upgrade_reference"),

@@ -17,6 +17,7 @@ from durable_chaos.faults.model import CONVERSATION_CHANGING_KINDS, KILL_KINDS
 from durable_chaos.jsonable import jsonable
 from durable_chaos.judge.accounting import model_calls
 from durable_chaos.judge.endpoints import stray_endpoints
+from durable_chaos.judge.events import event_difference
 from durable_chaos.judge.evidence import (
     GOLDEN,
     RESUME_PREFIX,
@@ -683,6 +684,12 @@ def usage_consistent(evidence: Evidence) -> Verdict:
     """The usage the faulted run's result reports after its retries and resumes equals the golden run's
     (:mod:`durable_chaos.judge.usage`)."""
     return Verdict(*usage_difference(evidence))
+
+
+def events_complete(evidence: Evidence) -> Verdict:
+    """The events the agent's event stream handler receives across the faulted run's retries and resumes
+    are the golden run's, each once (:mod:`durable_chaos.judge.events`)."""
+    return Verdict(*event_difference(evidence))
 
 
 def _sent(evidence: Evidence, role: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 from durable_chaos.infra.engines.registry import engine_specs
 
 
-def _durability_objects(agent: Any) -> Iterator[Any]:
+def durability_objects(agent: Any) -> Iterator[Any]:
     seen: set[int] = set()
     current: Any = agent
     while current is not None and id(current) not in seen:
@@ -35,7 +35,7 @@ def _durability_objects(agent: Any) -> Iterator[Any]:
 def durability_of(agent: Any) -> str | None:
     """The name of the engine the agent is made durable for, or None when it has no durability."""
     specs = engine_specs()
-    for obj in _durability_objects(agent):
+    for obj in durability_objects(agent):
         module = type(obj).__module__
         for name, spec in specs.items():
             if any(module == m or module.startswith(m + ".") for m in spec.durability_modules):

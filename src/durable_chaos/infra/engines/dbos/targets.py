@@ -12,6 +12,7 @@ from durable_chaos.infra.engines.base import (
     EngineUnavailable,
     Target,
 )
+from durable_chaos.infra.engines.stream_events import observe_handlers
 
 TRIAL_WORKFLOW_NAME = "durable_chaos_trial"
 
@@ -28,6 +29,7 @@ def entry_workflow(target: Target) -> Any:
     if target.kind != "agent":
         raise EngineUnavailable(f"unknown target kind {target.kind!r}")
     _trial_target = target
+    observe_handlers(target.obj)
     return trial_workflow()
 
 

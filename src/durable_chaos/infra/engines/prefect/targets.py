@@ -11,6 +11,7 @@ from durable_chaos.infra.engines.base import (
     TargetMismatch,
 )
 from durable_chaos.infra.engines.prefect.observe import next_epoch
+from durable_chaos.infra.engines.stream_events import observe_handlers
 
 
 def flow_parameters(target: Target) -> dict[str, Any]:
@@ -28,6 +29,7 @@ def trial_flow(target: Target, retries: int) -> Any:
         return entry.with_options(retries=retries, retry_delay_seconds=0)
 
     agent = target.obj
+    observe_handlers(agent)
 
     @flow(
         name=f"durable-chaos {getattr(agent, 'name', None) or 'agent'}",

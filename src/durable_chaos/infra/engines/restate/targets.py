@@ -23,6 +23,7 @@ from durable_chaos.infra.engines.base import (
 from durable_chaos.infra.engines.durability import agent_mismatch
 from durable_chaos.infra.engines.restate import private_apis
 from durable_chaos.infra.engines.restate.options import RestateOptions
+from durable_chaos.infra.engines.stream_events import observe_handlers
 
 HARNESS_SERVICE = "DurableChaosTrial"
 HARNESS_HANDLER = "run"
@@ -64,6 +65,7 @@ def resolve_target(target: Target, options: RestateOptions, service_name: str) -
 
 def harness_service(agent: Any, name: str, options: RestateOptions) -> Any:
     """The service the harness wraps around an ``agent:`` target, with the scenario's retry policy."""
+    observe_handlers(agent)
     policy = restate.InvocationRetryPolicy(
         initial_interval=timedelta(seconds=options.retry_initial_interval),
         exponentiation_factor=options.retry_factor,
