@@ -65,6 +65,7 @@ from durable_chaos.infra.engines.base import (
     refuse_other_targets,
 )
 from durable_chaos.infra.engines.dbos import private_apis
+from durable_chaos.infra.engines.dbos.launching import launch_retrying
 from durable_chaos.infra.engines.dbos.observe import engine_ids, observe_journal, run_roots, status_now
 from durable_chaos.infra.engines.dbos.options import DBOSOptions
 from durable_chaos.infra.engines.dbos.server import (
@@ -205,6 +206,8 @@ class DBOSAdapter(BaseAdapter):
             f"the recovery queue is polled every {QUEUE_POLLING_INTERVAL_SECONDS} s (DBOS: 1 s) and results "
             f"every {POLLING_INTERVAL_SECONDS} s",
             "agent targets run in the harness's workflow; a fresh system database per trial",
+            "DBOS.launch() is tried again every second while the system database is unreachable, for "
+            "dbos.launch_timeout s (a supervisor restarting the application; 0: launched once)",
         ]
 
     def entry_mismatch(self, target: Target) -> str | None:
@@ -267,21 +270,25 @@ class DBOSAdapter(BaseAdapter):
     async def run(self, target: Target, request: RunRequest) -> RunOutcome:
         from dbos import DBOS
 
+        launch_timeout = DBOSOptions().launch_timeout
         if isinstance(request.options, DBOSOptions):
             self.recovery_timeout = float(
                 os.environ.get(ENV_RECOVERY_TIMEOUT, request.options.recovery_timeout)
             )
+            launch_timeout = request.options.launch_timeout
         if request.version == "N+1" and request.upgrade_wait is not None:
             self.recovery_timeout = request.upgrade_wait
         resume = request.resume
         fresh = resume and request.resume_mode == "new_run"
         workflow = entry_workflow(target)  # registered before launch, so recovery can find it
         url = self.database_url(request)
-        launch(
-            url,
-            executor_id=f"{EXECUTOR_ID}-fresh-{os.getpid()}" if fresh else EXECUTOR_ID,
-            application_version=application_version(request),
+        executor_id = f"{EXECUTOR_ID}-fresh-{os.getpid()}" if fresh else EXECUTOR_ID
+        version = application_version(request)
+        failed = await launch_retrying(
+            lambda: launch(url, executor_id=executor_id, application_version=version), launch_timeout
         )
+        if failed is not None:  # the workflow stays as the database holds it (``stranded`` says how)
+            return RunOutcome(request.role, False, error=failed, engine_ids={"workflow_id": request.run_id})
         run_roots[:] = [request.run_id]
         try:
             if resume and not fresh:
