@@ -1,9 +1,9 @@
 """``restart`` faults ``during: launch``: the engine's server down while a worker resuming a killed run
 launches the engine (docs/network.md). The model and its file:line:field errors, the firing (once, only
 in a resumed worker, before the engine's launch), the verdict's words, DBOS's relaunch, and trials: each
-way on DBOS's Postgres, the Temporal dev server and the Prefect API server (a worker that launches again
-recovers the run, one that gives up at once is caught), and the Restate server (a resumed endpoint makes
-no launch-time call to it: the run recovers)."""
+way on DBOS's Postgres (with queued work), the Temporal dev server and the Prefect API server (a worker
+that launches again recovers the run, one that gives up at once is caught), and the Restate server (a
+resumed endpoint makes no launch-time call to it: the run recovers)."""
 
 from __future__ import annotations
 
@@ -139,28 +139,43 @@ def dbos_runner() -> Any:
         runner.close()
 
 
-def run(runner: TrialRunner, file: str) -> Any:
-    scenario = load_scenario(NETWORK / file)
+def run(runner: TrialRunner, file: str, folder: Path = NETWORK) -> Any:
+    scenario = load_scenario(folder / file)
     return runner.run(TrialSpec(scenario, scenario.engines[0], scenario.plans[0]))
 
 
+DEEP_RESEARCH = NETWORK.parent / "deep_research"
+
+
+# The searches wait on a DBOS queue that runs one at a time: killed after the first search's response, the
+# run leaves two ENQUEUED (the known-bad's verdict counts them), so the launch has queued work to pick up.
+# (scenarios/network/dbos_postgres_launch*.yaml, the same without a queue, are examples, not run here.)
 @needs_postgres
-def test_dbos_relaunched_until_postgres_is_back_recovers_the_run(dbos_runner: TrialRunner) -> None:
-    result = run(dbos_runner, "dbos_postgres_launch.yaml")
+def test_dbos_relaunched_until_postgres_is_back_recovers_the_run_and_its_queue(
+    dbos_runner: TrialRunner,
+) -> None:
+    result = run(dbos_runner, "launch_queued.yaml", DEEP_RESEARCH)
     assert result.verdict == "pass", result.reason
     detail = result.verdicts["completes"].detail
     assert "(the engine's database) stopped for 3.0 s as resume-1 launched the engine" in detail, detail
     assert detail.endswith("the run recovered") and result.resumes == 1
+    searches = [
+        e["role"] for e in result.events if e["event"] == "invoke" and e["unit"]["name"] == "gpt-4o-mini"
+    ]
+    assert searches.count("faulted") == 1 and searches.count("resume-1") >= 3  # the queued ones ran after
 
 
 @needs_postgres
-def test_dbos_launched_once_while_postgres_is_down_strands_the_workflow(dbos_runner: TrialRunner) -> None:
-    result = run(dbos_runner, "dbos_postgres_launch_stranded.yaml")
+def test_dbos_launched_once_while_postgres_is_down_strands_the_workflow_and_its_queue(
+    dbos_runner: TrialRunner,
+) -> None:
+    result = run(dbos_runner, "launch_queued_stranded.yaml", DEEP_RESEARCH)
     assert result.verdict == "pass", result.reason  # the known-bad setup was caught, by completes alone
     verdict = result.verdicts["completes"]
     assert verdict.held is False
     assert "LaunchFailed: DBOS.launch() failed 1 time(s)" in verdict.detail, verdict.detail
     assert "-faulted is still PENDING after the run ended: stranded" in verdict.detail, verdict.detail
+    assert "2 workflow(s) still ENQUEUED on queue 'deep_research_searches'" in verdict.detail
     assert verdict.detail.endswith("the run did not recover")
 
 

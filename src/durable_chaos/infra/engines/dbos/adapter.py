@@ -66,7 +66,13 @@ from durable_chaos.infra.engines.base import (
 )
 from durable_chaos.infra.engines.dbos import private_apis
 from durable_chaos.infra.engines.dbos.launching import launch_retrying
-from durable_chaos.infra.engines.dbos.observe import engine_ids, observe_journal, run_roots, status_now
+from durable_chaos.infra.engines.dbos.observe import (
+    engine_ids,
+    observe_journal,
+    run_roots,
+    status_now,
+    still_enqueued,
+)
 from durable_chaos.infra.engines.dbos.options import DBOSOptions
 from durable_chaos.infra.engines.dbos.server import (
     ENV_DATABASE_URL,
@@ -178,9 +184,11 @@ class DBOSAdapter(BaseAdapter):
             status = status_now(url, str(workflow_id))
         if status.startswith(("status PENDING", "status ENQUEUED")):  # ENQUEUED: re-queued by recovery
             state = status.split()[1].rstrip(",")
+            queued = still_enqueued(url)
+            waiting = "".join(f"; {n} workflow(s) still ENQUEUED on queue {q!r}" for q, n in queued.items())
             return (
                 f"workflow {workflow_id} is still {state} after the run ended: stranded until a process of "
-                f"executor {EXECUTOR_ID!r} launches DBOS again and recovers it"
+                f"executor {EXECUTOR_ID!r} launches DBOS again and recovers it{waiting}"
             )
         if status.startswith("status SUCCESS"):
             return f"workflow {workflow_id} finished after the run gave up on it ({status})"
