@@ -72,6 +72,20 @@ def test_bad_launch_restarts_name_file_line_and_field(tmp_path: Path, faults: st
     assert line.startswith(f"{path}{expected}"), line
 
 
+def test_a_launch_restart_that_never_fired_says_no_worker_resumed() -> None:
+    from durable_chaos.infra.engines.base import RunOutcome
+    from durable_chaos.run.trial import setup_errors
+
+    scenario = load_scenario(NETWORK / "dbos_postgres_launch.yaml")
+    armed = ArmedPlan(list(scenario.plans[0].faults), [1, 0])
+    golden, faulted = RunOutcome("golden", True, output={}), RunOutcome("faulted", True, output={})
+    errors = setup_errors(scenario, golden, [], armed, golden_failure_is_error=False, faulted=faulted)
+    assert errors == [
+        "planned fault #2 (restart during launch) never fired: no worker resumed a killed run (the plan's "
+        "kill never fired)"
+    ]
+
+
 class Restarts:
     def __init__(self) -> None:
         self.stopped: list[tuple[int, str]] = []
