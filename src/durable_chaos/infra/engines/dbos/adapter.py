@@ -52,7 +52,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.infra.engines.adapter_base import BaseAdapter, describe
+from durable_chaos.infra.engines.adapter_base import BaseAdapter, chosen_options, describe
 from durable_chaos.infra.engines.base import (
     EngineOptions,
     EngineUnavailable,
@@ -206,6 +206,7 @@ class DBOSAdapter(BaseAdapter):
         return list(private_apis.HOOKS)
 
     def harness_changes(self, options: EngineOptions) -> list[str]:
+        launch_timeout = chosen_options(options, DBOSOptions).launch_timeout
         return [
             f"application version pinned to {APP_VERSION!r} and executor id to {EXECUTOR_ID!r}, so a new "
             "worker recovers the killed one's workflows (DBOS recovers only its executor's and version's); "
@@ -214,8 +215,14 @@ class DBOSAdapter(BaseAdapter):
             f"the recovery queue is polled every {QUEUE_POLLING_INTERVAL_SECONDS} s (DBOS: 1 s) and results "
             f"every {POLLING_INTERVAL_SECONDS} s",
             "agent targets run in the harness's workflow; a fresh system database per trial",
-            "DBOS.launch() is tried again every second while the system database is unreachable, for "
-            "dbos.launch_timeout s (a supervisor restarting the application; 0: launched once)",
+            *(
+                [
+                    "DBOS.launch() is tried again every second while the system database is unreachable, "
+                    f"for dbos.launch_timeout ({launch_timeout:g} s; a supervisor restarting the application)"
+                ]
+                if launch_timeout > 0
+                else []
+            ),
         ]
 
     def entry_mismatch(self, target: Target) -> str | None:
