@@ -77,7 +77,7 @@ def test_bad_restart_fault_is_one_line_per_field_naming_the_file(tmp_path: Path)
     assert lines == [
         f"{path}:11: plans[0].faults[0].target: "
         "Input should be 'database' or 'engine_api' (got 'the_internet')",
-        f"{path}:12: plans[0].faults[0].during: Input should be 'any' or 'recovery' (got 'later')",
+        f"{path}:12: plans[0].faults[0].during: Input should be 'any', 'recovery' or 'launch' (got 'later')",
     ]
 
 

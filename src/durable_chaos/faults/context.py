@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from durable_chaos import events
-from durable_chaos.faults.model import Fault, KillFault, LatencyFault, NetworkFault, Phase, RestartFault
+from durable_chaos.faults.model import (
+    Fault,
+    KillFault,
+    LatencyFault,
+    NetworkFault,
+    Phase,
+    RestartFault,
+    fires_at_launch,
+)
 from durable_chaos.faults.plan import ArmedPlan, strikes
 from durable_chaos.faults.units import UnitRef, UnitTracker
 
@@ -149,6 +157,23 @@ class Injection:
             return
         self.emit(events.RESTART, attempt, action="stopped", **fields, **done)
 
+    def launch(self, engine: str) -> None:
+        """A worker resuming a killed run is about to launch the engine (which then recovers the run):
+        fire the plan's faults ``during: launch`` that have not fired yet, recorded at a ``launch``
+        pseudo-unit (no durable unit runs yet). The server is down when this returns."""
+        if not self.resumed:
+            return
+        attempt = Attempt(self, launch_unit(engine), 1)
+        for index, fault in enumerate(self.plan.faults):
+            if not isinstance(fault, RestartFault) or not fires_at_launch(fault):
+                continue
+            if self.plan.fired[index] >= fault.at.times:
+                continue
+            self.plan.fired[index] += 1
+            record = {"index": index, "kind": fault.kind, "phase": "launch"}
+            self.emit(events.FAULT, attempt, fault=record)
+            self.restart(index, fault, attempt)
+
     def apply_network(self, index: int, fault: NetworkFault, attempt: Attempt) -> None:
         """Apply a network fault that fired, and arrange its removal (``duration`` or ``until``).
         Recorded as a ``network`` event (``action`` applied/removed, ``index``, ``target``)."""
@@ -220,6 +245,11 @@ class Injection:
             **fields,
         }
         self.observer.event(record)
+
+
+def launch_unit(engine: str) -> UnitRef:
+    """The pseudo-unit faults ``during: launch`` are recorded at: the engine's launch in a resumed worker."""
+    return UnitRef("launch", f"{engine} launch", 1, "launch")
 
 
 _lock = threading.Lock()

@@ -356,8 +356,11 @@ class RestartFault(_Fault):
     """The engine's ``database`` (e.g. DBOS's Postgres) or ``engine_api`` server (e.g. Prefect's) is
     stopped when the boundary ``at`` is reached and started again ``downtime`` seconds later.
 
-    - ``during``: ``any`` (default: the first process of the run that reaches the boundary) or
-      ``recovery`` (only in a resumed worker, after a kill: the restart hits the run while it recovers).
+    - ``during``: ``any`` (default: the first process of the run that reaches the boundary),
+      ``recovery`` (only in a resumed worker, after a kill: the restart hits the run while it recovers)
+      or ``launch`` (no boundary: the first worker resuming a killed run stops the server just before it
+      launches the engine, so the engine starts and recovers pending work during the outage; ``at`` is
+      not given, and the plan needs a ``kill``).
 
     The worker cannot restart infrastructure itself: it asks the process that owns it (the session) and
     goes on once the server is down; the engine must ride out the outage (or the run is left stranded).
@@ -367,15 +370,31 @@ class RestartFault(_Fault):
     kind: Literal["restart"]
     target: RestartTarget
     downtime: Annotated[float, Field(ge=0, le=600)] = 1.0
-    during: Literal["any", "recovery"] = "any"
+    during: Literal["any", "recovery", "launch"] = "any"
+
+    @model_validator(mode="after")
+    def _launch_has_no_boundary(self) -> RestartFault:
+        if self.during == "launch" and "at" in self.model_fields_set:
+            raise ValueError(
+                "a restart 'during: launch' fires when the worker resuming a killed run launches the "
+                "engine, at no unit boundary: remove 'at'"
+            )
+        return self
 
     def fires_in(self, *, resumed: bool) -> bool:
+        if self.during == "launch":
+            return False  # fired by the resumed worker before it launches the engine, never at a unit
         return self.during == "any" or resumed
 
     def describe(self) -> str:
         """``database down 2.0 s, during recovery`` — for messages."""
-        during = ", during recovery" if self.during == "recovery" else ""
+        during = f", during {self.during}" if self.during != "any" else ""
         return f"{self.target} down {self.downtime:.1f} s{during}"
+
+
+def fires_at_launch(fault: Fault) -> bool:
+    """A fault that fires when a resumed worker launches the engine rather than at a unit boundary."""
+    return isinstance(fault, RestartFault) and fault.during == "launch"
 
 
 class McpServerExitFault(_Fault):

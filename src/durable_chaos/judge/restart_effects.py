@@ -62,9 +62,11 @@ def restart_effects(events: list[dict[str, Any]], completed: bool) -> list[str]:
                 came_back = f"could not be started again ({event.get('error')})"
                 break
         outcome = "the run recovered" if completed else "the run did not recover"
-        moment = f"{_where(stopped)}{f' {phase}' if phase else ''}{during}"
-        sentences.append(
-            f"restart fault #{index + 1}: {what} stopped{moment} for "
-            f"{float(stopped.get('downtime', 0)):.1f} s, {came_back}; {outcome}"
-        )
+        moment = f"{_where(stopped)}{f' {phase}' if phase and phase != 'launch' else ''}{during}"
+        downtime = f"for {float(stopped.get('downtime', 0)):.1f} s"
+        if stopped.get("during") == "launch":
+            moment = f" {downtime} as {stopped['role']} launched the engine to recover the run"
+        else:
+            moment = f"{moment} {downtime}"
+        sentences.append(f"restart fault #{index + 1}: {what} stopped{moment}, {came_back}; {outcome}")
     return sentences

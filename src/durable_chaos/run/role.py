@@ -92,6 +92,7 @@ async def run_role(
         versioned = version_facts(request.version, target) if request.version else {}
         observer.history.mark(events.RUN_START, role, resume=resume, **versioned)
         try:
+            injection.launch(adapter.name)  # a resumed worker: restarts ``during: launch`` go first
             outcome = await adapter.run(target, request)
         except TrialAborted:
             outcome = RunOutcome(role, False)

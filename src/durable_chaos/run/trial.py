@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_chaos.events import ABORTED, REPLAY_CHECK, RUN_START
+from durable_chaos.faults.model import fires_at_launch
 from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.infra.cassettes import MISS
 from durable_chaos.infra.engines import EngineAdapter, RunOutcome, Target, engine_spec
@@ -347,6 +348,12 @@ def setup_errors(
         # The golden run got past that unit; this run stopped before it (a flaky agent or engine).
         why = f"the faulted run failed before reaching it: {faulted.error}"
     for index, fault in [] if no_chance else armed.unfired():
+        if fires_at_launch(fault):
+            errors.append(
+                f"planned fault #{index + 1} ({fault.kind} during launch) never fired: no worker resumed a "
+                "killed run (the plan's kill never fired)"
+            )
+            continue
         where = fault.at.model_dump(exclude_defaults=True) or "any unit"
         errors.append(f"planned fault #{index + 1} ({fault.kind} at {where}) never fired: {why}")
     return errors

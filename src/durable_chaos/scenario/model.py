@@ -26,7 +26,14 @@ from pydantic import (
 )
 
 from durable_chaos import extras
-from durable_chaos.faults.model import EXPLORE_KINDS, KILL_KINDS, SWEEP_DEFAULT_KINDS, SWEEP_KINDS, Fault
+from durable_chaos.faults.model import (
+    EXPLORE_KINDS,
+    KILL_KINDS,
+    SWEEP_DEFAULT_KINDS,
+    SWEEP_KINDS,
+    Fault,
+    fires_at_launch,
+)
 from durable_chaos.infra.engines import EngineOptions, engine_names, engine_specs
 from durable_chaos.infra.engines.base import SHARED_FOLDER
 from durable_chaos.properties import CONFIGURED_PROPERTIES, DEFAULT_PROPERTIES, PropertyName
@@ -158,6 +165,18 @@ class Plan(_Strict):
     name: Slug
     faults: list[Fault] = Field(default_factory=list)
     expect: Expect | None = None
+
+    @field_validator("faults")
+    @classmethod
+    def _launch_follows_a_kill(cls, faults: list[Fault]) -> list[Fault]:
+        """A restart ``during: launch`` hits the launch of a worker resuming a killed run: it needs a kill."""
+        if any(fires_at_launch(f) for f in faults) and not any(f.traits.kills_worker for f in faults):
+            number = next(n for n, f in enumerate(faults, 1) if fires_at_launch(f))
+            raise ValueError(
+                f"fault #{number} restarts 'during: launch', the launch of a worker resuming a killed run, "
+                "and this plan kills nothing: add a fault of kind 'kill'"
+            )
+        return faults
 
 
 class Variant(_Strict):

@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from durable_chaos.infra.engines.adapter_base import BaseAdapter, describe
+from durable_chaos.infra.engines.adapter_base import BaseAdapter, chosen_options, describe
 from durable_chaos.infra.engines.base import (
     EngineOptions,
     EngineUnavailable,
@@ -68,7 +68,14 @@ from durable_chaos.infra.engines.base import (
     refuse_other_targets,
 )
 from durable_chaos.infra.engines.dbos import private_apis
-from durable_chaos.infra.engines.dbos.observe import engine_ids, observe_journal, run_roots, status_now
+from durable_chaos.infra.engines.dbos.launching import launch_retrying
+from durable_chaos.infra.engines.dbos.observe import (
+    engine_ids,
+    observe_journal,
+    run_roots,
+    status_now,
+    still_enqueued,
+)
 from durable_chaos.infra.engines.dbos.options import DBOSOptions
 from durable_chaos.infra.engines.dbos.server import (
     ENV_DATABASE_URL,
@@ -181,9 +188,11 @@ class DBOSAdapter(BaseAdapter):
             status = status_now(url, str(workflow_id))
         if status.startswith(("status PENDING", "status ENQUEUED")):  # ENQUEUED: re-queued by recovery
             state = status.split()[1].rstrip(",")
+            queued = still_enqueued(url)
+            waiting = "".join(f"; {n} workflow(s) still ENQUEUED on queue {q!r}" for q, n in queued.items())
             return (
                 f"workflow {workflow_id} is still {state} after the run ended: stranded until a process of "
-                f"executor {EXECUTOR_ID!r} launches DBOS again and recovers it"
+                f"executor {EXECUTOR_ID!r} launches DBOS again and recovers it{waiting}"
             )
         if status.startswith("status SUCCESS"):
             return f"workflow {workflow_id} finished after the run gave up on it ({status})"
@@ -201,6 +210,7 @@ class DBOSAdapter(BaseAdapter):
         return list(private_apis.HOOKS)
 
     def harness_changes(self, options: EngineOptions) -> list[str]:
+        launch_timeout = chosen_options(options, DBOSOptions).launch_timeout
         return [
             f"application version pinned to {APP_VERSION!r} and executor id to {EXECUTOR_ID!r}, so a new "
             "worker recovers the killed one's workflows (DBOS recovers only its executor's and version's); "
@@ -209,6 +219,14 @@ class DBOSAdapter(BaseAdapter):
             f"the recovery queue is polled every {QUEUE_POLLING_INTERVAL_SECONDS} s (DBOS: 1 s) and results "
             f"every {POLLING_INTERVAL_SECONDS} s",
             "agent targets run in the harness's workflow; a fresh system database per trial",
+            *(
+                [
+                    "DBOS.launch() is tried again every second while the system database is unreachable, "
+                    f"for dbos.launch_timeout ({launch_timeout:g} s; a supervisor restarting the application)"
+                ]
+                if launch_timeout > 0
+                else []
+            ),
         ]
 
     def entry_mismatch(self, target: Target) -> str | None:
@@ -271,21 +289,25 @@ class DBOSAdapter(BaseAdapter):
     async def run(self, target: Target, request: RunRequest) -> RunOutcome:
         from dbos import DBOS
 
+        launch_timeout = DBOSOptions().launch_timeout
         if isinstance(request.options, DBOSOptions):
             self.recovery_timeout = float(
                 os.environ.get(ENV_RECOVERY_TIMEOUT, request.options.recovery_timeout)
             )
+            launch_timeout = request.options.launch_timeout
         if request.version == "N+1" and request.upgrade_wait is not None:
             self.recovery_timeout = request.upgrade_wait
         resume = request.resume
         fresh = resume and request.resume_mode == "new_run"
         workflow = entry_workflow(target)  # registered before launch, so recovery can find it
         url = self.database_url(request)
-        launch(
-            url,
-            executor_id=f"{EXECUTOR_ID}-fresh-{os.getpid()}" if fresh else EXECUTOR_ID,
-            application_version=application_version(request),
+        executor_id = f"{EXECUTOR_ID}-fresh-{os.getpid()}" if fresh else EXECUTOR_ID
+        version = application_version(request)
+        failed = await launch_retrying(
+            lambda: launch(url, executor_id=executor_id, application_version=version), launch_timeout
         )
+        if failed is not None:  # the workflow stays as the database holds it (``stranded`` says how)
+            return RunOutcome(request.role, False, error=failed, engine_ids={"workflow_id": request.run_id})
         run_roots[:] = [request.run_id]
         try:
             if resume and not fresh:

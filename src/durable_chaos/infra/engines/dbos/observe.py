@@ -44,6 +44,28 @@ def status_now(system_database_url: str, workflow_id: str) -> str:
     )
 
 
+def still_enqueued(system_database_url: str) -> dict[str, int]:
+    """How many workflows wait ``ENQUEUED`` on each queue of the system database (a trial's own), read
+    from outside the app; empty when none do or it is unreadable. DBOS's internal queue (where its
+    recovery re-enqueues a workflow) counts too."""
+    from dbos import DBOSClient
+
+    client = None
+    try:
+        client = DBOSClient(system_database_url=system_database_url, retry_connection_errors=False)
+        queued = client.list_queued_workflows(status="ENQUEUED", load_input=False)
+    except Exception:  # noqa: BLE001 - best effort, for the stranded message
+        return {}
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.destroy()
+    counts: dict[str, int] = {}
+    for workflow in queued:
+        counts[str(workflow.queue_name)] = counts.get(str(workflow.queue_name), 0) + 1
+    return counts
+
+
 async def engine_ids(ids: dict[str, Any]) -> dict[str, Any]:
     """Add the child workflows the run started (a ``DBOSAgent`` runs as one)."""
     from dbos import DBOS

@@ -45,6 +45,7 @@ from durable_chaos.infra.engines.base import (
     refuse_other_targets,
 )
 from durable_chaos.infra.engines.prefect import private_apis
+from durable_chaos.infra.engines.prefect.launching import first_contact
 from durable_chaos.infra.engines.prefect.observe import current_epoch, observe_cache_keys, observe_checkpoints
 from durable_chaos.infra.engines.prefect.options import PrefectOptions
 from durable_chaos.infra.engines.prefect.server import (
@@ -111,11 +112,20 @@ class PrefectAdapter(BaseAdapter):
         return list(private_apis.HOOKS)
 
     def harness_changes(self, options: EngineOptions) -> list[str]:
-        retries = chosen_options(options, PrefectOptions).flow_retries
+        chosen = chosen_options(options, PrefectOptions)
+        retries = chosen.flow_retries
         return [
             f"the flow (the harness's flow around an agent target, or the entry flow, whose own retries are "
             f"replaced) runs with retries={retries} and no retry delay (prefect.flow_retries)",
             "a fresh result storage directory per trial",
+            *(
+                [
+                    "a worker whose first API call is refused makes it again every second for "
+                    f"prefect.connect_timeout ({chosen.connect_timeout:g} s; a supervisor restarting it)"
+                ]
+                if chosen.connect_timeout > 0
+                else []
+            ),
         ]
 
     def entry_mismatch(self, target: Target) -> str | None:
@@ -193,8 +203,8 @@ class PrefectAdapter(BaseAdapter):
             from prefect.client.orchestration import get_client
             from prefect.flow_engine import run_flow_async
 
-            options = request.options
-            retries = options.flow_retries if isinstance(options, PrefectOptions) else 1
+            options = chosen_options(request.options, PrefectOptions)
+            retries = options.flow_retries
             flow = trial_flow(target, retries)
             parameters = flow_parameters(target)
             if not (request.resumable or request.resume):
@@ -202,12 +212,18 @@ class PrefectAdapter(BaseAdapter):
                 state = await flow(**parameters, return_state=True)
                 return await outcome_of(state, request.role)
             # A kill may interrupt it: create the flow run first and record its id for the resume.
-            async with get_client() as client:
-                previous = request.previous_ids.get("flow_run_id")
-                if request.resume and request.resume_mode == "same_run" and previous:
-                    flow_run = await client.read_flow_run(UUID(previous))
-                else:
-                    flow_run = await client.create_flow_run(flow, parameters=parameters)
+            previous = request.previous_ids.get("flow_run_id")
+
+            async def flow_run_to_run() -> Any:
+                async with get_client() as client:
+                    if request.resume and request.resume_mode == "same_run" and previous:
+                        return await client.read_flow_run(UUID(previous))
+                    return await client.create_flow_run(flow, parameters=parameters)
+
+            flow_run, failed = await first_contact(flow_run_to_run, options.connect_timeout)
+            if flow_run is None:
+                ids = {"flow_run_id": previous} if previous else {}
+                return RunOutcome(request.role, False, error=failed, engine_ids=ids)
             emit(events.RUN_IDS, with_pid=False, flow_run_id=str(flow_run.id))
             state = await run_flow_async(flow, flow_run=flow_run, parameters=parameters, return_type="state")
             return await outcome_of(state, request.role)

@@ -70,6 +70,7 @@ from durable_chaos.infra.engines.base import (
 from durable_chaos.infra.engines.temporal import private_apis
 from durable_chaos.infra.engines.temporal.client import (
     ensure_namespace,
+    connect_retrying,
     exists,
     fail_orphaned_activities,
     reset_stickiness,
@@ -181,7 +182,15 @@ class TemporalAdapter(BaseAdapter):
 
     def harness_changes(self, options: EngineOptions) -> list[str]:
         chosen = chosen_options(options, TemporalOptions)
-        return recovery_changes(chosen)
+        relaunch = (
+            [
+                "a worker whose Client.connect is refused connects again every second for "
+                f"temporal.connect_timeout ({chosen.connect_timeout:g} s; a supervisor restarting the worker)"
+            ]
+            if chosen.connect_timeout > 0
+            else []
+        )
+        return [*recovery_changes(chosen), *relaunch]
 
     def start(self, workdir: Path) -> None:
         external = os.environ.get(ENV_ADDRESS)
@@ -316,10 +325,12 @@ class TemporalAdapter(BaseAdapter):
         reg = registrations(target, options)
         if reg.agent is not None:
             set_agent(reg.agent)
-        client = await self.connect()
         queue = task_queue(options, request)
         root_id = workflow_id(options, request)
         ids: dict[str, Any] = {"workflow_id": root_id, "task_queue": queue, "namespace": self.namespace}
+        client, failed = await connect_retrying(self.connect, options.connect_timeout)
+        if client is None:  # the workflow stays as the server holds it (``stranded`` says how)
+            return RunOutcome(request.role, False, error=failed, engine_ids=ids)
         started_at = time.time()
         worker = Worker(
             client,

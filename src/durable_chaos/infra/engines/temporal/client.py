@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -55,6 +57,32 @@ async def ensure_namespace(client: Client, namespace: str, retention_days: int =
             if exc.status != RPCStatusCode.NOT_FOUND or asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(OUTAGE_POLL_SECONDS)
+RECONNECT_INTERVAL_SECONDS = 1.0
+
+
+async def connect_retrying(
+    connect: Callable[[], Awaitable[Client]], timeout: float
+) -> tuple[Client | None, str | None]:
+    """The client, connecting again every second for ``timeout`` seconds while the server refuses.
+    Measured on temporalio 1.35: ``Client.connect`` to a server that is down raises ``RuntimeError:
+    Failed client connect: ...`` at once, with no retry of its own. ``(None, why)`` when it gave up."""
+    started, attempts = time.monotonic(), 0
+    while True:
+        attempts += 1
+        try:
+            return await connect(), None
+        except RuntimeError as exc:
+            if not str(exc).startswith("Failed client connect"):
+                raise
+            waited = time.monotonic() - started
+            if waited + RECONNECT_INTERVAL_SECONDS > timeout:
+                return None, (
+                    f"ConnectFailed: the worker's Client.connect failed {attempts} time(s) in {waited:.1f} s "
+                    f"({describe(exc)[:300]}); temporal.connect_timeout is {timeout:g} s, and temporalio "
+                    "does not retry a failed connect: no worker of this process polls the task queue"
+                )
+        trace("the server refused the connection; connecting again")
+        await asyncio.sleep(RECONNECT_INTERVAL_SECONDS)
 
 
 async def result_across_outages(handle: WorkflowHandle[Any, Any]) -> Any:

@@ -66,6 +66,15 @@ class TemporalOptions(EngineOptions):
             "task goes to the shared task queue instead of the dead worker's sticky queue."
         ),
     )
+    connect_timeout: float = Field(
+        default=120.0,
+        ge=0,
+        description=(
+            "Seconds a worker keeps connecting to the server again (every second) while it refuses "
+            "(temporalio's Client.connect does not retry), as a supervisor restarting the worker would; 0 "
+            "connects once and gives up (a worker that exits when the server is down at its start)."
+        ),
+    )
     run_timeout: float = Field(
         default=120.0, gt=0, description="Seconds a worker waits for the workflow's result before giving up."
     )
