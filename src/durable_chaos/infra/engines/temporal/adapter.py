@@ -69,8 +69,8 @@ from durable_chaos.infra.engines.base import (
 )
 from durable_chaos.infra.engines.temporal import private_apis
 from durable_chaos.infra.engines.temporal.client import (
-    ensure_namespace,
     connect_retrying,
+    ensure_namespace,
     exists,
     fail_orphaned_activities,
     reset_stickiness,

@@ -57,6 +57,8 @@ async def ensure_namespace(client: Client, namespace: str, retention_days: int =
             if exc.status != RPCStatusCode.NOT_FOUND or asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(OUTAGE_POLL_SECONDS)
+
+
 RECONNECT_INTERVAL_SECONDS = 1.0
 
 
