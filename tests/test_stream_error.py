@@ -4,7 +4,9 @@ Anthropic really does this (``event: error`` with ``overloaded_error`` midway th
 response); the event is rendered by the provider module (``anthropic_messages.stream_error``), so the
 real anthropic SDK raises what it raises for a real one and pydantic-ai maps it to the error it is
 (``ModelOverloadedError``, status 529, ``in_stream``). The Anthropic SDK does not retry an error that
-arrives after the response began, so only the durable unit's retry can ride it out.
+arrives after the response began, so only the durable unit's retry can ride it out. OpenAI's two APIs
+and Gemini have in-stream errors too (``openai_chat``/``openai_responses``/``gemini.stream_error``),
+measured through their real SDKs below.
 """
 
 from __future__ import annotations
@@ -15,14 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import google.genai.errors
+import httpx2
 import openai
 import pytest
 from event_recorder import FAULT, EventRecorder, injected_model_faults
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelHTTPError, ModelOverloadedError
+from pydantic_ai.models import Model
 from pydantic_ai.models.anthropic import AnthropicModel
-from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.models.google import GoogleModel
+from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.providers.anthropic import AnthropicProvider
+from pydantic_ai.providers.google import GoogleProvider
 from pydantic_ai.providers.openai import OpenAIProvider
 
 from durable_chaos import providers
@@ -71,7 +78,7 @@ def test_anthropics_in_stream_error_event() -> None:
     event = providers.stream_error_event("anthropic", "overloaded_error")
     body = b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
     assert event == b"event: error\ndata: " + body + b"\n\n"
-    assert providers.stream_error_event("openai-chat", "overloaded_error") is None
+    assert providers.stream_error_event(None, "overloaded_error") is None  # an API it does not know
     fault = FAULT.validate_python({"kind": "stream_error"})
     assert fault.at.phase == "after" and "stream_error" in FAILING_KINDS
     assert traits_of("stream_error").sweep is None and traits_of("stream_error").explore is None
@@ -94,10 +101,34 @@ def test_pydantic_ai_sees_the_overloaded_error_the_sdk_does_not_retry(server: Sc
     assert [(e["attempt"], e.get("stream_fault")) for e in fails] == [(1, "stream_error")]
 
 
-def test_it_stays_armed_on_apis_without_an_in_stream_error_event(server: ScriptedServer) -> None:
+def openai_or_gemini_model(api: str, server: ScriptedServer) -> Model:
+    """The real pydantic-ai model for ``api`` with its SDK's own retries on (OpenAI's default, 2)."""
+    if api == "gemini":
+        provider = GoogleProvider(
+            api_key="k", base_url=server.url, http_client=httpx2.AsyncClient(timeout=10)
+        )
+        return GoogleModel("gemini-2.5-flash", provider=provider)
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=2, timeout=10)
+    cls = OpenAIChatModel if api == "openai-chat" else OpenAIResponsesModel
+    return cls("gpt-4o-mini", provider=OpenAIProvider(openai_client=client))
+
+
+@pytest.mark.parametrize(
+    ("api", "error_type", "raised", "cause"),
+    [
+        ("openai-chat", "server_error", "ModelServerError", openai.APIError),
+        ("openai-responses", "server_error", "ModelServerError", type(None)),
+        ("gemini", "overloaded_error", "ModelOverloadedError", google.genai.errors.ServerError),
+    ],
+)
+def test_openai_and_geminis_in_stream_errors_are_what_the_real_sdks_raise(
+    server: ScriptedServer, api: str, error_type: str, raised: str, cause: type[object]
+) -> None:
+    """Chat Completions streams ``data: {"error": {...}}`` (the openai SDK raises ``APIError``), the
+    Responses API ``event: error`` (pydantic-ai reads the event itself), Gemini a ``data:`` chunk that is
+    its error body (google-genai raises ``ServerError`` for its code). None is retried by the SDK."""
     server.reset()
-    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0, timeout=10)
-    model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(openai_client=client))
+    model = openai_or_gemini_model(api, server)
     agent = Agent(model, system_prompt="You are a weather bot")
 
     @agent.tool_plain
@@ -108,9 +139,13 @@ def test_it_stays_armed_on_apis_without_an_in_stream_error_event(server: Scripte
         async with agent.run_stream("What's the weather in Paris?") as result:
             return "".join([piece async for piece in result.stream_text(delta=True)])
 
-    with injected_model_faults({"kind": "stream_error"}) as (recorder, plan):
-        assert asyncio.run(streamed()) == "It is sunny in Paris today."
-    assert fired(recorder) == [] and len(plan.unfired()) == 1  # an unfired fault makes a trial an error
+    fault = {"kind": "stream_error", "after_events": 2, "error_type": error_type}
+    with injected_model_faults(fault) as (recorder, plan), pytest.raises(ModelHTTPError) as excinfo:
+        asyncio.run(streamed())
+    # compared by name: the raised class is not the object imported from pydantic_ai.exceptions here
+    assert type(excinfo.value).__name__ == raised and isinstance(excinfo.value.__cause__, cause)
+    assert fired(recorder) == ["stream_error"] and not plan.unfired()
+    assert [e["attempt"] for e in recorder.events if e["event"] == "fail"] == [1]  # no SDK retry
 
 
 @pytest.mark.parametrize(("times", "held"), [(2, True), (8, False)], ids=["retried", "retries-exhausted"])

@@ -1,6 +1,9 @@
 """The billing agent under DBOS (``DBOSDurability``): the ledger server's tool listing and each tool
 call are DBOS steps, replayed from the system database after a crash. Its requests are identical to
-the Prefect version's, so it replays the same cassette."""
+the Prefect version's, so it replays the same cassette.
+
+``billing_strict``'s toolset raises protocol errors (``tool_error_behavior="error"``), so a dead MCP
+server fails the MCP step instead of telling the model (``dbos_server_exit.yaml``)."""
 
 from __future__ import annotations
 
@@ -15,5 +18,13 @@ billing = Agent(
     name="billing_dbos",
     instructions=INSTRUCTIONS,
     toolsets=[ledger_toolset()],
+    capabilities=[DBOSDurability(model_step_config=STEPS, mcp_step_config=STEPS)],
+)
+
+billing_strict = Agent(
+    "openai-chat:gpt-4o",
+    name="billing_dbos_strict",
+    instructions=INSTRUCTIONS,
+    toolsets=[ledger_toolset(tool_error_behavior="error")],
     capabilities=[DBOSDurability(model_step_config=STEPS, mcp_step_config=STEPS)],
 )

@@ -1,6 +1,6 @@
 """A billing agent whose tools live in an MCP server (``ledger_server.py``, stdio), made durable with
 Prefect (``PrefectDurability``): each call of the server's tools is a Prefect task (the tool listing
-runs in the flow). ``billing_dbos.py`` has the DBOS version.
+runs in the flow). ``billing_dbos.py`` and ``billing_temporal.py`` have the DBOS and Temporal versions.
 
 Model traffic comes from ``cassettes/billing.yaml``, recorded from ``script.yaml`` with
 ``pytest --chaos --chaos-record scenarios/mcp/`` (no provider needed).

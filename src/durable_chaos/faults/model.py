@@ -273,10 +273,11 @@ class StreamMalformedFault(_ResponseFault):
 class StreamErrorFault(_ResponseFault):
     """The provider reports an error inside a streamed response that began with HTTP 200: after
     ``after_events`` events (at most all but the last) comes the API's own in-stream error event (for
-    Anthropic Messages, ``event: error`` with ``{"type": "error", "error": {"type": <error_type>, ...}}``)
-    and the stream ends. The provider module renders the event, so the SDK raises what it raises for a
-    real one. Strikes only streams of APIs that have such an event (Anthropic Messages today); on
-    others it stays armed, and a fault that never fires makes the trial an error."""
+    Anthropic Messages, ``event: error`` with ``{"type": "error", "error": {"type": <error_type>, ...}}``;
+    OpenAI's and Gemini's in their modules) and the stream ends. The provider module renders the event,
+    so the SDK raises what it raises for a real one. Strikes only streams of APIs that have such an
+    event (all four known ones); on others it stays armed, and a fault that never fires makes the trial
+    an error."""
 
     streaming_only: ClassVar[bool] = True
     kind: Literal["stream_error"]

@@ -204,6 +204,23 @@ def build_gemini_chunks(
     ]
 
 
+STREAM_ERROR_STATUS = {
+    "overloaded_error": 503,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+}
+"""The HTTP status of an in-stream error, by the fault's ``error_type`` (Anthropic's names; 500 otherwise)."""
+
+
+def stream_error(error_type: str, message: str | None = None) -> bytes:
+    """The error Gemini sends inside a stream that fails after its 200 status: a ``data:`` chunk that is
+    the error body (``{"error": {"code", "message", "status"}}``). google-genai raises its ``APIError``
+    for the code (``ServerError`` for 5xx, ``ClientError`` for 4xx)."""
+    status = STREAM_ERROR_STATUS.get(error_type, 500)
+    return f"data: {json.dumps(error_body(status, message))}\r\n\r\n".encode()
+
+
 def render_gemini_sse(chunks: Sequence[dict[str, Any]]) -> bytes:
     """Gemini's ``alt=sse`` body: ``data: {...}`` events separated by CRLF blank lines, no end marker."""
     return "".join(f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in chunks).encode()
@@ -235,4 +252,5 @@ PROVIDER = Provider(
     mangle=mangle,
     scripted_prompt=scripted_prompt,
     scripted_answer=scripted_answer,
+    stream_error=stream_error,
 )

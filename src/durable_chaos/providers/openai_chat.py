@@ -167,6 +167,15 @@ def render_sse(chunks: Sequence[dict[str, Any]]) -> bytes:
     return "".join(events).encode()
 
 
+def stream_error(error_type: str, message: str | None = None) -> bytes:
+    """The error Chat Completions sends inside a stream that fails after its 200 status: a ``data:``
+    event whose JSON has an ``error`` object (no ``[DONE]`` follows). The openai SDK raises its
+    ``APIError`` for it."""
+    body = openai_common.stream_error_body(error_type, message)
+    error = {**body, "type": error_type, "param": None, "code": error_type}
+    return f"data: {json.dumps({'error': error})}\n\n".encode()
+
+
 def scripted_prompt(request: dict[str, Any]) -> tuple[str, int]:
     """The first system/developer message (or all messages) and the assistant messages so far."""
     messages = request["messages"]
@@ -196,4 +205,5 @@ PROVIDER = Provider(
     mangle=mangle,
     scripted_prompt=scripted_prompt,
     scripted_answer=scripted_answer,
+    stream_error=stream_error,
 )

@@ -36,6 +36,13 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message or default, "type": type_, "param": None, "code": code}}
 
 
+def stream_error_body(error_type: str, message: str | None = None) -> dict[str, Any]:
+    """The ``error`` object of an in-stream failure of type ``error_type``: its default message is the
+    one of the status whose type it is (``server_error``: "The server had an error ...")."""
+    default = next((text for type_, _, text in ERRORS.values() if type_ == error_type), "")
+    return {"message": message or default or "The server had an error while processing your request."}
+
+
 def error_shape(status: int, message: str | None = None, retry_after: float | None = None) -> ErrorShape:
     """OpenAI's error response: ``retry-after`` in seconds and ``retry-after-ms``."""
     headers = {"content-type": "application/json", "x-request-id": "req_durable_chaos"}

@@ -233,6 +233,15 @@ def scripted_answer(
     return SSE, render_named_sse(events)
 
 
+def stream_error(error_type: str, message: str | None = None) -> bytes:
+    """The ``event: error`` the Responses API sends inside a stream that fails after its 200 status
+    (``{"type": "error", "code": ..., "message": ..., "param": null}``); the stream ends there."""
+    body = openai_common.stream_error_body(error_type, message)
+    return render_named_sse(
+        [{"type": "error", "code": error_type, **body, "param": None, "sequence_number": 0}]
+    )
+
+
 PROVIDER = Provider(
     api="openai-responses",
     price_provider="openai",
@@ -246,4 +255,5 @@ PROVIDER = Provider(
     mangle=mangle,
     scripted_prompt=scripted_prompt,
     scripted_answer=scripted_answer,
+    stream_error=stream_error,
 )
