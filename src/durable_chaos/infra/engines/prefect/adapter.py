@@ -2,8 +2,10 @@
 
 Embedded default: the harness owns ONE Prefect API server per session (a uvicorn subprocess on a
 loopback port with its own PREFECT_HOME and SQLite database in a temp dir) and points every run at
-it; result storage (the task cache) gets a fresh directory per trial. Real infrastructure: when
-``PREFECT_API_URL`` is set, that server is used instead and nothing is started.
+it; result storage (the task cache) gets a fresh directory per trial. Under pytest-xdist the sessions of
+one test session share one server (:mod:`durable_chaos.infra.shared_servers`), and a session starts a
+private one for its trials that restart it. Real infrastructure: when ``PREFECT_API_URL`` is set, that
+server is used instead and nothing is started.
 
 Agent targets run inside a harness-owned flow with ``retries=flow_retries``, so a retry re-runs the
 *same* flow run and pydantic-ai's cache policy (inputs + task source + flow run id) reuses the
