@@ -28,24 +28,25 @@ def test_one_worker(tmp_path, worker_id):
     adapter = adapter_for("prefect")
     adapter.start(tmp_path / "engine")
     try:
-        restarting, other = tmp_path / "restarting", tmp_path / "other"
-        restarting.mkdir()
-        other.mkdir()
-        service = adapter.restart_service("engine_api", restarting)
         record = {
             "worker": worker_id,
             "shared": adapter.api_url,
             "pgid": adapter.shared.pgid,
-            "restarting": adapter.worker_environment(restarting)["PREFECT_API_URL"],
-            "other": adapter.worker_environment(other)["PREFECT_API_URL"],
-            "private_pid": adapter.private.process.pid,
             "directory": os.environ["DURABLE_CHAOS_SHARED_SERVERS"],
         }
-        service.stop()
-        assert healthy(adapter.api_url)  # the other workers' server stays up
-        assert not healthy(record["restarting"])
-        service.start()
-        assert healthy(record["restarting"])
+        if worker_id == "gw0":  # one worker's trial restarts the server
+            restarting, other = tmp_path / "restarting", tmp_path / "other"
+            restarting.mkdir()
+            other.mkdir()
+            service = adapter.restart_service("engine_api", restarting)
+            record["restarting"] = adapter.worker_environment(restarting)["PREFECT_API_URL"]
+            record["other"] = adapter.worker_environment(other)["PREFECT_API_URL"]
+            record["private_pid"] = adapter.private.process.pid
+            service.stop()
+            assert healthy(adapter.api_url)  # the other workers' server stays up
+            assert not healthy(record["restarting"])
+            service.start()
+            assert healthy(record["restarting"])
     finally:
         adapter.stop()
     Path(OUT, worker_id + ".json").write_text(json.dumps(record))
@@ -75,10 +76,9 @@ def test_two_xdist_workers_share_one_prefect_server_and_a_restart_trial_gets_its
     records = [json.loads(path.read_text()) for path in sorted(out.glob("*.json"))]
     assert [r["worker"] for r in records] == ["gw0", "gw1"]
     assert records[0]["shared"] == records[1]["shared"] and records[0]["pgid"] == records[1]["pgid"]
-    assert records[0]["restarting"] != records[1]["restarting"]  # each session's private server
-    for record in records:
-        assert record["other"] == record["shared"] != record["restarting"]
-        assert not shared_servers.alive(record["private_pid"])  # the session's own stopped with it
+    restarted = records[0]
+    assert restarted["other"] == restarted["shared"] != restarted["restarting"]
+    assert not shared_servers.alive(restarted["private_pid"])  # the session's own stopped with it
     assert gone(records[0]["pgid"])  # the controller stopped the shared server at its end
     assert not Path(records[0]["directory"]).exists()
 
@@ -109,6 +109,27 @@ def test_a_session_attaches_to_the_server_one_started_and_replaces_a_dead_one(
     assert third is not None and third.started_here and third.address == "http://127.0.0.1:3"
     monkeypatch.setenv(shared_servers.ENV_OWNER, "999999999")  # an owner that is gone: nothing is shared
     assert shared_servers.attach_or_start("engine-1", start, lambda _: True) is None
+
+
+def test_the_owner_opens_and_closes_the_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from durable_chaos.run.session import remove_stale_roots
+
+    monkeypatch.delenv(shared_servers.ENV_DIR, raising=False)  # restored after the test, as is the owner
+    monkeypatch.delenv(shared_servers.ENV_OWNER, raising=False)
+    monkeypatch.setenv(shared_servers.ENV_SWITCH, "0")
+    assert shared_servers.open_shared(tmp_path) is None  # switched off
+    monkeypatch.delenv(shared_servers.ENV_SWITCH)
+    path = shared_servers.open_shared(tmp_path)
+    assert path is not None and shared_servers.shared_dir() == path
+    assert shared_servers.open_shared(tmp_path) is None  # an inner session: the outer owner stays
+    assert remove_stale_roots(tmp_path) == []  # its owner (this process) is alive
+    assert shared_servers.close_shared(path) == [] and not path.exists()
+    assert shared_servers.shared_dir() is None
+    dead = shared_servers.open_shared(tmp_path)
+    assert dead is not None
+    (dead / "owner.pid").write_text("999999999")  # an owner that died without closing it
+    monkeypatch.delenv(shared_servers.ENV_DIR)
+    assert remove_stale_roots(tmp_path) == [dead]
 
 
 def test_a_watched_server_dies_with_its_owner(tmp_path: Path) -> None:

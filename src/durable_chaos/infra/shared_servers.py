@@ -70,6 +70,8 @@ def open_shared(temp: Path | None = None) -> Path | None:
     if shared_dir() is not None or os.environ.get(ENV_SWITCH, "1") == "0":
         return None
     path = Path(tempfile.mkdtemp(prefix="durable-chaos-shared-", dir=temp))
+    # As in a session's temp root: the next session removes the directory of an owner that died.
+    (path / "owner.pid").write_text(str(os.getpid()))
     os.environ[ENV_DIR] = str(path)
     os.environ[ENV_OWNER] = str(os.getpid())
     return path
