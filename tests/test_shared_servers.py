@@ -104,6 +104,7 @@ def test_a_session_attaches_to_the_server_one_started_and_replaces_a_dead_one(
     other = shared_servers.attach_or_start("engine-2", start, lambda _: True)
     assert other is not None and other.address == "http://127.0.0.1:2"
     monkeypatch.setattr(shared_servers, "stop_group", lambda pgid, timeout=0: None)  # not this process's
+    monkeypatch.setattr(shared_servers, "ATTACH_PATIENCE_SECONDS", 0.0)
     answering["yes"] = False  # the recorded server stopped answering: a new one replaces it
     third = shared_servers.attach_or_start("engine-1", start, lambda _: answering["yes"])
     assert third is not None and third.started_here and third.address == "http://127.0.0.1:3"

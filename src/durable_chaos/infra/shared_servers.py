@@ -39,6 +39,7 @@ ENV_SWITCH = "DURABLE_CHAOS_SHARE_SERVERS"
 """``0``: every session starts its own servers, as without xdist (to compare, or to isolate a problem)."""
 WATCH_INTERVAL_SECONDS = 0.5
 STOP_TIMEOUT_SECONDS = 10.0
+ATTACH_PATIENCE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def attach_or_start(
     record = root / f"{key}.json"
     with locked(root / f"{key}.lock"):
         current = read_record(record)
-        if current is not None and alive(current.pgid) and healthy(current.address):
+        if current is not None and answering(current, healthy):
             return current
         if current is not None:
             stop_group(current.pgid)
@@ -113,6 +114,20 @@ def attach_or_start(
         server = SharedServer(key, address, pgid, started_here=True)
         record.write_text(json.dumps({"key": key, "address": address, "pgid": pgid}))
         return server
+
+
+def answering(server: SharedServer, healthy: Callable[[str], bool]) -> bool:
+    """Whether a recorded server still serves: its process group lives and it answers within
+    :data:`ATTACH_PATIENCE_SECONDS` (a loaded machine answers slowly; replacing a live server would pull it
+    from under the sessions using it)."""
+    deadline = time.monotonic() + ATTACH_PATIENCE_SECONDS
+    while alive(server.pgid):
+        if healthy(server.address):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return False
 
 
 def watched(command: list[str], owner: int) -> list[str]:
