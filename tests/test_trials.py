@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from durable_chaos.infra import shared_servers
 from durable_chaos.infra.engines.base import Target
 from durable_chaos.infra.engines.prefect.options import PrefectOptions
 from durable_chaos.run.results import TrialResult
@@ -243,7 +244,12 @@ def harness_processes() -> dict[int, tuple[int, str]]:
     return found
 
 
-def test_no_process_outlives_a_killed_trial_or_the_session(tmp_path: Path) -> None:
+def test_no_process_outlives_a_killed_trial_or_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A session of its own servers (not the xdist controller's shared ones, which outlive it by design:
+    # tests/test_shared_servers.py shows they end with their owner).
+    monkeypatch.delenv(shared_servers.ENV_DIR, raising=False)
     before = set(harness_processes())
     own = TrialRunner(root=tmp_path / "own")
     try:

@@ -28,7 +28,13 @@ import pytest
 
 from durable_chaos.pytest_plugin import exit_status, options, sharding, summary
 from durable_chaos.pytest_plugin import items as trials
-from durable_chaos.pytest_plugin.state import CONTROLLER_KEY, CURRENT_TEST_KEY, RESULTS_KEY, runner_for
+from durable_chaos.pytest_plugin.state import (
+    CONTROLLER_KEY,
+    CURRENT_TEST_KEY,
+    RESULTS_KEY,
+    SHARED_SERVERS_KEY,
+    runner_for,
+)
 
 if TYPE_CHECKING:
     from durable_chaos.python_api import Chaos
@@ -43,9 +49,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos: a durable-chaos trial collected from a scenario file")
     config.stash[RESULTS_KEY] = []
     options.apply_options(config)
-    if config.getoption("chaos"):
-        from durable_chaos.pytest_plugin import xdist as distributed
+    from durable_chaos.pytest_plugin import xdist as distributed
 
+    if distributed.is_controller(config):  # its workers (and their sessions) share its engine servers
+        from durable_chaos.infra.shared_servers import open_shared
+
+        shared = open_shared()
+        if shared is not None:
+            config.stash[SHARED_SERVERS_KEY] = shared
+    if config.getoption("chaos"):
         if distributed.is_controller(config):  # under xdist the workers' reports bring the results
             config.stash[CONTROLLER_KEY] = distributed.Controller(config, config.stash[RESULTS_KEY])
             config.pluginmanager.register(config.stash[CONTROLLER_KEY], "durable-chaos-controller")
@@ -54,6 +66,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
             config.pluginmanager.register(SweepProgress(config), "durable-chaos-progress")
         options.load_gate(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller stops the servers it shared, after its workers have ended."""
+    shared = config.stash.get(SHARED_SERVERS_KEY, None)
+    if shared is not None:
+        from durable_chaos.infra.shared_servers import close_shared
+
+        close_shared(shared)
+        del config.stash[SHARED_SERVERS_KEY]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> trials.ScenarioFile | None:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path  # noqa: F401 - in a StashKey string
+
     from durable_chaos.explore.shards import Shard  # noqa: F401 - in a StashKey string
     from durable_chaos.pytest_plugin.xdist import Controller  # noqa: F401 - in a StashKey string
     from durable_chaos.report.gate import GateConfig, GateOutcome  # noqa: F401 - in a StashKey string
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from durable_chaos.run.runner import TrialRunner  # noqa: F401 - in a StashKey string
 
 RESULTS_KEY = pytest.StashKey["list[TrialResult]"]()
+SHARED_SERVERS_KEY = pytest.StashKey["Path"]()
+"""The directory of the engine servers this controller shares with its xdist workers
+(:mod:`durable_chaos.infra.shared_servers`), when it owns one."""
 RUNNER_KEY = pytest.StashKey["TrialRunner"]()
 GATE_KEY = pytest.StashKey["GateConfig"]()
 OUTCOME_KEY = pytest.StashKey["GateOutcome"]()

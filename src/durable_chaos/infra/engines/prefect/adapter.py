@@ -2,8 +2,10 @@
 
 Embedded default: the harness owns ONE Prefect API server per session (a uvicorn subprocess on a
 loopback port with its own PREFECT_HOME and SQLite database in a temp dir) and points every run at
-it; result storage (the task cache) gets a fresh directory per trial. Real infrastructure: when
-``PREFECT_API_URL`` is set, that server is used instead and nothing is started.
+it; result storage (the task cache) gets a fresh directory per trial. Under pytest-xdist the sessions of
+one test session share one server (:mod:`durable_chaos.infra.shared_servers`), and a session starts a
+private one for its trials that restart it. Real infrastructure: when ``PREFECT_API_URL`` is set, that
+server is used instead and nothing is started.
 
 Agent targets run inside a harness-owned flow with ``retries=flow_retries``, so a retry re-runs the
 *same* flow run and pydantic-ai's cache policy (inputs + task source + flow run id) reuses the
@@ -33,6 +35,7 @@ from typing import Any
 from uuid import UUID
 
 from durable_chaos import events
+from durable_chaos.infra import shared_servers
 from durable_chaos.infra.engines.adapter_base import BaseAdapter, chosen_options, emit
 from durable_chaos.infra.engines.base import (
     EngineOptions,
@@ -57,6 +60,7 @@ from durable_chaos.infra.engines.prefect.server import (
     server_version,
 )
 from durable_chaos.infra.engines.prefect.targets import flow_parameters, trial_flow
+from durable_chaos.infra.shared_servers import SharedServer
 from durable_chaos.patching import Hook
 from durable_chaos.scrub import scrub_url
 
@@ -77,8 +81,15 @@ class PrefectAdapter(BaseAdapter):
 
     def __init__(self) -> None:
         self.server: PrefectServer | None = None
+        """The server this session started for itself (None when it uses a shared or a user's one)."""
+        self.shared: SharedServer | None = None
+        """The server the processes of a test session share (:mod:`durable_chaos.infra.shared_servers`)."""
+        self.private: PrefectServer | None = None
+        """With a shared server: the session's own, for the trials that restart it (started by the first)."""
+        self.private_trials: set[str] = set()
         self.api_url = ""
         self.home = Path()
+        self.workdir = Path()
 
     def start(self, workdir: Path) -> None:
         self.home = workdir / "prefect-home"
@@ -99,14 +110,21 @@ class PrefectAdapter(BaseAdapter):
                 )
             self.api_url = external
             return
+        self.workdir = workdir
+        self.shared = shared_servers.attach_or_start(shared_key(), start_shared, healthy)
+        if self.shared is not None:
+            self.api_url = self.shared.address
+            return
         self.server = PrefectServer(workdir / "prefect-server")
         self.api_url = self.server.start()
 
     def stop(self) -> None:
         drain_client_services()
-        if self.server is not None:
-            self.server.close()
-            self.server = None
+        for server in (self.server, self.private):
+            if server is not None:
+                server.close()
+        self.server = self.private = None
+        self.shared = None  # its owner stops it at the test session's end
 
     def hooks(self) -> list[Hook]:
         return list(private_apis.HOOKS)
@@ -136,7 +154,17 @@ class PrefectAdapter(BaseAdapter):
         return None
 
     def worker_environment(self, trial_dir: Path) -> dict[str, str]:
-        return {**self.environment(trial_dir), "DURABLE_CHAOS_PREFECT_HOME": str(self.home)}
+        return {
+            **self.environment(trial_dir, self.api_url_for(trial_dir)),
+            "DURABLE_CHAOS_PREFECT_HOME": str(self.home),
+        }
+
+    def api_url_for(self, trial_dir: Path) -> str:
+        """The API a trial's runs use: the session's (or the shared) server, or, for a trial that restarts
+        it while the server is shared, the session's private one."""
+        if self.private is not None and str(trial_dir.resolve()) in self.private_trials:
+            return self.private.url
+        return self.api_url
 
     # ``stranded``: the default (nothing to say): not asked yet, only trials with restart faults ask.
 
@@ -144,6 +172,14 @@ class PrefectAdapter(BaseAdapter):
         """``engine_api``: the API server the harness started for the session (not one given with
         ``PREFECT_API_URL``, which is not the harness's to restart)."""
         refuse_other_targets("prefect", target, "engine_api")
+        if self.shared is not None:
+            # Other sessions' runs are on the shared server: this trial restarts a server of its session.
+            if self.private is None:
+                private = PrefectServer(self.workdir / "prefect-private-server")
+                private.start()
+                self.private = private
+            self.private_trials.add(str(trial_dir.resolve()))
+            return engine_api_service(self.private)
         if self.server is None:
             raise RestartUnavailable(
                 "PREFECT_API_URL points at a Prefect server the harness did not start, which is not its to "
@@ -155,7 +191,7 @@ class PrefectAdapter(BaseAdapter):
         """``engine_api``: the Prefect API server (its database is the server's own business)."""
         if not self.api_url:
             return {}
-        parsed = urllib.parse.urlsplit(self.api_url)
+        parsed = urllib.parse.urlsplit(self.api_url_for(trial_dir))
         return {"engine_api": (parsed.hostname or "127.0.0.1", parsed.port or 4200)}
 
     def proxied_environment(self, env: dict[str, str], routes: dict[str, tuple[str, int]]) -> dict[str, str]:
@@ -170,11 +206,11 @@ class PrefectAdapter(BaseAdapter):
         self.api_url = os.environ["PREFECT_API_URL"]
         self.home = Path(os.environ["DURABLE_CHAOS_PREFECT_HOME"])
 
-    def environment(self, storage: Path) -> dict[str, str]:
-        """Environment for a process that runs flows against this session's server."""
+    def environment(self, storage: Path, api_url: str | None = None) -> dict[str, str]:
+        """Environment for a process that runs flows against this session's server (or ``api_url``)."""
         return {
             **base_environment(self.home),
-            "PREFECT_API_URL": self.api_url,
+            "PREFECT_API_URL": api_url or self.api_url,
             "PREFECT_LOCAL_STORAGE_PATH": str(storage),
         }
 
@@ -246,6 +282,21 @@ class PrefectAdapter(BaseAdapter):
     def observing(self) -> Iterator[None]:
         with observe_cache_keys(), observe_checkpoints():
             yield
+
+
+def shared_key() -> str:
+    """Servers of one Prefect version are shared (a session on another version starts its own)."""
+    from importlib.metadata import version
+
+    return f"prefect-{version('prefect')}"
+
+
+def start_shared(home: Path, owner: int) -> tuple[str, int]:
+    """Start the test session's shared Prefect server (it dies with ``owner``): its URL and process group."""
+    server = PrefectServer(home, owner=owner)
+    url = server.start()
+    assert server.process is not None
+    return url, server.process.pid
 
 
 async def outcome_of(state: Any, role: str) -> RunOutcome:

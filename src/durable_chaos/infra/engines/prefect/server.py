@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from durable_chaos.infra import shared_servers
 from durable_chaos.infra.engines.base import (
     EngineUnavailable,
     ServerRestarts,
@@ -42,8 +43,11 @@ def base_environment(home: Path) -> dict[str, str]:
 class PrefectServer:
     """A Prefect API server in a subprocess of its own session (so it and its children die together)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, owner: int | None = None) -> None:
         self.home = home
+        self.owner = owner
+        """A shared server (:mod:`durable_chaos.infra.shared_servers`): the pid it dies with, under a
+        watchdog, instead of the process that starts it."""
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.port = 0
@@ -90,29 +94,39 @@ class PrefectServer:
         env.pop("PREFECT_API_URL", None)
         env.pop("COVERAGE_PROCESS_CONFIG", None)  # the engine's own server is not ours to measure
         log = (self.home / "server.log").open("ab")
-        if self.spawner is None:
-            self.spawner = LongLivedSpawner("durable-chaos-prefect-server")
-        self.process = self.spawner.popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "prefect.server.api.server:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "error",
-                "--lifespan",
-                "on",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=own_session_dying_with_parent,
-        )
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ]
+        if self.owner is not None:
+            self.process = subprocess.Popen(  # noqa: S603 - its own group, ended by the watchdog
+                shared_servers.watched(command, self.owner),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        else:
+            if self.spawner is None:
+                self.spawner = LongLivedSpawner("durable-chaos-prefect-server")
+            self.process = self.spawner.popen(
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=own_session_dying_with_parent,
+            )
         log.close()
         self._wait_healthy()
 
