@@ -2,7 +2,8 @@
 
 An agent is durable for an engine when its wrapper class (``PrefectAgent``, ``DBOSAgent``,
 ``TemporalAgent``, ``RestateAgent``, ...) or one of its capabilities (``PrefectDurability``, ...) is
-defined in one of the modules that engine's spec lists in ``durability_modules``. The walk uses
+defined in one of the modules that engine's spec lists in ``durability_modules`` (or derives from a
+class defined there: a user's subclass that overrides ``run``). The walk uses
 pydantic-ai's public API: ``WrapperAgent.wrapped``, ``AbstractAgent.root_capability`` and
 ``AbstractCapability.apply`` (older releases without capabilities are walked through wrappers only).
 """
@@ -36,10 +37,11 @@ def durability_of(agent: Any) -> str | None:
     """The name of the engine the agent is made durable for, or None when it has no durability."""
     specs = engine_specs()
     for obj in durability_objects(agent):
-        module = type(obj).__module__
-        for name, spec in specs.items():
-            if any(module == m or module.startswith(m + ".") for m in spec.durability_modules):
-                return name
+        # the class or one it derives from: a user's subclass of RestateAgent (overriding run) is durable too
+        for module in dict.fromkeys(cls.__module__ for cls in type(obj).__mro__):
+            for name, spec in specs.items():
+                if any(module == m or module.startswith(m + ".") for m in spec.durability_modules):
+                    return name
     return None
 
 
