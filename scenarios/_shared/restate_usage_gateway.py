@@ -10,6 +10,16 @@ whole invocation, in the same endpoint process: the journal replays the complete
 * Correct twin ``analyst_run_budget``: ``usage_limits`` alone; each run counts its own usage, and a
   replayed entry's response is counted once.
 
+Sub-agent usage (``usage_consistent``): a tool delegates to a summarizer sub-agent with
+``usage=ctx.usage`` (pydantic-ai's agent delegation).
+
+* KNOWN-BAD ``analyst_summarizing_in_run``: ``auto_wrap_tools=True`` journals the whole tool as one
+  ``ctx.run`` entry, sub-agent included. A clean run counts the sub-agent's request; after a kill the
+  retried invocation replays the entry from the journal, the sub-agent does not run, and its usage is
+  lost from the result.
+* Correct twin ``analyst_durable_summarizer``: the tool is handler code (no ``auto_wrap_tools``) and the
+  summarizer a ``RestateAgent`` itself, its model call an entry whose replayed response is counted.
+
 Endpoint (``same_model_endpoint``): ``RestateAgent`` fixes its model when it is built (a model given to
 ``run`` is refused), so a handler that serves per-tenant gateways builds the agent per invocation after
 looking the gateway up in a ``ctx.run`` entry.
@@ -29,7 +39,7 @@ from typing import Any
 import restate
 from data_analyst_core import INSTRUCTIONS, DataAnalysis, compute_statistics, load_dataset
 from data_analyst_restate import MODEL, RUN_OPTIONS
-from pydantic_ai import Agent, FunctionToolset
+from pydantic_ai import Agent, FunctionToolset, RunContext
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.usage import RunUsage, UsageLimits
@@ -69,6 +79,42 @@ analyst_job_budget = JobBudget(
 )
 analyst_run_budget = RunBudget(
     analyst_agent("restate_analyst_run_budget"), auto_wrap_tools=True, run_options=RUN_OPTIONS
+)
+
+# ------------------------------------------------------------------------------------ sub-agent usage
+
+SUMMARIES = "You write one-line summaries of datasets."
+plain_summarizer = Agent(MODEL, instructions=SUMMARIES)
+durable_summarizer = RestateAgent(Agent(MODEL, name="restate_summarizer", instructions=SUMMARIES))
+
+
+async def summarize_dataset(ctx: RunContext[None], name: str) -> str:
+    """A one-line summary of a dataset."""
+    result = await plain_summarizer.run(f"Summarize {load_dataset(name)}", usage=ctx.usage)
+    return result.output
+
+
+async def summarize_durably(ctx: RunContext[None], name: str) -> str:
+    """A one-line summary of a dataset."""
+    result = await durable_summarizer.run(f"Summarize {load_dataset(name)}", usage=ctx.usage)
+    return result.output
+
+
+def delegating(name: str, tool: Any) -> Agent[None, DataAnalysis]:
+    tools = FunctionToolset(id="analyst_tools")
+    tools.tool(tool, name="summarize_dataset")
+    return Agent(MODEL, name=name, instructions=INSTRUCTIONS, output_type=DataAnalysis, toolsets=[tools])
+
+
+# KNOWN-BAD: auto_wrap_tools puts the whole tool, sub-agent included, in one ctx.run entry.
+analyst_summarizing_in_run = RestateAgent(
+    delegating("restate_analyst_summarizing_in_run", summarize_dataset),
+    auto_wrap_tools=True,
+    run_options=RUN_OPTIONS,
+)
+# Correct: the tool is handler code and the summarizer a RestateAgent, its model call an entry of its own.
+analyst_durable_summarizer = RestateAgent(
+    delegating("restate_analyst_durable_summarizer", summarize_durably), run_options=RUN_OPTIONS
 )
 
 # ------------------------------------------------------------------------------------ model gateway
