@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from durable_chaos.faults.injectors.http import endpoint_of
 from durable_chaos.infra.engines import engine_spec
@@ -112,3 +113,31 @@ def test_the_gateway_carried_on_deps_keeps_the_endpoint_across_the_resume(runner
     assert result.verdict == "pass", result.reason
     assert result.verdicts["same_model_endpoint"].held is True
     assert "llm-gateway.example.com" in result.verdicts["same_model_endpoint"].detail
+
+
+# ------------------------------------------------------------ end to end (DBOS, Temporal, Restate: one each)
+
+SCENARIOS = EXAMPLES.parent
+
+
+@pytest.mark.parametrize(
+    ("engine", "folder", "prefix"),
+    [("dbos", "data_analyst", "dbos_"), ("temporal", "temporal", ""), ("restate", "restate", "")],
+)
+def test_a_gateway_left_in_process_state_by_a_replayed_unit_is_caught_on_every_engine(
+    runner: TrialRunner, engine: str, folder: str, prefix: str
+) -> None:
+    # known-bad: the lookup unit (DBOS step, Temporal activity, Restate ctx.run) set the gateway as a side
+    # effect; twin: the unit's result configures the model. A kill before the first model request each.
+    for file, bad in ((f"{prefix}model_gateway_lost.yaml", True), (f"{prefix}model_gateway.yaml", False)):
+        scenario = load_scenario(SCENARIOS / folder / file)
+        result = runner.run(TrialSpec(scenario, engine, scenario.plans[0]))
+        assert result.verdict == "pass", result.reason
+        detail = result.verdicts["same_model_endpoint"].detail
+        if bad:
+            violated = {name for name, v in result.verdicts.items() if v.held is False}
+            assert violated == {"same_model_endpoint"}, result.reason
+            assert "https://api.openai.com/v1/chat/completions" in detail and "resume-1" in detail, detail
+        else:
+            assert result.verdicts["same_model_endpoint"].held is True, detail
+            assert "llm-gateway.example.com" in detail, detail

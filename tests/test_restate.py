@@ -279,6 +279,21 @@ def test_a_plain_agent_is_a_target_mismatch() -> None:
         RestateAdapter().check_target(Target("agent", Agent("test"), "m:agent", prompt="hi"))
 
 
+def test_a_users_subclass_of_restate_agent_is_a_restate_target() -> None:
+    # e.g. a RestateAgent subclass whose run carries a job's usage (restate/usage_job_budget.yaml)
+    from pydantic_ai import Agent
+    from pydantic_ai.models.test import TestModel
+    from restate.ext.pydantic import RestateAgent
+
+    from durable_chaos.infra.engines.base import Target
+    from durable_chaos.infra.engines.restate.adapter import RestateAdapter
+
+    class Budgeted(RestateAgent[None, str]):
+        pass
+
+    RestateAdapter().check_target(Target("agent", Budgeted(Agent(TestModel())), "m:agent", prompt="hi"))
+
+
 def test_journal_mismatch_names_the_recorded_entry() -> None:
     from durable_chaos.infra.engines.restate.observe import recorded_name
 

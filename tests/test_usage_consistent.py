@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from durable_chaos.infra.engines import engine_spec
 from durable_chaos.infra.engines.base import RunOutcome
 from durable_chaos.judge.checkers import usage_consistent
@@ -107,3 +109,35 @@ def test_a_sub_agents_usage_is_lost_when_prefect_replays_the_tool_task(runner: T
     violated = {name for name, verdict in result.verdicts.items() if verdict.held is False}
     assert violated == {"usage_consistent"}, result.reason
     assert "requests 2 where the golden run reported 3 (lost)" in result.verdicts["usage_consistent"].detail
+
+
+# ------------------------------------------------------------------- end to end (DBOS, Restate: one each)
+
+SCENARIOS = EXAMPLES.parent
+
+
+@pytest.mark.parametrize(
+    ("engine", "file", "detail"),
+    [
+        # DBOS: a sub-agent given ctx.usage inside a @DBOS.step; twin: the summarizer's model call a step
+        ("dbos", "data_analyst/dbos_usage_sub_agent.yaml", "requests 2 where the golden run reported 3"),
+        ("dbos", "data_analyst/dbos_usage_durable_sub_agent.yaml", None),
+        # Restate: a job's usage carried into agent.run, counted again when the invocation is retried
+        ("restate", "restate/usage_job_budget.yaml", "(counted again)"),
+        ("restate", "restate/usage_run_budget.yaml", None),
+    ],
+    ids=["dbos-known-bad", "dbos-twin", "restate-known-bad", "restate-twin"],
+)
+def test_usage_lost_or_counted_again_across_dbos_and_restate_boundaries(
+    runner: TrialRunner, engine: str, file: str, detail: str | None
+) -> None:
+    scenario = load_scenario(SCENARIOS / file)
+    result = runner.run(TrialSpec(scenario, engine, scenario.plans[0]))
+    assert result.verdict == "pass", result.reason
+    verdict = result.verdicts["usage_consistent"]
+    if detail is None:
+        assert verdict.held is True, verdict.detail
+    else:
+        violated = {name for name, v in result.verdicts.items() if v.held is False}
+        assert violated == {"usage_consistent"}, result.reason
+        assert detail in verdict.detail, verdict.detail
