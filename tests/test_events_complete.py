@@ -130,6 +130,7 @@ def test_a_handler_in_workflow_code_is_caught_with_exactly_events_complete(
     assert violated == {"events_complete"}, result.reason
     assert result.verdict == "pass", result.reason
     assert "received again: FunctionToolCallEvent" in result.verdicts["events_complete"].detail
+    assert any("event stream handler was wrapped" in change for change in result.harness_changes)
 
 
 @pytest.mark.parametrize("engine", sorted(PAIRS))

@@ -18,6 +18,7 @@ from durable_chaos.faults.plan import ArmedPlan
 from durable_chaos.infra.cassettes import MISS
 from durable_chaos.infra.engines import EngineAdapter, RunOutcome, Target, engine_spec
 from durable_chaos.infra.engines.base import ReplayUndecided
+from durable_chaos.infra.engines.stream_events import harness_changes as observation_changes
 from durable_chaos.infra.ledger import Ledger
 from durable_chaos.judge.accounting import model_calls, token_use
 from durable_chaos.judge.checkers import Verdict, check, judge
@@ -242,7 +243,10 @@ async def judge_trial(
         resumes=evidence.resumes(),
         cost=cost(evidence, tokens.naive_restart, tokens.golden),
         variants=variants,
-        harness_changes=adapter.harness_changes(scenario.engine_options(adapter.name)),
+        harness_changes=[
+            *adapter.harness_changes(scenario.engine_options(adapter.name)),
+            *observation_changes(evidence.events),
+        ],
         upgrade=upgrade_summary(scenario, events),
     )
 

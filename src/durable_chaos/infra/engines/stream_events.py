@@ -16,7 +16,7 @@ import contextlib
 import functools
 import inspect
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -119,3 +119,15 @@ def observe_handlers(agent: Any) -> int:
                 owner._process_event_stream = type(processor)(owner._event_stream_handler)
             count += 1
     return count
+
+
+HARNESS_CHANGE = (
+    "the agent's event stream handler was wrapped in a pass-through that records each event (the "
+    "evidence of events_complete) and hands it on unchanged: the handler runs where it ran, with the "
+    "same arguments"
+)
+
+
+def harness_changes(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The sentence for the trial's report when a handler of the agent was observed (some record says so)."""
+    return [HARNESS_CHANGE] if any(r.get("event") == events.HANDLER_EVENT for r in records) else []
