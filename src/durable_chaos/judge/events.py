@@ -17,8 +17,7 @@ from collections import Counter
 from typing import Any
 
 from durable_chaos import events
-from durable_chaos.faults.model import CONVERSATION_CHANGING_KINDS
-from durable_chaos.judge.evidence import GOLDEN, Evidence, unit_label
+from durable_chaos.judge.evidence import GOLDEN, Evidence
 
 
 def received(events_: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
@@ -46,17 +45,9 @@ def event_difference(evidence: Evidence) -> tuple[bool | None, str]:
         return (None, "the golden run's agent has no event stream handler the harness observed")
     if not evidence.faulted.completed:
         return (None, "the faulted run did not complete")
-    changing = sorted(
-        {f["fault"]["kind"] for f in evidence.faulted_events(events.FAULT)} & CONVERSATION_CHANGING_KINDS
-    )
-    asked = {send["fingerprint"] for send in evidence.golden_ledger()}
-    other = [send for send in evidence.faulted_ledger() if send["fingerprint"] not in asked]
-    if changing and other:
-        return (
-            None,
-            f"not judged: {', '.join(changing)} changed the conversation ({unit_label(other[0]['unit'])} "
-            "is a request the golden run never made), so the run legitimately streamed other events",
-        )
+    changed = evidence.conversation_changed()
+    if changed:
+        return (None, f"not judged: {changed}, so the run legitimately streamed other events")
     inside, outside = received(evidence.faulted_events())
     names = set(golden) | set(inside) | set(outside)
     doubled = {

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from durable_chaos.events import FAULT
+from durable_chaos.faults.model import CONVERSATION_CHANGING_KINDS
 from durable_chaos.infra.engines.base import EngineRules, RunOutcome
 
 GOLDEN = "golden"
@@ -104,4 +106,20 @@ class Evidence:
         """How many resumes (new worker processes after a kill) the faulted run needed."""
         return sum(
             1 for e in self.events if e["event"] == "run_start" and e["role"].startswith(RESUME_PREFIX)
+        )
+
+    def conversation_changed(self) -> str | None:
+        """Why the faulted run may legitimately differ from a clean one: a fault that changes the
+        conversation fired (a retry prompt) *and* the run sent a request the golden run never made;
+        ``None`` otherwise."""
+        changing = sorted(
+            {f["fault"]["kind"] for f in self.faulted_events(FAULT)} & CONVERSATION_CHANGING_KINDS
+        )
+        asked = {send["fingerprint"] for send in self.golden_ledger()}
+        other = [send for send in self.faulted_ledger() if send["fingerprint"] not in asked]
+        if not (changing and other):
+            return None
+        return (
+            f"{', '.join(changing)} changed the conversation ({unit_label(other[0]['unit'])} is a request "
+            "the golden run never made)"
         )

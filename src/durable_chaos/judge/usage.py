@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from durable_chaos import events
-from durable_chaos.faults.model import CONVERSATION_CHANGING_KINDS
-from durable_chaos.judge.evidence import GOLDEN, Evidence, unit_label
+from durable_chaos.judge.evidence import GOLDEN, Evidence
 
 
 def _reported_usage(events_: list[dict[str, Any]]) -> dict[str, int] | None:
@@ -26,17 +25,9 @@ def usage_difference(evidence: Evidence) -> tuple[bool | None, str]:
         return (None, "the golden run reported no usage (only an agent target's run reports it)")
     if faulted is None or not evidence.faulted.completed:
         return (None, "the faulted run did not complete with a reported usage")
-    changing = sorted(
-        {f["fault"]["kind"] for f in evidence.faulted_events(events.FAULT)} & CONVERSATION_CHANGING_KINDS
-    )
-    asked = {send["fingerprint"] for send in evidence.golden_ledger()}
-    other = [send for send in evidence.faulted_ledger() if send["fingerprint"] not in asked]
-    if changing and other:
-        return (
-            None,
-            f"not judged: {', '.join(changing)} changed the conversation ({unit_label(other[0]['unit'])} "
-            "is a request the golden run never made), so the run legitimately used more than a clean run",
-        )
+    changed = evidence.conversation_changed()
+    if changed:
+        return (None, f"not judged: {changed}, so the run legitimately used more than a clean run")
     shown = ", ".join(f"{name} {golden.get(name, 0)}" for name in sorted(golden))
     differ = [
         name for name in sorted(set(golden) | set(faulted)) if golden.get(name, 0) != faulted.get(name, 0)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from durable_chaos.infra.engines import EngineAdapter, EngineUnavailable, adapter_for
+from durable_chaos.infra.shared_servers import alive
 from durable_chaos.patching import check_hooks
 from durable_chaos.run.fault_services.network import NetworkSession
 from durable_chaos.run.guards.deadline import DEFAULT_TRIAL_TIMEOUT_SECONDS
@@ -56,21 +57,11 @@ def remove_stale_roots(temp: Path | None = None) -> list[Path]:
             pid = int((root / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue  # closed normally (what is left was kept on purpose), or not ours
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or alive(pid):
             continue
         shutil.rmtree(root, ignore_errors=True)
         removed.append(root)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Session:
