@@ -138,3 +138,26 @@ def test_a_handler_in_the_durability_capability_holds(runner: TrialRunner, engin
     result = _trial(runner, PAIRS[engine][1])
     assert result.verdict == "pass", result.reason
     assert result.verdicts["events_complete"].held is True, result.verdicts["events_complete"].detail
+
+
+class RenamedCapability:
+    """A release that keeps the handler under another name than the observation looks for."""
+
+    def __init__(self, *, event_stream_handler: object = None) -> None:
+        self._handler = event_stream_handler
+
+
+def test_the_private_shapes_the_observation_relies_on_are_checked_and_a_broken_one_is_named() -> None:
+    from durable_chaos.infra.engines import stream_events
+    from durable_chaos.patching import Hook, check_hooks
+
+    assert check_hooks(stream_events.HOOKS) == {}
+    broken = Hook(
+        library="pydantic-ai-slim",
+        target=f"{__name__}:RenamedCapability.__init__",
+        why="test",
+        properties=("events_complete",),
+        check=stream_events.HOOKS[0].check,
+    )
+    problem = check_hooks([broken])["events_complete"]
+    assert "no longer sets self._event_stream_handler, self._process_event_stream" in problem

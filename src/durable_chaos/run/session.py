@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from durable_chaos.infra.engines import EngineAdapter, EngineUnavailable, adapter_for
+from durable_chaos.infra.engines.stream_events import HOOKS as HANDLER_HOOKS
 from durable_chaos.infra.shared_servers import alive
 from durable_chaos.patching import check_hooks
 from durable_chaos.run.fault_services.network import NetworkSession
@@ -118,7 +119,7 @@ class Session:
                 self.engine_errors[name] = str(exc)
                 raise
             self.engines[name] = adapter
-            self.unusable[name] = check_hooks(adapter.hooks())
+            self.unusable[name] = check_hooks([*adapter.hooks(), *HANDLER_HOOKS])
         return self.engines[name]
 
     def launch_worker(

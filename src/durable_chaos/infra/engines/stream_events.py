@@ -23,8 +23,40 @@ from typing import Any
 from durable_chaos import events
 from durable_chaos.faults.context import active
 from durable_chaos.infra.engines.durability import durability_objects
+from durable_chaos.patching import Hook, HookBroken
 
 _OBSERVED = "__durable_chaos_observed__"
+
+HANDLER_ATTRIBUTES = ("self._event_stream_handler", "self._process_event_stream")
+
+
+def _keeps_the_handler_where_it_is_observed(init: Any) -> None:
+    source = inspect.getsource(init)
+    missing = [name for name in HANDLER_ATTRIBUTES if name not in source]
+    if missing:
+        raise HookBroken(f"it no longer sets {', '.join(missing)}")
+
+
+HOOKS = [
+    Hook(
+        library="pydantic-ai-slim",
+        target="pydantic_ai.durable_exec:BaseDurabilityCapability.__init__",
+        why="no public API hands out a durability capability's event stream handler to observe: it is "
+        "kept in _event_stream_handler and in the ProcessEventStream (_process_event_stream) built from it",
+        properties=("events_complete",),
+        parameters=("event_stream_handler",),
+        check=_keeps_the_handler_where_it_is_observed,
+    ),
+    Hook(
+        library="pydantic-ai-slim",
+        target="pydantic_ai.capabilities:ProcessEventStream",
+        why="its handler field is what the pass-through replaces",
+        properties=("events_complete",),
+        parameters=("handler",),
+    ),
+]
+"""The private shapes :func:`observe_handlers` relies on, checked when an engine starts: when one breaks,
+``events_complete`` is not applicable, naming the hook, instead of a silent "no handler observed"."""
 
 _scope: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
 """Where a record may be written from: an engine whose workflow code runs in a sandbox (Temporal) sets a
