@@ -120,7 +120,7 @@ def test_launch_fires_once_and_only_in_a_resumed_worker() -> None:
 
 
 def test_dbos_is_launched_again_while_its_database_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("durable_chaos.infra.engines.dbos.launching.RELAUNCH_INTERVAL_SECONDS", 0.01)
+    monkeypatch.setattr("durable_chaos.infra.engines.adapter_base.RETRY_INTERVAL_SECONDS", 0.01)
     calls: list[int] = []
 
     def launch_once() -> None:

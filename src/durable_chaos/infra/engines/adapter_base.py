@@ -8,10 +8,13 @@ specs import: the target check here needs :mod:`.durability`, which needs the re
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +24,7 @@ from durable_chaos.infra.engines.base import EngineOptions, RunOutcome, RunReque
 from durable_chaos.infra.engines.durability import agent_mismatch
 
 OptionsT = TypeVar("OptionsT", bound=EngineOptions)
+T = TypeVar("T")
 
 
 def chosen_options(options: EngineOptions, model: type[OptionsT]) -> OptionsT:
@@ -122,3 +126,41 @@ class BaseAdapter:
     def observing(self) -> Iterator[None]:
         """No observation installed for the block."""
         yield
+
+
+RETRY_INTERVAL_SECONDS = 1.0
+"""How often a worker tries its engine again while the engine refuses it at launch (as a supervisor
+restarting the process would)."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The last refusal of a worker that gave up: the error, how many attempts, for how long."""
+
+    error: BaseException
+    attempts: int
+    waited: float
+
+
+async def retry_while_refused(
+    attempt: Callable[[], Awaitable[T]],
+    refused: Callable[[BaseException], bool],
+    timeout: float,
+    on_retry: Callable[[], None] = lambda: None,
+) -> T | Refused:
+    """``await attempt()`` again every :data:`RETRY_INTERVAL_SECONDS` for ``timeout`` seconds while
+    it fails with an error ``refused`` accepts (the engine unreachable); other errors propagate. The
+    attempt's value, or :class:`Refused` once another attempt would pass ``timeout``."""
+    started, attempts = time.monotonic(), 0
+    while True:
+        attempts += 1
+        try:
+            return await attempt()
+        except Exception as exc:
+            if not refused(exc):
+                raise
+            waited = time.monotonic() - started
+            if waited + RETRY_INTERVAL_SECONDS > timeout:
+                return Refused(exc, attempts, waited)
+        on_retry()
+        await asyncio.sleep(RETRY_INTERVAL_SECONDS)

@@ -10,11 +10,9 @@ doing that: 0 is an application that gives up on its first failed launch.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 
-RELAUNCH_INTERVAL_SECONDS = 1.0
+from durable_chaos.infra.engines.adapter_base import Refused, retry_while_refused
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -30,24 +28,22 @@ async def launch_retrying(launch_once: Callable[[], None], timeout: float) -> st
     else why not (the last failure, how many launches, for how long)."""
     from dbos import DBOS
 
-    started = time.monotonic()
-    attempts = 0
-    while True:
-        attempts += 1
+    async def attempt() -> None:
         try:
             launch_once()
-            return None
         except Exception as exc:
-            if not unreachable(exc):
-                raise
-            DBOS.destroy(workflow_completion_timeout_sec=0)
-            waited = time.monotonic() - started
-            if waited + RELAUNCH_INTERVAL_SECONDS > timeout:
-                first_line = str(exc).splitlines()[0] if str(exc) else ""
-                return (
-                    f"LaunchFailed: DBOS.launch() failed {attempts} time(s) in {waited:.1f} s, the system "
-                    f"database unreachable ({type(exc).__name__}: {first_line}); dbos.launch_timeout is "
-                    f"{timeout:g} s, and DBOS's launch does not wait for its database: nothing in this "
-                    "process recovers the pending workflows"
-                )
-        await asyncio.sleep(RELAUNCH_INTERVAL_SECONDS)
+            if unreachable(exc):
+                DBOS.destroy(workflow_completion_timeout_sec=0)
+            raise
+
+    refused = await retry_while_refused(attempt, unreachable, timeout)
+    if not isinstance(refused, Refused):
+        return None
+    exc = refused.error
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"LaunchFailed: DBOS.launch() failed {refused.attempts} time(s) in {refused.waited:.1f} s, the "
+        f"system database unreachable ({type(exc).__name__}: {first_line}); dbos.launch_timeout is "
+        f"{timeout:g} s, and DBOS's launch does not wait for its database: nothing in this "
+        "process recovers the pending workflows"
+    )

@@ -10,13 +10,12 @@ the process would: 0 is a process that gives up on its first failed call.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from durable_chaos.infra.engines.adapter_base import Refused, retry_while_refused
+
 T = TypeVar("T")
-RECONNECT_INTERVAL_SECONDS = 1.0
 
 
 async def first_contact(call: Callable[[], Awaitable[T]], timeout: float) -> tuple[T | None, str | None]:
@@ -24,18 +23,12 @@ async def first_contact(call: Callable[[], Awaitable[T]], timeout: float) -> tup
     server refuses the connection; ``(None, why)`` when it gave up."""
     import httpx
 
-    started, attempts = time.monotonic(), 0
-    while True:
-        attempts += 1
-        try:
-            return await call(), None
-        except httpx.ConnectError as exc:
-            waited = time.monotonic() - started
-            if waited + RECONNECT_INTERVAL_SECONDS > timeout:
-                return None, (
-                    f"ConnectFailed: the flow run's first API call failed {attempts} time(s) in "
-                    f"{waited:.1f} s (ConnectError: {exc}); prefect.connect_timeout is {timeout:g} s, and "
-                    "Prefect's client retries a refused connection only once it has connected: nothing in "
-                    "this process runs the flow run"
-                )
-        await asyncio.sleep(RECONNECT_INTERVAL_SECONDS)
+    result = await retry_while_refused(call, lambda exc: isinstance(exc, httpx.ConnectError), timeout)
+    if not isinstance(result, Refused):
+        return result, None
+    return None, (
+        f"ConnectFailed: the flow run's first API call failed {result.attempts} time(s) in "
+        f"{result.waited:.1f} s (ConnectError: {result.error}); prefect.connect_timeout is {timeout:g} s, "
+        "and Prefect's client retries a refused connection only once it has connected: nothing in "
+        "this process runs the flow run"
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +14,7 @@ from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_chaos.infra.engines.adapter_base import describe
+from durable_chaos.infra.engines.adapter_base import Refused, describe, retry_while_refused
 from durable_chaos.infra.engines.temporal.interceptors import trace
 from durable_chaos.infra.engines.temporal.observe import workflow_tree
 
@@ -59,32 +58,25 @@ async def ensure_namespace(client: Client, namespace: str, retention_days: int =
             await asyncio.sleep(OUTAGE_POLL_SECONDS)
 
 
-RECONNECT_INTERVAL_SECONDS = 1.0
-
-
 async def connect_retrying(
     connect: Callable[[], Awaitable[Client]], timeout: float
 ) -> tuple[Client | None, str | None]:
     """The client, connecting again every second for ``timeout`` seconds while the server refuses.
     Measured on temporalio 1.35: ``Client.connect`` to a server that is down raises ``RuntimeError:
     Failed client connect: ...`` at once, with no retry of its own. ``(None, why)`` when it gave up."""
-    started, attempts = time.monotonic(), 0
-    while True:
-        attempts += 1
-        try:
-            return await connect(), None
-        except RuntimeError as exc:
-            if not str(exc).startswith("Failed client connect"):
-                raise
-            waited = time.monotonic() - started
-            if waited + RECONNECT_INTERVAL_SECONDS > timeout:
-                return None, (
-                    f"ConnectFailed: the worker's Client.connect failed {attempts} time(s) in {waited:.1f} s "
-                    f"({describe(exc)[:300]}); temporal.connect_timeout is {timeout:g} s, and temporalio "
-                    "does not retry a failed connect: no worker of this process polls the task queue"
-                )
-        trace("the server refused the connection; connecting again")
-        await asyncio.sleep(RECONNECT_INTERVAL_SECONDS)
+    result = await retry_while_refused(
+        connect,
+        lambda exc: isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"),
+        timeout,
+        on_retry=lambda: trace("the server refused the connection; connecting again"),
+    )
+    if not isinstance(result, Refused):
+        return result, None
+    return None, (
+        f"ConnectFailed: the worker's Client.connect failed {result.attempts} time(s) in "
+        f"{result.waited:.1f} s ({describe(result.error)[:300]}); temporal.connect_timeout is {timeout:g} s, "
+        "and temporalio does not retry a failed connect: no worker of this process polls the task queue"
+    )
 
 
 async def result_across_outages(handle: WorkflowHandle[Any, Any]) -> Any:
